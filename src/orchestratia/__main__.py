@@ -1,0 +1,3 @@
+from orchestratia.cli.main import main
+
+main()

@@ -1,0 +1,364 @@
+"""The daemon's one WebSocket to the hub: auth, hello, heartbeats, liveness and reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from orchestratia import __version__
+from orchestratia.agent.backoff import Backoff
+from orchestratia.agent.capabilities import detect_capabilities
+from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.link import (
+    KeyRejected,
+    LinkError,
+    NotConnected,
+    Replaced,
+    closed_error,
+    key_rejected_message,
+    parse_frame,
+    raise_for_handshake_error,
+)
+from orchestratia.agent.sysinfo import collect_system_info, prime_cpu_percent
+from orchestratia.protocol import PROTOCOL_VERSION
+from orchestratia.protocol.codes import CloseCode
+from orchestratia.protocol.frames import (
+    AuthFrame,
+    AuthOkFrame,
+    ErrorFrame,
+    HeartbeatFrame,
+    HelloFrame,
+    dump,
+    hub_frame_adapter,
+)
+from orchestratia.protocol.tokens import websocket_url
+
+log = logging.getLogger(__name__)
+
+State = Literal["connecting", "connected", "backoff", "stopped"]
+FrameHandler = Callable[[dict[str, Any]], Awaitable[None]]
+StateListener = Callable[["HubConnection"], None]
+
+WS_PATH = "/ws/server"
+# Protocol extensions this daemon speaks, announced in the auth frame (SPEC §5 "Our extensions").
+# Distinct from the agent CLIs found on PATH, which travel in ``hello``.
+PROTOCOL_FEATURES = ["hello", "heartbeat"]
+# Silence for this many heartbeat intervals means the link is half-open.
+DEAD_AFTER_INTERVALS = 3
+# Backoff resets only after a connection stayed up this long, not on auth_ok: a hub that accepts
+# the key and then drops us at once (crash loop, broken replica, overloaded proxy) would otherwise
+# be retried with a ~0.5 s average delay forever by every daemon in the fleet.
+STABLE_AFTER = 30.0
+
+
+class HubConnection:
+    """Keeps one authenticated WebSocket to the hub until ``stop()``, reconnecting as needed.
+
+    ``state``, ``last_connected_at``, ``last_error`` and ``server_id`` describe the link for status
+    reporting; ``on_state_change`` is called after any of them changes. Hub frames other than
+    the handshake and liveness ones go to ``on_frame``; a failing handler is logged, never fatal.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        on_frame: FrameHandler | None = None,
+        on_state_change: StateListener | None = None,
+        capabilities: list[str] | None = None,
+        backoff: Backoff | None = None,
+        open_timeout: float = 10.0,
+        close_timeout: float = 5.0,
+        auth_timeout: float = 10.0,
+        stable_after: float = STABLE_AFTER,
+    ) -> None:
+        self.config = config
+        self.state: State = "stopped"
+        self.last_connected_at: datetime | None = None
+        self.last_error: str | None = None
+        self.server_id: str = config.server_id
+        self._on_frame = on_frame
+        self._on_state_change = on_state_change
+        self._capabilities = capabilities
+        self._backoff = backoff or Backoff()
+        self.open_timeout = open_timeout
+        self.close_timeout = close_timeout
+        self.auth_timeout = auth_timeout
+        self.stable_after = stable_after
+        self._stopping = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._last_rx = 0.0
+        self._connected_since: float | None = None
+
+    @property
+    def url(self) -> str:
+        return websocket_url(self.config.hub_url, WS_PATH)
+
+    def status(self) -> dict[str, Any]:
+        """The link state as JSON-safe values."""
+        return {
+            "state": self.state,
+            "server_id": self.server_id,
+            "hub_url": self.config.hub_url,
+            "last_connected_at": _iso(self.last_connected_at),
+            "last_error": self.last_error,
+        }
+
+    async def run(self) -> None:
+        """Connect, and reconnect after every failure, until ``stop()``. Returns when stopped."""
+        if self._run_task is not None:
+            raise RuntimeError("HubConnection.run() is already running")
+        self._run_task = asyncio.current_task()
+        prime_cpu_percent()
+        if self._capabilities is None:
+            self._capabilities = await asyncio.to_thread(detect_capabilities)
+        try:
+            while not self._stopping.is_set():
+                self._update(state="connecting")
+                slow = False
+                try:
+                    await self._connect_once()
+                    error = "hub closed the connection"
+                except (KeyRejected, Replaced) as exc:
+                    slow, error = True, str(exc)
+                except LinkError as exc:
+                    error = str(exc)
+                except Exception as exc:
+                    # A bug in one connection's handling must not end the daemon; retrying
+                    # with backoff gives the operator a running daemon and a logged traceback.
+                    log.exception("unexpected failure on the hub connection")
+                    error = f"unexpected error: {exc!r}"
+                if self._stopping.is_set():
+                    break
+                if self._connected_since is not None and (
+                    time.monotonic() - self._connected_since >= self.stable_after
+                ):
+                    self._backoff.reset()
+                delay = self._backoff.slow_delay() if slow else self._backoff.next_delay()
+                log_at = logging.ERROR if slow else logging.WARNING
+                log.log(log_at, "%s; retrying in %.1fs", error, delay)
+                self._update(state="backoff", last_error=error)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
+        finally:
+            self._run_task = None
+            self._update(state="stopped")
+
+    async def stop(self, reason: str = "daemon shutting down") -> None:
+        """Close the socket with 1001 (going away) and end ``run()``; bounded by close_timeout."""
+        self._stopping.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(CloseCode.GOING_AWAY, reason)
+        task = self._run_task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        if ws is None:
+            # Opening or waiting to retry: nothing to close gracefully, don't wait for timeouts.
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self.close_timeout)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
+
+    async def send(self, frame: BaseModel | Mapping[str, Any]) -> None:
+        """Send a frame on the authenticated connection, or raise NotConnected."""
+        ws = self._ws
+        if ws is None or self.state != "connected":
+            raise NotConnected("not connected to the hub")
+        try:
+            await self._send_on(ws, frame)
+        except (ConnectionClosed, LinkError) as exc:
+            raise NotConnected(f"connection to the hub lost: {exc}") from exc
+
+    # --- one connection ----------------------------------------------------------------------
+
+    async def _connect_once(self) -> None:
+        self._connected_since = None
+        url = self.url
+        try:
+            ws = await connect(
+                url,
+                open_timeout=self.open_timeout,
+                close_timeout=self.close_timeout,
+                # Liveness is the application heartbeat (SPEC §5), which the hub also judges us
+                # by; library pings would be a second, differently-timed detector.
+                ping_interval=None,
+                user_agent_header=f"orchestratia-agent/{__version__}",
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise KeyRejected(key_rejected_message(f"HTTP {status}")) from exc
+            raise LinkError(f"hub at {url} refused the WebSocket upgrade: HTTP {status}") from exc
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise LinkError(f"cannot connect to {url}: {_describe(exc)}") from exc
+        self._ws = ws
+        try:
+            auth_ok = await self._handshake(ws)
+            self._connected_since = time.monotonic()
+            self._update(
+                state="connected",
+                last_connected_at=datetime.now(UTC),
+                last_error=None,
+                server_id=auth_ok.server_id,
+            )
+            interval = self.config.heartbeat_interval
+            if auth_ok.heartbeat_interval > 0:
+                # Never beat slower than the hub expects, or it will call us disconnected.
+                interval = min(interval, auth_ok.heartbeat_interval)
+            log.info("connected to %s as server %s", url, auth_ok.server_id)
+            await self._send_on(ws, self._hello())
+            await self._pump(ws, interval)
+        except ConnectionClosed as exc:
+            raise closed_error(exc) from None
+        finally:
+            self._ws = None
+            code = CloseCode.GOING_AWAY if self._stopping.is_set() else 1000
+            with contextlib.suppress(Exception):
+                await ws.close(code)
+
+    async def _handshake(self, ws: ClientConnection) -> AuthOkFrame:
+        auth = AuthFrame(
+            type="auth",
+            api_key=self.config.api_key,
+            protocol=PROTOCOL_VERSION,
+            capabilities=PROTOCOL_FEATURES,
+        )
+        await self._send_on(ws, auth)
+        try:
+            async with asyncio.timeout(self.auth_timeout):
+                while True:
+                    frame = parse_frame(await ws.recv())
+                    if frame is None:
+                        continue
+                    kind = frame.get("type")
+                    if kind == "auth_ok" or kind == "error":
+                        try:
+                            parsed = hub_frame_adapter.validate_python(frame)
+                        except ValidationError as exc:
+                            raise LinkError(f"hub sent a malformed {kind} frame") from exc
+                        if isinstance(parsed, AuthOkFrame):
+                            return parsed
+                        if isinstance(parsed, ErrorFrame):
+                            raise_for_handshake_error(parsed)
+                    log.debug("ignoring %r frame before auth_ok", kind)
+        except TimeoutError:
+            raise LinkError(f"hub sent no auth_ok within {self.auth_timeout:g}s") from None
+
+    def _hello(self) -> HelloFrame:
+        return HelloFrame(
+            type="hello",
+            version=__version__,
+            capabilities=list(self._capabilities or []),
+            system_info=collect_system_info(),
+            repos=dict(self.config.repos),
+            sessions=[],
+        )
+
+    async def _pump(self, ws: ClientConnection, interval: float) -> None:
+        self._last_rx = time.monotonic()
+        tasks = {
+            asyncio.create_task(self._receive_loop(ws)),
+            asyncio.create_task(self._heartbeat_loop(ws, interval)),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()
+
+    async def _receive_loop(self, ws: ClientConnection) -> None:
+        # recv() rather than ``async for``: iteration ends silently on a clean close, and the
+        # close code is what tells a rejected key from a restart.
+        while True:
+            raw = await ws.recv()
+            self._last_rx = time.monotonic()
+            frame = parse_frame(raw)
+            if frame is not None:
+                await self._dispatch(frame)
+
+    async def _heartbeat_loop(self, ws: ClientConnection, interval: float) -> None:
+        dead_after = DEAD_AFTER_INTERVALS * interval
+        next_beat = time.monotonic() + interval
+        while True:
+            now = time.monotonic()
+            silent = now - self._last_rx
+            if silent >= dead_after:
+                raise LinkError(f"no traffic from hub for {silent:.1f}s; assuming the link is dead")
+            if now >= next_beat:
+                info = await asyncio.to_thread(collect_system_info)
+                await self._send_on(ws, HeartbeatFrame(type="heartbeat", system_info=info))
+                next_beat = time.monotonic() + interval
+                continue
+            await asyncio.sleep(min(next_beat, self._last_rx + dead_after) - now)
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind in ("heartbeat_ack", "pong", "auth_ok"):
+            return
+        if kind == "error":
+            try:
+                error = ErrorFrame.model_validate(frame)
+            except ValidationError:
+                log.warning("hub sent a malformed error frame: %.200s", frame)
+                return
+            # A fatal error is followed by the hub's close, whose code ends the connection.
+            log.warning("hub reported %s: %s%s", error.code, error.message, _fatal(error))
+            return
+        if self._on_frame is None:
+            log.debug("no handler for %r frame from hub", kind)
+            return
+        try:
+            await self._on_frame(frame)
+        except Exception:
+            log.exception("handler failed on %r frame from hub", kind)
+
+    async def _send_on(self, ws: ClientConnection, frame: BaseModel | Mapping[str, Any]) -> None:
+        text = dump(frame) if isinstance(frame, BaseModel) else json.dumps(dict(frame))
+        # A send into a half-open TCP connection can wait for buffer space forever.
+        try:
+            async with asyncio.timeout(max(self.close_timeout, self.config.heartbeat_interval)):
+                await ws.send(text)
+        except TimeoutError:
+            raise LinkError("sending to the hub timed out; assuming the link is dead") from None
+
+    def _update(self, **changes: Any) -> None:
+        changed = False
+        for name, value in changes.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                changed = True
+        if changed and self._on_state_change is not None:
+            try:
+                self._on_state_change(self)
+            except Exception:
+                log.exception("state listener failed")
+
+
+def _fatal(error: ErrorFrame) -> str:
+    return " (fatal)" if error.fatal else ""
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,73 @@
+"""``orchestratia agent …``: register and run the daemon on a development server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
+from orchestratia.agent.daemon import read_state, run
+from orchestratia.agent.registration import RegistrationError, register
+from orchestratia.cli.output import console, emit_json, fail
+
+app = typer.Typer(help="Operate the agent daemon on this server.", no_args_is_help=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Config file (default: per-user config dir).")
+]
+
+
+def register_and_save(token: str, path: Path, name: str | None) -> AgentConfig:
+    try:
+        config = asyncio.run(register(token, name=name))
+    except RegistrationError as exc:
+        fail(str(exc))
+    config.save(path)
+    return config
+
+
+@app.command("register")
+def register_cmd(
+    token: Annotated[str, typer.Argument(help="One-time registration token (orcreg_…).")],
+    config: ConfigOpt = None,
+    name: Annotated[str | None, typer.Option(help="Server name (default: hostname).")] = None,
+) -> None:
+    """Register this server with the hub named inside TOKEN and save its key."""
+    path = config or default_config_path()
+    saved = register_and_save(token, path, name)
+    console.print(f"registered [bold]{saved.name}[/bold] with {saved.hub_url}; config in {path}")
+    console.print("start the daemon with: orchestratia agent run")
+
+
+@app.command("run")
+def run_cmd(config: ConfigOpt = None) -> None:
+    """Connect to the hub and keep the connection up until SIGTERM."""
+    path = config or default_config_path()
+    try:
+        loaded = AgentConfig.load(path)
+    except ConfigError as exc:
+        fail(str(exc))
+    asyncio.run(run(loaded, path))
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show whether the daemon is connected to its hub."""
+    path = config or default_config_path()
+    state = read_state(path)
+    if state is None:
+        fail(f"no daemon state next to {path}; is `orchestratia agent run` running?", as_json)
+    if as_json:
+        emit_json(state)
+        return
+    for key, value in state.items():
+        console.print(
+            f"[bold]{key}[/bold]: {json.dumps(value) if not isinstance(value, str) else value}"
+        )

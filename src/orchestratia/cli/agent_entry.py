@@ -1,0 +1,33 @@
+"""``orchestratia-agent``: the daemon entry point, flag-compatible with the public agent."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
+from orchestratia.agent.daemon import run
+from orchestratia.agent.registration import RegistrationError, register
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="orchestratia-agent", description=__doc__)
+    parser.add_argument(
+        "--register", metavar="TOKEN", help="register with a one-time token, then exit"
+    )
+    parser.add_argument("--config", type=Path, default=None, help="config file path")
+    parser.add_argument("--name", default=None, help="server name when registering")
+    args = parser.parse_args(argv)
+    path: Path = args.config or default_config_path()
+    try:
+        if args.register:
+            config = asyncio.run(register(args.register, name=args.name))
+            config.save(path)
+            print(f"registered {config.name} with {config.hub_url}; config in {path}")
+            return
+        asyncio.run(run(AgentConfig.load(path), path))
+    except (RegistrationError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

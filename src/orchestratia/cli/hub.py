@@ -1,0 +1,97 @@
+"""``orchestratia hub …``: operate a hub."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from orchestratia.cli.output import console, fail
+from orchestratia.hub.app import create_app
+from orchestratia.hub.db import migrate
+from orchestratia.hub.db.engine import build_engine, build_sessionmaker
+from orchestratia.hub.errors import HubError
+from orchestratia.hub.services import accounts
+from orchestratia.hub.settings import HubSettings
+
+app = typer.Typer(help="Operate a hub.", no_args_is_help=True)
+
+
+def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_ws_frame_bytes,
+        # Socket-level pings catch dead peers that send no application heartbeats (public agent).
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_level="info",
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def migrate_database(settings: HubSettings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    migrate.upgrade(settings.resolved_database_url())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
+    ] = True,
+) -> None:
+    """Serve the REST + WebSocket API and the dashboard."""
+    settings = HubSettings()
+    if migrate_first:
+        migrate_database(settings)
+    uvicorn.Server(uvicorn_config(settings, host or settings.host, port or settings.port)).run()
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Bring the database schema up to date."""
+    settings = HubSettings()
+    migrate_database(settings)
+    console.print("database is up to date")
+
+
+async def _create_admin(settings: HubSettings, email: str, password: str, tenant: str) -> None:
+    engine = build_engine(settings.resolved_database_url())
+    try:
+        async with build_sessionmaker(engine)() as db:
+            await accounts.create_admin(db, email, password, tenant, settings.default_plan)
+    finally:
+        await engine.dispose()
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="Admin's email (login).")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password; defaults to $ORCHESTRATIA_ADMIN_PASSWORD, else prompted."),
+    ] = None,
+    tenant: Annotated[str, typer.Option(help="Organisation to create or join.")] = "default",
+) -> None:
+    """Create a tenant admin (and the tenant, if new)."""
+    settings = HubSettings()
+    password = password or os.environ.get("ORCHESTRATIA_ADMIN_PASSWORD")
+    if not password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        fail("password must be at least 8 characters")
+    migrate_database(settings)
+    try:
+        asyncio.run(_create_admin(settings, email, password, tenant))
+    except HubError as exc:
+        fail(exc.detail)
+    console.print(f"created admin {email.lower()} in tenant {tenant!r}")

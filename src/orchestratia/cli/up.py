@@ -1,0 +1,147 @@
+"""``orchestratia up``: hub on SQLite plus a local daemon registered to it, in one process tree."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import select
+
+from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.registration import register
+from orchestratia.cli.hub import migrate_database, uvicorn_config
+from orchestratia.cli.output import console
+from orchestratia.hub.db.engine import build_engine, build_sessionmaker
+from orchestratia.hub.db.models import Project, User
+from orchestratia.hub.services import accounts, audit, projects, servers
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.settings import HubSettings
+
+ADMIN_EMAIL = "admin@localhost"
+DAEMON_STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    principal: Principal
+    project_id: str
+    new_password: str | None
+
+
+async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
+    """First run: create the admin and a default project. Later runs: find them again."""
+    engine = build_engine(settings.resolved_database_url())
+    try:
+        async with build_sessionmaker(engine)() as db:
+            new_password = None
+            if not await accounts.has_users(db):
+                new_password = os.environ.get(
+                    "ORCHESTRATIA_ADMIN_PASSWORD"
+                ) or secrets.token_urlsafe(12)
+                await accounts.create_admin(
+                    db, email, new_password, "default", settings.default_plan
+                )
+            admin = await db.scalar(
+                select(User)
+                .where(User.is_tenant_admin.is_(True))
+                .order_by(User.created_at)
+                .limit(1)
+            )
+            assert admin is not None
+            principal = Principal(admin.id, admin.tenant_id, admin.email, True, "")
+            project = await db.scalar(
+                select(Project)
+                .where(Project.tenant_id == admin.tenant_id)
+                .order_by(Project.created_at)
+            )
+            if project is None:
+                project = (
+                    await projects.create(db, principal, "default", audit.Actor("system"))
+                ).project
+            return Bootstrap(principal, project.id, new_password)
+    finally:
+        await engine.dispose()
+
+
+async def ensure_local_daemon(
+    settings: HubSettings, boot: Bootstrap, hub_url: str, config_path: Path
+) -> None:
+    """Register this machine's daemon with the embedded hub (first run only)."""
+    engine = build_engine(settings.resolved_database_url())
+    try:
+        async with build_sessionmaker(engine)() as db:
+            issued = await servers.issue_token(
+                db, boot.principal, boot.project_id, hub_url, 1, audit.Actor("system")
+            )
+    finally:
+        await engine.dispose()
+    config: AgentConfig = await register(issued.token)
+    config.save(config_path)
+
+
+async def _serve(
+    settings: HubSettings, host: str, port: int, email: str, config_path: Path, first_run: bool
+) -> None:
+    boot = await bootstrap(settings, email)
+    server = uvicorn.Server(uvicorn_config(settings, host, port))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return
+        await asyncio.sleep(0.05)
+    hub_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    if first_run:
+        await ensure_local_daemon(settings, boot, hub_url, config_path)
+    daemon = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestratia", "agent", "run", "--config", str(config_path)
+    )
+    console.print()
+    console.print(
+        f"[bold green]Orchestratia is up[/bold green]  dashboard: [bold]{hub_url}/[/bold]"
+    )
+    console.print(f"  login: [bold]{boot.principal.email}[/bold]")
+    if boot.new_password:
+        console.print(f"  password: [bold]{boot.new_password}[/bold]  (shown this once)")
+    elif os.environ.get("ORCHESTRATIA_ADMIN_PASSWORD"):
+        console.print("  password: from ORCHESTRATIA_ADMIN_PASSWORD")
+    else:
+        console.print("  password: the one printed on first run")
+    console.print(
+        f"  data: {settings.data_dir}   local daemon pid {daemon.pid}   Ctrl-C stops both"
+    )
+    try:
+        await serving
+    finally:
+        if daemon.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                daemon.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(daemon.wait(), DAEMON_STOP_TIMEOUT)
+            except TimeoutError:
+                daemon.kill()
+                await daemon.wait()
+
+
+def up(
+    port: Annotated[int, typer.Option(help="Dashboard/API port.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    data_dir: Annotated[Path | None, typer.Option(help="Where the SQLite database lives.")] = None,
+    email: Annotated[str, typer.Option(help="Admin login created on first run.")] = ADMIN_EMAIL,
+) -> None:
+    """Run everything locally: hub on SQLite plus a daemon for this machine."""
+    settings = HubSettings()
+    if data_dir is not None:
+        settings.data_dir = data_dir
+    migrate_database(settings)
+    config_path = settings.data_dir / "agent.yaml"
+    asyncio.run(_serve(settings, host, port, email, config_path, not config_path.exists()))

@@ -1,0 +1,79 @@
+"""Login, logout and the current user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response
+
+from orchestratia.hub.api.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    ActorDep,
+    HubDep,
+    PrincipalDep,
+    SessionDep,
+    UserActorDep,
+)
+from orchestratia.hub.security import csrf_token_for
+from orchestratia.hub.services import auth
+from orchestratia.protocol.rest import LoginRequest, TokenResponse, UserPublic
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+def cookie_secure(request: Request, configured: bool | None) -> bool:
+    if configured is not None:
+        return configured
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    return proto == "https"
+
+
+@router.post("/login")
+async def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: SessionDep,
+    hub: HubDep,
+    actor: ActorDep,
+) -> TokenResponse:
+    ttl = timedelta(hours=hub.settings.session_ttl_hours)
+    result = await auth.login(db, hub.throttle, body.email, body.password, actor, ttl)
+    csrf = csrf_token_for(hub.secret_key, result.token)
+    secure = cookie_secure(request, hub.settings.cookie_secure)
+    max_age = int(ttl.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        max_age=max_age,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+    # Readable by our own scripts so they can echo it in the X-CSRF-Token header.
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, secure=secure, samesite="strict"
+    )
+    return TokenResponse(access_token=result.token, csrf_token=csrf)
+
+
+@router.post("/logout", status_code=204)
+async def logout(principal: PrincipalDep, db: SessionDep, actor: UserActorDep) -> Response:
+    await auth.logout(db, principal, actor)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/me")
+async def me(principal: PrincipalDep, db: SessionDep) -> UserPublic:
+    return UserPublic(
+        id=principal.user_id,
+        email=principal.email,
+        tenant_id=principal.tenant_id,
+        tenant_name=await auth.tenant_name(db, principal.tenant_id),
+        is_tenant_admin=principal.is_tenant_admin,
+    )

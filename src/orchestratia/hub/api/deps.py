@@ -1,0 +1,95 @@
+"""Typed dependencies: database session, hub state, the authenticated principal, audit actor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import Server
+from orchestratia.hub.errors import Forbidden, Unauthorized
+from orchestratia.hub.security import constant_time_equals, csrf_token_for
+from orchestratia.hub.services import audit, auth, servers
+from orchestratia.hub.state import HubState
+
+SESSION_COOKIE = "orc_session"
+CSRF_COOKIE = "orc_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def hub_state(request: Request) -> HubState:
+    state: HubState = request.app.state.hub
+    return state
+
+
+HubDep = Annotated[HubState, Depends(hub_state)]
+
+
+async def db_session(hub: HubDep) -> AsyncIterator[AsyncSession]:
+    async with hub.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(db_session)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def request_actor(request: Request) -> audit.Actor:
+    return audit.Actor("anonymous", None, client_ip(request), request.state.request_id)
+
+
+ActorDep = Annotated[audit.Actor, Depends(request_actor)]
+
+
+def bearer_token(request: Request) -> tuple[str, bool] | None:
+    """The session secret and whether it came from the cookie (which needs CSRF checks)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    return None
+
+
+async def current_principal(request: Request, db: SessionDep, hub: HubDep) -> auth.Principal:
+    found = bearer_token(request)
+    if found is None:
+        raise Unauthorized("not authenticated")
+    token, from_cookie = found
+    principal = await auth.resolve(db, token)
+    if from_cookie and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not constant_time_equals(sent, csrf_token_for(hub.secret_key, token)):
+            raise Forbidden("missing or invalid CSRF token")
+    return principal
+
+
+PrincipalDep = Annotated[auth.Principal, Depends(current_principal)]
+
+
+def user_actor(request: Request, principal: PrincipalDep) -> audit.Actor:
+    return audit.Actor("user", principal.email, client_ip(request), request.state.request_id)
+
+
+UserActorDep = Annotated[audit.Actor, Depends(user_actor)]
+
+
+async def current_server(
+    db: SessionDep,
+    actor: ActorDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Server:
+    if not x_api_key:
+        raise Unauthorized("missing X-API-Key header")
+    return await servers.authenticate_key(db, x_api_key, actor)
+
+
+ServerDep = Annotated[Server, Depends(current_server)]

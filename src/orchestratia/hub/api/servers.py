@@ -1,0 +1,112 @@
+"""Registration, liveness and the fleet listing (SPEC §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from orchestratia.hub.api.deps import (
+    ActorDep,
+    HubDep,
+    PrincipalDep,
+    ServerDep,
+    SessionDep,
+    UserActorDep,
+)
+from orchestratia.hub.services import servers
+from orchestratia.protocol.rest import (
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+    RegistrationTokenCreate,
+    RegistrationTokenPublic,
+    ServerList,
+    ServerPublic,
+)
+
+router = APIRouter(prefix="/api/v1/servers", tags=["servers"])
+
+
+def hub_url(request: Request, configured: str | None) -> str:
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def install_command(token: str) -> str:
+    return (
+        f"pip install orchestratia && orchestratia agent register {token} && orchestratia agent run"
+    )
+
+
+@router.post("/tokens", status_code=201)
+async def create_token(
+    body: RegistrationTokenCreate,
+    request: Request,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> RegistrationTokenPublic:
+    url = hub_url(request, hub.settings.public_url)
+    issued = await servers.issue_token(
+        db, principal, body.project_id, url, body.expires_in_hours, actor
+    )
+    return RegistrationTokenPublic(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        install_command=install_command(issued.token),
+    )
+
+
+@router.post("/register")
+async def register(
+    body: RegisterRequest, request: Request, db: SessionDep, hub: HubDep, actor: ActorDep
+) -> RegisterResponse:
+    # The public agent always reports 0.0.0.0; the socket tells the truth.
+    if not body.ip or body.ip == "0.0.0.0":
+        body.ip = actor.ip
+    done = await servers.register(db, body, actor)
+    hub.bus.publish(done.server.project_id, servers.server_event(done.server))
+    return RegisterResponse(
+        id=done.server.id,
+        api_key=done.api_key,
+        name=done.server.name,
+        project_id=done.server.project_id,
+    )
+
+
+@router.post("/heartbeat")
+async def heartbeat(
+    body: HeartbeatRequest, server: ServerDep, db: SessionDep, hub: HubDep
+) -> HeartbeatResponse:
+    changed = await servers.touch(db, server.id, system_info=body.system_info)
+    if changed is not None:
+        hub.bus.publish(changed.project_id, servers.server_event(changed))
+    return HeartbeatResponse(server_id=server.id)
+
+
+@router.get("")
+async def list_servers(
+    project_id: Annotated[str, Query(min_length=1, max_length=64)],
+    principal: PrincipalDep,
+    db: SessionDep,
+) -> ServerList:
+    rows = await servers.list_for_project(db, principal, project_id)
+    return ServerList(servers=[servers.to_public(s) for s in rows])
+
+
+@router.get("/{server_id}")
+async def get_server(server_id: str, principal: PrincipalDep, db: SessionDep) -> ServerPublic:
+    return servers.to_public(await servers.get(db, principal, server_id))
+
+
+@router.post("/{server_id}/revoke-keys", status_code=204)
+async def revoke_keys(
+    server_id: str, principal: PrincipalDep, db: SessionDep, actor: UserActorDep, hub: HubDep
+) -> Response:
+    await servers.revoke_keys(db, principal, server_id, actor)
+    conn = hub.registry.get(server_id)
+    if conn is not None:
+        await conn.websocket.close(code=4401, reason="server key revoked")
+    return Response(status_code=204)

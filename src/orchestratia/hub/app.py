@@ -1,0 +1,113 @@
+"""``create_app(settings)``: routers, WebSocket routes, static files, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from orchestratia import __version__
+from orchestratia.hub.api import auth as auth_api
+from orchestratia.hub.api import health, projects, servers
+from orchestratia.hub.db.engine import build_engine, build_sessionmaker
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import HubError, TooManyRequests
+from orchestratia.hub.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from orchestratia.hub.services import servers as server_service
+from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.hub.settings import HubSettings
+from orchestratia.hub.state import HubState
+from orchestratia.hub.web import pages
+from orchestratia.hub.ws.dashboard_channel import dashboard_channel
+from orchestratia.hub.ws.server_channel import server_channel
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+
+async def _sweep_liveness(hub: HubState) -> None:
+    """Periodically mark servers that went silent as disconnected (after the restart grace)."""
+    timeout = timedelta(seconds=hub.settings.heartbeat_timeout)
+    legacy = timedelta(seconds=hub.settings.legacy_heartbeat_timeout)
+    while True:
+        await asyncio.sleep(hub.settings.liveness_sweep_interval)
+        now = utcnow()
+        if hub.in_restart_grace(now):
+            continue
+        try:
+            async with hub.sessionmaker() as db:
+                stale = await server_service.sweep_stale(
+                    db, now, timeout, legacy, hub.registry.connected_ids()
+                )
+        except Exception:
+            log.exception("liveness sweep failed; retrying next tick")
+            continue
+        for server in stale:
+            hub.bus.publish(server.project_id, server_service.server_event(server))
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Drop the echoed input: it may be huge or hold a password.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+
+def create_app(settings: HubSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = build_engine(settings.resolved_database_url())
+        hub = HubState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=build_sessionmaker(engine),
+            secret_key=settings.resolved_secret_key(),
+            throttle=LoginThrottle(
+                settings.login_failures_per_account,
+                settings.login_failures_per_ip,
+                settings.login_window_seconds,
+            ),
+        )
+        app.state.hub = hub
+        sweeper = asyncio.create_task(_sweep_liveness(hub))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await engine.dispose()
+
+    app = FastAPI(title="Orchestratia hub", version=__version__, lifespan=lifespan)
+    _error_handlers(app)
+    for router in (auth_api.router, projects.router, servers.router, health.router, pages.router):
+        app.include_router(router)
+    app.add_api_websocket_route("/ws/server", server_channel)
+    app.add_api_websocket_route("/ws/dashboard", dashboard_channel)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,99 @@
+"""Append-only, hash-chained audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import AuditEvent
+from orchestratia.hub.db.types import utcnow
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str  # "user" | "server" | "system" | "anonymous"
+    id: str | None = None
+    ip: str | None = None
+    request_id: str | None = None
+
+
+def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _payload(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "tenant_id": event.tenant_id,
+        "project_id": event.project_id,
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "ip": event.ip,
+        "details": event.details,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+async def record(
+    db: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    tenant_id: str | None,
+    project_id: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event in the caller's transaction; it commits or rolls back with the change."""
+    if db.get_bind().dialect.name == "postgresql":
+        # Serialise chain appends across connections; released at commit.
+        await db.execute(text("SELECT pg_advisory_xact_lock(7202611)"))
+    prev = await db.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        project_id=project_id,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        ip=actor.ip,
+        request_id=actor.request_id,
+        details=details or {},
+        created_at=utcnow(),
+        prev_hash=prev or GENESIS,
+    )
+    event.hash = _digest(event.prev_hash, _payload(event))
+    db.add(event)
+    await db.flush()
+    return event
+
+
+async def verify_chain(db: AsyncSession) -> bool:
+    """True when every row's hash matches its content and its predecessor."""
+    prev = GENESIS
+    for event in await db.scalars(select(AuditEvent).order_by(AuditEvent.id)):
+        if event.prev_hash != prev or event.hash != _digest(prev, _payload(event)):
+            return False
+        prev = event.hash
+    return True
+
+
+async def list_events(
+    db: AsyncSession, tenant_id: str, action: str | None = None, limit: int = 100
+) -> list[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return list(await db.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))

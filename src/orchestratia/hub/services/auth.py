@@ -1,0 +1,120 @@
+"""Logins, bearer/cookie sessions and the principal they resolve to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import AuthSession, Tenant, User
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import TooManyRequests, Unauthorized
+from orchestratia.hub.security import new_secret, sha256_hex, verify_password
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.throttle import LoginThrottle
+
+SESSION_PREFIX = "orcu_"
+INVALID_LOGIN = "invalid email or password"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    tenant_id: str
+    email: str
+    is_tenant_admin: bool
+    auth_session_id: str
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    principal: Principal
+
+
+async def login(
+    db: AsyncSession,
+    throttle: LoginThrottle,
+    email: str,
+    password: str,
+    actor: audit.Actor,
+    ttl: timedelta,
+) -> LoginResult:
+    """Verify credentials and open a new session (a fresh secret each login: session rotation)."""
+    ip = actor.ip or "unknown"
+    wait = throttle.retry_after(email, ip)
+    if wait:
+        raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
+    user = await db.scalar(select(User).where(User.email == email.lower()))
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        throttle.failed(email, ip)
+        await audit.record(
+            db,
+            actor,
+            "auth.login_failed",
+            tenant_id=user.tenant_id if user else None,
+            target_type="user",
+            target_id=user.id if user else None,
+            details={"email": email.lower()},
+        )
+        await db.commit()
+        raise Unauthorized(INVALID_LOGIN)
+    throttle.succeeded(email)
+    token = new_secret(SESSION_PREFIX)
+    row = AuthSession(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        token_hash=sha256_hex(token),
+        ip=actor.ip,
+        expires_at=utcnow() + ttl,
+    )
+    db.add(row)
+    await db.flush()
+    await audit.record(
+        db,
+        audit.Actor("user", user.email, actor.ip, actor.request_id),
+        "auth.login",
+        tenant_id=user.tenant_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await db.commit()
+    principal = Principal(user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id)
+    return LoginResult(token, principal)
+
+
+async def resolve(db: AsyncSession, token: str) -> Principal:
+    """The principal behind a session token; Unauthorized when unknown, expired or revoked."""
+    row = await db.scalar(
+        select(AuthSession).where(
+            AuthSession.token_hash == sha256_hex(token),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+    )
+    if row is None:
+        raise Unauthorized("not authenticated")
+    user = await db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("not authenticated")
+    return Principal(user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id)
+
+
+async def logout(db: AsyncSession, principal: Principal, actor: audit.Actor) -> None:
+    await db.execute(
+        update(AuthSession)
+        .where(
+            AuthSession.id == principal.auth_session_id,
+            AuthSession.tenant_id == principal.tenant_id,
+        )
+        .values(revoked_at=utcnow())
+    )
+    await audit.record(db, actor, "auth.logout", tenant_id=principal.tenant_id)
+    await db.commit()
+
+
+async def tenant_name(db: AsyncSession, tenant_id: str) -> str:
+    return (await db.scalar(select(Tenant.name).where(Tenant.id == tenant_id))) or ""

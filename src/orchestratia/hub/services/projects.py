@@ -1,0 +1,166 @@
+"""Projects, memberships and the access check every project-scoped route goes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import Membership, Project, Tenant, User
+from orchestratia.hub.errors import Conflict, Forbidden, LimitExceeded, NotFound
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.plans import limits_for
+
+WRITE_ROLES = {"owner", "member"}
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    role: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITE_ROLES
+
+
+async def access(
+    db: AsyncSession, principal: Principal, project_id: str, *, write: bool = False
+) -> ProjectAccess:
+    """The caller's role on a project of their tenant.
+
+    NotFound (never Forbidden) for other tenants' or unshared projects, so ids leak nothing;
+    Forbidden for a viewer attempting a write.
+    """
+    project = await db.scalar(
+        select(Project).where(Project.id == project_id, Project.tenant_id == principal.tenant_id)
+    )
+    if project is None:
+        raise NotFound("project not found")
+    if principal.is_tenant_admin:
+        role = "owner"
+    else:
+        found = await db.scalar(
+            select(Membership.role).where(
+                Membership.project_id == project.id,
+                Membership.user_id == principal.user_id,
+                Membership.tenant_id == principal.tenant_id,
+            )
+        )
+        if found is None:
+            raise NotFound("project not found")
+        role = found
+    result = ProjectAccess(project, role)
+    if write and not result.can_write:
+        raise Forbidden(f"your role on this project is {role}; it is read-only")
+    return result
+
+
+async def list_for(db: AsyncSession, principal: Principal) -> list[ProjectAccess]:
+    if principal.is_tenant_admin:
+        rows = await db.scalars(
+            select(Project).where(Project.tenant_id == principal.tenant_id).order_by(Project.name)
+        )
+        return [ProjectAccess(p, "owner") for p in rows]
+    pairs = await db.execute(
+        select(Project, Membership.role)
+        .join(Membership, Membership.project_id == Project.id)
+        .where(Membership.user_id == principal.user_id, Project.tenant_id == principal.tenant_id)
+        .order_by(Project.name)
+    )
+    return [ProjectAccess(p, role) for p, role in pairs.tuples()]
+
+
+async def create(
+    db: AsyncSession, principal: Principal, name: str, actor: audit.Actor
+) -> ProjectAccess:
+    if not principal.is_tenant_admin:
+        raise Forbidden("only tenant admins create projects")
+    tenant = await db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    limit = limits_for(tenant.plan).projects
+    if limit is not None:
+        count = await db.scalar(
+            select(func.count()).select_from(Project).where(Project.tenant_id == tenant.id)
+        )
+        if (count or 0) >= limit:
+            raise LimitExceeded(f"plan '{tenant.plan}' allows {limit} project(s)")
+    if await db.scalar(
+        select(Project.id).where(Project.tenant_id == tenant.id, Project.name == name)
+    ):
+        raise Conflict(f"a project named {name!r} already exists")
+    project = Project(tenant_id=tenant.id, name=name)
+    db.add(project)
+    await db.flush()
+    db.add(
+        Membership(
+            tenant_id=tenant.id, project_id=project.id, user_id=principal.user_id, role="owner"
+        )
+    )
+    await audit.record(
+        db,
+        actor,
+        "project.created",
+        tenant_id=tenant.id,
+        project_id=project.id,
+        target_type="project",
+        target_id=project.id,
+        details={"name": name},
+    )
+    await db.commit()
+    return ProjectAccess(project, "owner")
+
+
+async def add_member(
+    db: AsyncSession,
+    principal: Principal,
+    project_id: str,
+    email: str,
+    role: str,
+    actor: audit.Actor,
+) -> Membership:
+    acc = await access(db, principal, project_id, write=True)
+    if acc.role != "owner":
+        raise Forbidden("only project owners manage members")
+    user = await db.scalar(
+        select(User).where(User.email == email.lower(), User.tenant_id == principal.tenant_id)
+    )
+    if user is None:
+        raise NotFound(f"no user {email} in your organisation")
+    membership = await db.scalar(
+        select(Membership).where(Membership.project_id == project_id, Membership.user_id == user.id)
+    )
+    if membership is None:
+        membership = Membership(
+            tenant_id=principal.tenant_id, project_id=project_id, user_id=user.id, role=role
+        )
+        db.add(membership)
+    else:
+        membership.role = role
+    await audit.record(
+        db,
+        actor,
+        "project.member_set",
+        tenant_id=principal.tenant_id,
+        project_id=project_id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": role},
+    )
+    await db.commit()
+    return membership
+
+
+async def members(
+    db: AsyncSession, principal: Principal, project_id: str
+) -> list[tuple[str, str, str]]:
+    await access(db, principal, project_id)
+    rows = await db.execute(
+        select(User.id, User.email, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project_id, Membership.tenant_id == principal.tenant_id)
+        .order_by(User.email)
+    )
+    return [(uid, email, role) for uid, email, role in rows.tuples()]

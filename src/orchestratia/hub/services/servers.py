@@ -1,0 +1,326 @@
+"""Registration tokens, server registration, server keys and liveness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import RegistrationToken, Server, ServerApiKey, Tenant
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import LimitExceeded, NotFound, Unauthorized
+from orchestratia.hub.security import new_secret, sha256_hex
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.plans import limits_for
+from orchestratia.hub.services.projects import access
+from orchestratia.protocol.rest import RegisterRequest, ServerPublic
+from orchestratia.protocol.tokens import SERVER_KEY_PREFIX, encode_registration_token
+
+BAD_TOKEN = "registration token is invalid, already used or expired"
+BAD_KEY = "server API key is invalid or revoked"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Registered:
+    server: Server
+    api_key: str
+
+
+def to_public(server: Server) -> ServerPublic:
+    return ServerPublic(
+        id=server.id,
+        project_id=server.project_id,
+        name=server.name,
+        hostname=server.hostname,
+        os=server.os,
+        ip=server.ip,
+        status="online" if server.status == "online" else "disconnected",
+        last_seen=server.last_seen_at,
+        system_info=server.system_info or {},
+        capabilities=server.capabilities or [],
+        agent_version=server.agent_version,
+        repos=server.repos or {},
+        labels=server.labels or [],
+        created_at=server.created_at,
+    )
+
+
+async def issue_token(
+    db: AsyncSession,
+    principal: Principal,
+    project_id: str,
+    hub_url: str,
+    hours: int,
+    actor: audit.Actor,
+) -> IssuedToken:
+    await access(db, principal, project_id, write=True)
+    secret = new_secret()
+    token = encode_registration_token(hub_url, secret)
+    row = RegistrationToken(
+        tenant_id=principal.tenant_id,
+        project_id=project_id,
+        token_hash=sha256_hex(token),
+        created_by=principal.user_id,
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
+    db.add(row)
+    await db.flush()
+    await audit.record(
+        db,
+        actor,
+        "server_token.created",
+        tenant_id=principal.tenant_id,
+        project_id=project_id,
+        target_type="registration_token",
+        target_id=row.id,
+        details={"expires_at": row.expires_at.isoformat()},
+    )
+    await db.commit()
+    return IssuedToken(token, row.expires_at)
+
+
+async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) -> Registered:
+    """Redeem a one-time token. The same ``machine_id`` in a project reuses its server row."""
+    now = utcnow()
+    token_hash = sha256_hex(body.registration_token)
+    claimed = await db.execute(
+        update(RegistrationToken)
+        .where(
+            RegistrationToken.token_hash == token_hash,
+            RegistrationToken.used_at.is_(None),
+            RegistrationToken.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    token = await db.scalar(
+        select(RegistrationToken).where(RegistrationToken.token_hash == token_hash)
+    )
+    if claimed.rowcount != 1 or token is None:  # type: ignore[attr-defined]
+        await db.rollback()
+        await audit.record(
+            db,
+            actor,
+            "server.registration_refused",
+            tenant_id=token.tenant_id if token else None,
+            project_id=token.project_id if token else None,
+            details={"hostname": body.hostname, "reason": BAD_TOKEN},
+        )
+        await db.commit()
+        raise Unauthorized(BAD_TOKEN)
+
+    server = None
+    if body.machine_id:
+        server = await db.scalar(
+            select(Server).where(
+                Server.project_id == token.project_id,
+                Server.machine_id == body.machine_id,
+                Server.tenant_id == token.tenant_id,
+            )
+        )
+    if server is None:
+        await _check_server_limit(db, token.tenant_id)
+        server = Server(tenant_id=token.tenant_id, project_id=token.project_id)
+        db.add(server)
+    server.name = body.name
+    server.hostname = body.hostname
+    server.os = body.os
+    server.ip = body.ip
+    server.machine_id = body.machine_id
+    server.mac_address = body.mac_address
+    server.repos = body.repos
+    server.system_info = body.system_info
+    server.capabilities = body.capabilities
+    server.agent_version = body.agent_version
+    await db.flush()
+    token.server_id = server.id
+    # A re-registered machine gets a fresh key; whatever held the old one is locked out.
+    await db.execute(
+        update(ServerApiKey)
+        .where(ServerApiKey.server_id == server.id, ServerApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    api_key = new_secret(SERVER_KEY_PREFIX)
+    db.add(
+        ServerApiKey(
+            tenant_id=server.tenant_id,
+            server_id=server.id,
+            key_hash=sha256_hex(api_key),
+            prefix=api_key[:8],
+        )
+    )
+    await audit.record(
+        db,
+        audit.Actor("server", server.id, actor.ip, actor.request_id),
+        "server.registered",
+        tenant_id=server.tenant_id,
+        project_id=server.project_id,
+        target_type="server",
+        target_id=server.id,
+        details={"name": server.name, "hostname": server.hostname, "machine_id": body.machine_id},
+    )
+    await db.commit()
+    return Registered(server, api_key)
+
+
+async def _check_server_limit(db: AsyncSession, tenant_id: str) -> None:
+    tenant = await db.get(Tenant, tenant_id)
+    assert tenant is not None
+    limit = limits_for(tenant.plan).servers
+    if limit is None:
+        return
+    count = await db.scalar(
+        select(func.count()).select_from(Server).where(Server.tenant_id == tenant_id)
+    )
+    if (count or 0) >= limit:
+        raise LimitExceeded(f"plan '{tenant.plan}' allows {limit} server(s)")
+
+
+async def authenticate_key(db: AsyncSession, api_key: str, actor: audit.Actor) -> Server:
+    """The server owning an active key; a rejected key is audited and raises Unauthorized."""
+    row = await db.scalar(select(ServerApiKey).where(ServerApiKey.key_hash == sha256_hex(api_key)))
+    if row is not None and row.revoked_at is None:
+        server = await db.get(Server, row.server_id)
+        if server is not None:
+            return server
+    await audit.record(
+        db,
+        actor,
+        "server.key_rejected",
+        tenant_id=row.tenant_id if row else None,
+        target_type="server",
+        target_id=row.server_id if row else None,
+        details={"key_prefix": api_key[:8], "revoked": row is not None},
+    )
+    await db.commit()
+    raise Unauthorized(BAD_KEY)
+
+
+async def revoke_keys(
+    db: AsyncSession, principal: Principal, server_id: str, actor: audit.Actor
+) -> None:
+    server = await get(db, principal, server_id, write=True)
+    await db.execute(
+        update(ServerApiKey)
+        .where(
+            ServerApiKey.server_id == server.id,
+            ServerApiKey.tenant_id == principal.tenant_id,
+            ServerApiKey.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    await audit.record(
+        db,
+        actor,
+        "server.keys_revoked",
+        tenant_id=principal.tenant_id,
+        project_id=server.project_id,
+        target_type="server",
+        target_id=server.id,
+    )
+    await db.commit()
+
+
+async def get(
+    db: AsyncSession, principal: Principal, server_id: str, *, write: bool = False
+) -> Server:
+    server = await db.scalar(
+        select(Server).where(Server.id == server_id, Server.tenant_id == principal.tenant_id)
+    )
+    if server is None:
+        raise NotFound("server not found")
+    try:
+        await access(db, principal, server.project_id, write=write)
+    except NotFound:
+        raise NotFound("server not found") from None
+    return server
+
+
+async def list_for_project(db: AsyncSession, principal: Principal, project_id: str) -> list[Server]:
+    await access(db, principal, project_id)
+    rows = await db.scalars(
+        select(Server)
+        .where(Server.project_id == project_id, Server.tenant_id == principal.tenant_id)
+        .order_by(Server.name)
+    )
+    return list(rows)
+
+
+async def touch(
+    db: AsyncSession,
+    server_id: str,
+    *,
+    system_info: dict[str, Any] | None = None,
+    connected: bool | None = None,
+    **fields: Any,
+) -> Server | None:
+    """Record traffic from a server: marks it online; returns it when its visible state changed."""
+    server = await db.get(Server, server_id)
+    if server is None:
+        return None
+    changed = server.status != "online" or system_info is not None
+    server.status = "online"
+    server.last_seen_at = utcnow()
+    if system_info:
+        server.system_info = system_info
+    if connected is not None:
+        server.connected = connected
+    for name, value in fields.items():
+        setattr(server, name, value)
+    await db.commit()
+    return server if changed or fields else None
+
+
+async def mark_disconnected(db: AsyncSession, server_id: str) -> Server | None:
+    server = await db.get(Server, server_id)
+    if server is None or (server.status == "disconnected" and not server.connected):
+        return None
+    server.status = "disconnected"
+    server.connected = False
+    await db.commit()
+    return server
+
+
+async def sweep_stale(
+    db: AsyncSession,
+    now: datetime,
+    timeout: timedelta,
+    legacy_timeout: timedelta,
+    live: set[str],
+) -> list[Server]:
+    """Mark servers without traffic past their timeout as disconnected; returns those changed.
+
+    ``live`` are servers with an open socket on this hub: the socket's own pings prove them alive
+    (the public agent sends no application-level heartbeat over its WebSocket).
+    """
+    candidates = await db.scalars(
+        select(Server).where(
+            Server.status == "online",
+            Server.last_seen_at < now - timeout,
+            Server.id.not_in(live),
+        )
+    )
+    changed = []
+    for server in candidates:
+        limit = timeout if server.protocol >= 2 else legacy_timeout
+        if server.last_seen_at is None or server.last_seen_at < now - limit:
+            server.status = "disconnected"
+            server.connected = False
+            changed.append(server)
+    if changed:
+        await db.commit()
+    return changed
+
+
+def server_event(server: Server) -> dict[str, Any]:
+    """The dashboard frame announcing a server's current state."""
+    return {"type": "server_update", "server": to_public(server).model_dump(mode="json")}

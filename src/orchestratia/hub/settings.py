@@ -1,0 +1,71 @@
+"""Hub settings, read from the environment (prefix ``ORCHESTRATIA_``) once and passed around."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "orchestratia"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept plain driver-less URLs and pick the async driver we ship."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    return url
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRATIA_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    secret_key: SecretStr | None = None
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8765
+    redis_url: str | None = None
+
+    heartbeat_interval: float = 15.0
+    heartbeat_timeout: float = 45.0
+    legacy_heartbeat_timeout: float = 90.0
+    restart_grace: float = 90.0
+    auth_timeout: float = 5.0
+    liveness_sweep_interval: float = 1.0
+
+    max_body_bytes: int = 1_048_576
+    max_ws_frame_bytes: int = 4_194_304
+    session_ttl_hours: int = 24 * 7
+    registration_token_hours: int = 24
+    login_failures_per_account: int = 5
+    login_failures_per_ip: int = 20
+    login_window_seconds: int = 900
+    cookie_secure: bool | None = None
+    allowed_origins: list[str] = Field(default_factory=list)
+    default_plan: str = "unlimited"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir / 'hub.db'}"
+
+    def resolved_secret_key(self) -> bytes:
+        """The key that signs CSRF tokens; generated once into the data dir when not configured."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()

@@ -1,0 +1,30 @@
+"""What the running hub holds, built once in the lifespan and reached via ``app.state.hub``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.events import EventBus
+from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.hub.settings import HubSettings
+from orchestratia.hub.ws.registry import ConnectionRegistry
+
+
+@dataclass
+class HubState:
+    settings: HubSettings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    secret_key: bytes
+    throttle: LoginThrottle
+    bus: EventBus = field(default_factory=EventBus)
+    registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
+    booted_at: datetime = field(default_factory=utcnow)
+
+    def in_restart_grace(self, now: datetime) -> bool:
+        """Right after start-up daemons are still reconnecting; don't call them offline yet."""
+        return now < self.booted_at + timedelta(seconds=self.settings.restart_grace)

@@ -1,0 +1,140 @@
+"""Server-rendered dashboard pages (Jinja2 + htmx). Data changes go through the same services as the
+REST API; pages only shape HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from orchestratia import __version__
+from orchestratia.hub.api.deps import (
+    HubDep,
+    PrincipalDep,
+    SessionDep,
+    UserActorDep,
+    current_principal,
+)
+from orchestratia.hub.api.servers import hub_url, install_command
+from orchestratia.hub.errors import HubError
+from orchestratia.hub.security import csrf_token_for
+from orchestratia.hub.services import projects, servers
+from orchestratia.hub.services.auth import Principal
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+PROJECT_COOKIE = "orc_project"
+
+
+async def optional_principal(request: Request, db: SessionDep, hub: HubDep) -> Principal | None:
+    try:
+        return await current_principal(request, db, hub)
+    except HubError:
+        return None
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def _context(request: Request, hub: HubDep, principal: Principal, **extra: Any) -> dict[str, Any]:
+    token = request.cookies.get("orc_session", "")
+    return {
+        "principal": principal,
+        "csrf_token": csrf_token_for(hub.secret_key, token) if token else "",
+        "version": __version__,
+        **extra,
+    }
+
+
+@router.get("/")
+async def index() -> RedirectResponse:
+    return RedirectResponse("/fleet", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, principal: MaybePrincipal) -> Response:
+    if principal is not None:
+        return RedirectResponse("/fleet", status_code=303)
+    return templates.TemplateResponse(request, "login.html", {"version": __version__})
+
+
+@router.get("/fleet", response_class=HTMLResponse)
+async def fleet(
+    request: Request,
+    db: SessionDep,
+    hub: HubDep,
+    principal: MaybePrincipal,
+    project_id: str | None = None,
+) -> Response:
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    available = await projects.list_for(db, principal)
+    wanted = project_id or request.cookies.get(PROJECT_COOKIE)
+    current = next((a for a in available if a.project.id == wanted), None)
+    if current is None and available:
+        current = available[0]
+    rows = await servers.list_for_project(db, principal, current.project.id) if current else []
+    response = templates.TemplateResponse(
+        request,
+        "fleet.html",
+        _context(
+            request,
+            hub,
+            principal,
+            projects=available,
+            current=current,
+            servers=[servers.to_public(s) for s in rows],
+        ),
+    )
+    if current is not None:
+        response.set_cookie(PROJECT_COOKIE, current.project.id, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/ui/servers/{server_id}/row", response_class=HTMLResponse)
+async def server_row(
+    request: Request, server_id: str, db: SessionDep, principal: PrincipalDep
+) -> Response:
+    server = servers.to_public(await servers.get(db, principal, server_id))
+    return templates.TemplateResponse(request, "_server_row.html", {"server": server})
+
+
+@router.post("/ui/projects", response_class=HTMLResponse)
+async def create_project(
+    name: Annotated[str, Form(min_length=1, max_length=120)],
+    db: SessionDep,
+    principal: PrincipalDep,
+    actor: UserActorDep,
+) -> Response:
+    acc = await projects.create(db, principal, name.strip(), actor)
+    response = Response(
+        status_code=204, headers={"HX-Redirect": f"/fleet?project_id={acc.project.id}"}
+    )
+    return response
+
+
+@router.post("/ui/projects/{project_id}/register-token", response_class=HTMLResponse)
+async def register_token(
+    request: Request,
+    project_id: str,
+    db: SessionDep,
+    hub: HubDep,
+    principal: PrincipalDep,
+    actor: UserActorDep,
+) -> Response:
+    url = hub_url(request, hub.settings.public_url)
+    issued = await servers.issue_token(
+        db, principal, project_id, url, hub.settings.registration_token_hours, actor
+    )
+    return templates.TemplateResponse(
+        request,
+        "_register_token.html",
+        {
+            "token": issued.token,
+            "expires_at": issued.expires_at,
+            "install_command": install_command(issued.token),
+        },
+    )

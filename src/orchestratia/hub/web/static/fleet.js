@@ -1,0 +1,85 @@
+// Fleet page: live server rows over /ws/dashboard, with reconnect and ticking "last contact" ages.
+"use strict";
+
+(() => {
+  const table = document.getElementById("fleet");
+  if (!table) return;
+  const projectId = table.dataset.projectId;
+  const body = document.getElementById("fleet-body");
+  const indicator = document.getElementById("live-indicator");
+  let attempt = 0;
+
+  const pct = (v) => (typeof v === "number" ? `${Math.round(v)}%` : "–");
+
+  function age(iso) {
+    if (!iso) return "never";
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) return `${s}s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+    return `${Math.floor(s / 86400)}d ago`;
+  }
+
+  function tickAges() {
+    body.querySelectorAll("[data-last-seen]").forEach((td) => {
+      td.textContent = age(td.dataset.lastSeen);
+    });
+  }
+
+  function setField(row, name, text) {
+    const el = row.querySelector(`[data-field="${name}"]`);
+    if (el) el.textContent = text;
+  }
+
+  function applyUpdate(server) {
+    const row = document.getElementById(`server-${server.id}`);
+    if (!row) {
+      // Unknown server: let the hub render the row so markup lives in one template.
+      htmx.ajax("GET", `/ui/servers/${server.id}/row`, { target: "#fleet-body", swap: "beforeend" })
+        .then(() => { document.getElementById("fleet-empty").hidden = true; tickAges(); });
+      return;
+    }
+    row.dataset.status = server.status;
+    const badge = row.querySelector('[data-field="status"]');
+    badge.textContent = server.status;
+    badge.className = `badge ${server.status}`;
+    const seen = row.querySelector('[data-field="last_seen"]');
+    seen.dataset.lastSeen = server.last_seen || "";
+    setField(row, "name", server.name);
+    setField(row, "hostname", `${server.hostname} · ${server.os}`);
+    const info = server.system_info || {};
+    setField(row, "cpu", pct(info.cpu_percent));
+    setField(row, "memory", pct(info.memory_percent));
+    setField(row, "disk", pct(info.disk_percent));
+    setField(row, "capabilities", (server.capabilities || []).join(", ") || "–");
+    setField(row, "agent_version", server.agent_version || "–");
+    tickAges();
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/dashboard`);
+    ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", project_id: projectId }));
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "subscribed") {
+        attempt = 0;
+        indicator.dataset.state = "live";
+        indicator.textContent = "live";
+      } else if (msg.type === "server_update") {
+        applyUpdate(msg.server);
+      }
+    };
+    ws.onclose = () => {
+      indicator.dataset.state = "offline";
+      indicator.textContent = "reconnecting…";
+      // Full jitter so a hub restart is not met by every open tab at the same instant.
+      const delay = Math.random() * Math.min(30000, 1000 * 2 ** attempt++);
+      setTimeout(connect, delay);
+    };
+  }
+
+  tickAges();
+  setInterval(tickAges, 1000);
+  connect();
+})();

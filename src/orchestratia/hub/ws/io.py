@@ -1,0 +1,41 @@
+"""Frame I/O shared by the WebSocket channels: size limits, binary refusal, error frames."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket
+
+from orchestratia.protocol.frames import ErrorFrame, dump
+
+
+class ChannelClosed(Exception):
+    """The peer went away or sent something we close for."""
+
+
+def describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "frame"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+async def receive_text(ws: WebSocket, max_bytes: int, timeout: float | None) -> str:
+    """Next text frame; binary or oversize frames are answered with an error and skipped."""
+    while True:
+        async with asyncio.timeout(timeout):
+            message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise ChannelClosed
+        text = message.get("text")
+        if text is None:
+            await send_error(ws, "unsupported_frame", "binary frames are not negotiated")
+            continue
+        if len(text) > max_bytes:
+            await send_error(ws, "frame_too_large", "frame exceeds the size limit")
+            continue
+        return str(text)
+
+
+async def send_error(ws: WebSocket, code: str, message: str, fatal: bool = False) -> None:
+    await ws.send_text(dump(ErrorFrame(code=code, message=message, fatal=fatal)))

@@ -1,0 +1,148 @@
+"""``/ws/server``: one socket per daemon. ``auth`` first, then hello/heartbeats (SPEC §5)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from orchestratia.hub.errors import Unauthorized
+from orchestratia.hub.services import audit, servers
+from orchestratia.hub.state import HubState
+from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text, send_error
+from orchestratia.hub.ws.registry import DaemonConnection
+from orchestratia.protocol import PROTOCOL_VERSION
+from orchestratia.protocol.codes import CloseCode
+from orchestratia.protocol.frames import (
+    AuthOkFrame,
+    ErrorFrame,
+    HeartbeatAckFrame,
+    HeartbeatFrame,
+    HelloFrame,
+    PingFrame,
+    PongFrame,
+    auth_frame_adapter,
+    daemon_frame_adapter,
+    dump,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def close_with(ws: WebSocket, close: CloseCode, code: str, message: str) -> None:
+    with contextlib.suppress(Exception):
+        await send_error(ws, code, message, fatal=True)
+        await ws.close(code=close, reason=message[:120])
+
+
+async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnection | None:
+    try:
+        raw = await receive_text(ws, hub.settings.max_ws_frame_bytes, hub.settings.auth_timeout)
+    except TimeoutError:
+        await close_with(
+            ws, CloseCode.AUTH_TIMEOUT, "auth_timeout", "no auth frame within deadline"
+        )
+        return None
+    try:
+        frame = auth_frame_adapter.validate_json(raw)
+    except ValidationError as exc:
+        await close_with(
+            ws,
+            CloseCode.PROTOCOL_ERROR,
+            "auth_required",
+            f"first frame must be auth ({describe(exc)})",
+        )
+        return None
+    async with hub.sessionmaker() as db:
+        try:
+            server = await servers.authenticate_key(
+                db, frame.api_key, audit.Actor("anonymous", None, ip)
+            )
+        except Unauthorized as exc:
+            await close_with(ws, CloseCode.UNAUTHORIZED, "unauthorized", exc.detail)
+            return None
+        protocol = frame.protocol or 1
+        updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
+    conn = DaemonConnection(server.id, server.project_id, ws, protocol)
+    previous = hub.registry.add(conn)
+    if previous is not None:
+        with contextlib.suppress(Exception):
+            await previous.websocket.close(
+                code=CloseCode.REPLACED, reason="replaced by a newer connection"
+            )
+    if updated is not None:
+        hub.bus.publish(updated.project_id, servers.server_event(updated))
+    await conn.send_text(
+        dump(
+            AuthOkFrame(
+                server_id=server.id,
+                protocol=min(protocol, PROTOCOL_VERSION),
+                heartbeat_interval=hub.settings.heartbeat_interval,
+            )
+        )
+    )
+    return conn
+
+
+async def handle_frame(conn: DaemonConnection, hub: HubState, raw: str) -> None:
+    try:
+        frame = daemon_frame_adapter.validate_json(raw)
+    except ValidationError as exc:
+        await conn.send_text(dump(ErrorFrame(code="bad_frame", message=describe(exc))))
+        return
+    changes: dict[str, Any] = {}
+    if isinstance(frame, HelloFrame):
+        changes = {
+            "agent_version": frame.version,
+            "capabilities": frame.capabilities,
+            "repos": frame.repos,
+            "system_info": frame.system_info or None,
+        }
+    elif isinstance(frame, HeartbeatFrame):
+        changes = {"system_info": frame.system_info or None}
+    async with hub.sessionmaker() as db:
+        system_info = changes.pop("system_info", None)
+        updated = await servers.touch(db, conn.server_id, system_info=system_info, **changes)
+    if updated is not None:
+        hub.bus.publish(updated.project_id, servers.server_event(updated))
+    if isinstance(frame, HeartbeatFrame):
+        await conn.send_text(dump(HeartbeatAckFrame()))
+    elif isinstance(frame, PingFrame):
+        await conn.send_text(dump(PongFrame()))
+
+
+async def server_channel(ws: WebSocket) -> None:
+    hub: HubState = ws.app.state.hub
+    await ws.accept()
+    ip = ws.client.host if ws.client else "unknown"
+    conn: DaemonConnection | None = None
+    try:
+        conn = await authenticate(ws, hub, ip)
+        if conn is None:
+            return
+        # Our daemons heartbeat over the socket; the public agent relies on socket pings instead,
+        # so silence only ends protocol-2 connections.
+        idle = hub.settings.heartbeat_timeout if conn.protocol >= 2 else None
+        while True:
+            try:
+                raw = await receive_text(ws, hub.settings.max_ws_frame_bytes, idle)
+            except TimeoutError:
+                await close_with(
+                    ws, CloseCode.IDLE_TIMEOUT, "idle_timeout", "no traffic from daemon"
+                )
+                return
+            await handle_frame(conn, hub, raw)
+    except (ChannelClosed, WebSocketDisconnect):
+        pass
+    finally:
+        if conn is not None and hub.registry.remove(conn):
+            async with hub.sessionmaker() as db:
+                gone = await servers.mark_disconnected(db, conn.server_id)
+            if gone is not None:
+                hub.bus.publish(gone.project_id, servers.server_event(gone))
+        if ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close()

@@ -1,0 +1,3 @@
+"""Wire shapes shared by hub, daemon and CLI. Imports nothing else of ours."""
+
+PROTOCOL_VERSION = 2

@@ -1,0 +1,117 @@
+"""WebSocket frames, discriminated on ``type``.
+
+Daemon channel (``/ws/server``): the first frame must be ``auth``. Frames we author forbid unknown
+fields so that a confused peer gets a precise ``error`` frame instead of silent misbehaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from orchestratia.protocol.rest import JsonObject, ServerPublic
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- daemon -> hub -------------------------------------------------------------------------------
+
+
+class AuthFrame(Frame):
+    type: Literal["auth"]
+    api_key: str = Field(min_length=1, max_length=512)
+    protocol: int | None = Field(default=None, ge=1, le=100)
+    capabilities: list[str] = Field(default_factory=list, max_length=64)
+
+
+class HelloFrame(Frame):
+    type: Literal["hello"]
+    version: str = Field(max_length=64)
+    capabilities: list[str] = Field(default_factory=list, max_length=64)
+    system_info: JsonObject = Field(default_factory=dict)
+    repos: dict[str, str] = Field(default_factory=dict)
+    sessions: list[JsonObject] = Field(default_factory=list)
+
+
+class HeartbeatFrame(Frame):
+    type: Literal["heartbeat"]
+    system_info: JsonObject = Field(default_factory=dict)
+
+
+class PingFrame(Frame):
+    type: Literal["ping"]
+
+
+DaemonFrame = Annotated[HelloFrame | HeartbeatFrame | PingFrame, Field(discriminator="type")]
+daemon_frame_adapter: TypeAdapter[HelloFrame | HeartbeatFrame | PingFrame] = TypeAdapter(
+    DaemonFrame
+)
+auth_frame_adapter: TypeAdapter[AuthFrame] = TypeAdapter(AuthFrame)
+
+
+# --- hub -> daemon -------------------------------------------------------------------------------
+
+
+class AuthOkFrame(Frame):
+    type: Literal["auth_ok"] = "auth_ok"
+    server_id: str
+    protocol: int
+    heartbeat_interval: float
+
+
+class HeartbeatAckFrame(Frame):
+    type: Literal["heartbeat_ack"] = "heartbeat_ack"
+
+
+class PongFrame(Frame):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorFrame(Frame):
+    """A protocol error. ``fatal`` tells the peer the hub will close the socket next."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+HubFrame = Annotated[
+    AuthOkFrame | HeartbeatAckFrame | PongFrame | ErrorFrame, Field(discriminator="type")
+]
+hub_frame_adapter: TypeAdapter[AuthOkFrame | HeartbeatAckFrame | PongFrame | ErrorFrame] = (
+    TypeAdapter(HubFrame)
+)
+
+
+# --- dashboard channel ---------------------------------------------------------------------------
+
+
+class SubscribeFrame(Frame):
+    type: Literal["subscribe"]
+    project_id: str = Field(min_length=1, max_length=64)
+
+
+dashboard_client_adapter: TypeAdapter[SubscribeFrame] = TypeAdapter(SubscribeFrame)
+
+
+class ServerUpdateFrame(Frame):
+    type: Literal["server_update"] = "server_update"
+    server: ServerPublic
+
+
+class SubscribedFrame(Frame):
+    type: Literal["subscribed"] = "subscribed"
+    project_id: str
+
+
+def dump(frame: BaseModel) -> str:
+    """Serialize a frame for the wire."""
+    return frame.model_dump_json()
+
+
+def as_dict(frame: BaseModel) -> dict[str, Any]:
+    return frame.model_dump(mode="json")

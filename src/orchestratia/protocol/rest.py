@@ -1,0 +1,142 @@
+"""REST request and response bodies shared by hub, daemon and CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["owner", "member", "viewer"]
+ServerStatus = Literal["online", "disconnected"]
+
+JsonObject = dict[str, Any]
+
+
+class StrictBody(BaseModel):
+    """Bodies we author: unknown fields are a client bug worth a clear 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TolerantBody(BaseModel):
+    """Bodies the public agent sends: newer agents may add fields, which we ignore."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class LoginRequest(StrictBody):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    csrf_token: str
+
+
+class UserPublic(BaseModel):
+    id: str
+    email: str
+    tenant_id: str
+    tenant_name: str
+    is_tenant_admin: bool
+
+
+class ProjectCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=120)
+
+
+class ProjectPublic(BaseModel):
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectPublic]
+
+
+class MemberCreate(StrictBody):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    role: Role
+
+
+class MemberPublic(BaseModel):
+    user_id: str
+    email: str
+    role: Role
+
+
+class RegistrationTokenCreate(StrictBody):
+    project_id: str = Field(min_length=1, max_length=64)
+    expires_in_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+
+class RegistrationTokenPublic(BaseModel):
+    token: str
+    expires_at: datetime
+    install_command: str
+
+
+class RegisterRequest(TolerantBody):
+    name: str = Field(min_length=1, max_length=200)
+    hostname: str = Field(default="", max_length=255)
+    ip: str | None = Field(default=None, max_length=64)
+    os: str = Field(default="", max_length=200)
+    repos: dict[str, str] = Field(default_factory=dict)
+    system_info: JsonObject = Field(default_factory=dict)
+    registration_token: str = Field(min_length=1, max_length=1024)
+    machine_id: str | None = Field(default=None, max_length=200)
+    mac_address: str | None = Field(default=None, max_length=64)
+    # Our daemon also reports what it found; the public agent leaves these out.
+    capabilities: list[str] = Field(default_factory=list, max_length=64)
+    agent_version: str | None = Field(default=None, max_length=64)
+
+
+class RegisterResponse(BaseModel):
+    id: str
+    api_key: str
+    name: str
+    project_id: str
+
+
+class HeartbeatRequest(TolerantBody):
+    system_info: JsonObject = Field(default_factory=dict)
+
+
+class HeartbeatResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    server_id: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ServerPublic(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    hostname: str
+    os: str
+    ip: str | None
+    status: ServerStatus
+    last_seen: datetime | None
+    system_info: JsonObject
+    capabilities: list[str]
+    agent_version: str | None
+    repos: dict[str, str]
+    labels: list[str]
+    created_at: datetime
+
+
+class ServerList(BaseModel):
+    servers: list[ServerPublic]
+
+
+class ErrorBody(BaseModel):
+    detail: str | list[JsonObject]
