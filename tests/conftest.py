@@ -86,9 +86,7 @@ async def _truncate_postgres(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty, migrated database on each backend."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")

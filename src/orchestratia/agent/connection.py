@@ -100,6 +100,7 @@ class HubConnection:
         self._run_task: asyncio.Task[None] | None = None
         self._last_rx = 0.0
         self._connected_since: float | None = None
+        self._cancelled_by_stop = False
 
     @property
     def url(self) -> str:
@@ -147,11 +148,17 @@ class HubConnection:
                     self._backoff.reset()
                 delay = self._backoff.slow_delay() if slow else self._backoff.next_delay()
                 log_at = logging.ERROR if slow else logging.WARNING
-                log.log(log_at, "%s; retrying in %.1fs", error, delay)
+                log.log(log_at, "%s; reconnecting in %.1fs", error, delay)
                 self._update(state="backoff", last_error=error)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._stopping.wait()
+        except asyncio.CancelledError:
+            # stop() cancels waits that have no graceful exit (opening, backoff); that is a
+            # normal return for our caller. Any other cancellation still propagates.
+            task = asyncio.current_task()
+            if not self._cancelled_by_stop or task is None or task.uncancel() > 0:
+                raise
         finally:
             self._run_task = None
             self._update(state="stopped")
@@ -166,11 +173,11 @@ class HubConnection:
         task = self._run_task
         if task is None or task.done() or task is asyncio.current_task():
             return
-        if ws is None:
-            # Opening or waiting to retry: nothing to close gracefully, don't wait for timeouts.
-            task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=self.close_timeout)
-        if not done:
+        if ws is not None:
+            # The closed socket ends the receive loop; give run() a moment to notice.
+            await asyncio.wait({task}, timeout=self.close_timeout)
+        if not task.done():
+            self._cancelled_by_stop = True
             task.cancel()
             await asyncio.wait({task})
 

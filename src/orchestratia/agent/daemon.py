@@ -83,7 +83,8 @@ async def run(
 ) -> None:
     """Stay connected to the hub until SIGTERM or SIGINT, then close with 1001 and return.
 
-    ``state_path`` defaults to the state file next to the default config path.
+    ``state_path`` is the state file (see ``state_path_for``); None means the one next to the
+    default config path.
     """
     state_file = StateFile(state_path or state_path_for())
     connection = HubConnection(config, on_frame=on_frame, on_state_change=state_file.write)

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
-from orchestratia.agent.daemon import read_state, run
+from orchestratia.agent.daemon import read_state, run, state_path_for
 from orchestratia.agent.registration import RegistrationError, register
 from orchestratia.cli.output import console, emit_json, fail
 
 app = typer.Typer(help="Operate the agent daemon on this server.", no_args_is_help=True)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Config file (default: per-user config dir).")
@@ -23,7 +31,7 @@ ConfigOpt = Annotated[
 
 def register_and_save(token: str, path: Path, name: str | None) -> AgentConfig:
     try:
-        config = asyncio.run(register(token, name=name))
+        config = asyncio.run(register(token, name=name, config_path=path))
     except RegistrationError as exc:
         fail(str(exc))
     config.save(path)
@@ -51,7 +59,8 @@ def run_cmd(config: ConfigOpt = None) -> None:
         loaded = AgentConfig.load(path)
     except ConfigError as exc:
         fail(str(exc))
-    asyncio.run(run(loaded, path))
+    configure_logging()
+    asyncio.run(run(loaded, state_path_for(path)))
 
 
 @app.command()

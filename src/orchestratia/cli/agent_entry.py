@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
-from orchestratia.agent.daemon import run
+from orchestratia.agent.daemon import run, state_path_for
+from orchestratia.cli.agent import configure_logging
 from orchestratia.agent.registration import RegistrationError, register
 
 
@@ -23,11 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     path: Path = args.config or default_config_path()
     try:
         if args.register:
-            config = asyncio.run(register(args.register, name=args.name))
+            config = asyncio.run(register(args.register, name=args.name, config_path=path))
             config.save(path)
             print(f"registered {config.name} with {config.hub_url}; config in {path}")
             return
-        asyncio.run(run(AgentConfig.load(path), path))
+        configure_logging()
+        asyncio.run(run(AgentConfig.load(path), state_path_for(path)))
     except (RegistrationError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

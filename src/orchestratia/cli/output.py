@@ -16,7 +16,7 @@ def fail(message: str, as_json: bool = False, code: int = 1) -> NoReturn:
     if as_json:
         typer.echo(json.dumps({"error": message}))
     else:
-        err_console.print(f"[red]error:[/red] {message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -84,7 +84,7 @@ async def ensure_local_daemon(
             )
     finally:
         await engine.dispose()
-    config: AgentConfig = await register(issued.token)
+    config: AgentConfig = await register(issued.token, config_path=config_path)
     config.save(config_path)
 
 

@@ -34,12 +34,15 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
-async def _sweep_liveness(hub: HubState) -> None:
+async def _sweep_liveness(hub: HubState, stop: asyncio.Event) -> None:
     """Periodically mark servers that went silent as disconnected (after the restart grace)."""
     timeout = timedelta(seconds=hub.settings.heartbeat_timeout)
     legacy = timedelta(seconds=hub.settings.legacy_heartbeat_timeout)
     while True:
-        await asyncio.sleep(hub.settings.liveness_sweep_interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), hub.settings.liveness_sweep_interval)
+        if stop.is_set():
+            return
         now = utcnow()
         if hub.in_restart_grace(now):
             continue
@@ -92,13 +95,16 @@ def create_app(settings: HubSettings) -> FastAPI:
             ),
         )
         app.state.hub = hub
-        sweeper = asyncio.create_task(_sweep_liveness(hub))
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(_sweep_liveness(hub, stop))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            # Let an in-flight sweep finish rather than cancel it mid-query: a cancelled query
+            # strands its connection (aiosqlite's worker thread then calls into a closed loop).
+            stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sweeper, 5)
             await engine.dispose()
 
     app = FastAPI(title="Orchestratia hub", version=__version__, lifespan=lifespan)

@@ -106,13 +106,16 @@ async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) 
         select(RegistrationToken).where(RegistrationToken.token_hash == token_hash)
     )
     if claimed.rowcount != 1 or token is None:  # type: ignore[attr-defined]
+        # Read before the rollback: it expires ``token``, and a lazy reload can't run here.
+        tenant_id = token.tenant_id if token else None
+        project_id = token.project_id if token else None
         await db.rollback()
         await audit.record(
             db,
             actor,
             "server.registration_refused",
-            tenant_id=token.tenant_id if token else None,
-            project_id=token.project_id if token else None,
+            tenant_id=tenant_id,
+            project_id=project_id,
             details={"hostname": body.hostname, "reason": BAD_TOKEN},
         )
         await db.commit()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Make sure what the test suite needs beyond Python packages is present: tmux, Debian's chromium,
+# and a running PostgreSQL. Installs with apt when missing (root, or passwordless sudo).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
+
+need=()
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  $SUDO apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+    $SUDO apt-get update >/dev/null
+    $SUDO apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+  }
+fi
+
+# A PostgreSQL cluster that is installed but stopped gets started; the tests themselves report a
+# missing server (a failure when CI=true, a visible skip otherwise).
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi

@@ -1,0 +1,179 @@
+"""Real processes: ``orchestratia hub serve`` and ``orchestratia agent run`` as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import free_port
+
+PASSWORD = "e2e-password-123"
+ADMIN = "admin@e2e.example"
+
+
+def orchestratia(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orchestratia", *args]
+
+
+def wait_sync(probe: Any, timeout: float, message: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+@dataclass
+class HubProcess:
+    data_dir: Path
+    port: int
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    closing: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                orchestratia("hub", "serve", "--port", str(self.port)),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_sync(self._healthy, 20, f"hub health (log: {self.log})")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"hub exited with {self.proc.returncode}: {self.log.read_text()}")
+        try:
+            with httpx.Client(timeout=1) as client:
+                return client.get(f"{self.url}/api/v1/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(15)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            orchestratia(*args), env=self.env, capture_output=True, text=True, timeout=60
+        )
+
+
+@dataclass
+class DaemonProcess:
+    config: Path
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    def register(self, token: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            orchestratia("agent", "register", token, "--config", str(self.config)),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                orchestratia("agent", "run", "--config", str(self.config)),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.starts += 1
+
+    def kill(self, sig: int = signal.SIGKILL) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        self.proc.send_signal(sig)
+        return self.proc.wait(15)
+
+    def status(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            orchestratia("agent", "status", "--config", str(self.config), "--json"),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+
+def base_env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "ORCHESTRATIA_DATA_DIR": str(data_dir),
+            "ORCHESTRATIA_SECRET_KEY": "e2e-secret-key",
+            "ORCHESTRATIA_HEARTBEAT_INTERVAL": "0.5",
+            "ORCHESTRATIA_HEARTBEAT_TIMEOUT": "3",
+            "ORCHESTRATIA_RESTART_GRACE": "5",
+            "ORCHESTRATIA_LIVENESS_SWEEP_INTERVAL": "0.2",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("ORCHESTRATIA_DATABASE_URL", None)
+    return env
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
+    data_dir = tmp_path / "hub"
+    hub = HubProcess(data_dir, free_port(), base_env(data_dir), tmp_path / "hub.log")
+    created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
+    assert created.returncode == 0, created.stderr
+    hub.start()
+    try:
+        yield hub
+    finally:
+        for client in hub.closing:
+            client.close()
+        hub.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Any]:
+    made: list[DaemonProcess] = []
+
+    def make(name: str = "daemon") -> DaemonProcess:
+        env = base_env(tmp_path / "hub")
+        d = DaemonProcess(tmp_path / name / "agent.yaml", env, tmp_path / f"{name}.log")
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.kill(signal.SIGKILL)
+
+
+def api_client(hub: HubProcess) -> httpx.Client:
+    client = httpx.Client(base_url=hub.url, timeout=10)
+    res = client.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+    assert res.status_code == 200, res.text
+    client.cookies.clear()
+    client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
+    return client

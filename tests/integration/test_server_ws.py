@@ -1,0 +1,228 @@
+"""``/ws/server``: the daemon channel — auth, heartbeats, protocol errors, liveness (SPEC §5, §10)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from tests.integration.conftest import RunningHub, register_server
+from tests.integration.helpers import (
+    audit_rows,
+    authenticate,
+    cheap_password_hashing,
+    close_code,
+    heartbeat_ok,
+    recv_json,
+    server_row,
+    wait_for_status,
+    ws_connect,
+)
+from tests.support import wait_until
+
+MAX_FRAME = 2048
+
+
+@pytest.fixture(autouse=True)
+def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    cheap_password_hashing(monkeypatch)
+
+
+@pytest.fixture
+def hub_overrides() -> dict[str, Any]:
+    return {"auth_timeout": 0.5, "max_ws_frame_bytes": MAX_FRAME}
+
+
+@pytest.fixture
+async def server(admin: httpx.AsyncClient, project_id: str) -> dict[str, Any]:
+    return await register_server(admin, project_id)
+
+
+def _url(hub: RunningHub) -> str:
+    return hub.ws_url + "/ws/server"
+
+
+async def _expect_error(ws: ClientConnection, code: str) -> dict[str, Any]:
+    frame = await recv_json(ws)
+    assert frame["type"] == "error" and frame["code"] == code, frame
+    assert frame["message"]
+    return frame
+
+
+async def test_auth_hello_and_heartbeat_bring_server_online(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    async with ws_connect(_url(hub)) as ws:
+        ok = await authenticate(ws, server["api_key"])
+        assert ok["server_id"] == server["id"]
+        assert ok["protocol"] == 2 and ok["heartbeat_interval"] > 0
+        hello = {
+            "type": "hello",
+            "version": "9.9.9",
+            "capabilities": ["claude", "aider"],
+            "system_info": {"cpu_percent": 1.0},
+            "repos": {"web": "/srv/web"},
+            "sessions": [],
+        }
+        await ws.send(json.dumps(hello))
+        await heartbeat_ok(ws, {"cpu_percent": 42.0, "memory_percent": 10.0})
+        row = await server_row(admin, server["id"])
+        assert row["status"] == "online"
+        assert row["system_info"] == {"cpu_percent": 42.0, "memory_percent": 10.0}
+        assert row["agent_version"] == "9.9.9"
+        assert row["capabilities"] == ["claude", "aider"]
+        assert row["repos"] == {"web": "/srv/web"}
+        assert row["last_seen"] is not None
+    await wait_for_status(admin, server["id"], "disconnected")
+
+
+async def test_auth_timeout_closes_4000(hub: RunningHub, server: dict[str, Any]) -> None:
+    async with ws_connect(_url(hub)) as ws:
+        frame = await _expect_error(ws, "auth_timeout")
+        assert frame["fatal"] is True
+        assert await close_code(ws) == 4000
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"type": "heartbeat", "system_info": {}},
+        {"type": "auth"},
+        {"type": "auth", "api_key": "orc_x", "surprise": 1},
+        "not json",
+    ],
+    ids=["heartbeat", "no-key", "extra-field", "garbage"],
+)
+async def test_first_frame_must_be_auth(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any], first: Any
+) -> None:
+    async with ws_connect(_url(hub)) as ws:
+        await ws.send(first if isinstance(first, str) else json.dumps(first))
+        frame = await _expect_error(ws, "auth_required")
+        assert frame["fatal"] is True
+        assert await close_code(ws) == 4002
+    assert (await server_row(admin, server["id"]))["status"] == "disconnected"
+
+
+async def test_bad_key_is_refused_and_audited(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    bad_key = server["api_key"][:-4] + "zzzz"
+    async with ws_connect(_url(hub)) as ws:
+        await ws.send(json.dumps({"type": "auth", "api_key": bad_key, "protocol": 2}))
+        await _expect_error(ws, "unauthorized")
+        assert await close_code(ws) == 4401
+    [event] = await audit_rows(hub, "server.key_rejected")
+    assert event.details["key_prefix"] == bad_key[:8]
+    assert bad_key not in json.dumps(event.details)
+    assert event.ip == "127.0.0.1"
+    assert (await server_row(admin, server["id"]))["status"] == "disconnected"
+
+
+BAD_FRAMES: list[tuple[str, str, str]] = [
+    ("malformed-json", "{not json", "json"),
+    ("unknown-field", json.dumps({"type": "heartbeat", "system_info": {}, "bogus": 1}), "bogus"),
+    ("unknown-type", json.dumps({"type": "launch_missiles"}), "launch_missiles"),
+    ("wrong-type", json.dumps({"type": "heartbeat", "system_info": "lots"}), "system_info"),
+    ("hello-wrong-types", json.dumps({"type": "hello", "version": 3, "repos": []}), "hello"),
+    ("not-an-object", json.dumps([1, 2, 3]), "frame"),
+    ("no-type", json.dumps({"system_info": {}}), "type"),
+]
+
+
+async def test_bad_frames_get_error_and_socket_survives(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    async with ws_connect(_url(hub), compression=None) as ws:
+        await authenticate(ws, server["api_key"])
+        for name, raw, mentions in BAD_FRAMES:
+            await ws.send(raw)
+            frame = await _expect_error(ws, "bad_frame")
+            assert mentions.lower() in frame["message"].lower(), (name, frame)
+            assert frame["fatal"] is False
+            await heartbeat_ok(ws)
+
+        await ws.send(b"\x00\x01binary")
+        frame = await _expect_error(ws, "unsupported_frame")
+        assert "binary" in frame["message"]
+        await heartbeat_ok(ws)
+
+        await ws.send(json.dumps({"type": "heartbeat", "system_info": {"x": "y" * MAX_FRAME}}))
+        frame = await _expect_error(ws, "frame_too_large")
+        assert "size" in frame["message"]
+        await heartbeat_ok(ws, {"after": "oversize"})
+        assert (await server_row(admin, server["id"]))["system_info"] == {"after": "oversize"}
+
+
+@pytest.mark.parametrize("hub_overrides", [{"heartbeat_timeout": 0.5}])
+async def test_silent_protocol2_daemon_is_closed_4408(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    async with ws_connect(_url(hub)) as ws:
+        await authenticate(ws, server["api_key"], protocol=2)
+        assert (await server_row(admin, server["id"]))["status"] == "online"
+        frame = await _expect_error(ws, "idle_timeout")
+        assert frame["fatal"] is True
+        assert await close_code(ws) == 4408
+    await wait_for_status(admin, server["id"], "disconnected")
+
+
+@pytest.mark.parametrize(
+    "hub_overrides", [{"heartbeat_timeout": 0.3, "legacy_heartbeat_timeout": 0.3}]
+)
+async def test_silent_legacy_daemon_stays_connected_and_online(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    legacy = await register_server(admin, project_id, machine_id="legacy")
+    rest_only = await register_server(admin, project_id, machine_id="rest-only")
+    async with ws_connect(_url(hub)) as ws:
+        ok = await authenticate(ws, legacy["api_key"], protocol=None)
+        assert ok["protocol"] == 1
+        # A REST-only server seen *after* the legacy socket's last frame: once the sweep has
+        # marked it disconnected, the same sweep was free to judge the legacy server too.
+        async with httpx.AsyncClient(base_url=hub.url) as anon:
+            res = await anon.post(
+                "/api/v1/servers/heartbeat", json={}, headers={"X-API-Key": rest_only["api_key"]}
+            )
+            assert res.status_code == 200
+        await wait_for_status(admin, rest_only["id"], "disconnected")
+        assert (await server_row(admin, legacy["id"]))["status"] == "online"
+        await heartbeat_ok(ws)  # and the hub did not close the silent socket
+    await wait_for_status(admin, legacy["id"], "disconnected")
+
+
+async def test_second_connection_replaces_the_first(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    async with ws_connect(_url(hub)) as first:
+        await authenticate(first, server["api_key"])
+        async with ws_connect(_url(hub)) as second:
+            await authenticate(second, server["api_key"])
+            assert await close_code(first) == 4409
+            with pytest.raises(ConnectionClosed):
+                await first.send(json.dumps({"type": "heartbeat"}))
+            await heartbeat_ok(second)
+            assert (await server_row(admin, server["id"]))["status"] == "online"
+            # The replaced socket's teardown must not mark the server offline afterwards.
+            await heartbeat_ok(second)
+            assert (await server_row(admin, server["id"]))["status"] == "online"
+    await wait_for_status(admin, server["id"], "disconnected")
+
+
+async def test_revoked_key_closes_live_socket(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    async with ws_connect(_url(hub)) as ws:
+        await authenticate(ws, server["api_key"])
+        res = await admin.post(f"/api/v1/servers/{server['id']}/revoke-keys")
+        assert res.status_code == 204
+        assert await close_code(ws) == 4401
+    async with ws_connect(_url(hub)) as ws:
+        await ws.send(json.dumps({"type": "auth", "api_key": server["api_key"]}))
+        await _expect_error(ws, "unauthorized")
+        assert await close_code(ws) == 4401
+    await wait_until(lambda: audit_rows(hub, "server.key_rejected"), message="rejection audited")

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from orchestratia.protocol.tokens import (
+    MalformedToken,
+    decode_hub_url,
+    encode_registration_token,
+    websocket_url,
+)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8765", "https://hub.example.com/base", "https://h.example:1"]
+)
+def test_round_trip_without_padding(url: str) -> None:
+    token = encode_registration_token(url + "/", "s3cret")
+    assert token.startswith("orcreg_") and "=" not in token.split(".")[0]
+    assert decode_hub_url(token) == url
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "orc_abc", "orcreg_", "orcreg_.secret", "orcreg_!!!.secret", "orcreg_Zm9v.secret", "x.y"],
+)
+def test_malformed_tokens_are_refused(token: str) -> None:
+    with pytest.raises(MalformedToken):
+        decode_hub_url(token)
+
+
+def test_websocket_url_follows_scheme() -> None:
+    assert websocket_url("https://h.example/", "/ws/server") == "wss://h.example/ws/server"
+    assert websocket_url("http://127.0.0.1:1", "/ws/server") == "ws://127.0.0.1:1/ws/server"
