@@ -9,8 +9,8 @@ from pathlib import Path
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import run, state_path_for
-from orchestratia.cli.agent import configure_logging
 from orchestratia.agent.registration import RegistrationError, register
+from orchestratia.cli.agent import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def _outside_event_loop(fn: Callable[[], None]) -> None:
-    """Our env.py drives an async engine with ``asyncio.run``, which can't nest in a running loop."""
+    """env.py drives an async engine via ``asyncio.run``, which cannot nest in a running loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
