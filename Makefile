@@ -30,8 +30,8 @@ test-deps:
 	scripts/test-deps.sh
 
 lint:
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 typecheck:
 	$(BIN)/mypy
