@@ -44,7 +44,7 @@ async def start_hub(settings: HubSettings) -> tuple[RunningHub, asyncio.Task[Non
         host="127.0.0.1",
         port=0,
         ws="websockets-sansio",
-        ws_max_size=settings.max_ws_frame_bytes,
+        ws_max_size=settings.ws_transport_max_bytes(),
         log_level="warning",
         lifespan="on",
     )

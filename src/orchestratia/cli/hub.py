@@ -26,7 +26,7 @@ def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Confi
         host=host,
         port=port,
         ws="websockets-sansio",
-        ws_max_size=settings.max_ws_frame_bytes,
+        ws_max_size=settings.ws_transport_max_bytes(),
         # Socket-level pings catch dead peers that send no application heartbeats (public agent).
         ws_ping_interval=20,
         ws_ping_timeout=20,

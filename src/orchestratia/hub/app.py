@@ -21,7 +21,11 @@ from orchestratia.hub.api import health, projects, servers
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
-from orchestratia.hub.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from orchestratia.hub.middleware import (
+    BodyLimitMiddleware,
+    NulInUrlMiddleware,
+    RequestIdMiddleware,
+)
 from orchestratia.hub.services import servers as server_service
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
@@ -115,5 +119,6 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.add_api_websocket_route("/ws/dashboard", dashboard_channel)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

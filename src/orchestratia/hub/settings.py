@@ -58,6 +58,12 @@ class HubSettings(BaseSettings):
             return normalize_database_url(self.database_url)
         return f"sqlite+aiosqlite:///{self.data_dir / 'hub.db'}"
 
+    def ws_transport_max_bytes(self) -> int:
+        """The frame cap handed to the WebSocket server, above ``max_ws_frame_bytes``: a frame a
+        little over the limit gets an ``error`` frame and the socket lives on (SPEC §10); only
+        frames past twice the limit make the transport close the socket (1009)."""
+        return 2 * self.max_ws_frame_bytes
+
     def resolved_secret_key(self) -> bytes:
         """The key that signs CSRF tokens; generated once into the data dir when not configured."""
         if self.secret_key is not None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from orchestratia.protocol.rest import JsonObject, ServerPublic
+from orchestratia.protocol.rest import JsonObject, ServerPublic, reject_nul
 
 
 class Frame(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_nul = field_validator("*")(reject_nul)
 
 
 # --- daemon -> hub -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["owner", "member", "viewer"]
 ServerStatus = Literal["online", "disconnected"]
@@ -13,16 +13,25 @@ ServerStatus = Literal["online", "disconnected"]
 JsonObject = dict[str, Any]
 
 
+def reject_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL; refuse it here with a precise error, not a 500 later."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class StrictBody(BaseModel):
     """Bodies we author: unknown fields are a client bug worth a clear 422."""
 
     model_config = ConfigDict(extra="forbid")
+    _no_nul = field_validator("*")(reject_nul)
 
 
 class TolerantBody(BaseModel):
     """Bodies the public agent sends: newer agents may add fields, which we ignore."""
 
     model_config = ConfigDict(extra="ignore")
+    _no_nul = field_validator("*")(reject_nul)
 
 
 class LoginRequest(StrictBody):

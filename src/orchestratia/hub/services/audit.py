@@ -56,9 +56,14 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an event in the caller's transaction; it commits or rolls back with the change."""
-    if db.get_bind().dialect.name == "postgresql":
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
         # Serialise chain appends across connections; released at commit.
         await db.execute(text("SELECT pg_advisory_xact_lock(7202611)"))
+    elif dialect == "sqlite":
+        # Same for SQLite: a no-op write takes the database write lock before we read the chain
+        # head, so two appends can't both link to the same predecessor (a forked chain).
+        await db.execute(text("UPDATE audit_events SET id = id WHERE 0"))
     prev = await db.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(
         tenant_id=tenant_id,

@@ -70,7 +70,7 @@ async def list_for(db: AsyncSession, principal: Principal) -> list[ProjectAccess
         .where(Membership.user_id == principal.user_id, Project.tenant_id == principal.tenant_id)
         .order_by(Project.name)
     )
-    return [ProjectAccess(p, role) for p, role in pairs.tuples()]
+    return [ProjectAccess(p, role) for p, role in pairs]
 
 
 async def create(
@@ -163,4 +163,4 @@ async def members(
         .where(Membership.project_id == project_id, Membership.tenant_id == principal.tenant_id)
         .order_by(User.email)
     )
-    return [(uid, email, role) for uid, email, role in rows.tuples()]
+    return [(uid, email, role) for uid, email, role in rows]

@@ -104,7 +104,7 @@ async def server_row(
 
 @router.post("/ui/projects", response_class=HTMLResponse)
 async def create_project(
-    name: Annotated[str, Form(min_length=1, max_length=120)],
+    name: Annotated[str, Form(min_length=1, max_length=120, pattern=r"^[^\x00]+$")],
     db: SessionDep,
     principal: PrincipalDep,
     actor: UserActorDep,
