@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
+from orchestratia.hub import security
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import accounts
@@ -69,6 +71,15 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> HubSet
     }
     values.update(overrides)
     return HubSettings(**values)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id, at minimal cost: the default parameters take ~0.2 s per hash and verify,
+    which dominates tests that only need a logged-in user."""
+    monkeypatch.setattr(
+        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 @pytest.fixture

@@ -9,25 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
-from orchestratia.hub import security
 from orchestratia.hub.db.models import AuditEvent
 from tests.integration.conftest import PASSWORD, RunningHub
 from tests.support import wait_until
 
 FRAME_TIMEOUT = 5.0
-
-
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still argon2id, at minimal cost: the default parameters take ~0.2 s per hash and verify,
-    which dominates tests that only need a logged-in user."""
-    monkeypatch.setattr(
-        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @asynccontextmanager

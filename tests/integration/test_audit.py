@@ -6,20 +6,14 @@ import asyncio
 import json
 
 import httpx
-import pytest
 from sqlalchemy import delete, select, update
 
 from orchestratia.hub.db.models import AuditEvent
 from orchestratia.hub.services import audit
 from tests.integration.conftest import RunningHub, register_server
-from tests.integration.helpers import audit_rows, cheap_password_hashing
+from tests.integration.helpers import audit_rows
 
 WRONG_PASSWORD = "wrong-Pa55word-do-not-log"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
 
 
 async def _chain_ok(hub: RunningHub) -> bool:

@@ -11,16 +11,10 @@ import httpx
 import pytest
 
 from tests.integration.conftest import RunningHub
-from tests.integration.helpers import cheap_password_hashing
 
 MAX_BODY = 64 * 1024
 SECRET = "hunter2-Sup3r-SECRET-pw"
 PID = "{project_id}"  # replaced by the real project id at run time
-
-
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
 
 
 @pytest.fixture

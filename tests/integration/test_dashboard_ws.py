@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -19,7 +18,6 @@ from tests.integration.conftest import (
 )
 from tests.integration.helpers import (
     authenticate,
-    cheap_password_hashing,
     heartbeat_ok,
     login_cookie,
     recv_json,
@@ -27,11 +25,6 @@ from tests.integration.helpers import (
 )
 
 ALICE = "alice@a.example"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
 
 
 def _url(hub: RunningHub) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import RegistrationToken
@@ -17,12 +16,7 @@ from tests.integration.conftest import (
     create_admin,
     register_server,
 )
-from tests.integration.helpers import cheap_password_hashing, server_row
-
-
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
+from tests.integration.helpers import server_row
 
 
 async def _tenant_b(hub: RunningHub) -> httpx.AsyncClient:

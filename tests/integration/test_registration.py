@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 
 from orchestratia.hub.db.models import RegistrationToken, Server, ServerApiKey
@@ -18,14 +17,8 @@ from tests.integration.conftest import (
     register_server,
     registration_token,
 )
-from tests.integration.helpers import cheap_password_hashing
 
 SERVER_FIELDS = {"status", "last_seen", "system_info", "capabilities", "agent_version"}
-
-
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
 
 
 async def _register(hub: RunningHub, body: dict[str, Any]) -> httpx.Response:

@@ -14,7 +14,6 @@ from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import (
     audit_rows,
     authenticate,
-    cheap_password_hashing,
     close_code,
     heartbeat_ok,
     recv_json,
@@ -24,11 +23,6 @@ from tests.integration.helpers import (
 )
 
 MAX_FRAME = 2048
-
-
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
 
 
 @pytest.fixture

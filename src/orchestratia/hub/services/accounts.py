@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +28,7 @@ async def create_admin(
     user = User(
         tenant_id=tenant.id,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         is_tenant_admin=True,
     )
     db.add(user)
@@ -50,7 +52,11 @@ async def create_user(
     email = email.lower()
     if await db.scalar(select(User.id).where(User.email == email)):
         raise Conflict(f"a user with email {email} already exists")
-    user = User(tenant_id=tenant_id, email=email, password_hash=hash_password(password))
+    user = User(
+        tenant_id=tenant_id,
+        email=email,
+        password_hash=await asyncio.to_thread(hash_password, password),
+    )
     db.add(user)
     await db.flush()
     await audit.record(

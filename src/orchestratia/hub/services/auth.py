@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,7 +49,8 @@ async def login(
     if wait:
         raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
     user = await db.scalar(select(User).where(User.email == email.lower()))
-    ok = verify_password(user.password_hash if user else None, password)
+    # argon2 is deliberately slow; keep it off the event loop so sockets keep flowing.
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         throttle.failed(email, ip)
         await audit.record(

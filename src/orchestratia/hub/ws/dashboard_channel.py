@@ -72,11 +72,13 @@ async def dashboard_channel(ws: WebSocket) -> None:
                 except HubError as exc:
                     await ws.send_text(dump(ErrorFrame(code="not_found", message=exc.detail)))
                     continue
+                if subscription is not None:
+                    hub.bus.unsubscribe(subscription[0], subscription[1])
+                    subscription[2].cancel()
+                # Join the feed before reading the snapshot: a change landing in between is then
+                # queued behind the snapshot instead of lost.
+                queue = hub.bus.subscribe(frame.project_id)
                 rows = await servers.list_for_project(db, principal, frame.project_id)
-            if subscription is not None:
-                hub.bus.unsubscribe(subscription[0], subscription[1])
-                subscription[2].cancel()
-            queue = hub.bus.subscribe(frame.project_id)
             await ws.send_json({"type": "subscribed", "project_id": frame.project_id})
             for row in rows:
                 await ws.send_json(servers.server_event(row))

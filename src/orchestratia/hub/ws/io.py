@@ -31,7 +31,8 @@ async def receive_text(ws: WebSocket, max_bytes: int, timeout: float | None) -> 
         if text is None:
             await send_error(ws, "unsupported_frame", "binary frames are not negotiated")
             continue
-        if len(text) > max_bytes:
+        # Cheap character bound first; encode only when the text could be over the byte limit.
+        if len(text) * 4 > max_bytes and len(text.encode()) > max_bytes:
             await send_error(ws, "frame_too_large", "frame exceeds the size limit")
             continue
         return str(text)
