@@ -6,16 +6,36 @@ fields so that a confused peer gets a precise ``error`` frame instead of silent 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import Field, TypeAdapter
 
-from orchestratia.protocol.rest import JsonObject, ServerPublic, reject_nul
+from orchestratia.protocol.base import Frame, as_dict, dump
+from orchestratia.protocol.rest import JsonObject, ServerPublic
+from orchestratia.protocol.sessions import (
+    CaptureScrollbackFrame,
+    LiveSession,
+    ScrollbackCapturedFrame,
+    SessionClosedFrame,
+    SessionCloseFrame,
+    SessionErrorFrame,
+    SessionGapFrame,
+    SessionInputFrame,
+    SessionKillFrame,
+    SessionModeFrame,
+    SessionOutputAckFrame,
+    SessionOutputFrame,
+    SessionRecoveredAckFrame,
+    SessionRecoveredFrame,
+    SessionResizeFrame,
+    SessionScreenFrame,
+    SessionSnapshotFrame,
+    SessionStartedFrame,
+    SessionStartFrame,
+    SnapshotRequestFrame,
+)
 
-
-class Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    _no_nul = field_validator("*")(reject_nul)
+__all__ = ["Frame", "as_dict", "dump"]
 
 
 # --- daemon -> hub -------------------------------------------------------------------------------
@@ -34,7 +54,7 @@ class HelloFrame(Frame):
     capabilities: list[str] = Field(default_factory=list, max_length=64)
     system_info: JsonObject = Field(default_factory=dict)
     repos: dict[str, str] = Field(default_factory=dict)
-    sessions: list[JsonObject] = Field(default_factory=list)
+    sessions: list[LiveSession] = Field(default_factory=list, max_length=10_000)
 
 
 class HeartbeatFrame(Frame):
@@ -46,10 +66,23 @@ class PingFrame(Frame):
     type: Literal["ping"]
 
 
-DaemonFrame = Annotated[HelloFrame | HeartbeatFrame | PingFrame, Field(discriminator="type")]
-daemon_frame_adapter: TypeAdapter[HelloFrame | HeartbeatFrame | PingFrame] = TypeAdapter(
-    DaemonFrame
-)
+DaemonFrame = Annotated[
+    HelloFrame
+    | HeartbeatFrame
+    | PingFrame
+    | SessionStartedFrame
+    | SessionErrorFrame
+    | SessionOutputFrame
+    | SessionClosedFrame
+    | SessionRecoveredFrame
+    | SessionScreenFrame
+    | SessionModeFrame
+    | SessionSnapshotFrame
+    | ScrollbackCapturedFrame
+    | SessionGapFrame,
+    Field(discriminator="type"),
+]
+daemon_frame_adapter: TypeAdapter[DaemonFrame] = TypeAdapter(DaemonFrame)
 auth_frame_adapter: TypeAdapter[AuthFrame] = TypeAdapter(AuthFrame)
 
 
@@ -81,11 +114,22 @@ class ErrorFrame(Frame):
 
 
 HubFrame = Annotated[
-    AuthOkFrame | HeartbeatAckFrame | PongFrame | ErrorFrame, Field(discriminator="type")
+    AuthOkFrame
+    | HeartbeatAckFrame
+    | PongFrame
+    | ErrorFrame
+    | SessionStartFrame
+    | SessionInputFrame
+    | SessionResizeFrame
+    | SessionCloseFrame
+    | SessionKillFrame
+    | SessionOutputAckFrame
+    | SnapshotRequestFrame
+    | CaptureScrollbackFrame
+    | SessionRecoveredAckFrame,
+    Field(discriminator="type"),
 ]
-hub_frame_adapter: TypeAdapter[AuthOkFrame | HeartbeatAckFrame | PongFrame | ErrorFrame] = (
-    TypeAdapter(HubFrame)
-)
+hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)
 
 
 # --- dashboard channel ---------------------------------------------------------------------------
@@ -107,12 +151,3 @@ class ServerUpdateFrame(Frame):
 class SubscribedFrame(Frame):
     type: Literal["subscribed"] = "subscribed"
     project_id: str
-
-
-def dump(frame: BaseModel) -> str:
-    """Serialize a frame for the wire."""
-    return frame.model_dump_json()
-
-
-def as_dict(frame: BaseModel) -> dict[str, Any]:
-    return frame.model_dump(mode="json")
