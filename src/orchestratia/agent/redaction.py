@@ -1,0 +1,254 @@
+"""Streaming secret redaction: the daemon masks secrets in terminal output before it leaves.
+
+A secret becomes ``<head>[REDACTED:<kind>]``: the recognisable start (``ghp_``, ``AKIA``,
+``-----BEGIN RSA PRIVATE KEY-----``) stays readable, the secret part is replaced. Everything
+works on bytes, so a UTF-8 character split across reads never causes a decode error.
+
+**Offsets.** A mask is not as long as what it hides, so redaction changes lengths. The hub
+stores, acks and serves offsets of the *redacted* stream (``output_position``), never of the
+raw log; ``raw_position`` is the matching raw offset, and both are consistent after every call,
+which is what ``output_log.AckPoint`` persists. To resume at a raw offset after a restart, make
+a new ``Redactor``, ``prime()`` it with the raw bytes just before that offset, and feed on.
+
+**Latency.** Bytes are held back only from a *complete* head followed by nothing but
+secret-body characters up to the end of the input (``sk-abc`` at the end of a read): they may be
+the start of a secret whose end has not arrived. Everything else is emitted at once, including
+a partial head such as ``s`` or ``gh`` ending a read, so typing and ordinary output see no added
+delay. A head split across reads is still caught: the last emitted bytes are kept as context,
+the head is shown, the secret part masked, with the same output as if nothing had been split.
+The price is a held-back candidate (``sk-`` typed at a prompt) showing only when a non-body
+byte follows. ``flush()`` releases everything, so calling it on idle trades that delay for
+leaking the start of a secret that is still arriving.
+
+Custom patterns (plain regex strings) have no head: the whole match is masked, and held back
+only while the match reaches the end of the input, so the part of a custom secret that arrived
+before the regex could match at all is emitted unmasked. Prefer ``SecretPattern`` where possible.
+Held-back bytes never exceed ``max_secret_len``: a candidate that grows past it (a PEM block that
+never ends) is emitted masked, and its following body bytes are dropped until one is not.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ALNUM = string.ascii_letters + string.digits
+B64URL = ALNUM + "_-"
+# PEM text plus ESC/CSI bytes, so a key drawn by a full-screen program stays one candidate.
+PEM_BODY = ALNUM + "+/=:,- \t\r\n\x1b[;?"
+_PEM_CLASS = "[" + re.escape(PEM_BODY) + "]"
+_PEM_LEAD = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])*"  # blanks and cursor/erase sequences between lines
+_MAX_HEAD = 64  # heads are searched for this far before the trailing run of body bytes
+# A head glued to a word is no secret ("task-…" is not "sk-…"), but one right after a control
+# sequence is: coloured output puts "\x1b[31m" straight before the token.
+_ALNUM_BYTES = frozenset(ALNUM.encode())
+_CSI_END = re.compile(rb"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]\Z")
+
+
+@dataclass(frozen=True)
+class SecretPattern:
+    """A secret with a recognisable ``head`` (a regex, shown) and a masked secret part.
+
+    ``body`` lists every byte the secret part may contain; ``rest`` is its regex, by default
+    at least ``min_len`` body bytes. ``boundary`` requires that no letter or digit precede the
+    head (other than one ending a control sequence), so ``task-…`` does not count as ``sk-…``.
+    Heads must be shorter than 64 bytes.
+    """
+
+    kind: str
+    head: str
+    body: str
+    min_len: int = 16
+    rest: str | None = None
+    boundary: bool = True
+
+
+DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
+    SecretPattern("aws_access_key", r"(?:AKIA|ASIA)", string.ascii_uppercase + string.digits),
+    SecretPattern("github_token", r"gh[pousr]_", ALNUM, min_len=36),
+    SecretPattern("github_pat", r"github_pat_", ALNUM + "_", min_len=22),
+    SecretPattern("anthropic_key", r"sk-ant-", B64URL, min_len=20),
+    SecretPattern("openai_key", r"sk-", B64URL, min_len=20),
+    SecretPattern("slack_token", r"xox[baprs]-", ALNUM + "-", min_len=10),
+    SecretPattern("google_api_key", r"AIza", B64URL, min_len=35),
+    SecretPattern("orchestratia_key", r"orc(?:s|reg)?_", B64URL + ".", min_len=16),
+    SecretPattern(
+        "jwt",
+        r"eyJ",
+        B64URL + ".",
+        rest=r"[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}",
+    ),
+    SecretPattern(
+        "private_key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+        PEM_BODY,
+        # Up to the END line; or, cut short, from a first base64 line (after any headers such
+        # as "Proc-Type:") up to the last non-blank body byte. Demanding base64 keeps prose
+        # that merely mentions a BEGIN line readable.
+        rest=rf"{_PEM_CLASS}*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+        rf"|{_PEM_LEAD}(?:[A-Za-z-]+:[^\r\n]*{_PEM_LEAD})*[A-Za-z0-9+/=]{{16}}"
+        rf"{_PEM_CLASS}*[A-Za-z0-9+/=]",
+        boundary=False,
+    ),
+)
+
+
+class _Rule:
+    """A compiled pattern: group 1 is the shown head, group 2 the masked secret."""
+
+    head: re.Pattern[bytes] | None = None  # None for custom regexes: no head, no candidates
+    body: bytes = b""
+    run: re.Pattern[bytes] | None = None  # a run of body bytes, to drop after a forced mask
+    boundary = False
+
+    def __init__(self, pattern: SecretPattern | str) -> None:
+        if isinstance(pattern, str):
+            self.kind = "custom"
+            self.full = re.compile(f"()({pattern})".encode())
+        else:
+            head = f"(?:{pattern.head})"
+            self.boundary = pattern.boundary
+            body_class = "[" + re.escape(pattern.body) + "]"
+            secret = pattern.rest or f"{body_class}{{{pattern.min_len},}}"
+            self.kind = pattern.kind
+            self.full = re.compile(f"({head})({secret})".encode())
+            self.head = re.compile(head.encode())
+            self.body = pattern.body.encode()
+            self.run = re.compile((body_class + "*").encode())
+        self.mask = f"[REDACTED:{self.kind}]".encode()
+
+    def search(self, regex: re.Pattern[bytes], window: bytes, pos: int) -> re.Match[bytes] | None:
+        """``regex.search`` skipping matches that start inside a word (see ``boundary``)."""
+        match = regex.search(window, pos)
+        while match is not None and self.boundary and not _at_boundary(window, match.start()):
+            match = regex.search(window, match.start() + 1)
+        return match
+
+
+def _at_boundary(window: bytes, start: int) -> bool:
+    if start == 0 or window[start - 1] not in _ALNUM_BYTES:
+        return True
+    return _CSI_END.search(window, max(0, start - 32), start) is not None
+
+
+class Redactor:
+    """Masks secrets in a byte stream fed in arbitrary pieces; see the module docstring."""
+
+    def __init__(
+        self,
+        patterns: Sequence[str | SecretPattern] | None = None,
+        *,
+        defaults: bool = True,
+        max_secret_len: int = 16 * 1024,
+        context_len: int = 512,
+    ) -> None:
+        """``patterns`` are added to ``DEFAULT_PATTERNS`` unless ``defaults`` is False."""
+        specs = [*(DEFAULT_PATTERNS if defaults else ()), *(patterns or ())]
+        self._rules = [_Rule(p) for p in specs]
+        self.max_secret_len = max_secret_len
+        self.context_len = max(context_len, 2 * _MAX_HEAD)
+        self.counts: Counter[str] = Counter()  # redactions per kind, for the audit log
+        self.output_position = 0  # bytes emitted: offsets the hub sees
+        self._fed = 0
+        self._pending = b""
+        self._context = b""  # last emitted raw bytes, secrets blanked; see module docstring
+        self._swallow: re.Pattern[bytes] | None = None
+
+    @property
+    def raw_position(self) -> int:
+        """Raw bytes fully accounted for by the output so far (fed minus held back)."""
+        return self._fed - len(self._pending)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def prime(self, context: bytes) -> None:
+        """Seed the context with the raw bytes just before where this redactor starts."""
+        self._context = context[-self.context_len :]
+
+    def feed(self, data: bytes) -> bytes:
+        """Bytes safe to emit now; a possible secret still arriving at the end is held back."""
+        return self._process(data, final=False)
+
+    def flush(self) -> bytes:
+        """Everything held back, complete secrets masked (end of stream, or on idle)."""
+        return self._process(b"", final=True)
+
+    def _process(self, data: bytes, final: bool) -> bytes:
+        self._fed += len(data)
+        pending = self._pending + data
+        if self._swallow is not None and pending:
+            run = self._swallow.match(pending)
+            pending = pending[run.end() if run else 0 :]
+            if pending:  # a byte that cannot be in the secret: it is over
+                self._swallow = None
+        window = self._context + pending
+        base, n = len(self._context), len(window)
+        # Matches from the candidate on may still change (a longer token, a PEM END line that
+        # has not arrived), so they wait with it even if one happens to end before the input.
+        candidate, hold_rule = (n, None) if final else self._candidate(window)
+        hold = max(candidate, base)
+        shadow = bytearray(window)  # the window with masked secrets blanked, for the context
+        out = bytearray()
+        cur, pos = base, 0  # matches may start in the context: a head split across reads
+        found: dict[int, re.Match[bytes] | None] = {}
+        while pos <= n:
+            match, rule = self._next_match(window, pos, found)
+            if match is None or rule is None or match.start() >= candidate:
+                break
+            start, head_end, end = match.start(), match.end(1), match.end()
+            if end <= base or end == start:  # already handled as context, or an empty match
+                pos = max(end, start + 1)
+                continue
+            if end == n and not final:  # a custom match may still grow
+                hold, hold_rule = max(start, base), rule
+                break
+            out += window[cur : max(cur, head_end)] + rule.mask
+            shadow[head_end:end] = bytes(end - head_end)
+            self.counts[rule.kind] += 1
+            cur = pos = end
+        hold = max(hold, cur)
+        out += window[cur:hold]
+        if n - hold > self.max_secret_len and hold_rule is not None:
+            # Too long to wait for: mask what we have; drop the rest of its body as it comes.
+            head = hold_rule.head.match(window, hold) if hold_rule.head else None
+            out += (window[hold : head.end()] if head else b"") + hold_rule.mask
+            shadow[hold:n] = bytes(n - hold)
+            self.counts[hold_rule.kind] += 1
+            self._swallow = hold_rule.run
+            hold = n
+        self._pending = window[hold:]
+        self._context = bytes(shadow[max(0, hold - self.context_len) : hold])
+        self.output_position += len(out)
+        return bytes(out)
+
+    def _next_match(
+        self, window: bytes, pos: int, found: dict[int, re.Match[bytes] | None]
+    ) -> tuple[re.Match[bytes] | None, _Rule | None]:
+        # Leftmost match over all rules; on a tie the earlier rule wins (sk-ant- before sk-).
+        best: tuple[re.Match[bytes] | None, _Rule | None] = (None, None)
+        for index, rule in enumerate(self._rules):
+            match = found.get(index)
+            if index not in found or (match is not None and match.start() < pos):
+                match = found[index] = rule.search(rule.full, window, pos)
+            if match is not None and (best[0] is None or match.start() < best[0].start()):
+                best = (match, rule)
+        return best
+
+    def _candidate(self, window: bytes) -> tuple[int, _Rule | None]:
+        # The leftmost complete head followed only by body bytes up to the end of the input.
+        best: tuple[int, _Rule | None] = (len(window), None)
+        for rule in self._rules:
+            if rule.head is None:
+                continue
+            run_start = len(window.rstrip(rule.body))
+            match = rule.search(rule.head, window, max(0, run_start - _MAX_HEAD))
+            while match is not None and match.end() < run_start:
+                match = rule.search(rule.head, window, match.start() + 1)
+            if match is not None and match.start() < best[0]:
+                best = (match.start(), rule)
+        return best
