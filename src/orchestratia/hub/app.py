@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from orchestratia import __version__
 from orchestratia.hub.api import auth as auth_api
-from orchestratia.hub.api import health, projects, servers
+from orchestratia.hub.api import health, projects, servers, sessions
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
@@ -26,6 +26,7 @@ from orchestratia.hub.middleware import (
     NulInUrlMiddleware,
     RequestIdMiddleware,
 )
+from orchestratia.hub.services import recording
 from orchestratia.hub.services import servers as server_service
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
@@ -33,33 +34,50 @@ from orchestratia.hub.state import HubState
 from orchestratia.hub.web import pages
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
+from orchestratia.hub.ws.viewer_channel import viewer_channel
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
-async def _sweep_liveness(hub: HubState, stop: asyncio.Event) -> None:
-    """Periodically mark servers that went silent as disconnected (after the restart grace)."""
-    timeout = timedelta(seconds=hub.settings.heartbeat_timeout)
-    legacy = timedelta(seconds=hub.settings.legacy_heartbeat_timeout)
+async def _every(
+    interval: float, stop: asyncio.Event, tick: Callable[[], Awaitable[None]], what: str
+) -> None:
+    """Run ``tick`` every ``interval`` s until ``stop``; a failing tick is logged, not fatal."""
     while True:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), hub.settings.liveness_sweep_interval)
+            await asyncio.wait_for(stop.wait(), interval)
         if stop.is_set():
             return
-        now = utcnow()
-        if hub.in_restart_grace(now):
-            continue
         try:
-            async with hub.sessionmaker() as db:
-                stale = await server_service.sweep_stale(
-                    db, now, timeout, legacy, hub.registry.connected_ids()
-                )
+            await tick()
         except Exception:
-            log.exception("liveness sweep failed; retrying next tick")
-            continue
-        for server in stale:
-            hub.bus.publish(server.project_id, server_service.server_event(server))
+            log.exception("%s failed; retrying next tick", what)
+
+
+async def _sweep_liveness(hub: HubState) -> None:
+    """Mark servers that went silent as disconnected (not during the restart grace)."""
+    now = utcnow()
+    if hub.in_restart_grace(now):
+        return
+    async with hub.sessionmaker() as db:
+        stale = await server_service.sweep_stale(
+            db,
+            now,
+            timedelta(seconds=hub.settings.heartbeat_timeout),
+            timedelta(seconds=hub.settings.legacy_heartbeat_timeout),
+            hub.registry.connected_ids(),
+        )
+    for server in stale:
+        hub.bus.publish(server.project_id, server_service.server_event(server))
+
+
+async def _prune_recordings(hub: HubState) -> None:
+    horizon = utcnow() - timedelta(days=hub.settings.recording_retention_days)
+    async with hub.sessionmaker() as db:
+        dropped = await recording.prune(db, horizon)
+    if dropped:
+        log.info("dropped %d recording chunks older than %s", dropped, horizon.isoformat())
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -100,7 +118,19 @@ def create_app(settings: HubSettings) -> FastAPI:
         )
         app.state.hub = hub
         stop = asyncio.Event()
-        sweeper = asyncio.create_task(_sweep_liveness(hub, stop))
+        chores = [
+            asyncio.create_task(
+                _every(
+                    settings.liveness_sweep_interval,
+                    stop,
+                    lambda: _sweep_liveness(hub),
+                    "liveness sweep",
+                )
+            ),
+            asyncio.create_task(
+                _every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
+            ),
+        ]
         try:
             yield
         finally:
@@ -108,15 +138,23 @@ def create_app(settings: HubSettings) -> FastAPI:
             # strands its connection (aiosqlite's worker thread then calls into a closed loop).
             stop.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sweeper, 5)
+                await asyncio.wait_for(asyncio.gather(*chores), 5)
             await engine.dispose()
 
     app = FastAPI(title="Orchestratia hub", version=__version__, lifespan=lifespan)
     _error_handlers(app)
-    for router in (auth_api.router, projects.router, servers.router, health.router, pages.router):
+    for router in (
+        auth_api.router,
+        projects.router,
+        servers.router,
+        sessions.router,
+        health.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.add_api_websocket_route("/ws/server", server_channel)
     app.add_api_websocket_route("/ws/dashboard", dashboard_channel)
+    app.add_api_websocket_route("/ws/sessions/{session_id}/view", viewer_channel)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)

@@ -52,6 +52,7 @@ class HubSettings(BaseSettings):
     cookie_secure: bool | None = None
     allowed_origins: list[str] = Field(default_factory=list)
     default_plan: str = "unlimited"
+    recording_retention_days: float = 30.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -11,7 +11,9 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.events import EventBus
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
+from orchestratia.hub.ws.pending import PendingReplies
 from orchestratia.hub.ws.registry import ConnectionRegistry
+from orchestratia.hub.ws.terminal_relay import RelayRegistry
 
 
 @dataclass
@@ -23,6 +25,8 @@ class HubState:
     throttle: LoginThrottle
     bus: EventBus = field(default_factory=EventBus)
     registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
+    relays: RelayRegistry = field(default_factory=RelayRegistry)
+    scrollbacks: PendingReplies = field(default_factory=PendingReplies)
     booted_at: datetime = field(default_factory=utcnow)
 
     def in_restart_grace(self, now: datetime) -> bool:

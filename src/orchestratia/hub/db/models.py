@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -172,3 +174,66 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = _created()
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class TerminalSession(Base):
+    """A program running in tmux on a server. ``output_offset`` is the contiguous byte count of
+    its output the hub has stored."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_project_status", "project_id", "status"),)
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant()
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    working_directory: Mapped[str] = mapped_column(Text)
+    command: Mapped[str | None] = mapped_column(Text, default=None)
+    agent_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    role: Mapped[str] = mapped_column(String(16), default="worker")
+    status: Mapped[str] = mapped_column(String(16), default="starting")
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    tmux_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    cols: Mapped[int] = mapped_column(Integer, default=120)
+    rows: Mapped[int] = mapped_column(Integer, default=40)
+    created_by: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    output_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    redactions: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class OutputChunk(Base):
+    """A piece of a session's recording; the primary key makes a resent chunk a no-op."""
+
+    __tablename__ = "session_output"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[str] = _tenant()
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created()
+
+
+class ShareLink(Base):
+    __tablename__ = "share_links"
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant()
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    mode: Mapped[str] = mapped_column(String(16), default="read")
+    created_by: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from orchestratia.hub.errors import Unauthorized
 from orchestratia.hub.services import audit, servers
 from orchestratia.hub.state import HubState
+from orchestratia.hub.ws import daemon_sessions
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text, send_error
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol import PROTOCOL_VERSION
@@ -28,6 +29,7 @@ from orchestratia.protocol.frames import (
     daemon_frame_adapter,
     dump,
 )
+from orchestratia.protocol.sessions import SessionModeFrame, SessionScreenFrame
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +95,39 @@ async def handle_frame(conn: DaemonConnection, hub: HubState, raw: str) -> None:
     except ValidationError as exc:
         await conn.send_text(dump(ErrorFrame(code="bad_frame", message=describe(exc))))
         return
+    if isinstance(frame, HelloFrame | HeartbeatFrame | PingFrame):
+        await _server_frame(conn, hub, frame)
+    elif isinstance(frame, SessionScreenFrame | SessionModeFrame):
+        return  # legacy periodic screen reports: we snapshot on demand instead
+    else:
+        await daemon_sessions.handle(conn, hub, frame)
+
+
+async def _server_frame(
+    conn: DaemonConnection, hub: HubState, frame: HelloFrame | HeartbeatFrame | PingFrame
+) -> None:
+    # Only these frames touch the server row: output frames are far too frequent for a write
+    # each, and an open socket already counts as alive (see servers.sweep_stale).
     changes: dict[str, Any] = {}
+    system_info = None
     if isinstance(frame, HelloFrame):
         changes = {
             "agent_version": frame.version,
             "capabilities": frame.capabilities,
             "repos": frame.repos,
-            "system_info": frame.system_info or None,
         }
+        system_info = frame.system_info or None
     elif isinstance(frame, HeartbeatFrame):
-        changes = {"system_info": frame.system_info or None}
+        system_info = frame.system_info or None
     async with hub.sessionmaker() as db:
-        system_info = changes.pop("system_info", None)
         updated = await servers.touch(db, conn.server_id, system_info=system_info, **changes)
     if updated is not None:
         hub.bus.publish(updated.project_id, servers.server_event(updated))
-    if isinstance(frame, HeartbeatFrame):
+    if isinstance(frame, HelloFrame):
+        await daemon_sessions.reconcile_hello(conn, hub, frame)
+    elif isinstance(frame, HeartbeatFrame):
         await conn.send_text(dump(HeartbeatAckFrame()))
-    elif isinstance(frame, PingFrame):
+    else:
         await conn.send_text(dump(PongFrame()))
 
 

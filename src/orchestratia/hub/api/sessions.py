@@ -1,0 +1,184 @@
+"""Terminal sessions: start, list, close/kill, recording, text view and share links."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
+from orchestratia.hub.api.servers import hub_url
+from orchestratia.hub.errors import Conflict
+from orchestratia.hub.services import recording, sessions, share_links
+from orchestratia.hub.ws.session_links import send_to_daemon
+from orchestratia.protocol.rest import (
+    SessionCreate,
+    SessionList,
+    SessionPublic,
+    ShareLinkCreate,
+    ShareLinkPublic,
+)
+from orchestratia.protocol.sessions import (
+    CaptureScrollbackFrame,
+    SessionCloseFrame,
+    SessionKillFrame,
+    SessionStartFrame,
+)
+
+router = APIRouter(tags=["sessions"])
+OUTPUT_LIMIT = 4 * 1024 * 1024
+SCROLLBACK_TIMEOUT = 5.0
+
+
+@router.post("/api/v1/sessions", status_code=201)
+async def start_session(
+    body: SessionCreate, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+) -> SessionPublic:
+    if hub.registry.get(body.server_id) is None:
+        # Checked again below after access control; this early exit avoids minting a token.
+        await sessions.get_server_for(db, principal, body.server_id)
+        raise Conflict("server is not connected; start its daemon first")
+    created, server = await sessions.create(db, principal, body, actor)
+    s = created.session
+    frame = SessionStartFrame(
+        session_id=s.id,
+        name=s.name,
+        working_directory=s.working_directory,
+        command=s.command,
+        cols=s.cols,
+        rows=s.rows,
+        project_id=s.project_id,
+        agent_type=s.agent_type,
+        role=s.role,
+        session_token=created.token,
+    )
+    if not await send_to_daemon(hub, server.id, frame):
+        await sessions.mark_exited(db, s, None, "server disconnected before the session started")
+    hub.bus.publish(s.project_id, sessions.session_event(s))
+    return sessions.to_public(s)
+
+
+@router.get("/api/v1/sessions")
+async def list_sessions(
+    project_id: Annotated[str, Query(min_length=1, max_length=64)],
+    principal: PrincipalDep,
+    db: SessionDep,
+) -> SessionList:
+    rows = await sessions.list_for_project(db, principal, project_id)
+    return SessionList(sessions=[sessions.to_public(s) for s in rows])
+
+
+@router.get("/api/v1/sessions/{session_id}")
+async def get_session(session_id: str, principal: PrincipalDep, db: SessionDep) -> SessionPublic:
+    return sessions.to_public(await sessions.get(db, principal, session_id))
+
+
+async def _end(
+    session_id: str,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+    kill: bool,
+) -> Response:
+    s = await sessions.get(db, principal, session_id, write=True)
+    if s.status not in sessions.LIVE:
+        raise Conflict(f"session is {s.status}")
+    frame = SessionKillFrame(session_id=s.id) if kill else SessionCloseFrame(session_id=s.id)
+    if not await send_to_daemon(hub, s.server_id, frame):
+        raise Conflict("server is not connected")
+    await sessions.record_end(
+        db, principal, s, "session.killed" if kill else "session.closed", actor
+    )
+    return Response(status_code=202)
+
+
+@router.post("/api/v1/sessions/{session_id}/close", status_code=202)
+async def close_session(
+    session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+) -> Response:
+    return await _end(session_id, principal, db, hub, actor, kill=False)
+
+
+@router.post("/api/v1/sessions/{session_id}/kill", status_code=202)
+async def kill_session(
+    session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+) -> Response:
+    return await _end(session_id, principal, db, hub, actor, kill=True)
+
+
+@router.get("/api/v1/sessions/{session_id}/output")
+async def session_output(
+    session_id: str,
+    principal: PrincipalDep,
+    db: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=OUTPUT_LIMIT)] = OUTPUT_LIMIT,
+) -> Response:
+    """Raw recorded bytes from ``offset``; the header says where they really start."""
+    s = await sessions.get(db, principal, session_id)
+    start, data = await recording.read(db, s.id, offset, limit)
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "X-Orchestratia-Offset": str(start),
+            "X-Orchestratia-End": str(s.output_offset),
+        },
+    )
+
+
+@router.get("/api/v1/sessions/{session_id}/scrollback", response_class=PlainTextResponse)
+async def scrollback(
+    session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep
+) -> PlainTextResponse:
+    """The session's text view (screen plus history), captured by its daemon."""
+    s = await sessions.get(db, principal, session_id)
+    request_id = uuid.uuid4().hex
+    reply = hub.scrollbacks.expect(request_id)
+    try:
+        frame = CaptureScrollbackFrame(session_id=s.id, request_id=request_id)
+        if s.status not in sessions.LIVE or not await send_to_daemon(hub, s.server_id, frame):
+            raise Conflict("session is not live on a connected server; use /output instead")
+        try:
+            text = await asyncio.wait_for(reply, SCROLLBACK_TIMEOUT)
+        except TimeoutError:
+            raise Conflict("the daemon did not answer in time") from None
+    finally:
+        hub.scrollbacks.forget(request_id)
+    return PlainTextResponse(text)
+
+
+@router.post("/api/v1/sessions/{session_id}/share", status_code=201)
+async def share(
+    session_id: str,
+    body: ShareLinkCreate,
+    request: Request,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> ShareLinkPublic:
+    link, token = await share_links.create(
+        db, principal, session_id, body.mode, body.expires_in_hours, actor
+    )
+    url = f"{hub_url(request, hub.settings.public_url)}/share/{token}"
+    return ShareLinkPublic(
+        id=link.id,
+        session_id=link.session_id,
+        mode=link.mode,
+        url=url,
+        token=token,
+        expires_at=link.expires_at,
+    )
+
+
+@router.delete("/api/v1/share-links/{link_id}", status_code=204)
+async def revoke_share(
+    link_id: str, principal: PrincipalDep, db: SessionDep, actor: UserActorDep
+) -> Response:
+    await share_links.revoke(db, principal, link_id, actor)
+    return Response(status_code=204)

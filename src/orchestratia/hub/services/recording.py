@@ -1,0 +1,79 @@
+"""Durable session recordings: output chunks keyed by absolute offset (idempotent on resend)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import OutputChunk, TerminalSession
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What an append did: ``stored`` is the new data (possibly trimmed), ``offset`` where it
+    starts, ``end`` the new contiguous high-water mark."""
+
+    offset: int
+    stored: bytes
+    end: int
+
+
+async def append(
+    db: AsyncSession, session: TerminalSession, data: bytes, offset: int | None
+) -> Appended:
+    """Store ``data`` at ``offset`` (None: at the end, for legacy daemons).
+
+    Bytes already held are skipped, so a daemon resending after a reconnect never duplicates;
+    data starting past the high-water mark is refused (the daemon resends from the ack).
+    """
+    end = session.output_offset
+    if offset is None:
+        offset = end
+    if offset > end or offset + len(data) <= end:
+        return Appended(end, b"", end)
+    fresh = data[end - offset :]
+    db.add(OutputChunk(session_id=session.id, offset=end, tenant_id=session.tenant_id, data=fresh))
+    session.output_offset = end + len(fresh)
+    await db.commit()
+    return Appended(end, fresh, session.output_offset)
+
+
+async def read(db: AsyncSession, session_id: str, offset: int, limit: int) -> tuple[int, bytes]:
+    """Up to ``limit`` bytes from ``offset``; returns the offset of the first byte returned
+    (later than asked if retention dropped the start)."""
+    first = await db.scalar(
+        select(OutputChunk.offset)
+        .where(OutputChunk.session_id == session_id, OutputChunk.offset <= offset)
+        .order_by(OutputChunk.offset.desc())
+        .limit(1)
+    )
+    start_key = first if first is not None else offset
+    rows = await db.execute(
+        select(OutputChunk.offset, OutputChunk.data)
+        .where(OutputChunk.session_id == session_id, OutputChunk.offset >= start_key)
+        .order_by(OutputChunk.offset)
+    )
+    out = bytearray()
+    begin: int | None = None
+    for chunk_offset, data in rows:
+        if begin is None:
+            begin = max(offset, chunk_offset)
+        elif chunk_offset != begin + len(out):
+            break  # a hole left by retention: stop at it rather than splice
+        skip = max(0, begin - chunk_offset) if not out else 0
+        out += data[skip:]
+        if len(out) >= limit:
+            break
+    if begin is None:
+        return offset, b""
+    return begin, bytes(out[:limit])
+
+
+async def prune(db: AsyncSession, older_than: datetime) -> int:
+    """Drop chunks past the retention horizon; returns how many went."""
+    result = await db.execute(delete(OutputChunk).where(OutputChunk.created_at < older_than))
+    await db.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

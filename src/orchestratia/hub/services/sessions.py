@@ -1,0 +1,220 @@
+"""Terminal sessions: creation with plan limits, lifecycle transitions reported by daemons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import Server, Tenant, TerminalSession
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import Conflict, LimitExceeded, NotFound
+from orchestratia.hub.security import new_secret, sha256_hex
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.plans import limits_for
+from orchestratia.hub.services.projects import access
+from orchestratia.hub.services.servers import get as get_server
+from orchestratia.protocol.rest import SessionCreate, SessionPublic
+from orchestratia.protocol.tokens import SESSION_TOKEN_PREFIX
+
+LIVE = ("starting", "running")
+
+
+@dataclass(frozen=True)
+class Created:
+    session: TerminalSession
+    token: str
+
+
+def to_public(s: TerminalSession) -> SessionPublic:
+    return SessionPublic.model_validate(s, from_attributes=True)
+
+
+def session_event(s: TerminalSession) -> dict[str, Any]:
+    return {"type": "session_update", "session": to_public(s).model_dump(mode="json")}
+
+
+async def get_server_for(db: AsyncSession, principal: Principal, server_id: str) -> Server:
+    """The server a new session would run on, with write access checked."""
+    return await get_server(db, principal, server_id, write=True)
+
+
+async def create(
+    db: AsyncSession, principal: Principal, body: SessionCreate, actor: audit.Actor
+) -> tuple[Created, Server]:
+    server = await get_server_for(db, principal, body.server_id)
+    tenant = await db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    limit = limits_for(tenant.plan).concurrent_sessions
+    if limit is not None:
+        running = await db.scalar(
+            select(func.count())
+            .select_from(TerminalSession)
+            .where(TerminalSession.tenant_id == tenant.id, TerminalSession.status.in_(LIVE))
+        )
+        if (running or 0) >= limit:
+            raise LimitExceeded(
+                f"plan '{tenant.plan}' allows {limit} concurrent session(s); close one first"
+            )
+    taken = await db.scalar(
+        select(TerminalSession.id).where(
+            TerminalSession.project_id == server.project_id,
+            TerminalSession.name == body.name,
+            TerminalSession.status.in_(LIVE),
+        )
+    )
+    if taken:
+        raise Conflict(f"a live session named {body.name!r} already exists in this project")
+    token = new_secret(SESSION_TOKEN_PREFIX)
+    session = TerminalSession(
+        tenant_id=principal.tenant_id,
+        project_id=server.project_id,
+        server_id=server.id,
+        name=body.name,
+        working_directory=body.working_directory,
+        command=body.command,
+        agent_type=body.agent_type,
+        role=body.role,
+        cols=body.cols,
+        rows=body.rows,
+        created_by=principal.user_id,
+        token_hash=sha256_hex(token),
+        status="starting",
+        output_offset=0,
+        redactions=0,
+    )
+    db.add(session)
+    await db.flush()
+    await audit.record(
+        db,
+        actor,
+        "session.started",
+        tenant_id=principal.tenant_id,
+        project_id=server.project_id,
+        target_type="session",
+        target_id=session.id,
+        details={"server_id": server.id, "name": body.name, "command": body.command},
+    )
+    await db.commit()
+    return Created(session, token), server
+
+
+async def get(
+    db: AsyncSession, principal: Principal, session_id: str, *, write: bool = False
+) -> TerminalSession:
+    session = await db.scalar(
+        select(TerminalSession).where(
+            TerminalSession.id == session_id, TerminalSession.tenant_id == principal.tenant_id
+        )
+    )
+    if session is None:
+        raise NotFound("session not found")
+    try:
+        await access(db, principal, session.project_id, write=write)
+    except NotFound:
+        raise NotFound("session not found") from None
+    return session
+
+
+async def list_for_project(
+    db: AsyncSession, principal: Principal, project_id: str
+) -> list[TerminalSession]:
+    await access(db, principal, project_id)
+    rows = await db.scalars(
+        select(TerminalSession)
+        .where(
+            TerminalSession.project_id == project_id,
+            TerminalSession.tenant_id == principal.tenant_id,
+        )
+        .order_by(TerminalSession.created_at.desc())
+    )
+    return list(rows)
+
+
+async def record_end(
+    db: AsyncSession,
+    principal: Principal,
+    session: TerminalSession,
+    action: str,
+    actor: audit.Actor,
+) -> None:
+    await audit.record(
+        db,
+        actor,
+        action,
+        tenant_id=principal.tenant_id,
+        project_id=session.project_id,
+        target_type="session",
+        target_id=session.id,
+    )
+    await db.commit()
+
+
+async def for_server(db: AsyncSession, server_id: str, session_id: str) -> TerminalSession | None:
+    """A session as seen from its daemon: only that server's own sessions are visible to it."""
+    return await db.scalar(
+        select(TerminalSession).where(
+            TerminalSession.id == session_id, TerminalSession.server_id == server_id
+        )
+    )
+
+
+async def mark_running(
+    db: AsyncSession, session: TerminalSession, pid: int | None, tmux_name: str | None
+) -> None:
+    if session.status in ("exited", "lost") and session.ended_at is not None:
+        # A recovered session that we had given up on is alive after all.
+        session.ended_at = None
+    session.status = "running"
+    session.pid = pid if pid is not None else session.pid
+    session.tmux_name = tmux_name or session.tmux_name
+    session.started_at = session.started_at or utcnow()
+    await db.commit()
+
+
+async def mark_exited(
+    db: AsyncSession, session: TerminalSession, exit_code: int | None, error: str | None = None
+) -> None:
+    session.status = "exited"
+    session.exit_code = exit_code
+    session.error = error
+    session.ended_at = utcnow()
+    await db.commit()
+
+
+async def mark_lost(db: AsyncSession, session: TerminalSession) -> None:
+    session.status = "lost"
+    session.ended_at = utcnow()
+    await db.commit()
+
+
+async def live_on_server(db: AsyncSession, server_id: str) -> list[TerminalSession]:
+    rows = await db.scalars(
+        select(TerminalSession).where(
+            TerminalSession.server_id == server_id, TerminalSession.status.in_(LIVE)
+        )
+    )
+    return list(rows)
+
+
+async def find_by_tmux_name(
+    db: AsyncSession, server_id: str, tmux_name: str
+) -> TerminalSession | None:
+    """Legacy recovery: the public agent names tmux sessions ``orc-<first 12 chars of id>``."""
+    exact = await db.scalar(
+        select(TerminalSession).where(
+            TerminalSession.server_id == server_id, TerminalSession.tmux_name == tmux_name
+        )
+    )
+    if exact is not None or not tmux_name.startswith("orc-"):
+        return exact
+    prefix = tmux_name[len("orc-") :]
+    return await db.scalar(
+        select(TerminalSession).where(
+            TerminalSession.server_id == server_id,
+            TerminalSession.id.startswith(prefix, autoescape=True),
+        )
+    )

@@ -1,0 +1,90 @@
+"""Read-only share links for a session view: expiring, revocable, stored as SHA-256."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import ShareLink, TerminalSession
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import NotFound, Unauthorized
+from orchestratia.hub.security import new_secret, sha256_hex
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.sessions import get as get_session
+
+SHARE_PREFIX = "orcsh_"
+
+
+async def create(
+    db: AsyncSession,
+    principal: Principal,
+    session_id: str,
+    mode: str,
+    hours: int,
+    actor: audit.Actor,
+) -> tuple[ShareLink, str]:
+    session = await get_session(db, principal, session_id, write=True)
+    token = new_secret(SHARE_PREFIX)
+    link = ShareLink(
+        tenant_id=principal.tenant_id,
+        session_id=session.id,
+        token_hash=sha256_hex(token),
+        mode=mode,
+        created_by=principal.user_id,
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
+    db.add(link)
+    await db.flush()
+    await audit.record(
+        db,
+        actor,
+        "share_link.created",
+        tenant_id=principal.tenant_id,
+        project_id=session.project_id,
+        target_type="share_link",
+        target_id=link.id,
+        details={"session_id": session.id, "mode": mode, "expires_at": link.expires_at.isoformat()},
+    )
+    await db.commit()
+    return link, token
+
+
+async def revoke(db: AsyncSession, principal: Principal, link_id: str, actor: audit.Actor) -> None:
+    link = await db.scalar(
+        select(ShareLink).where(ShareLink.id == link_id, ShareLink.tenant_id == principal.tenant_id)
+    )
+    if link is None:
+        raise NotFound("share link not found")
+    try:
+        session = await get_session(db, principal, link.session_id, write=True)
+    except NotFound:
+        raise NotFound("share link not found") from None
+    link.revoked_at = utcnow()
+    await audit.record(
+        db,
+        actor,
+        "share_link.revoked",
+        tenant_id=principal.tenant_id,
+        project_id=session.project_id,
+        target_type="share_link",
+        target_id=link.id,
+    )
+    await db.commit()
+
+
+async def resolve(db: AsyncSession, token: str) -> TerminalSession:
+    """The session a live share token grants read access to."""
+    link = await db.scalar(
+        select(ShareLink).where(
+            ShareLink.token_hash == sha256_hex(token),
+            ShareLink.revoked_at.is_(None),
+            ShareLink.expires_at > utcnow(),
+        )
+    )
+    session = await db.get(TerminalSession, link.session_id) if link else None
+    if link is None or session is None or session.tenant_id != link.tenant_id:
+        raise Unauthorized("share link is invalid, revoked or expired")
+    return session

@@ -1,0 +1,294 @@
+"""Fan-out of one session's output to its viewers, with exact offsets.
+
+Every viewer tracks ``next_offset``: the first byte it has not been sent. Output is only ever
+sent from there, so resends, overlaps and gap fills can neither duplicate nor skip bytes. Missing
+ranges come from the in-memory ring or, further back, from the stored recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from orchestratia.protocol.base import dump
+from orchestratia.protocol.sessions import SessionSnapshotFrame
+from orchestratia.protocol.viewer import (
+    ControlFrame,
+    ResetFrame,
+    SessionStatusFrame,
+    SnapshotFrame,
+    ViewersFrame,
+    pack_output,
+)
+
+log = logging.getLogger(__name__)
+
+RING_BYTES = 2 * 1024 * 1024
+VIEWER_QUEUE_BYTES = 4 * 1024 * 1024
+SEND_CHUNK = 256 * 1024
+SNAPSHOT_TIMEOUT = 3.0
+
+ReadRecording = Callable[[int, int], Awaitable[tuple[int, bytes]]]
+RequestSnapshot = Callable[[str], Awaitable[bool]]
+
+
+class _Resync:
+    pass
+
+
+RESYNC = _Resync()
+
+
+@dataclass(eq=False)
+class Viewer:
+    ws: WebSocket
+    read_only: bool
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    next_offset: int | None = None
+    queue: asyncio.Queue[tuple[int, bytes] | str | _Resync] = field(default_factory=asyncio.Queue)
+    queued_bytes: int = 0
+
+    def offer(self, offset: int, data: bytes) -> None:
+        if self.next_offset is None:
+            return  # waiting for a snapshot; it will be filled from the ring afterwards
+        if self.queued_bytes + len(data) > VIEWER_QUEUE_BYTES:
+            # Too far behind: drop what is queued and start over from a fresh snapshot.
+            self._drain()
+            self.next_offset = None
+            self.queue.put_nowait(RESYNC)
+            return
+        self.queued_bytes += len(data)
+        self.queue.put_nowait((offset, data))
+
+    def send_json(self, text: str) -> None:
+        self.queue.put_nowait(text)
+
+    def _drain(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued_bytes = 0
+
+
+@dataclass
+class SessionView:
+    status: str
+    exit_code: int | None
+    cols: int
+    rows: int
+
+
+class SessionRelay:
+    def __init__(
+        self,
+        session_id: str,
+        end_offset: int,
+        view: SessionView,
+        read_recording: ReadRecording,
+        request_snapshot: RequestSnapshot,
+    ) -> None:
+        self.session_id = session_id
+        self.ring = bytearray()
+        self.ring_start = end_offset
+        self.view = view
+        self.viewers: dict[str, Viewer] = {}
+        self.driver: str | None = None
+        self._read_recording = read_recording
+        self._request_snapshot = request_snapshot
+        self._snapshots: dict[str, asyncio.Future[SessionSnapshotFrame]] = {}
+
+    @property
+    def end(self) -> int:
+        return self.ring_start + len(self.ring)
+
+    # --- output -------------------------------------------------------------------------------
+
+    def publish(self, offset: int, data: bytes) -> None:
+        """New contiguous output from the recording; fans out without waiting for anyone."""
+        if offset != self.end:
+            self.ring.clear()
+            self.ring_start = offset
+        self.ring += data
+        if len(self.ring) > RING_BYTES:
+            cut = len(self.ring) - RING_BYTES
+            del self.ring[:cut]
+            self.ring_start += cut
+        for viewer in list(self.viewers.values()):
+            viewer.offer(offset, data)
+
+    async def bytes_from(self, start: int) -> tuple[int, bytes]:
+        """Up to ``SEND_CHUNK`` bytes from ``start`` and the offset they really begin at (later
+        than ``start`` only where retention already dropped the recording)."""
+        if start >= self.ring_start:
+            cut = start - self.ring_start
+            return start, bytes(self.ring[cut : cut + SEND_CHUNK])
+        return await self._read_recording(start, min(SEND_CHUNK, self.ring_start - start))
+
+    # --- viewers ------------------------------------------------------------------------------
+
+    def add(self, viewer: Viewer) -> None:
+        self.viewers[viewer.id] = viewer
+        if self.driver is None and not viewer.read_only:
+            self.driver = viewer.id
+        viewer.send_json(dump(self.status_frame()))
+        self._announce()
+
+    def remove(self, viewer: Viewer) -> None:
+        self.viewers.pop(viewer.id, None)
+        if self.driver == viewer.id:
+            self.driver = None
+        self._announce()
+
+    def take_control(self, viewer: Viewer) -> bool:
+        if viewer.read_only:
+            return False
+        self.driver = viewer.id
+        self._announce()
+        return True
+
+    def release_control(self, viewer: Viewer) -> None:
+        if self.driver == viewer.id:
+            self.driver = None
+            self._announce()
+
+    def is_driver(self, viewer: Viewer) -> bool:
+        return self.driver == viewer.id and not viewer.read_only
+
+    def _announce(self) -> None:
+        count = dump(ViewersFrame(count=len(self.viewers)))
+        for v in self.viewers.values():
+            v.send_json(
+                dump(
+                    ControlFrame(
+                        driver=self.driver,
+                        you=self.driver == v.id,
+                        viewer_id=v.id,
+                        read_only=v.read_only,
+                    )
+                )
+            )
+            v.send_json(count)
+
+    def status_frame(self) -> SessionStatusFrame:
+        return SessionStatusFrame(
+            status=self.view.status,
+            exit_code=self.view.exit_code,
+            cols=self.view.cols,
+            rows=self.view.rows,
+        )
+
+    def update_view(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            setattr(self.view, name, value)
+        frame = dump(self.status_frame())
+        for v in self.viewers.values():
+            v.send_json(frame)
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    async def snapshot(self) -> SessionSnapshotFrame | None:
+        request_id = uuid.uuid4().hex
+        future: asyncio.Future[SessionSnapshotFrame] = asyncio.get_running_loop().create_future()
+        self._snapshots[request_id] = future
+        try:
+            if not await self._request_snapshot(request_id):
+                return None
+            return await asyncio.wait_for(future, SNAPSHOT_TIMEOUT)
+        except TimeoutError:
+            log.warning("snapshot of %s timed out", self.session_id)
+            return None
+        finally:
+            self._snapshots.pop(request_id, None)
+
+    def resolve_snapshot(self, frame: SessionSnapshotFrame) -> None:
+        future = self._snapshots.get(frame.request_id)
+        if future is not None and not future.done():
+            future.set_result(frame)
+
+
+async def _send_bytes(viewer: Viewer, offset: int, data: bytes) -> None:
+    for i in range(0, len(data), SEND_CHUNK):
+        await viewer.ws.send_bytes(pack_output(offset + i, data[i : i + SEND_CHUNK]))
+    viewer.next_offset = offset + len(data)
+
+
+async def sync(relay: SessionRelay, viewer: Viewer, reason: str) -> None:
+    """Reset the viewer's terminal to a snapshot, then let the tail flow from its offset."""
+    snap = await relay.snapshot()
+    await viewer.ws.send_text(dump(ResetFrame(reason=reason)))
+    if snap is not None:
+        await viewer.ws.send_text(
+            dump(
+                SnapshotFrame(
+                    offset=snap.offset,
+                    screen=snap.screen,
+                    cursor_x=snap.cursor_x,
+                    cursor_y=snap.cursor_y,
+                    cols=snap.cols,
+                    rows=snap.rows,
+                    alternate_screen=snap.alternate_screen,
+                    cursor_visible=snap.cursor_visible,
+                )
+            )
+        )
+        viewer.next_offset = snap.offset
+    else:
+        # No live daemon to ask: replay what the ring holds onto a clean screen.
+        viewer.next_offset = relay.ring_start
+
+
+async def pump(relay: SessionRelay, viewer: Viewer) -> None:
+    """The viewer's sender: the only task that writes to its socket."""
+    while True:
+        if viewer.next_offset is not None and viewer.next_offset < relay.end:
+            start, gap = await relay.bytes_from(viewer.next_offset)
+            if gap:
+                await _send_bytes(viewer, start, gap)
+                continue
+        item = await viewer.queue.get()
+        if isinstance(item, _Resync):
+            await sync(relay, viewer, "resync")
+        elif isinstance(item, str):
+            await viewer.ws.send_text(item)
+        else:
+            offset, data = item
+            viewer.queued_bytes -= len(data)
+            nxt = viewer.next_offset
+            if nxt is None or offset + len(data) <= nxt or offset > nxt:
+                continue  # stale, or a hole the top of the loop fills from the ring
+            await _send_bytes(viewer, nxt, data[nxt - offset :])
+
+
+class RelayRegistry:
+    def __init__(self) -> None:
+        self._relays: dict[str, SessionRelay] = {}
+
+    def get(self, session_id: str) -> SessionRelay | None:
+        return self._relays.get(session_id)
+
+    def ensure(self, session_id: str, factory: Callable[[], SessionRelay]) -> SessionRelay:
+        relay = self._relays.get(session_id)
+        if relay is None:
+            relay = self._relays[session_id] = factory()
+        return relay
+
+    def discard_if_idle(self, session_id: str) -> None:
+        relay = self._relays.get(session_id)
+        if relay is not None and not relay.viewers and relay.view.status in ("exited", "lost"):
+            del self._relays[session_id]
+
+
+async def run_viewer(relay: SessionRelay, viewer: Viewer, resume: int | None) -> None:
+    """Start a viewer: resume from an offset it holds, or sync it from a snapshot."""
+    if resume is not None and resume <= relay.end:
+        viewer.next_offset = resume
+    else:
+        viewer.queue.put_nowait(RESYNC)
+    with contextlib.suppress(asyncio.CancelledError):
+        await pump(relay, viewer)
