@@ -10,15 +10,30 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from tests.support import free_port
+from tests.support import IN_CI, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 PASSWORD = "e2e-password-123"
 ADMIN = "admin@e2e.example"
+# Debian's build, not Playwright's download: the tests drive the browser users actually install.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def orchestratia(*args: str) -> list[str]:
@@ -177,3 +192,22 @@ def api_client(hub: HubProcess) -> httpx.Client:
     client.cookies.clear()
     client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
     return client
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Headless Chromium with a fresh profile, one per test; a missing binary fails in CI and skips
+    elsewhere."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (scripts/test-deps.sh installs Debian's chromium)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

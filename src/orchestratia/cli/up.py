@@ -10,6 +10,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -88,11 +89,36 @@ async def ensure_local_daemon(
     config.save(config_path)
 
 
+def follow_hub_url(config_path: Path, hub_url: str) -> None:
+    """Point the local daemon at this run's hub: a later run may use another port or host."""
+    config = AgentConfig.load(config_path)
+    if config.hub_url != hub_url:
+        config.hub_url = hub_url
+        config.save(config_path)
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    """Make Ctrl-C and SIGTERM stop the hub, then the daemon, then exit 0.
+
+    uvicorn re-raises the stop signal to the handler that was installed before it started. With
+    Python's defaults, SIGTERM would then kill this process before the daemon is stopped (leaving
+    it orphaned) and SIGINT would surface as KeyboardInterrupt (exit 130) although the shutdown was
+    clean. Ctrl-C is the documented way to stop ``up``, so both signals simply ask the hub to exit.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
 async def _serve(
     settings: HubSettings, host: str, port: int, email: str, config_path: Path, first_run: bool
 ) -> None:
     boot = await bootstrap(settings, email)
     server = uvicorn.Server(uvicorn_config(settings, host, port))
+    _stop_on_signals(server)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
@@ -102,6 +128,8 @@ async def _serve(
     hub_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if first_run:
         await ensure_local_daemon(settings, boot, hub_url, config_path)
+    else:
+        follow_hub_url(config_path, hub_url)
     daemon = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "orchestratia", "agent", "run", "--config", str(config_path)
     )

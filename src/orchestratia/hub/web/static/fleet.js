@@ -7,6 +7,9 @@
   const projectId = table.dataset.projectId;
   const body = document.getElementById("fleet-body");
   const indicator = document.getElementById("live-indicator");
+  // Servers whose row is being fetched, with the newest update seen meanwhile: a new server often
+  // sends several updates in a burst, and each must not fetch (and append) its own copy of the row.
+  const fetching = new Map();
   let attempt = 0;
 
   const pct = (v) => (typeof v === "number" ? `${Math.round(v)}%` : "–");
@@ -35,8 +38,18 @@
     const row = document.getElementById(`server-${server.id}`);
     if (!row) {
       // Unknown server: let the hub render the row so markup lives in one template.
+      const already = fetching.has(server.id);
+      fetching.set(server.id, server);
+      if (already) return;
+      const landed = () => {
+        const newest = fetching.get(server.id);
+        fetching.delete(server.id);
+        if (!document.getElementById(`server-${server.id}`)) return; // failed: next update retries
+        document.getElementById("fleet-empty").hidden = true;
+        applyUpdate(newest);
+      };
       htmx.ajax("GET", `/ui/servers/${server.id}/row`, { target: "#fleet-body", swap: "beforeend" })
-        .then(() => { document.getElementById("fleet-empty").hidden = true; tickAges(); });
+        .then(landed, landed);
       return;
     }
     row.dataset.status = server.status;

@@ -1,0 +1,191 @@
+"""Acceptance 1, embedded mode: ``orchestratia up`` runs a hub and this machine's daemon."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.e2e.conftest import orchestratia, wait_sync
+from tests.support import free_port
+
+pytestmark = pytest.mark.e2e
+
+ONLINE_WITHIN = 5.0
+STOP_WITHIN = 15.0
+# Rich may wrap the banner anywhere a space is, so every pattern allows any whitespace.
+DASHBOARD = re.compile(r"dashboard:\s+(http://\S+?)/?\s")
+PASSWORD_SHOWN = re.compile(r"password:\s+(\S+)\s+\(shown\s+this\s+once\)")
+PASSWORD_KEPT = re.compile(r"password:\s+the\s+one\s+printed\s+on\s+first\s+run")
+# The trailing \s: a line caught half-written must not yield a truncated pid.
+DAEMON_PID = re.compile(r"local\s+daemon\s+pid\s+(\d+)\s")
+
+
+@dataclass
+class UpRun:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    started_at: datetime
+    url: str
+    printed_at: float
+    banner: str
+    daemon_pid: int
+
+    def stop(self) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(STOP_WITHIN)
+
+
+def up_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATIA_")}
+    home = tmp_path / "home"
+    # Nothing of the real user's: config, session state, and the daemon's private tmux server.
+    dirs = {
+        "HOME": home,
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_STATE_HOME": home / ".local" / "state",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_CACHE_HOME": home / ".cache",
+        "TMUX_TMPDIR": home / "tmux",
+    }
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env.update({name: str(path) for name, path in dirs.items()})
+    env.pop("TMUX", None)
+    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "400"})
+    return env
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class Launcher:
+    """Starts ``up`` in its own process group so cleanup can take the daemon down with it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.env = up_env(tmp_path)
+        self.data_dir = tmp_path / "data"
+        self.runs: list[UpRun] = []
+
+    def start(self) -> UpRun:
+        log = self.tmp_path / f"up-{len(self.runs) + 1}.log"
+        # A new port each run on purpose: the local daemon must follow its hub to it.
+        port = free_port()
+        started_at = datetime.now(UTC)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                orchestratia("up", "--port", str(port), "--data-dir", str(self.data_dir)),
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def banner() -> re.Match[str] | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"up exited with {proc.returncode}: {log.read_text()}")
+            return DAEMON_PID.search(log.read_text())
+
+        pid_line = wait_sync(banner, 30, f"the up banner (log: {log})")
+        printed_at = time.monotonic()
+        text = log.read_text()[: pid_line.end()]
+        url = DASHBOARD.search(text)
+        assert url is not None, text
+        assert url.group(1) == f"http://127.0.0.1:{port}"
+        run = UpRun(proc, log, started_at, url.group(1), printed_at, text, int(pid_line.group(1)))
+        self.runs.append(run)
+        return run
+
+    def cleanup(self) -> None:
+        for run in self.runs:
+            if run.proc.poll() is None:
+                os.killpg(run.proc.pid, signal.SIGKILL)
+                run.proc.wait(STOP_WITHIN)
+            if alive(run.daemon_pid):
+                os.kill(run.daemon_pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    made = Launcher(tmp_path)
+    try:
+        yield made
+    finally:
+        made.cleanup()
+
+
+def seen_since(last_seen: str | None, since: datetime) -> bool:
+    if last_seen is None:
+        return False
+    seen = datetime.fromisoformat(last_seen)
+    return (seen if seen.tzinfo else seen.replace(tzinfo=UTC)) >= since
+
+
+def wait_online(run: UpRun, password: str) -> dict[str, Any]:
+    """The project's one server row, once online; within ONLINE_WITHIN of the banner printing."""
+    with httpx.Client(base_url=run.url, timeout=5) as client:
+        res = client.post(
+            "/api/v1/auth/login", json={"email": "admin@localhost", "password": password}
+        )
+        assert res.status_code == 200, res.text
+        client.cookies.clear()
+        client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
+        res = client.get("/api/v1/projects")
+        assert res.status_code == 200, res.text
+        projects = res.json()["projects"]
+        assert len(projects) == 1, projects
+
+        def probe() -> dict[str, Any] | None:
+            res = client.get("/api/v1/servers", params={"project_id": projects[0]["id"]})
+            assert res.status_code == 200, res.text
+            rows = res.json()["servers"]
+            assert len(rows) == 1, rows
+            # A row left "online" by the previous run would prove nothing: require fresh contact.
+            fresh = seen_since(rows[0]["last_seen"], run.started_at)
+            return rows[0] if rows[0]["status"] == "online" and fresh else None
+
+        left = ONLINE_WITHIN - (time.monotonic() - run.printed_at)
+        server: dict[str, Any] = wait_sync(probe, max(left, 0.0), "the local server online")
+        return server
+
+
+def assert_stops_cleanly(run: UpRun) -> None:
+    assert alive(run.daemon_pid)
+    code = run.stop()
+    assert code == 0, run.log.read_text()[-3000:]
+    # up waits for its daemon before exiting, so nothing should be left to wait for.
+    assert not alive(run.daemon_pid), f"daemon {run.daemon_pid} outlived up"
+
+
+def test_up_runs_hub_and_daemon_and_restarts_on_same_data(launcher: Launcher) -> None:
+    first = launcher.start()
+    shown = PASSWORD_SHOWN.search(first.banner)
+    assert shown is not None, first.banner
+    password = shown.group(1)
+    server = wait_online(first, password)
+    assert_stops_cleanly(first)
+
+    second = launcher.start()
+    assert PASSWORD_SHOWN.search(second.banner) is None, second.banner
+    assert PASSWORD_KEPT.search(second.banner) is not None, second.banner
+    assert second.daemon_pid != first.daemon_pid
+    again = wait_online(second, password)
+    assert again["id"] == server["id"]
+    assert_stops_cleanly(second)
