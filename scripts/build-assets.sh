@@ -7,3 +7,9 @@ npm ci --no-audit --no-fund --loglevel=error
 dest=src/orchestratia/hub/web/static/vendor
 mkdir -p "$dest"
 cp node_modules/htmx.org/dist/htmx.min.js "$dest/"
+# xterm.js and its addons: the UMD builds define window.Terminal, window.FitAddon, ... for plain
+# <script> tags (no bundler on the dashboard).
+cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css "$dest/"
+cp node_modules/@xterm/addon-fit/lib/addon-fit.js "$dest/"
+cp node_modules/@xterm/addon-search/lib/addon-search.js "$dest/"
+cp node_modules/@xterm/addon-web-links/lib/addon-web-links.js "$dest/"

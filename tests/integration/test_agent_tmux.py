@@ -152,8 +152,9 @@ async def test_kill_tree_leaves_no_process(tmux: TmuxServer, tmp_path: Path) -> 
     log = tmp_path / "output.log"
     pane_pid = await tmux.new_session("k", tmp_path, ["sh", "-c", KILL_SCRIPT], log_path=log)
     await wait_until(lambda: (tmp_path / "ready").exists(), message="processes to start")
+    # The backgrounded `sh -c` writes its child's pid in its own time.
+    await wait_until(lambda: len((tmp_path / "pids").read_text().split()) == 7, message="pids")
     pids = [pane_pid, *map(int, (tmp_path / "pids").read_text().split())]
-    assert len(pids) == 8
     try:
         assert not any(gone(pid) for pid in pids)
         killed = await tmux.kill_tree("k")

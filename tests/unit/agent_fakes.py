@@ -2,14 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from orchestratia.agent.backoff import Backoff
 from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.connection import HubConnection
+from orchestratia.agent.sessions import SessionRuntime
+from tests.support import IN_CI, wait_until
+
+TMUX = shutil.which("tmux")
+PY = sys.executable
+PRINTER = """
+import sys, time
+out = sys.stdout.buffer
+lines, pause = int(sys.argv[1]), float(sys.argv[2])
+for i in range(lines):
+    out.write(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\\n" % i)
+    if pause and i % 100 == 99:
+        out.flush()
+        time.sleep(pause)
+out.flush()
+"""
+
+
+def printed(lines: int) -> bytes:
+    """What PRINTER writes, as the PTY passes it on (onlcr: \\n becomes \\r\\n)."""
+    text = b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\n" % i for i in range(lines))
+    return text.replace(b"\n", b"\r\n")
+
+
+def printer(lines: int, pause: float = 0.0) -> str:
+    return shlex.join([PY, "-c", PRINTER, str(lines), str(pause)])
 
 
 class FakeHub:
@@ -19,6 +61,11 @@ class FakeHub:
     ``reject_error``: send this fatal error frame (code) before closing with 4401.
     ``no_auth_ok``: never answer the auth frame. ``ack=False``: never answer heartbeats, so
     after auth_ok the link goes silent like a half-open TCP connection.
+
+    Session output is recorded like the real hub does (``outputs``: bytes by offset, acked up
+    to the contiguous end; a frame past the end is refused). Bytes received twice are counted in
+    ``resent`` and checked against what was stored (``mismatches``). After ``hello`` the hub acks
+    what it holds of every session it knows. ``ack_output=False`` stops output acks.
     """
 
     def __init__(
@@ -30,6 +77,7 @@ class FakeHub:
         no_auth_ok: bool = False,
         ack: bool = True,
         after_auth: list[str] | None = None,
+        ack_output: bool = True,
     ) -> None:
         self.heartbeat_interval = heartbeat_interval
         self.reject_close = reject_close
@@ -42,6 +90,12 @@ class FakeHub:
         self.client_close_codes: list[int | None] = []
         self.live: set[ServerConnection] = set()
         self.connections = 0
+        self.ack_output = ack_output
+        self.outputs: dict[str, bytearray] = {}
+        self.resent: dict[str, int] = {}
+        self.refused: list[tuple[str, int]] = []
+        self.mismatches: list[tuple[str, int]] = []
+        self.arrived = asyncio.Event()  # set on every frame from the daemon; clear it to wait
         self._server: Server | None = None
         self.url = ""
 
@@ -59,6 +113,41 @@ class FakeHub:
         }
         values.update(overrides)
         return AgentConfig(**values)
+
+    def output(self, session_id: str) -> bytes:
+        return bytes(self.outputs.get(session_id, b""))
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send ``frame`` to every connected daemon."""
+        for ws in list(self.live):
+            await ws.send(json.dumps(frame))
+
+    async def _record_output(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
+        session_id, offset = frame["session_id"], frame.get("offset")
+        data = base64.b64decode(frame["data"], validate=True)
+        stored = self.outputs.setdefault(session_id, bytearray())
+        end = len(stored)
+        if offset is None:
+            offset = end
+        if offset > end:
+            self.refused.append((session_id, offset))
+        else:
+            overlap = bytes(stored[offset : offset + len(data)])
+            if overlap:
+                self.resent[session_id] = self.resent.get(session_id, 0) + len(overlap)
+                if overlap != data[: len(overlap)]:
+                    self.mismatches.append((session_id, offset))
+            stored += data[end - offset :]
+        if self.ack_output:
+            ack = {"type": "session_output_ack", "session_id": session_id, "offset": len(stored)}
+            await ws.send(json.dumps(ack))
+
+    async def _answer_hello(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
+        for live in frame.get("sessions", []):
+            held = self.outputs.get(live["session_id"])
+            if held is not None:
+                ack = {"type": "session_output_ack", "session_id": live["session_id"]}
+                await ws.send(json.dumps({**ack, "offset": len(held)}))
 
     async def drop_all(self, code: int = 1012) -> None:
         for ws in list(self.live):
@@ -92,8 +181,16 @@ class FakeHub:
             while True:
                 frame = json.loads(await ws.recv())
                 self.frames.append(frame)
-                if frame.get("type") == "heartbeat" and self.ack:
+                self.arrived.set()
+                kind = frame.get("type")
+                if kind == "heartbeat" and self.ack:
                     await ws.send(json.dumps({"type": "heartbeat_ack"}))
+                elif kind == "hello":
+                    await self._answer_hello(ws, frame)
+                elif kind == "session_started":
+                    self.outputs.setdefault(frame["session_id"], bytearray())
+                elif kind == "session_output":
+                    await self._record_output(ws, frame)
         except ConnectionClosed as exc:
             self.client_close_codes.append(exc.rcvd.code if exc.rcvd else None)
         finally:
@@ -114,3 +211,118 @@ class FakeHub:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+
+# --- a daemon's session runtime on a private tmux server, for integration tests ---
+
+
+@contextmanager
+def private_tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private tmux server (own socket name and directory) killed afterwards; its name.
+
+    Without tmux the test fails in CI and is skipped elsewhere. ``SHELL`` is ``/bin/sh`` so
+    session commands do not depend on the user's shell.
+    """
+    if TMUX is None:
+        if IN_CI:
+            pytest.fail("tmux is not installed; CI must run the tmux tests")
+        pytest.skip("tmux is not installed")
+    socket_dir = tempfile.mkdtemp(prefix="orc-tmux-")  # short: sockaddr_un is ~100 bytes
+    monkeypatch.setenv("TMUX_TMPDIR", socket_dir)
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    name = f"orc-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        subprocess.run(
+            [TMUX, "-L", name, "kill-server"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+            env={**os.environ, "TMUX_TMPDIR": socket_dir},
+        )
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+@dataclass
+class Daemon:
+    runtime: SessionRuntime
+    connection: HubConnection
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        await self.connection.stop()
+        await asyncio.wait_for(self.task, 5)
+        await self.runtime.stop()
+
+
+async def start_daemon(config: AgentConfig, **options: Any) -> Daemon:
+    """Runtime + connection wired as ``daemon.run`` wires them, with test-speed timings."""
+    options = {"monitor_interval": 0.1, "closed_linger": 0.1, **options}
+    runtime = SessionRuntime(config, **options)
+
+    async def on_frame(frame: dict[str, Any]) -> None:
+        await runtime.handle_frame(frame)
+
+    connection = HubConnection(
+        config,
+        on_frame=on_frame,
+        on_state_change=lambda c: runtime.link_changed(c.state == "connected"),
+        live_sessions=runtime.live_sessions,
+        capabilities=[],
+        backoff=Backoff(0.01, 0.05),
+        close_timeout=1,
+    )
+    runtime.attach(connection.send)
+    await runtime.start()
+    task = asyncio.create_task(connection.run())
+    await wait_until(lambda: connection.state == "connected", message="connected")
+    return Daemon(runtime, connection, task)
+
+
+@asynccontextmanager
+async def daemon_and_hub(
+    socket_name: str, tmp_path: Path, **options: Any
+) -> AsyncIterator[tuple[FakeHub, Daemon, AgentConfig]]:
+    async with FakeHub(heartbeat_interval=1.0) as hub:
+        config = hub.config(tmux_socket=socket_name, state_dir=tmp_path / "state")
+        daemon = await start_daemon(config, **options)
+        try:
+            yield hub, daemon, config
+        finally:
+            await daemon.stop()
+
+
+def start_frame(session_id: str, cwd: Path, command: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "session_start",
+        "session_id": session_id,
+        "working_directory": str(cwd),
+        "project_id": "proj1",
+        "command": command,
+        **extra,
+    }
+
+
+def typed(session_id: str, data: bytes) -> dict[str, Any]:
+    return {
+        "type": "session_input",
+        "session_id": session_id,
+        "data": base64.b64encode(data).decode(),
+    }
+
+
+def frames(hub: FakeHub, kind: str, session_id: str) -> list[dict[str, Any]]:
+    return [f for f in hub.of_type(kind) if f.get("session_id") == session_id]
+
+
+async def closed(hub: FakeHub, session_id: str, timeout: float = 30) -> dict[str, Any]:
+    found: list[dict[str, Any]] = await wait_until(
+        lambda: frames(hub, "session_closed", session_id), timeout=timeout, message="closed"
+    )
+    return found[0]
+
+
+def assert_contiguous(hub: FakeHub, session_id: str) -> None:
+    assert hub.refused == [] and hub.mismatches == []
+    assert hub.resent.get(session_id, 0) == 0, "bytes the hub held were sent again"

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
+from orchestratia.agent.config import (
+    AgentConfig,
+    ConfigError,
+    default_config_path,
+    default_state_dir,
+)
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
 
@@ -133,3 +138,34 @@ def test_loose_permissions_are_warned_about(
     path.chmod(0o644)
     AgentConfig.load(path)
     assert "readable by others" in caplog.text
+
+
+def test_session_settings_have_safe_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    config = sample()
+    assert config.tmux_socket == "orchestratia"
+    assert config.redact_patterns == []
+    assert config.sessions_dir() == tmp_path / ".local/state/orchestratia/sessions"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_state_dir() == tmp_path / "xdg/orchestratia/sessions"
+    monkeypatch.setenv("XDG_STATE_HOME", "relative")  # invalid per XDG: ignored
+    assert default_state_dir() == tmp_path / ".local/state/orchestratia/sessions"
+    custom = sample().model_copy(update={"state_dir": Path("~/orc")})
+    assert custom.sessions_dir() == tmp_path / "orc"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tmux_socket", "-L"),
+        ("tmux_socket", "a/b"),
+        ("redact_patterns", ["(unclosed"]),
+        ("redact_patterns", ["x*"]),  # matches the empty string
+    ],
+)
+def test_bad_session_settings_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        AgentConfig.model_validate({**sample().model_dump(), field: value})

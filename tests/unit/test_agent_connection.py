@@ -15,6 +15,7 @@ from orchestratia import __version__
 from orchestratia.agent.backoff import Backoff
 from orchestratia.agent.connection import HubConnection
 from orchestratia.agent.link import NotConnected
+from orchestratia.protocol.sessions import LiveSession
 from tests.support import wait_until
 from tests.unit.agent_fakes import FakeHub
 
@@ -67,7 +68,7 @@ async def test_auth_frame_then_hello_then_clean_stop() -> None:
                     "type": "auth",
                     "api_key": "orc_test_key",
                     "protocol": 2,
-                    "capabilities": ["hello", "heartbeat"],
+                    "capabilities": ["hello", "heartbeat", "session_offsets"],
                 }
             ]
             hello = hub.frames[0]
@@ -205,3 +206,19 @@ async def test_send_requires_a_connection() -> None:
     async with FakeHub(reject_close=4401) as hub, running(hub) as (conn, _):
         with pytest.raises(NotConnected):
             await conn.send({"type": "ping"})
+
+
+async def test_hello_announces_the_live_sessions_on_every_connect() -> None:
+    live = [LiveSession(session_id="s1", offset=42, pid=7, tmux_name="orc-s1")]
+    async with FakeHub() as hub, running(hub, live_sessions=lambda: live):
+        await wait_until(lambda: hub.of_type("hello"), message="hello")
+        live.append(LiveSession(session_id="s2", offset=0, alive=False, exit_code=3))
+        await hub.drop_all()
+        await wait_until(lambda: len(hub.of_type("hello")) == 2, message="second hello")
+    first, second = hub.of_type("hello")
+    assert first["sessions"] == [
+        {"session_id": "s1", "offset": 42, "pid": 7, "tmux_name": "orc-s1", "alive": True,
+         "exit_code": None}
+    ]  # fmt: skip
+    assert [s["session_id"] for s in second["sessions"]] == ["s1", "s2"]
+    assert second["sessions"][1]["alive"] is False and second["sessions"][1]["exit_code"] == 3

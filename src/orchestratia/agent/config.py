@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -40,6 +41,13 @@ def default_config_path() -> Path:
     return base / "orchestratia" / CONFIG_FILENAME
 
 
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/orchestratia/sessions``, else ``~/.local/state/orchestratia/sessions``."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "orchestratia" / "sessions"
+
+
 class AgentConfig(BaseModel):
     # Unknown keys are refused: a misspelt ``heartbeat_intervall`` should be an error, not a
     # silently ignored setting.
@@ -52,6 +60,12 @@ class AgentConfig(BaseModel):
     repos: dict[str, str] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
     heartbeat_interval: float = Field(default=15.0, gt=0, le=300)
+    # The private tmux server (``tmux -L``) sessions run on; tests give each their own.
+    tmux_socket: str = Field(default="orchestratia", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    # Session logs, acks and metadata; None: ``default_state_dir()``.
+    state_dir: Path | None = None
+    # Extra secret patterns (regexes) masked in session output, on top of the built-in ones.
+    redact_patterns: list[str] = Field(default_factory=list, max_length=200)
 
     @field_validator("hub_url")
     @classmethod
@@ -59,6 +73,22 @@ class AgentConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern.encode())
+            except (re.error, UnicodeEncodeError) as exc:
+                raise ValueError(f"bad pattern {pattern!r}: {exc}") from None
+            if re.fullmatch(pattern.encode(), b"") is not None:
+                raise ValueError(f"pattern {pattern!r} matches the empty string")
+        return value
+
+    def sessions_dir(self) -> Path:
+        """Where session state lives: ``state_dir`` if set, else ``default_state_dir()``."""
+        return (self.state_dir or default_state_dir()).expanduser()
 
     @classmethod
     def load(cls, path: Path | None = None) -> AgentConfig:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from orchestratia.protocol.frames import (
     dump,
     hub_frame_adapter,
 )
+from orchestratia.protocol.sessions import LiveSession
 from orchestratia.protocol.tokens import websocket_url
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,12 @@ log = logging.getLogger(__name__)
 State = Literal["connecting", "connected", "backoff", "stopped"]
 FrameHandler = Callable[[dict[str, Any]], Awaitable[None]]
 StateListener = Callable[["HubConnection"], None]
+LiveSessionsProvider = Callable[[], Sequence[LiveSession]]
 
 WS_PATH = "/ws/server"
 # Protocol extensions this daemon speaks, announced in the auth frame (SPEC §5 "Our extensions").
 # Distinct from the agent CLIs found on PATH, which travel in ``hello``.
-PROTOCOL_FEATURES = ["hello", "heartbeat"]
+PROTOCOL_FEATURES = ["hello", "heartbeat", "session_offsets"]
 # Silence for this many heartbeat intervals means the link is half-open.
 DEAD_AFTER_INTERVALS = 3
 # Backoff resets only after a connection stayed up this long, not on auth_ok: a hub that accepts
@@ -67,6 +69,8 @@ class HubConnection:
     ``state``, ``last_connected_at``, ``last_error`` and ``server_id`` describe the link for status
     reporting; ``on_state_change`` is called after any of them changes. Hub frames other than
     the handshake and liveness ones go to ``on_frame``; a failing handler is logged, never fatal.
+    ``live_sessions`` supplies the sessions announced in every ``hello`` (SPEC §5), so the hub
+    can ack what it holds of each and the daemon resend the rest.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class HubConnection:
         *,
         on_frame: FrameHandler | None = None,
         on_state_change: StateListener | None = None,
+        live_sessions: LiveSessionsProvider | None = None,
         capabilities: list[str] | None = None,
         backoff: Backoff | None = None,
         open_timeout: float = 10.0,
@@ -89,6 +94,7 @@ class HubConnection:
         self.server_id: str = config.server_id
         self._on_frame = on_frame
         self._on_state_change = on_state_change
+        self._live_sessions = live_sessions
         self._capabilities = capabilities
         self._backoff = backoff or Backoff()
         self.open_timeout = open_timeout
@@ -273,7 +279,7 @@ class HubConnection:
             capabilities=list(self._capabilities or []),
             system_info=collect_system_info(),
             repos=dict(self.config.repos),
-            sessions=[],
+            sessions=list(self._live_sessions()) if self._live_sessions is not None else [],
         )
 
     async def _pump(self, ws: ClientConnection, interval: float) -> None:

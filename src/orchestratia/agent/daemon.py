@@ -16,6 +16,7 @@ from typing import Any
 from orchestratia.agent.config import AgentConfig, default_config_path
 from orchestratia.agent.connection import FrameHandler, HubConnection
 from orchestratia.agent.files import write_private_file
+from orchestratia.agent.sessions import SessionRuntime
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +81,35 @@ async def run(
     state_path: Path | None = None,
     *,
     on_frame: FrameHandler | None = None,
+    runtime: SessionRuntime | None = None,
 ) -> None:
     """Stay connected to the hub until SIGTERM or SIGINT, then close with 1001 and return.
 
     ``state_path`` is the state file (see ``state_path_for``); None means the one next to the
-    default config path.
+    default config path. Terminal sessions are run by ``runtime`` (default: a
+    ``SessionRuntime`` for ``config``), which resumes sessions left by an earlier daemon before
+    the first connection; they keep running after we stop. ``on_frame`` receives the hub frames
+    that are not session frames.
     """
     state_file = StateFile(state_path or state_path_for())
-    connection = HubConnection(config, on_frame=on_frame, on_state_change=state_file.write)
+    sessions = runtime or SessionRuntime(config)
+
+    def state_changed(connection: HubConnection) -> None:
+        sessions.link_changed(connection.state == "connected")
+        state_file.write(connection)
+
+    async def dispatch(frame: dict[str, Any]) -> None:
+        if not await sessions.handle_frame(frame) and on_frame is not None:
+            await on_frame(frame)
+
+    connection = HubConnection(
+        config,
+        on_frame=dispatch,
+        on_state_change=state_changed,
+        live_sessions=sessions.live_sessions,
+    )
+    sessions.attach(connection.send)
+    await sessions.start()
     stop_requested = asyncio.Event()
     restore = _install_signal_handlers(stop_requested)
     runner = asyncio.create_task(connection.run(), name="hub-connection")
@@ -103,6 +125,7 @@ async def run(
             runner.cancel()
         results = await asyncio.gather(runner, waiter, return_exceptions=True)
         restore()
+        await sessions.stop()
         state_file.write(connection)
     error = results[0]
     if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError):

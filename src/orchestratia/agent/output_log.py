@@ -260,3 +260,20 @@ async def ensure_capture(tmux: CaptureControl, name: str, output: OutputLog) -> 
     await tmux.start_capture(name, output.path)
     log.warning("session %s: output capture had stopped; restarted at offset %d", name, gap.offset)
     return gap
+
+
+async def wait_settled(output: OutputLog, *, stable: float, limit: float) -> int:
+    """Wait until the log has not grown for ``stable`` s (at most ``limit`` s); its size then.
+
+    Output reaches the log through tmux and ``pipe-pane``'s ``cat`` a little after the program
+    wrote it; a quiet log is the best sign available that everything written so far is in it.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    size, since = output.size(), start
+    while (now := loop.time()) - start < limit and now - since < stable:
+        await asyncio.sleep(min(0.005, stable / 4))
+        current = output.size()
+        if current != size:
+            size, since = current, loop.time()
+    return size

@@ -14,38 +14,34 @@ import re
 import shlex
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from orchestratia.agent.files import ensure_private_dir
+from orchestratia.agent.pane_state import (
+    LIST_FORMAT,
+    STATUS_FORMAT,
+    PaneStatus,
+    SessionInfo,
+    parse_listing,
+    parse_status,
+)
+from orchestratia.agent.process_tree import kill_session_processes
+from orchestratia.agent.snapshot import Snapshot, parse_snapshot, snapshot_commands
+
+__all__ = ["PaneStatus", "SessionInfo", "SessionNotFound", "Snapshot", "TmuxError", "TmuxServer"]
 
 DEFAULT_SOCKET = "orchestratia"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")  # never an option look-alike
 # tmux refuses client messages over 16 KiB; a byte costs 3 argv bytes ("1b\0") in ``send-keys -H``.
 _SEND_CHUNK = 4096
-_MISSING = ("can't find session", "no server running", "error connecting to")
-_STATUS_FMT = "#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}"
-_LIST_FMT = (
-    "#{session_name}\t#{pane_pid}\t#{pane_width}\t#{pane_height}\t#{pane_pipe}\t#{pane_id}\t"
-    + _STATUS_FMT
+# The last two: a server whose last session was just killed, caught while shutting down.
+_MISSING = (
+    "can't find session",
+    "no server running",
+    "error connecting to",
+    "no current target",
+    "server exited unexpectedly",
 )
-# tmux flag → the sequence that turns the mode on in a fresh terminal (all off after RIS).
-_MODES = {
-    "insert_flag": "\x1b[4h",
-    "keypad_cursor_flag": "\x1b[?1h",
-    "keypad_flag": "\x1b=",
-    "origin_flag": "\x1b[?6h",
-    "mouse_standard_flag": "\x1b[?1000h",
-    "mouse_button_flag": "\x1b[?1002h",
-    "mouse_any_flag": "\x1b[?1003h",
-    "mouse_utf8_flag": "\x1b[?1005h",
-    "mouse_sgr_flag": "\x1b[?1006h",
-}
-_GEOMETRY = "cursor_x cursor_y pane_width pane_height scroll_region_upper scroll_region_lower"
-_FLAGS = ("alternate_on", "cursor_flag", "wrap_flag", *_MODES)
-_SNAPSHOT_FMT = ",".join(f"#{{{v}}}" for v in (*_GEOMETRY.split(), *_FLAGS))
 
 
 class TmuxError(Exception):
@@ -62,87 +58,23 @@ class SessionNotFound(TmuxError):
     """The session (or the whole private server) does not exist."""
 
 
-@dataclass(frozen=True)
-class PaneStatus:
-    dead: bool
-    exit_status: int | None = None
-    exit_signal: int | None = None
+def clean_environment() -> dict[str, str]:
+    """The daemon's environment minus what must not reach our tmux server and its panes.
 
-    @property
-    def exit_code(self) -> int | None:
-        """Shell convention: the status, or 128 + signal for a program killed by a signal."""
-        if self.exit_signal is not None:
-            return 128 + self.exit_signal
-        return self.exit_status
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    name: str
-    pane_pid: int
-    dead: bool
-    exit_status: int | None
-    cols: int
-    rows: int
-    exit_signal: int | None
-    capturing: bool
-    pane_id: str
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The visible screen with SGR escapes plus the terminal state needed to redraw it."""
-
-    text: str
-    saved_text: str | None  # the normal screen hidden behind the alternate one, if active
-    cursor_x: int
-    cursor_y: int
-    cols: int
-    rows: int
-    scroll_top: int
-    scroll_bottom: int
-    alternate_on: bool
-    cursor_visible: bool
-    modes: frozenset[str]  # tmux flags that are on: "wrap_flag", "keypad_cursor_flag", ...
-
-    @property
-    def lines(self) -> list[str]:
-        return self.text.split("\n")
-
-    def render(self) -> bytes:
-        """Bytes that make a fresh terminal of this size look like this screen."""
-        out = ["\x1bc"]  # RIS: start from a known state whatever the viewer showed before
-
-        def draw(text: str) -> None:
-            # No newline after the last row: it would scroll the screen by one line.
-            out.append("\x1b[H" + "\x1b[0m\r\n".join(text.split("\n")[: self.rows]) + "\x1b[0m")
-
-        if self.alternate_on:
-            draw(self.saved_text or "")
-            out.append("\x1b[?1049h\x1b[H\x1b[2J")
-        draw(self.text)
-        if (self.scroll_top, self.scroll_bottom) != (0, self.rows - 1):
-            out.append(f"\x1b[{self.scroll_top + 1};{self.scroll_bottom + 1}r")
-        out += [seq for flag, seq in _MODES.items() if flag in self.modes]
-        out += [] if "wrap_flag" in self.modes else ["\x1b[?7l"]
-        out += [] if self.cursor_visible else ["\x1b[?25l"]
-        # Origin mode makes cursor addresses relative to the scroll region; tmux reports absolute.
-        row = self.cursor_y - (self.scroll_top if "origin_flag" in self.modes else 0)
-        out.append(f"\x1b[{row + 1};{self.cursor_x + 1}H")
-        return "".join(out).encode("utf-8")
+    A daemon started inside the user's tmux must not pass its ``$TMUX`` on; and the first
+    client starts the server, whose environment every session inherits, so any
+    ``ORCHESTRATIA_*`` of the daemon's own (its config path, a key) must not leak into sessions.
+    """
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TMUX", "TMUX_PANE") and not k.startswith("ORCHESTRATIA_")
+    }
 
 
 def _arg(value: str) -> str:
     # tmux treats any argv word ending in ";" as a command separator; "\;" keeps it literal.
     return value[:-1] + "\\;" if value.endswith(";") else value
-
-
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text.strip() else None
-
-
-def _status(dead: str, status: str, sig: str) -> PaneStatus:
-    return PaneStatus(dead == "1", _int_or_none(status), _int_or_none(sig))
 
 
 class TmuxServer:
@@ -164,8 +96,7 @@ class TmuxServer:
     async def run(self, *args: str) -> str:
         """Run one tmux command list; stdout on success, ``TmuxError`` otherwise."""
         cmd = [self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", "-u", *args]
-        # A daemon started inside the user's tmux must not pass its $TMUX on to our panes.
-        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        env = clean_environment()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -177,7 +108,10 @@ class TmuxServer:
         except OSError as exc:
             raise TmuxError(cmd, f"cannot run {self.tmux_bin}: {exc}") from exc
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the command finishes, and a cancelled caller must stop.
+            async with asyncio.timeout(self.timeout):
+                out, err = await proc.communicate()
         except BaseException as exc:  # deadline or cancellation: never leave a tmux client behind
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -259,22 +193,14 @@ class TmuxServer:
     async def list_sessions(self) -> list[SessionInfo]:
         """Every session on the private server (for rediscovery after a daemon restart)."""
         try:
-            out = await self.run("list-panes", "-a", "-F", _LIST_FMT)
+            out = await self.run("list-panes", "-a", "-F", LIST_FORMAT)
         except SessionNotFound:
             return []
-        if any(line.endswith("\t1\t\t") for line in out.splitlines()):  # dead, no status: _reap
-            await self._reap()
-            out = await self.run("list-panes", "-a", "-F", _LIST_FMT)
-        sessions: dict[str, SessionInfo] = {}
-        for line in out.splitlines():
-            name, pid, cols, rows, pipe, pane_id, *status = line.split("\t")
-            st = _status(*status)
-            info = SessionInfo(
-                name, int(pid), st.dead, st.exit_status, int(cols), int(rows),
-                st.exit_signal, pipe == "1", pane_id,
-            )  # fmt: skip
-            sessions.setdefault(name, info)  # our sessions have one pane; keep the first
-        return list(sessions.values())
+        sessions = parse_listing(out)
+        if any(s.dead and s.exit_status is None and s.exit_signal is None for s in sessions):
+            await self._reap()  # dead without a status: see _reap
+            sessions = parse_listing(await self.run("list-panes", "-a", "-F", LIST_FORMAT))
+        return sessions
 
     async def exists(self, name: str) -> bool:
         try:
@@ -286,8 +212,8 @@ class TmuxServer:
     async def pane_dead_status(self, name: str) -> PaneStatus:
         """Whether the pane's program has exited, and how (``remain-on-exit`` keeps the pane)."""
         for _ in range(3):
-            out = await self._on(name, "display", "-p", "-t", f"={name}:", _STATUS_FMT)
-            status = _status(*out.rstrip("\n").split("\t"))
+            out = await self._on(name, "display", "-p", "-t", f"={name}:", STATUS_FORMAT)
+            status = parse_status(out)
             if not status.dead or status.exit_status is not None or status.exit_signal is not None:
                 break
             await self._reap()
@@ -312,24 +238,7 @@ class TmuxServer:
 
     async def capture_snapshot(self, name: str) -> Snapshot:
         """Screen, cursor and modes read in one tmux command list, so they belong together."""
-        t = f"={name}:"
-        out = await self._on(
-            name,
-            *("display", "-p", "-t", t, _SNAPSHOT_FMT, ";"),
-            *("capture-pane", "-p", "-e", "-N", "-t", t, ";"),
-            *("if-shell", "-F", "-t", t, "#{alternate_on}", f"capture-pane -a -p -e -N -t {t}"),
-        )
-        head, _, rest = out.partition("\n")
-        values = head.split(",")
-        x, y, cols, rows, top, bottom = (int(v) for v in values[:6])
-        on = frozenset(flag for flag, v in zip(_FLAGS, values[6:], strict=True) if v == "1")
-        lines = rest.split("\n")[:-1]  # every captured line ends with "\n"
-        return Snapshot(
-            text="\n".join(lines[:rows]),
-            saved_text="\n".join(lines[rows:]) if "alternate_on" in on else None,
-            cursor_x=x, cursor_y=y, cols=cols, rows=rows, scroll_top=top, scroll_bottom=bottom,
-            alternate_on="alternate_on" in on, cursor_visible="cursor_flag" in on, modes=on,
-        )  # fmt: skip
+        return parse_snapshot(await self._on(name, *snapshot_commands(f"={name}:")))
 
     async def capture_text(self, name: str, history: bool = True) -> str:
         """Plain text (no escapes) of the screen, and of the scrollback with ``history``."""
@@ -338,11 +247,23 @@ class TmuxServer:
             args += ["-S", "-"]
         return await self._on(name, *args)
 
-    async def close(self, name: str, grace: float = 2.0) -> PaneStatus:
+    async def kill_session(self, name: str) -> bool:
+        """Remove the session (its pane's program gets SIGHUP); False if it was already gone."""
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"invalid tmux session name {name!r}")
+        try:
+            await self.run("kill-session", "-t", f"={name}")
+        except SessionNotFound:
+            return False
+        return True
+
+    async def close(self, name: str, grace: float = 2.0, *, remove: bool = True) -> PaneStatus:
         """End the session as closing a terminal would: SIGHUP, up to ``grace`` s, kill-session.
 
         Returns the pane's status from just before the session went away, so callers can report
         the exit code. Processes that ignore SIGHUP may survive; ``kill_tree`` is for those.
+        ``remove=False`` leaves the session to the caller (to let a dead pane's capture drain,
+        or to kill a program that ignored SIGHUP).
         """
         status = await self.pane_dead_status(name)
         if not status.dead:
@@ -353,15 +274,16 @@ class TmuxServer:
             while not status.dead and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.05)
                 status = await self.pane_dead_status(name)
-        with contextlib.suppress(SessionNotFound):
-            await self.run("kill-session", "-t", f"={name}")
+        if remove:
+            await self.kill_session(name)
         return status
 
-    async def kill_tree(self, name: str) -> list[int]:
+    async def kill_tree(self, name: str, *, remove: bool = True) -> list[int]:
         """SIGKILL every process of the session, then remove it; return the pids killed.
 
         Besides the pane's descendants this finds processes that escaped by daemonizing: they
-        keep the pane's session id or its ``TMUX_PANE``/``TMUX`` environment.
+        keep the pane's session id or its ``TMUX_PANE``/``TMUX`` environment. ``remove=False``
+        leaves the dead pane for the caller to remove once its capture has drained.
         """
         fmt = "#{pane_dead}\t#{pane_pid}\t#{pane_id}\t#{socket_path}\t#{pid}"
         out = await self._on(name, "display", "-p", "-t", f"={name}:", fmt)
@@ -369,58 +291,8 @@ class TmuxServer:
         # A dead pane's pid may already belong to an unrelated process: match by env only.
         pane_pid = None if dead == "1" else int(pid)
         killed = await asyncio.to_thread(
-            _kill_session_processes, pane_pid, pane_id, socket_path, int(server_pid)
+            kill_session_processes, pane_pid, pane_id, socket_path, int(server_pid)
         )
-        with contextlib.suppress(SessionNotFound):
-            await self.run("kill-session", "-t", f"={name}")
+        if remove:
+            await self.kill_session(name)
         return killed
-
-
-def _session_processes(
-    pane_pid: int | None, pane_id: str, socket_path: str, server_pid: int
-) -> list[psutil.Process]:
-    sid: int | None = None
-    found: dict[int, psutil.Process] = {}
-    if pane_pid is not None:
-        with contextlib.suppress(OSError, psutil.Error):
-            sid = os.getsid(pane_pid)
-            found[pane_pid] = root = psutil.Process(pane_pid)
-            # Descendants that cleared their environment and called setsid() are still children.
-            found.update((p.pid, p) for p in root.children(recursive=True))
-    for proc in psutil.process_iter(["ppid", "environ"]):
-        # The server's other children are other panes and pipe-pane's `cat`, which must keep
-        # draining the last output into the log.
-        if proc.pid in (server_pid, os.getpid()) or proc.info["ppid"] == server_pid:
-            continue
-        env = proc.info["environ"] or {}
-        ours = env.get("TMUX_PANE") == pane_id and env.get("TMUX", "").startswith(socket_path + ",")
-        with contextlib.suppress(OSError):
-            ours = ours or (sid is not None and os.getsid(proc.pid) == sid)
-        if ours:
-            found.setdefault(proc.pid, proc)
-    return [p for p in found.values() if _alive(p)]
-
-
-def _alive(proc: psutil.Process) -> bool:
-    # A zombie is already dead; only its parent's wait() can remove it.
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _kill_session_processes(
-    pane_pid: int | None, pane_id: str, socket_path: str, server_pid: int
-) -> list[int]:
-    killed: set[int] = set()
-    # Repeat: a process may fork between one scan and the kill; its child shows up next round.
-    for _ in range(20):
-        procs = _session_processes(pane_pid, pane_id, socket_path, server_pid)
-        if not procs:
-            break
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-                killed.add(proc.pid)
-        psutil.wait_procs(procs, timeout=1.0)
-    return sorted(killed)

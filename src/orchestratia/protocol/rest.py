@@ -149,3 +149,57 @@ class ServerList(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str | list[JsonObject]
+
+
+SessionStatus = Literal["starting", "running", "exited", "lost"]
+
+
+class SessionCreate(StrictBody):
+    server_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    working_directory: str = Field(min_length=1, max_length=4096)
+    command: str | None = Field(default=None, max_length=8192)
+    agent_type: str | None = Field(default=None, max_length=64)
+    role: Literal["worker", "orchestrator"] = "worker"
+    cols: int = Field(default=120, ge=2, le=1000)
+    rows: int = Field(default=40, ge=2, le=500)
+
+
+class SessionPublic(BaseModel):
+    id: str
+    project_id: str
+    server_id: str
+    name: str
+    working_directory: str
+    command: str | None
+    agent_type: str | None
+    role: str
+    status: SessionStatus
+    exit_code: int | None
+    error: str | None
+    pid: int | None
+    tmux_name: str | None
+    cols: int
+    rows: int
+    output_offset: int
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionPublic]
+
+
+class ShareLinkCreate(StrictBody):
+    mode: Literal["read"] = "read"
+    expires_in_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+
+class ShareLinkPublic(BaseModel):
+    id: str
+    session_id: str
+    mode: str
+    url: str
+    token: str
+    expires_at: datetime

@@ -9,9 +9,10 @@ from __future__ import annotations
 import struct
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, field_validator
 
 from orchestratia.protocol.base import Frame
+from orchestratia.protocol.rest import reject_nul
 from orchestratia.protocol.sessions import MAX_COLS, MAX_ROWS
 
 OFFSET_HEADER = struct.Struct(">Q")
@@ -42,6 +43,9 @@ class InputFrame(Frame):
 
     type: Literal["input"]
     data: str = Field(min_length=1, max_length=1_000_000)
+    # NUL is a real keystroke (Ctrl-@, Ctrl-Space) and input never reaches the database: only
+    # ``type`` keeps the NUL check every frame inherits.
+    _no_nul = field_validator("type")(reject_nul)
 
 
 class ResizeFrame(Frame):

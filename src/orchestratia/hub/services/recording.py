@@ -53,7 +53,12 @@ async def read(db: AsyncSession, session_id: str, offset: int, limit: int) -> tu
     start_key = first if first is not None else offset
     rows = await db.execute(
         select(OutputChunk.offset, OutputChunk.data)
-        .where(OutputChunk.session_id == session_id, OutputChunk.offset >= start_key)
+        .where(
+            OutputChunk.session_id == session_id,
+            OutputChunk.offset >= start_key,
+            # Only the chunks that can hold the bytes asked for, not the whole tail.
+            OutputChunk.offset < offset + limit,
+        )
         .order_by(OutputChunk.offset)
     )
     out = bytearray()

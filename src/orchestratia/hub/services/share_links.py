@@ -52,7 +52,9 @@ async def create(
     return link, token
 
 
-async def revoke(db: AsyncSession, principal: Principal, link_id: str, actor: audit.Actor) -> None:
+async def revoke(
+    db: AsyncSession, principal: Principal, link_id: str, actor: audit.Actor
+) -> ShareLink:
     link = await db.scalar(
         select(ShareLink).where(ShareLink.id == link_id, ShareLink.tenant_id == principal.tenant_id)
     )
@@ -73,6 +75,7 @@ async def revoke(db: AsyncSession, principal: Principal, link_id: str, actor: au
         target_id=link.id,
     )
     await db.commit()
+    return link
 
 
 async def resolve(db: AsyncSession, token: str) -> TerminalSession:

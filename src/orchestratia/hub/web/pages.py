@@ -3,50 +3,26 @@ REST API; pages only shape HTML."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from orchestratia import __version__
-from orchestratia.hub.api.deps import (
-    HubDep,
-    PrincipalDep,
-    SessionDep,
-    UserActorDep,
-    current_principal,
-)
+from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url, install_command
-from orchestratia.hub.errors import HubError
-from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services import projects, servers
-from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.web import terminal_pages
+from orchestratia.hub.web.rendering import (
+    MaybePrincipal,
+    page_context,
+    pick_project,
+    remember_project,
+    templates,
+)
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
-PROJECT_COOKIE = "orc_project"
-
-
-async def optional_principal(request: Request, db: SessionDep, hub: HubDep) -> Principal | None:
-    try:
-        return await current_principal(request, db, hub)
-    except HubError:
-        return None
-
-
-MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
-
-
-def _context(request: Request, hub: HubDep, principal: Principal, **extra: Any) -> dict[str, Any]:
-    token = request.cookies.get("orc_session", "")
-    return {
-        "principal": principal,
-        "csrf_token": csrf_token_for(hub.secret_key, token) if token else "",
-        "version": __version__,
-        **extra,
-    }
+router.include_router(terminal_pages.router)
 
 
 @router.get("/")
@@ -71,16 +47,12 @@ async def fleet(
 ) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    available = await projects.list_for(db, principal)
-    wanted = project_id or request.cookies.get(PROJECT_COOKIE)
-    current = next((a for a in available if a.project.id == wanted), None)
-    if current is None and available:
-        current = available[0]
+    available, current = await pick_project(request, db, principal, project_id)
     rows = await servers.list_for_project(db, principal, current.project.id) if current else []
     response = templates.TemplateResponse(
         request,
         "fleet.html",
-        _context(
+        page_context(
             request,
             hub,
             principal,
@@ -89,9 +61,7 @@ async def fleet(
             servers=[servers.to_public(s) for s in rows],
         ),
     )
-    if current is not None:
-        response.set_cookie(PROJECT_COOKIE, current.project.id, httponly=True, samesite="lax")
-    return response
+    return remember_project(response, current)
 
 
 @router.get("/ui/servers/{server_id}/row", response_class=HTMLResponse)

@@ -50,6 +50,8 @@ RESYNC = _Resync()
 class Viewer:
     ws: WebSocket
     read_only: bool
+    # SHA-256 of the share token this viewer came in with, so revoking the link can cut it off.
+    share_hash: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     next_offset: int | None = None
     queue: asyncio.Queue[tuple[int, bytes] | str | _Resync] = field(default_factory=asyncio.Queue)
@@ -71,8 +73,14 @@ class Viewer:
         self.queue.put_nowait(text)
 
     def _drain(self) -> None:
+        # Only output is dropped: control frames (driver changes, status) must still arrive.
+        kept: list[str] = []
         while not self.queue.empty():
-            self.queue.get_nowait()
+            item = self.queue.get_nowait()
+            if isinstance(item, str):
+                kept.append(item)
+        for text in kept:
+            self.queue.put_nowait(text)
         self.queued_bytes = 0
 
 
@@ -215,6 +223,10 @@ class SessionRelay:
 async def _send_bytes(viewer: Viewer, offset: int, data: bytes) -> None:
     for i in range(0, len(data), SEND_CHUNK):
         await viewer.ws.send_bytes(pack_output(offset + i, data[i : i + SEND_CHUNK]))
+        if viewer.next_offset is None:
+            # It fell behind while this send was blocked and a resync is queued: keeping the
+            # old position would replay the whole backlog to it before the snapshot.
+            return
     viewer.next_offset = offset + len(data)
 
 

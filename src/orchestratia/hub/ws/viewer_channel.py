@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.errors import HubError
+from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import auth, projects, sessions, share_links
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.dashboard_channel import SESSION_COOKIE, origin_allowed
@@ -97,11 +98,13 @@ async def _handle(
 async def viewer_channel(ws: WebSocket, session_id: str) -> None:
     hub: HubState = ws.app.state.hub
     allowed = await _authorize(ws, hub, session_id)
+    # Accept even to refuse: a refused handshake reaches a browser as a bare 1006 it would retry
+    # forever, while 4401 tells the terminal to stop (docs/protocol.md).
+    await ws.accept()
     if allowed is None:
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="not allowed to view this session")
         return
     session, read_only = allowed
-    await ws.accept()
     limit = hub.settings.max_ws_frame_bytes
     try:
         raw = await receive_text(ws, limit, JOIN_TIMEOUT)
@@ -114,7 +117,8 @@ async def viewer_channel(ws: WebSocket, session_id: str) -> None:
     except (ChannelClosed, WebSocketDisconnect):
         return
     relay = relay_for(hub, session)
-    viewer = Viewer(ws, read_only)
+    share = ws.query_params.get("share")
+    viewer = Viewer(ws, read_only, share_hash=sha256_hex(share) if share else None)
     relay.add(viewer)
     sender = asyncio.create_task(run_viewer(relay, viewer, join.resume_offset))
     try:

@@ -1,0 +1,71 @@
+"""What a new session runs: its directory, its program and its environment (SPEC §7)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+
+from orchestratia.protocol.sessions import SessionStartFrame
+
+FALLBACK_SHELL = "/bin/sh"
+
+
+class LaunchError(Exception):
+    """The session cannot be started as asked; the message is meant for the user."""
+
+
+def working_directory(requested: str) -> Path:
+    """``requested`` with ``~`` expanded (relative paths are taken from the home directory).
+
+    Raises ``LaunchError`` if it is not an existing directory, rather than letting tmux fall
+    back silently to some other directory.
+    """
+    path = Path(os.path.expanduser(requested or "~"))
+    if not path.is_absolute():
+        path = Path.home() / path
+    if not path.exists():
+        raise LaunchError(f"working directory {requested!r} does not exist on this server")
+    if not path.is_dir():
+        raise LaunchError(f"working directory {requested!r} is not a directory")
+    return path
+
+
+def login_shell() -> str:
+    """``$SHELL``, else the shell in the user's passwd entry, else ``/bin/sh``."""
+    shell = os.environ.get("SHELL", "")
+    if os.path.isabs(shell) and os.access(shell, os.X_OK):
+        return shell
+    try:
+        shell = pwd.getpwuid(os.getuid()).pw_shell
+    except (KeyError, OSError):
+        shell = ""
+    return shell if os.path.isabs(shell) and os.access(shell, os.X_OK) else FALLBACK_SHELL
+
+
+def command_argv(command: str | None) -> list[str]:
+    """The login shell for ``None``; otherwise ``command`` run by the login shell.
+
+    Through a *login* shell so the program finds what the user's profile puts on ``PATH``
+    (``~/.local/bin/claude``), as it would in a terminal they opened themselves.
+    """
+    shell = login_shell()
+    if command is None or not command.strip():
+        return [shell, "-l"]
+    return [shell, "-l", "-c", command]
+
+
+def session_environment(hub_url: str, frame: SessionStartFrame) -> dict[str, str]:
+    """The variables set in the session. ``ORCHESTRATIA_API_KEY`` is the per-session token,
+    never the server's key; without a token it is left unset (see ``tmux.clean_environment``).
+    """
+    env = {
+        "ORCHESTRATIA_HUB_URL": hub_url,
+        "ORCHESTRATIA_SESSION_ID": frame.session_id,
+        "ORCHESTRATIA_PROJECT_ID": frame.project_id,
+        "ORCHESTRATIA_ROLE": frame.role,
+        "TERM": "xterm-256color",
+    }
+    if frame.session_token:
+        env["ORCHESTRATIA_API_KEY"] = frame.session_token
+    return env

@@ -1,0 +1,69 @@
+"""What a session looks like right now: the screen snapshot and the scrollback text view.
+
+Both are redacted like the stream. A snapshot carries the stream offset it matches, so a
+viewer can draw it and continue with the output from that offset. tmux cannot say which byte
+of the log its screen reflects, so the offset is best effort: the log is left to settle first,
+and output still in flight between the PTY and the log can make the offset a few bytes early
+(the viewer redraws bytes the screen already shows), never late (which would lose them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from orchestratia.agent.output_log import wait_settled
+from orchestratia.agent.redaction import Redactor
+from orchestratia.agent.tmux import TmuxServer
+from orchestratia.protocol.base import b64encode
+from orchestratia.protocol.sessions import ScrollbackCapturedFrame, SessionSnapshotFrame
+
+if TYPE_CHECKING:
+    from orchestratia.agent.session_supervisor import RunningSession
+
+MAX_SCROLLBACK_CHARS = 16_000_000
+ViewMaker = Callable[[TmuxServer, "RunningSession", str, Sequence[str]], Awaitable[BaseModel]]
+
+
+def redact_all(data: bytes, patterns: Sequence[str]) -> bytes:
+    redactor = Redactor(patterns)
+    return redactor.feed(data) + redactor.flush()
+
+
+async def snapshot_frame(
+    tmux: TmuxServer, session: RunningSession, request_id: str, patterns: Sequence[str]
+) -> SessionSnapshotFrame:
+    """The screen with colours, cursor and modes; raises ``TmuxError`` if it is gone."""
+    output = session.stream.log
+    await wait_settled(output, stable=0.02, limit=0.15)
+    raw = output.size()
+    snap = await tmux.capture_snapshot(session.meta.tmux_name)
+    return SessionSnapshotFrame(
+        type="session_snapshot",
+        session_id=session.id,
+        request_id=request_id,
+        offset=await session.stream.stream_offset_at(raw),
+        screen=b64encode(redact_all(snap.render(), patterns)),
+        cursor_x=snap.cursor_x,
+        cursor_y=snap.cursor_y,
+        cols=snap.cols,
+        rows=snap.rows,
+        alternate_screen=snap.alternate_on,
+        cursor_visible=snap.cursor_visible,
+    )
+
+
+async def scrollback_frame(
+    tmux: TmuxServer, session: RunningSession, request_id: str, patterns: Sequence[str]
+) -> ScrollbackCapturedFrame:
+    """The whole history as plain text (the newest part if huge); ``TmuxError`` if gone."""
+    text = await tmux.capture_text(session.meta.tmux_name, history=True)
+    clean = redact_all(text.encode("utf-8"), patterns).decode("utf-8", "replace")
+    return ScrollbackCapturedFrame(
+        type="scrollback_captured",
+        session_id=session.id,
+        request_id=request_id,
+        text=clean[-MAX_SCROLLBACK_CHARS:],
+    )

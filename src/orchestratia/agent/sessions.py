@@ -1,0 +1,304 @@
+"""The daemon's terminal sessions: hub frames in, tmux sessions and output streams out.
+
+``SessionRuntime`` owns every session of this daemon. Each runs in tmux on the private socket
+as ``orc-<session id>``, its output captured by ``pipe-pane`` into a private log and streamed by
+an ``OutputStream`` (offsets, acks and resume are explained in ``session_stream``). Sessions
+outlive the daemon: ``start()`` finds them again (``session_store``) and resumes their streams;
+``stop()`` leaves them running.
+
+Frames that may take long (close, kill, snapshots) run as tasks, so the connection's receive
+loop keeps delivering input and acks meanwhile. Input goes through a tmux control-mode client
+(``tmux_control``), which keeps a keystroke's way to the PTY well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.link import NotConnected
+from orchestratia.agent.output_log import SessionPaths
+from orchestratia.agent.session_launch import (
+    LaunchError,
+    command_argv,
+    session_environment,
+    working_directory,
+)
+from orchestratia.agent.session_store import SessionMeta, SessionStore
+from orchestratia.agent.session_stream import WINDOW, OutputStream, Send
+from orchestratia.agent.session_supervisor import RunningSession, Supervisor
+from orchestratia.agent.session_views import ViewMaker, scrollback_frame, snapshot_frame
+from orchestratia.agent.tmux import TmuxError, TmuxServer
+from orchestratia.protocol.base import b64decode
+from orchestratia.protocol.frames import hub_frame_adapter
+from orchestratia.protocol.sessions import (
+    CaptureScrollbackFrame,
+    LiveSession,
+    SessionCloseFrame,
+    SessionErrorFrame,
+    SessionInputFrame,
+    SessionKillFrame,
+    SessionOutputAckFrame,
+    SessionRecoveredAckFrame,
+    SessionResizeFrame,
+    SessionStartedFrame,
+    SessionStartFrame,
+    SnapshotRequestFrame,
+)
+
+log = logging.getLogger(__name__)
+
+SESSION_FRAMES = frozenset(
+    {
+        "session_start",
+        "session_input",
+        "session_resize",
+        "session_close",
+        "session_kill",
+        "session_output_ack",
+        "snapshot_request",
+        "capture_scrollback",
+        "session_recovered_ack",
+    }
+)
+
+
+class SessionRuntime(Supervisor):
+    """All terminal sessions of one daemon; see the module docstring.
+
+    Wiring: ``attach(connection.send)``; ``handle_frame`` for hub frames; ``live_sessions`` for
+    ``hello``; ``link_changed`` on every connect and disconnect; ``start()`` before connecting
+    and ``stop()`` after.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        tmux: TmuxServer | None = None,
+        monitor_interval: float = 0.5,
+        resync_timeout: float = 5.0,
+        window: int = WINDOW,
+        close_grace: float = 2.0,
+        closed_linger: float = 1.0,
+    ) -> None:
+        super().__init__(
+            tmux or TmuxServer(config.tmux_socket),
+            SessionStore(config.sessions_dir()),
+            monitor_interval=monitor_interval,
+            close_grace=close_grace,
+            closed_linger=closed_linger,
+        )
+        self.config = config
+        self.resync_timeout = resync_timeout
+        self.window = window
+        self._send: Send | None = None
+        self._connected = False
+
+    def attach(self, send: Send) -> None:
+        """Where frames go: normally ``HubConnection.send`` (raises ``NotConnected``)."""
+        self._send = send
+
+    def live_sessions(self) -> list[LiveSession]:
+        """The sessions to announce in ``hello``: live ones, and ended ones not fully acked.
+
+        ``offset`` is the stream offset produced so far (for a session just recovered, the
+        persisted ack until its stream has caught up).
+        """
+        return [
+            LiveSession(
+                session_id=s.meta.session_id,
+                offset=s.stream.produced,
+                pid=s.pid,
+                tmux_name=s.meta.tmux_name,
+                alive=s.alive,
+                exit_code=None if s.alive else s.exit_code,
+            )
+            for s in list(self.sessions.values())[:10_000]
+        ]
+
+    def link_changed(self, connected: bool) -> None:
+        """Call on every change of the hub link; streams pause while it is down."""
+        if connected == self._connected:
+            return
+        self._connected = connected
+        for session in self.sessions.values():
+            if connected:
+                session.stream.link_up()
+            else:
+                session.stream.link_down()
+
+    async def handle_frame(self, raw: Mapping[str, Any]) -> bool:
+        """Act on a hub frame; False if it is not a session frame. Never raises."""
+        kind = raw.get("type")
+        if kind not in SESSION_FRAMES:
+            return False
+        try:
+            frame = hub_frame_adapter.validate_python(raw)
+        except ValidationError as exc:
+            log.warning("ignoring malformed %s frame from the hub: %s", kind, exc)
+            return True
+        try:
+            await self._dispatch(frame)
+        except Exception:
+            log.exception("failed to handle %s frame for %s", kind, raw.get("session_id"))
+        return True
+
+    # --- frames -------------------------------------------------------------------------------
+
+    async def _dispatch(self, frame: BaseModel) -> None:
+        if isinstance(frame, SessionStartFrame):
+            await self._start(frame)
+            return
+        if isinstance(frame, SessionRecoveredAckFrame):
+            log.debug("ignoring legacy session_recovered_ack for %s", frame.tmux_name)
+            return
+        session_id: str = getattr(frame, "session_id", "")
+        session = self.sessions.get(session_id)
+        if isinstance(frame, SessionOutputAckFrame):
+            if session is not None:
+                session.stream.on_ack(frame.offset)
+            return
+        if session is None:
+            await self._error(session_id, f"no session {session_id} on this server")
+        elif isinstance(frame, SessionInputFrame):
+            await self._input(session, b64decode(frame.data))
+        elif isinstance(frame, SessionResizeFrame):
+            await self._resize(session, frame.cols, frame.rows)
+        elif isinstance(frame, SessionCloseFrame | SessionKillFrame):
+            self.spawn(self.close(session, kill=isinstance(frame, SessionKillFrame)))
+        elif isinstance(frame, SnapshotRequestFrame):
+            self.spawn(self._view(snapshot_frame, session, frame.request_id))
+        elif isinstance(frame, CaptureScrollbackFrame):
+            self.spawn(self._view(scrollback_frame, session, frame.request_id))
+
+    async def _start(self, frame: SessionStartFrame) -> None:
+        sid = frame.session_id
+        existing = self.sessions.get(sid)
+        if existing is not None:  # a repeated start (the hub retried): report what runs
+            if existing.alive:
+                await self._started(existing, recovered=False)
+            else:
+                await self._error(sid, f"session {sid} has already ended")
+            return
+        try:
+            cwd = working_directory(frame.working_directory)
+            paths = self.store.paths(sid)
+        except (LaunchError, ValueError, OSError) as exc:
+            await self._error(sid, str(exc))
+            return
+        for stale in (paths.log, paths.ack, paths.gaps):  # left by an earlier, forgotten run
+            stale.unlink(missing_ok=True)
+        meta = SessionMeta.new(sid, frame.project_id, str(cwd))
+        try:
+            self.store.save(paths, meta)
+            pid = await self.tmux.new_session(
+                meta.tmux_name,
+                cwd,
+                command_argv(frame.command),
+                session_environment(self.config.hub_url, frame),
+                cols=frame.cols,
+                rows=frame.rows,
+                log_path=paths.log,
+            )
+            meta = meta.evolve(pid=pid)
+            self.store.save(paths, meta)
+        except (TmuxError, OSError, ValueError) as exc:
+            self.store.remove(paths)
+            await self._error(sid, f"cannot start the session: {exc}")
+            return
+        session = self._adopt(meta, paths, pid, resuming=False)
+        await self.connect_control(session)
+        await self._started(session, recovered=False)
+        self.start_stream(session)
+
+    async def _input(self, session: RunningSession, data: bytes) -> None:
+        if not session.alive:
+            log.info("session %s has ended; dropping %d bytes of input", session.id, len(data))
+            return
+        control = session.control
+        try:
+            if control is not None and control.alive:
+                await control.send_bytes(data)
+            else:
+                await self.tmux.send_bytes(session.meta.tmux_name, data)
+        except TmuxError as exc:
+            log.warning("session %s: input failed: %s", session.id, exc)
+        session.stream.kick()  # the echo is on its way: look for it at once
+
+    async def _resize(self, session: RunningSession, cols: int, rows: int) -> None:
+        if not session.alive:
+            return
+        name = session.meta.tmux_name
+        control = session.control
+        try:
+            if control is not None and control.alive:
+                await control.command("resize-window", "-t", f"={name}:", "-x", str(cols),
+                                      "-y", str(rows))  # fmt: skip
+            else:
+                await self.tmux.resize(name, cols, rows)
+        except TmuxError as exc:
+            log.warning("session %s: resize failed: %s", session.id, exc)
+
+    async def _view(self, make: ViewMaker, session: RunningSession, request_id: str) -> None:
+        try:
+            frame = await make(self.tmux, session, request_id, self.config.redact_patterns)
+        except TmuxError as exc:  # the session is going away; the hub's request times out
+            log.warning("session %s: cannot capture the screen: %s", session.id, exc)
+            return
+        await self.reply(frame)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _adopt(
+        self, meta: SessionMeta, paths: SessionPaths, pid: int | None, *, resuming: bool
+    ) -> RunningSession:
+        stream = OutputStream(
+            meta.session_id,
+            paths,
+            self._send_stream,
+            patterns=self.config.redact_patterns,
+            resuming=resuming,
+            window=self.window,
+            resync_timeout=self.resync_timeout,
+        )
+        if self._connected:
+            stream.link_up()
+        session = RunningSession(meta, paths, stream, pid)
+        self.sessions[meta.session_id] = session
+        return session
+
+    async def _started(self, session: RunningSession, *, recovered: bool) -> None:
+        frame = SessionStartedFrame(
+            type="session_started",
+            session_id=session.id,
+            pid=session.pid,
+            tmux_name=session.meta.tmux_name,
+            working_dir=session.meta.working_dir or None,
+            recovered=recovered,
+        )
+        await self.reply(frame)
+
+    async def _error(self, session_id: str, message: str) -> None:
+        log.warning("session %s: %s", session_id, message)
+        if session_id:
+            await self.reply(
+                SessionErrorFrame(type="session_error", session_id=session_id, error=message)
+            )
+
+    async def _send_stream(self, frame: BaseModel) -> None:
+        if self._send is None:
+            raise NotConnected("no hub connection attached")
+        await self._send(frame)
+
+    async def reply(self, frame: BaseModel) -> None:
+        """Send a frame if connected; a lost reply is logged (the hub asks again or reconciles
+        on ``hello``)."""
+        try:
+            await self._send_stream(frame)
+        except NotConnected as exc:
+            log.info("dropping %s: %s", getattr(frame, "type", "frame"), exc)

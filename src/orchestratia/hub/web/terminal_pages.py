@@ -1,0 +1,144 @@
+"""Dashboard pages of live terminals: the sessions grid, one session's terminal, and the read-only
+view behind a share link. The terminal itself talks to ``/ws/sessions/{id}/view`` from the
+browser (static/terminal.js); these routes only render the page around it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
+from orchestratia.hub.errors import NotFound, Unauthorized
+from orchestratia.hub.services import projects, servers, sessions, share_links
+from orchestratia.hub.web.rendering import (
+    MaybePrincipal,
+    error_page,
+    page_context,
+    pick_project,
+    remember_project,
+    templates,
+)
+from orchestratia.protocol.rest import ServerPublic, SessionPublic
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A choice in the start dialog: what runs in the new session."""
+
+    key: str
+    label: str
+    command: str | None  # None: the user's login shell (or, for "custom", what they type)
+    agent_type: str | None
+
+
+PRESETS = (
+    Preset("shell", "Shell", None, None),
+    Preset("claude", "Claude Code", "claude", "claude"),
+    Preset("gemini", "Gemini CLI", "gemini", "gemini"),
+    Preset("codex", "Codex", "codex", "codex"),
+    Preset("aider", "Aider", "aider", "aider"),
+    Preset("custom", "Custom command…", None, None),
+)
+
+
+@dataclass(frozen=True)
+class ServerGroup:
+    server: ServerPublic
+    sessions: list[SessionPublic]
+
+
+@router.get("/sessions", response_class=HTMLResponse)
+async def sessions_page(
+    request: Request,
+    db: SessionDep,
+    hub: HubDep,
+    principal: MaybePrincipal,
+    project_id: str | None = None,
+) -> Response:
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    available, current = await pick_project(request, db, principal, project_id)
+    groups: list[ServerGroup] = []
+    if current is not None:
+        pid = current.project.id
+        rows = [sessions.to_public(s) for s in await sessions.list_for_project(db, principal, pid)]
+        for server in await servers.list_for_project(db, principal, pid):
+            on_it = [s for s in rows if s.server_id == server.id]
+            groups.append(ServerGroup(servers.to_public(server), on_it))
+    response = templates.TemplateResponse(
+        request,
+        "sessions.html",
+        page_context(
+            request,
+            hub,
+            principal,
+            active="sessions",
+            projects=available,
+            current=current,
+            groups=groups,
+            presets=PRESETS,
+        ),
+    )
+    return remember_project(response, current)
+
+
+@router.get("/ui/sessions/{session_id}/card", response_class=HTMLResponse)
+async def session_card(
+    request: Request, session_id: str, db: SessionDep, principal: PrincipalDep
+) -> Response:
+    session = sessions.to_public(await sessions.get(db, principal, session_id))
+    return templates.TemplateResponse(request, "_session_card.html", {"session": session})
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+async def session_page(
+    request: Request, session_id: str, db: SessionDep, hub: HubDep, principal: MaybePrincipal
+) -> Response:
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    try:
+        row = await sessions.get(db, principal, session_id)
+    except NotFound as exc:
+        return error_page(request, hub, principal, 404, exc.detail)
+    acc = await projects.access(db, principal, row.project_id)
+    server = servers.to_public(await servers.get(db, principal, row.server_id))
+    return templates.TemplateResponse(
+        request,
+        "session.html",
+        page_context(
+            request,
+            hub,
+            principal,
+            active="sessions",
+            session=sessions.to_public(row),
+            server=server,
+            project=acc.project,
+            read_only=not acc.can_write,
+        ),
+    )
+
+
+@router.get("/share/{token}", response_class=HTMLResponse)
+async def share_page(request: Request, token: str, db: SessionDep, hub: HubDep) -> Response:
+    """Read-only view for anyone holding the link; no login, no project access."""
+    try:
+        row = await share_links.resolve(db, token)
+    except Unauthorized:
+        response: Response = error_page(
+            request, hub, None, 404, "This share link is invalid, revoked or expired."
+        )
+    else:
+        response = templates.TemplateResponse(
+            request,
+            "share.html",
+            page_context(request, hub, None, session=sessions.to_public(row), share_token=token),
+        )
+    # The token is in the URL: never send it on as a Referer from links opened in the terminal,
+    # and keep it out of shared caches.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
