@@ -47,6 +47,7 @@ async def start_hub(settings: HubSettings) -> tuple[RunningHub, asyncio.Task[Non
         port=0,
         ws="websockets-sansio",
         ws_max_size=settings.ws_transport_max_bytes(),
+        ws_per_message_deflate=settings.ws_compression,
         log_level="warning",
         lifespan="on",
     )

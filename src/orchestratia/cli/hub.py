@@ -27,6 +27,7 @@ def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Confi
         port=port,
         ws="websockets-sansio",
         ws_max_size=settings.ws_transport_max_bytes(),
+        ws_per_message_deflate=settings.ws_compression,
         # Socket-level pings catch dead peers that send no application heartbeats (public agent).
         ws_ping_interval=20,
         ws_ping_timeout=20,

@@ -44,6 +44,8 @@ class HubSettings(BaseSettings):
 
     max_body_bytes: int = 1_048_576
     max_ws_frame_bytes: int = 4_194_304
+    # permessage-deflate on WebSockets: saves bandwidth on slow links, costs CPU per viewer.
+    ws_compression: bool = False
     session_ttl_hours: int = 24 * 7
     registration_token_hours: int = 24
     login_failures_per_account: int = 5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -11,34 +10,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import OutputChunk, TerminalSession
 
 
-@dataclass(frozen=True)
-class Appended:
-    """What an append did: ``stored`` is the new data (possibly trimmed), ``offset`` where it
-    starts, ``end`` the new contiguous high-water mark."""
+def fresh_part(end: int, data: bytes, offset: int | None) -> tuple[int, bytes]:
+    """The part of ``data`` (written at ``offset``; None: at the end, for legacy daemons) that
+    extends a recording currently ``end`` bytes long, and where it starts.
 
-    offset: int
-    stored: bytes
-    end: int
-
-
-async def append(
-    db: AsyncSession, session: TerminalSession, data: bytes, offset: int | None
-) -> Appended:
-    """Store ``data`` at ``offset`` (None: at the end, for legacy daemons).
-
-    Bytes already held are skipped, so a daemon resending after a reconnect never duplicates;
-    data starting past the high-water mark is refused (the daemon resends from the ack).
+    Bytes already held are dropped, so a daemon resending after a reconnect never duplicates;
+    data starting past the end is refused (empty) and the daemon resends from the ack.
     """
-    end = session.output_offset
     if offset is None:
         offset = end
     if offset > end or offset + len(data) <= end:
-        return Appended(end, b"", end)
-    fresh = data[end - offset :]
-    db.add(OutputChunk(session_id=session.id, offset=end, tenant_id=session.tenant_id, data=fresh))
-    session.output_offset = end + len(fresh)
-    await db.commit()
-    return Appended(end, fresh, session.output_offset)
+        return end, b""
+    return end, data[end - offset :]
+
+
+async def store(
+    db: AsyncSession, session: TerminalSession, offset: int, data: bytes, redactions: int = 0
+) -> int:
+    """Durably append ``data`` (from ``fresh_part``) and return the new contiguous end."""
+    if data:
+        db.add(
+            OutputChunk(
+                session_id=session.id, offset=offset, tenant_id=session.tenant_id, data=data
+            )
+        )
+        session.output_offset = offset + len(data)
+    session.redactions += redactions
+    if data or redactions:
+        await db.commit()
+    return session.output_offset
 
 
 async def read(db: AsyncSession, session_id: str, offset: int, limit: int) -> tuple[int, bytes]:

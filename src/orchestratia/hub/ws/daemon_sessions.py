@@ -64,17 +64,18 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
             )
             return
         if isinstance(frame, SessionOutputFrame):
-            done = await recording.append(db, session, b64decode(frame.data), frame.offset)
-            if frame.redactions:
-                session.redactions += sum(frame.redactions.values())
-                await db.commit()
+            start, fresh = recording.fresh_part(
+                session.output_offset, b64decode(frame.data), frame.offset
+            )
+            relay = hub.relays.get(session.id)
+            if fresh and relay is not None:
+                # Viewers first: storing waits on the database, typing should not. A crash
+                # before the commit loses nothing: the daemon resends from the last ack.
+                relay.publish(start, fresh)
+            redactions = sum(frame.redactions.values()) if frame.redactions else 0
+            end = await recording.store(db, session, start, fresh, redactions)
             if conn.protocol >= 2:
-                ack = SessionOutputAckFrame(session_id=session.id, offset=done.end)
-                await conn.send_text(dump(ack))
-            if done.stored:
-                relay = hub.relays.get(session.id)
-                if relay is not None:
-                    relay.publish(done.offset, done.stored)
+                await conn.send_text(dump(SessionOutputAckFrame(session_id=session.id, offset=end)))
             return
         if isinstance(frame, SessionSnapshotFrame):
             relay = hub.relays.get(session.id)

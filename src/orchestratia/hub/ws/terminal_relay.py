@@ -269,12 +269,11 @@ async def pump(relay: SessionRelay, viewer: Viewer) -> None:
         elif isinstance(item, str):
             await viewer.ws.send_text(item)
         else:
-            offset, data = item
-            viewer.queued_bytes -= len(data)
-            nxt = viewer.next_offset
-            if nxt is None or offset + len(data) <= nxt or offset > nxt:
-                continue  # stale, or a hole the top of the loop fills from the ring
-            await _send_bytes(viewer, nxt, data[nxt - offset :])
+            # Output items only wake the pump: the top of the loop sends everything the ring
+            # holds past ``next_offset`` in one frame, so a viewer that fell a little behind
+            # catches up with one send instead of one per daemon frame (fan-out to many viewers
+            # is bound by per-message cost), and the items it covered are skipped as stale.
+            viewer.queued_bytes -= len(item[1])
 
 
 class RelayRegistry:
