@@ -160,12 +160,32 @@ async def test_session_that_ended_while_the_daemon_was_down(
             await second.stop()
 
 
+async def test_session_killed_behind_the_daemons_back(socket_name: str, tmp_path: Path) -> None:
+    async with FakeHub() as hub:
+        config = hub.config(tmux_socket=socket_name, state_dir=tmp_path / "state")
+        first = await start_daemon(config)
+        await hub.send(start_frame("v", tmp_path, "cat"))
+        await hub.send(typed("v", b"hi\r"))
+        await wait_until(lambda: b"hi\r\nhi\r\n" in hub.output("v"))
+        await first.stop()
+        await TmuxServer(socket_name).kill_session("orc-v")  # by someone else, while down
+        second = await start_daemon(config)
+        try:
+            [live] = hub.of_type("hello")[-1]["sessions"]
+            assert (live["session_id"], live["alive"], live["exit_code"]) == ("v", False, None)
+            final = await closed(hub, "v")
+            assert final["exit_code"] is None and final["final_offset"] == len(hub.output("v"))
+            assert hub.output("v").endswith(b"hi\r\nhi\r\n")
+        finally:
+            await second.stop()
+
+
 async def test_input_survives_a_dead_control_client(socket_name: str, tmp_path: Path) -> None:
     async with daemon_and_hub(socket_name, tmp_path) as (hub, daemon, _config):
         await hub.send(start_frame("i", tmp_path, "cat"))
         await wait_until(lambda: "i" in daemon.runtime.sessions)
-        control = daemon.runtime.sessions["i"].control
-        assert control is not None and control._proc is not None
+        control = await wait_until(lambda: daemon.runtime.sessions["i"].control)
+        assert control._proc is not None
         control._proc.kill()
         await wait_until(lambda: not control.alive)
         await hub.send(typed("i", b"still\r"))

@@ -41,7 +41,8 @@ def test_login_shell_falls_back_from_shell_to_passwd_to_sh(
     assert login_shell() == "/bin/sh"
     assert command_argv(None) == ["/bin/sh", "-l"]
     assert command_argv("  ") == ["/bin/sh", "-l"]
-    assert command_argv("claude --resume") == ["/bin/sh", "-l", "-c", "claude --resume"]
+    wrapped = command_argv("claude --resume")
+    assert wrapped[:2] == ["/bin/sh", "-c"] and wrapped[3:] == ["/bin/sh", "claude --resume"]
     monkeypatch.setenv("SHELL", "relative/zsh")
     assert os.path.isabs(login_shell())
     monkeypatch.setenv("SHELL", "/no/such/shell")

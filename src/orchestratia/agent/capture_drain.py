@@ -46,6 +46,8 @@ async def remove_drained(
         await wait_settled(output, stable=0.05, limit=limit)  # a capture may still be draining
         return
     capture = await asyncio.to_thread(_find_capture, server_pid, output.path)
+    if capture is None:
+        log.warning("%s: no capture process found; waiting for the log to settle", name)
     if capture is None or not await _wait_tmux_flushed(tmux, name, capture, output, limit):
         await wait_settled(output, stable=0.05, limit=limit)
     await tmux.kill_session(name)

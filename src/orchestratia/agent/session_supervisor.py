@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 KILLED = 128 + signal.SIGKILL
 CONTROL_RETRY = 30.0
+# A session missing from this many listings in a row is gone: tmux under load can refuse a
+# connection, which must not end every session.
+GONE_AFTER = 3
 
 
 @dataclass(eq=False)
@@ -45,6 +48,7 @@ class RunningSession:
     exit_code: int | None = None
     busy: bool = False  # a close or kill is under way: the monitor leaves it alone
     control_failed_at: float | None = None  # retried after CONTROL_RETRY s, not every tick
+    unseen: int = 0  # consecutive pane listings without it (a busy server can fail one)
     ending: asyncio.Task[None] | None = None
     watch: int | None = None
 
@@ -143,11 +147,12 @@ class Supervisor:
             info = panes.get(meta.tmux_name) if panes is not None else None
             session = self._adopt(meta, paths, info.pane_pid if info else meta.pid, resuming=True)
             self.start_stream(session)
-            if panes is not None and info is None:
+            gone = panes is not None and info is None
+            if gone and (meta.exit_code is not None or await self._gone(meta.tmux_name)):
                 log.info("session %s: tmux session gone while the daemon was down", meta.session_id)
                 self.finish(session, meta.exit_code)
             elif info is not None and info.dead:
-                self.finish(session, _exit_code(info))
+                self.finish(session, await self._exit_code(info))
             else:
                 log.info("session %s: recovered, pid %s", meta.session_id, session.pid)
                 await self.connect_control(session)
@@ -172,16 +177,38 @@ class Supervisor:
                 if session.busy or session.ending is not None:
                     continue
                 info = panes.get(session.meta.tmux_name)
+                session.unseen = session.unseen + 1 if info is None else 0
                 if info is None:
-                    log.warning("session %s: tmux session vanished", session.id)
-                    self.finish(session, session.meta.exit_code)
+                    if session.unseen >= GONE_AFTER:
+                        log.warning("session %s: tmux session vanished", session.id)
+                        self.finish(session, session.meta.exit_code)
                 elif info.dead:
-                    self.finish(session, _exit_code(info))
+                    self.finish(session, await self._exit_code(info))
                 else:
                     if not info.capturing:
                         await self._repair_capture(session)
                     if _control_due(session):
                         await self.connect_control(session)
+
+    async def _exit_code(self, info: SessionInfo) -> int | None:
+        code = info.status.exit_code
+        for _ in range(20):  # tmux has not reaped the program yet (see TmuxServer._reap)
+            if code is not None:
+                break
+            await asyncio.sleep(0.05)
+            with contextlib.suppress(TmuxError):
+                code = (await self.tmux.pane_dead_status(info.name)).exit_code
+        return code
+
+    async def _gone(self, name: str) -> bool:
+        """Whether session ``name`` is really gone: missing in ``GONE_AFTER`` checks."""
+        for attempt in range(GONE_AFTER):
+            if attempt:
+                await asyncio.sleep(self.monitor_interval)
+            with contextlib.suppress(TmuxError):
+                if await self.tmux.exists(name):
+                    return False
+        return True
 
     async def _repair_capture(self, session: RunningSession) -> None:
         try:
@@ -277,7 +304,3 @@ def _control_due(session: RunningSession) -> bool:
         return False
     failed = session.control_failed_at
     return failed is None or time.monotonic() - failed >= CONTROL_RETRY
-
-
-def _exit_code(info: SessionInfo) -> int | None:
-    return info.status.exit_code

@@ -52,19 +52,10 @@ from orchestratia.protocol.sessions import (
 
 log = logging.getLogger(__name__)
 
-SESSION_FRAMES = frozenset(
-    {
-        "session_start",
-        "session_input",
-        "session_resize",
-        "session_close",
-        "session_kill",
-        "session_output_ack",
-        "snapshot_request",
-        "capture_scrollback",
-        "session_recovered_ack",
-    }
-)
+SESSION_FRAMES = frozenset((
+    "session_start", "session_input", "session_resize", "session_close", "session_kill",
+    "session_output_ack", "snapshot_request", "capture_scrollback", "session_recovered_ack",
+))  # fmt: skip
 
 
 class SessionRuntime(Supervisor):

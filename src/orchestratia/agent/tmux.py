@@ -223,7 +223,7 @@ class TmuxServer:
         # tmux 3.3a with pipe-pane sometimes misses a pane's SIGCHLD: the program stays a zombie
         # and the pane reports no exit status. Any other child exiting makes the server call
         # waitpid() again, which collects it; `run-shell true` forks and reaps such a child.
-        await self.run("run-shell", "true")
+        await self.run("run-shell", "-b", "true")
 
     async def send_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` to the pane's PTY unchanged: ``send-keys -H`` sends literal bytes."""

@@ -5,9 +5,15 @@ an attached control client costs well under 0.1 ms. Typing goes this way, which 
 keystroke-to-echo budget. The client attaches with ``no-output`` (tmux does not copy the pane's
 output to it; ``pipe-pane`` captures that) and ``ignore-size`` (it never sizes the window).
 
+**One client, attached to an anchor session of its own** (``ANCHOR``, running ``cat``), whose
+commands target the sessions by name. tmux 3.3a crashes (NULL ``control_state`` in
+``control_write``) when it notifies a control client that is still attaching or already
+detaching about sessions being created or killed; with a client per session that happened
+within minutes under load. Attaching once, while the daemon changes no sessions (callers
+serialize both with a lock), and never to a session that ends, keeps clear of it.
+
 Replies come back in order as ``%begin … 1`` / ``%end`` or ``%error`` blocks; the flag 1 marks
 replies to our own commands, other blocks and ``%``-notifications between blocks are ignored.
-The client exits by itself when its session is killed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 
 from orchestratia.agent.tmux import TmuxError, TmuxServer, clean_environment
 
@@ -26,6 +33,23 @@ _BEGIN = b"%begin "
 _ENDS = (b"%end ", b"%error ")
 # Bytes per send-keys command: 3 bytes a byte ("1b "), far below tmux's line limits.
 _SEND_CHUNK = 4096
+
+
+ANCHOR = "orchestratia-control"
+
+
+async def attach_anchored(tmux: TmuxServer) -> ControlClient:
+    """A control client attached to ``ANCHOR`` (created if missing); ``TmuxError`` if tmux
+    refuses. Call it only while no session is being created or killed (module docstring)."""
+    if not await tmux.exists(ANCHOR):
+        await tmux.new_session(ANCHOR, Path.home(), ["cat"], cols=20, rows=2)
+    client = ControlClient(tmux, ANCHOR)
+    try:
+        await client.start()
+    except TmuxError:
+        await client.close()
+        raise
+    return client
 
 
 class ControlClient:
@@ -60,8 +84,9 @@ class ControlClient:
         except OSError as exc:
             raise TmuxError(cmd, f"cannot run {self.tmux.tmux_bin}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_replies(), name=f"tmux-control-{self.name}")
-        # A round trip proves the attach worked (a missing session makes the client exit).
-        await self.command("display-message", "-p", "ok")
+        # Proves the attach worked: a client whose attach failed may still answer commands
+        # for a moment before it exits, but has-session fails without the session.
+        await self.command("has-session", "-t", f"={self.name}")
 
     async def command(self, *words: str) -> str:
         """Run one tmux command (words joined by spaces: pass only tmux-safe words)."""
@@ -95,9 +120,9 @@ class ControlClient:
                 raise TmuxError(["-C", line], text)
         return [text for _, text in results]
 
-    async def send_bytes(self, data: bytes) -> None:
-        """Write ``data`` to the pane's PTY unchanged (``send-keys -H``), in order."""
-        target = f"={self.name}:"
+    async def send_bytes(self, session: str, data: bytes) -> None:
+        """Write ``data`` to the PTY of ``session``'s pane unchanged (``send-keys -H``), in order."""
+        target = f"={session}:"
         lines = [
             f"send-keys -t {target} -H " + " ".join(f"{b:02x}" for b in data[i : i + _SEND_CHUNK])
             for i in range(0, len(data), _SEND_CHUNK)
