@@ -121,7 +121,7 @@ class ControlClient:
         return [text for _, text in results]
 
     async def send_bytes(self, session: str, data: bytes) -> None:
-        """Write ``data`` to the PTY of ``session``'s pane unchanged (``send-keys -H``), in order."""
+        """Write ``data`` unchanged to the PTY of ``session``'s pane (``send-keys -H``)."""
         target = f"={session}:"
         lines = [
             f"send-keys -t {target} -H " + " ".join(f"{b:02x}" for b in data[i : i + _SEND_CHUNK])
