@@ -17,7 +17,7 @@ import pytest
 
 from orchestratia.agent.daemon import run
 from orchestratia.agent.tmux import TmuxServer
-from orchestratia.agent.tmux_control import ControlClient
+from orchestratia.agent.tmux_control import ANCHOR, ControlClient
 from tests.support import wait_until
 from tests.unit.agent_fakes import (
     PY,
@@ -79,7 +79,8 @@ async def test_a_repeated_start_reports_the_running_session(
         await hub.send(start_frame("s1", tmp_path, "cat"))
         first, again = await wait_until(lambda: at_least(2, frames(hub, "session_started", "s1")))
         assert first == again
-        assert [s.name for s in await TmuxServer(socket_name).list_sessions()] == ["orc-s1"]
+        names = [s.name for s in await TmuxServer(socket_name).list_sessions()]
+        assert set(names) == {ANCHOR, "orc-s1"}
 
 
 async def test_snapshot_and_scrollback_are_redacted(socket_name: str, tmp_path: Path) -> None:
@@ -111,8 +112,9 @@ async def test_a_broken_capture_is_repaired_and_reported(socket_name: str, tmp_p
         await wait_until(lambda: b"one\r\none\r\n" in hub.output("g"))
         tmux = TmuxServer(socket_name)
         server_pid = int(await tmux.run("display", "-p", "-t", "=orc-g:", "#{pid}"))
-        pane_pid = daemon.runtime.sessions["g"].pid
-        [pipe] = [p for p in psutil.Process(server_pid).children() if p.pid != pane_pid]
+        log_path = str(daemon.runtime.sessions["g"].paths.log)
+        children = psutil.Process(server_pid).children()
+        [pipe] = [c for c in children if any(f.path == log_path for f in c.open_files())]
         pipe.kill()  # the capture's `cat` dies
         pipe.wait(5)
         await hub.send(typed("g", b"lost\r"))  # tmux notices on its next write
@@ -183,16 +185,15 @@ async def test_session_killed_behind_the_daemons_back(socket_name: str, tmp_path
 async def test_input_survives_a_dead_control_client(socket_name: str, tmp_path: Path) -> None:
     async with daemon_and_hub(socket_name, tmp_path) as (hub, daemon, _config):
         await hub.send(start_frame("i", tmp_path, "cat"))
-        await wait_until(lambda: "i" in daemon.runtime.sessions)
-        control = await wait_until(lambda: daemon.runtime.sessions["i"].control)
-        assert control._proc is not None
+        control = await wait_until(lambda: daemon.runtime.control.ready)
+        assert control is not None and control._proc is not None
         control._proc.kill()
         await wait_until(lambda: not control.alive)
-        await hub.send(typed("i", b"still\r"))
+        await hub.send(typed("i", b"still\r"))  # typed by a tmux process meanwhile
         await wait_until(lambda: b"still\r\nstill\r\n" in hub.output("i"))
 
         def replaced() -> ControlClient | None:
-            new = daemon.runtime.sessions["i"].control
+            new = daemon.runtime.control.ready
             return new if new is not control and new is not None and new.alive else None
 
         await wait_until(replaced, message="a new control client")
@@ -217,8 +218,8 @@ async def test_daemon_run_wires_sessions_and_leaves_them_running(
         assert (tmp_path / "state" / "w" / "ack.json").exists()
 
 
-def at_least(count: int, found: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    return found if len(found) >= count else None
+def at_least(count: int, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return found if len(found) >= count else []
 
 
 WAIT_THEN_PRINT = (

@@ -125,7 +125,7 @@ async def test_typing_reaches_the_shell(socket_name: str, tmp_path: Path) -> Non
         await hub.send(typed("sh", b"echo hel''lo; tput cols\r"))
         await wait_until(lambda: b"\r\nhello\r\n120\r\n" in hub.output("sh"), message="echo")
         await hub.send({"type": "session_resize", "session_id": "sh", "cols": 99, "rows": 30})
-        await wait_until(lambda: daemon.runtime.sessions["sh"].control is not None)
+        await wait_until(lambda: daemon.runtime.control.ready is not None)
         await asyncio.sleep(0.05)
         await hub.send(typed("sh", b"tput cols\r"))
         await wait_until(lambda: b"\r\n99\r\n" in hub.output("sh"), message="resized")
@@ -185,8 +185,13 @@ async def test_close_leaves_no_tmux_session(socket_name: str, tmp_path: Path) ->
         final = await closed(hub, "c1")
         assert final["exit_code"] == 129  # SIGHUP, as when a terminal is closed
         assert final["final_offset"] == len(hub.output("c1"))
-        assert await TmuxServer(socket_name).list_sessions() == []
+        assert "orc-c1" not in {s.name for s in await TmuxServer(socket_name).list_sessions()}
         await wait_until(lambda: not (tmp_path / "state" / "c1").exists(), message="cleaned up")
+
+        async def no_tmux_session() -> bool:  # the control client's anchor went with the last
+            return await TmuxServer(socket_name).list_sessions() == []
+
+        await wait_until(no_tmux_session, message="no tmux session left")
 
 
 async def test_secrets_are_masked_before_leaving(socket_name: str, tmp_path: Path) -> None:

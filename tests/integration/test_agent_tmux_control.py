@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestratia.agent.output_log import OutputLog
 from orchestratia.agent.tmux import TmuxError, TmuxServer
-from orchestratia.agent.tmux_control import ControlClient
+from orchestratia.agent.tmux_control import ANCHOR, ControlClient, attach_anchored
 from tests.integration.test_agent_tmux import RAW_READER
 from tests.support import wait_until
 from tests.unit.agent_fakes import PY, private_tmux
@@ -37,7 +37,7 @@ async def test_control_input_is_byte_exact(tmux: TmuxServer, tmp_path: Path) -> 
     control = ControlClient(tmux, "raw")
     await control.start()
     try:
-        await control.send_bytes(payload)
+        await control.send_bytes("raw", payload)
         await wait_until(lambda: out.exists() and out.stat().st_size == len(payload), timeout=10)
         assert out.read_bytes() == payload
     finally:
@@ -57,7 +57,7 @@ async def test_control_client_is_fast_and_reports_errors(tmux: TmuxServer, tmp_p
         spawned = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(20):
-            await control.send_bytes(b"x")
+            await control.send_bytes("c", b"x")
         controlled = time.perf_counter() - started
         assert controlled * 3 < spawned, (controlled, spawned)
         assert (await control.command("display-message", "-p", "hello")) == "hello\n"
@@ -67,7 +67,7 @@ async def test_control_client_is_fast_and_reports_errors(tmux: TmuxServer, tmp_p
         await tmux.kill_session("c")
         await wait_until(lambda: not control.alive, message="client exits with its session")
         with pytest.raises(TmuxError, match="not running"):
-            await control.send_bytes(b"x")
+            await control.send_bytes("c", b"x")
     finally:
         await control.close()
 
@@ -78,3 +78,28 @@ async def test_control_client_refuses_a_missing_session(tmux: TmuxServer, tmp_pa
     with pytest.raises(TmuxError):
         await control.start()
     await control.close()
+
+
+async def test_anchored_client_outlives_the_sessions_it_types_into(
+    tmux: TmuxServer, tmp_path: Path
+) -> None:
+    control = await attach_anchored(tmux)
+    try:
+        assert await tmux.exists(ANCHOR)
+        for name in ("a", "b"):
+            log = OutputLog(tmp_path / f"{name}.log")
+            await tmux.new_session(name, tmp_path, ["cat"], log_path=log.path)
+            await control.send_bytes(name, f"to {name}\r".encode())
+            await wait_until(echoed_twice(log, f"to {name}\r\n".encode()))
+            await tmux.kill_session(name)
+        assert control.alive
+        second = await attach_anchored(tmux)  # finds the anchor there already
+        assert second.alive
+        await second.close()
+    finally:
+        await control.close()
+
+
+def echoed_twice(log: OutputLog, line: bytes) -> Callable[[], bool]:
+    """The line as the terminal echoed it, then as ``cat`` printed it."""
+    return lambda: line * 2 in log.read(0)

@@ -82,7 +82,7 @@ async def test_recording_survives_a_daemon_restart(
 
     async def streamed_some() -> bool:
         row = await session_row(admin, session_id)
-        return row["status"] == "running" and row["output_offset"] > 200_000
+        return bool(row["status"] == "running" and row["output_offset"] > 200_000)
 
     await wait_until(streamed_some, timeout=30, message="output recorded")
     pid = (await session_row(admin, session_id))["pid"]

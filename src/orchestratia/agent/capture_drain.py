@@ -34,11 +34,16 @@ _POLL = 0.005
 
 
 async def remove_drained(
-    tmux: TmuxServer, name: str, output: OutputLog, limit: float = 5.0
+    tmux: TmuxServer,
+    name: str,
+    output: OutputLog,
+    limit: float = 5.0,
+    lock: asyncio.Lock | None = None,
 ) -> None:
     """Kill session ``name`` (its pane has exited) once its output has all reached ``output``.
 
-    Bounded by ``limit`` s per step; past it the session is removed anyway (and logged).
+    Bounded by ``limit`` s per step; past it the session is removed anyway (and logged). The
+    kill itself happens under ``lock`` (``tmux_control`` says why kills are serialized).
     """
     try:
         server_pid = int(await tmux.run("display", "-p", "-t", f"={name}:", "#{pid}"))
@@ -50,7 +55,8 @@ async def remove_drained(
         log.warning("%s: no capture process found; waiting for the log to settle", name)
     if capture is None or not await _wait_tmux_flushed(tmux, name, capture, output, limit):
         await wait_settled(output, stable=0.05, limit=limit)
-    await tmux.kill_session(name)
+    async with lock or contextlib.nullcontext():
+        await tmux.kill_session(name)
     if capture is None or not await _wait_exit(capture, limit):
         await wait_settled(output, stable=0.05, limit=limit)
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +25,11 @@ from orchestratia.agent.output_log import SessionPaths, ensure_capture
 from orchestratia.agent.session_store import TMUX_PREFIX, SessionMeta, SessionStore
 from orchestratia.agent.session_stream import OutputStream
 from orchestratia.agent.tmux import PaneStatus, SessionInfo, SessionNotFound, TmuxError, TmuxServer
-from orchestratia.agent.tmux_control import ControlClient
+from orchestratia.agent.tmux_control import ControlLink
 
 log = logging.getLogger(__name__)
 
 KILLED = 128 + signal.SIGKILL
-CONTROL_RETRY = 30.0
 # A session missing from this many listings in a row is gone: tmux under load can refuse a
 # connection, which must not end every session.
 GONE_AFTER = 3
@@ -43,11 +41,9 @@ class RunningSession:
     paths: SessionPaths
     stream: OutputStream
     pid: int | None
-    control: ControlClient | None = None
     alive: bool = True
     exit_code: int | None = None
     busy: bool = False  # a close or kill is under way: the monitor leaves it alone
-    control_failed_at: float | None = None  # retried after CONTROL_RETRY s, not every tick
     unseen: int = 0  # consecutive pane listings without it (a busy server can fail one)
     ending: asyncio.Task[None] | None = None
     watch: int | None = None
@@ -78,6 +74,10 @@ class Supervisor:
         self._watcher = LogWatcher()
         self._tasks: set[asyncio.Task[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
+        # The one control client for fast input. Its lock is held while tmux sessions are
+        # created or killed too: tmux 3.3a crashes if that overlaps an attach (tmux_control).
+        self.control = ControlLink(tmux)
+        self.topology = self.control.lock
 
     # Provided by SessionRuntime.
     def _adopt(
@@ -104,6 +104,7 @@ class Supervisor:
         self._monitor = None
         for session in list(self.sessions.values()):
             await self._release(session)
+        await self.control.retire(self._idle, only_if_idle=False)
         self.sessions.clear()
         self._watcher.close()
 
@@ -122,17 +123,8 @@ class Supervisor:
         session.watch = self._watcher.watch(session.paths.log, session.stream.wake)
         session.stream.start(notified=session.watch is not None)
 
-    async def connect_control(self, session: RunningSession) -> None:
-        """Attach a control-mode client for fast input; without one, input spawns tmux."""
-        control = ControlClient(self.tmux, session.meta.tmux_name)
-        try:
-            await control.start()
-        except TmuxError as exc:
-            log.warning("session %s: no control client (%s); input is slower", session.id, exc)
-            await control.close()
-            session.control_failed_at = time.monotonic()
-            return
-        session.control, session.control_failed_at = control, None
+    def _idle(self) -> bool:
+        return not any(session.alive for session in self.sessions.values())
 
     # --- rediscovery and monitoring -----------------------------------------------------------
 
@@ -155,9 +147,10 @@ class Supervisor:
                 self.finish(session, await self._exit_code(info))
             else:
                 log.info("session %s: recovered, pid %s", meta.session_id, session.pid)
-                await self.connect_control(session)
                 if info is not None and not info.capturing:
                     await self._repair_capture(session)
+        if not self._idle():
+            await self.control.ensure()
         known = {meta.tmux_name for _, meta in found}
         for name in panes or {}:
             if name.startswith(TMUX_PREFIX) and name not in known:
@@ -187,8 +180,8 @@ class Supervisor:
                 else:
                     if not info.capturing:
                         await self._repair_capture(session)
-                    if _control_due(session):
-                        await self.connect_control(session)
+            if not self._idle():
+                await self.control.ensure()
 
     async def _exit_code(self, info: SessionInfo) -> int | None:
         code = info.status.exit_code
@@ -229,8 +222,6 @@ class Supervisor:
         name = session.meta.tmux_name
         exit_code = session.meta.exit_code
         try:
-            if session.control is not None:
-                await session.control.close()
             if kill:
                 await self.tmux.kill_tree(name, remove=False)
                 status = await self._dead_status(name)
@@ -271,12 +262,13 @@ class Supervisor:
             session.meta = session.meta.evolve(exit_code=session.exit_code)
             with contextlib.suppress(OSError):
                 self.store.save(session.paths, session.meta)
-        if session.control is not None:
-            await session.control.close()
         try:
-            await remove_drained(self.tmux, session.meta.tmux_name, session.stream.log)
+            await remove_drained(
+                self.tmux, session.meta.tmux_name, session.stream.log, lock=self.topology
+            )
         except TmuxError as exc:
             log.warning("session %s: cannot remove the tmux session: %s", session.id, exc)
+        await self.control.retire(self._idle, only_if_idle=True)  # the last: no tmux left
         session.stream.end_of_input(session.exit_code)
         # Done means session_closed went out and every byte before it is acked. The linger
         # lets a link that drops just then take the session back (resend) before we forget it.
@@ -294,13 +286,3 @@ class Supervisor:
         self._watcher.unwatch(session.watch)
         session.watch = None
         await session.stream.stop()
-        if session.control is not None:
-            await session.control.close()
-            session.control = None
-
-
-def _control_due(session: RunningSession) -> bool:
-    if session.control is not None and session.control.alive:
-        return False
-    failed = session.control_failed_at
-    return failed is None or time.monotonic() - failed >= CONTROL_RETRY

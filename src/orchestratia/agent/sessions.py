@@ -7,7 +7,7 @@ outlive the daemon: ``start()`` finds them again (``session_store``) and resumes
 ``stop()`` leaves them running.
 
 Frames that may take long (close, kill, snapshots) run as tasks, so the connection's receive
-loop keeps delivering input and acks meanwhile. Input goes through a tmux control-mode client
+loop keeps delivering input and acks meanwhile. Input goes through one tmux control-mode client
 (``tmux_control``), which keeps a keystroke's way to the PTY well under a millisecond.
 """
 
@@ -187,15 +187,16 @@ class SessionRuntime(Supervisor):
         meta = SessionMeta.new(sid, frame.project_id, str(cwd))
         try:
             self.store.save(paths, meta)
-            pid = await self.tmux.new_session(
-                meta.tmux_name,
-                cwd,
-                command_argv(frame.command),
-                session_environment(self.config.hub_url, frame),
-                cols=frame.cols,
-                rows=frame.rows,
-                log_path=paths.log,
-            )
+            async with self.topology:
+                pid = await self.tmux.new_session(
+                    meta.tmux_name,
+                    cwd,
+                    command_argv(frame.command),
+                    session_environment(self.config.hub_url, frame),
+                    cols=frame.cols,
+                    rows=frame.rows,
+                    log_path=paths.log,
+                )
             meta = meta.evolve(pid=pid)
             self.store.save(paths, meta)
         except (TmuxError, OSError, ValueError) as exc:
@@ -203,18 +204,18 @@ class SessionRuntime(Supervisor):
             await self._error(sid, f"cannot start the session: {exc}")
             return
         session = self._adopt(meta, paths, pid, resuming=False)
-        await self.connect_control(session)
         await self._started(session, recovered=False)
         self.start_stream(session)
+        await self.control.ensure()
 
     async def _input(self, session: RunningSession, data: bytes) -> None:
         if not session.alive:
             log.info("session %s has ended; dropping %d bytes of input", session.id, len(data))
             return
-        control = session.control
+        control = self.control.ready
         try:
-            if control is not None and control.alive:
-                await control.send_bytes(data)
+            if control is not None:
+                await control.send_bytes(session.meta.tmux_name, data)
             else:
                 await self.tmux.send_bytes(session.meta.tmux_name, data)
         except TmuxError as exc:
@@ -225,9 +226,9 @@ class SessionRuntime(Supervisor):
         if not session.alive:
             return
         name = session.meta.tmux_name
-        control = session.control
+        control = self.control.ready
         try:
-            if control is not None and control.alive:
+            if control is not None:
                 await control.command("resize-window", "-t", f"={name}:", "-x", str(cols),
                                       "-y", str(rows))  # fmt: skip
             else:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from orchestratia.agent.tmux import TmuxError, TmuxServer, clean_environment
@@ -36,6 +36,7 @@ _SEND_CHUNK = 4096
 
 
 ANCHOR = "orchestratia-control"
+RETRY_AFTER = 30.0  # seconds between attempts once attaching failed
 
 
 async def attach_anchored(tmux: TmuxServer) -> ControlClient:
@@ -50,6 +51,57 @@ async def attach_anchored(tmux: TmuxServer) -> ControlClient:
         await client.close()
         raise
     return client
+
+
+class ControlLink:
+    """The daemon's one control client: attached on demand, detached (and its anchor removed)
+    when no session is alive. ``lock`` must also be held while sessions are created or killed.
+    """
+
+    def __init__(self, tmux: TmuxServer) -> None:
+        self.tmux = tmux
+        self.lock = asyncio.Lock()
+        self.client: ControlClient | None = None
+        self._failed_at: float | None = None
+
+    @property
+    def ready(self) -> ControlClient | None:
+        """The client if it is attached and alive, without waiting."""
+        client = self.client
+        return client if client is not None and client.alive else None
+
+    async def ensure(self) -> ControlClient | None:
+        """The client, attached if needed (retried every ``RETRY_AFTER`` s after a failure);
+        None means callers spawn tmux commands meanwhile."""
+        if self.ready is not None:
+            return self.ready
+        failed = self._failed_at
+        loop = asyncio.get_running_loop()
+        if failed is not None and loop.time() - failed < RETRY_AFTER:
+            return None
+        async with self.lock:
+            if self.client is not None:
+                await self.client.close()
+            try:
+                self.client, self._failed_at = await attach_anchored(self.tmux), None
+            except TmuxError as exc:
+                log.warning("no tmux control client (%s); input is slower", exc)
+                self.client, self._failed_at = None, loop.time()
+        return self.client
+
+    async def retire(self, idle: Callable[[], bool], *, only_if_idle: bool) -> None:
+        """Detach the client (with ``only_if_idle``: only if ``idle()`` still holds once the
+        lock is held); if ``idle()``, also remove the anchor, leaving no tmux session behind."""
+        async with self.lock:
+            quiet = idle()
+            if only_if_idle and not quiet:
+                return  # a session started meanwhile
+            if self.client is not None:
+                await self.client.close()
+                self.client = None
+            if quiet:
+                with contextlib.suppress(TmuxError):
+                    await self.tmux.kill_session(ANCHOR)
 
 
 class ControlClient:
