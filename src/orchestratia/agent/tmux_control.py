@@ -96,10 +96,10 @@ class ControlLink:
             quiet = idle()
             if only_if_idle and not quiet:
                 return  # a session started meanwhile
-            if self.client is not None:
-                await self.client.close()
-                self.client = None
-            if quiet:
+            attached, self.client = self.client, None
+            if attached is not None:
+                await attached.close()
+            if quiet and attached is not None:  # only an anchor we used: never another daemon's
                 with contextlib.suppress(TmuxError):
                     await self.tmux.kill_session(ANCHOR)
 
