@@ -15,6 +15,35 @@ async function postJson(url, body) {
   });
 }
 
+// Subscribe to a project's live events on /ws/dashboard, reconnecting with full jitter so a hub
+// restart is not met by every open tab at the same instant. `onEvent` gets every other frame;
+// `onLive` runs after each (re)subscription, when state may have been missed meanwhile.
+function followProject(projectId, indicator, onEvent, onLive) {
+  let attempt = 0;
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/dashboard`);
+    ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", project_id: projectId }));
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "subscribed") {
+        attempt = 0;
+        indicator.dataset.state = "live";
+        indicator.textContent = "live";
+        if (onLive) onLive();
+      } else {
+        onEvent(msg);
+      }
+    };
+    ws.onclose = () => {
+      indicator.dataset.state = "offline";
+      indicator.textContent = "reconnecting…";
+      setTimeout(connect, Math.random() * Math.min(30000, 1000 * 2 ** attempt++));
+    };
+  }
+  connect();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("login-form");
   if (form) {

@@ -10,7 +10,6 @@
   // Servers whose row is being fetched, with the newest update seen meanwhile: a new server often
   // sends several updates in a burst, and each must not fetch (and append) its own copy of the row.
   const fetching = new Map();
-  let attempt = 0;
 
   const pct = (v) => (typeof v === "number" ? `${Math.round(v)}%` : "–");
 
@@ -69,30 +68,9 @@
     tickAges();
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/dashboard`);
-    ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", project_id: projectId }));
-    ws.onmessage = (ev) => {
-      const msg = JSON.parse(ev.data);
-      if (msg.type === "subscribed") {
-        attempt = 0;
-        indicator.dataset.state = "live";
-        indicator.textContent = "live";
-      } else if (msg.type === "server_update") {
-        applyUpdate(msg.server);
-      }
-    };
-    ws.onclose = () => {
-      indicator.dataset.state = "offline";
-      indicator.textContent = "reconnecting…";
-      // Full jitter so a hub restart is not met by every open tab at the same instant.
-      const delay = Math.random() * Math.min(30000, 1000 * 2 ** attempt++);
-      setTimeout(connect, delay);
-    };
-  }
-
   tickAges();
   setInterval(tickAges, 1000);
-  connect();
+  followProject(projectId, indicator, (msg) => {
+    if (msg.type === "server_update") applyUpdate(msg.server);
+  });
 })();

@@ -7,7 +7,6 @@
   const projectId = groups.dataset.projectId;
   const indicator = document.getElementById("live-indicator");
   const fetching = new Map(); // session id -> newest update seen while its card is fetched
-  let attempt = 0;
 
   // --- cards ----------------------------------------------------------------------------------
 
@@ -96,32 +95,6 @@
     if (!res.ok) return;
     const body = await res.json();
     body.sessions.forEach(applySession);
-  }
-
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/dashboard`);
-    ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", project_id: projectId }));
-    ws.onmessage = (ev) => {
-      const msg = JSON.parse(ev.data);
-      if (msg.type === "subscribed") {
-        attempt = 0;
-        indicator.dataset.state = "live";
-        indicator.textContent = "live";
-        resync();
-      } else if (msg.type === "session_update") {
-        applySession(msg.session);
-      } else if (msg.type === "server_update") {
-        applyServer(msg.server);
-      }
-    };
-    ws.onclose = () => {
-      indicator.dataset.state = "offline";
-      indicator.textContent = "reconnecting…";
-      // Full jitter so a hub restart is not met by every open tab at the same instant.
-      const delay = Math.random() * Math.min(30000, 1000 * 2 ** attempt++);
-      setTimeout(connect, delay);
-    };
   }
 
   // --- start dialog ---------------------------------------------------------------------------
@@ -240,5 +213,13 @@
 
   tickAges();
   setInterval(tickAges, 15000);
-  connect();
+  followProject(
+    projectId,
+    indicator,
+    (msg) => {
+      if (msg.type === "session_update") applySession(msg.session);
+      else if (msg.type === "server_update") applyServer(msg.server);
+    },
+    resync,
+  );
 })();
