@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from orchestratia import __version__
+from orchestratia.hub.api import agent_tasks, health, projects, servers, sessions
 from orchestratia.hub.api import auth as auth_api
-from orchestratia.hub.api import health, projects, servers, sessions
+from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
@@ -148,6 +149,8 @@ def create_app(settings: HubSettings) -> FastAPI:
         projects.router,
         servers.router,
         sessions.router,
+        tasks_api.router,
+        agent_tasks.router,
         health.router,
         pages.router,
     ):

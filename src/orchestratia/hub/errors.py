@@ -39,3 +39,13 @@ class TooManyRequests(HubError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class StaleEpoch(Conflict):
+    """A write from a session that no longer holds the task, or that names an old epoch."""
+
+
+class Invalid(HubError):
+    """Input that passed the schema but not a rule that needs more context (a 422)."""
+
+    status_code = 422

@@ -11,6 +11,19 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from orchestratia.protocol.base import Frame, as_dict, dump
+from orchestratia.protocol.deliveries import (
+    DeliveryAckFrame,
+    InterventionResponseFrame,
+    NoteForSessionFrame,
+    PlanApprovedFrame,
+    PlanRevisionFrame,
+    TaskApprovedFrame,
+    TaskAssignedFrame,
+    TaskNoteFrame,
+    TaskRejectedFrame,
+    TaskStatusUpdateFrame,
+    TaskUpdatedFrame,
+)
 from orchestratia.protocol.rest import JsonObject, ServerPublic
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
@@ -79,7 +92,8 @@ DaemonFrame = Annotated[
     | SessionModeFrame
     | SessionSnapshotFrame
     | ScrollbackCapturedFrame
-    | SessionGapFrame,
+    | SessionGapFrame
+    | DeliveryAckFrame,
     Field(discriminator="type"),
 ]
 daemon_frame_adapter: TypeAdapter[DaemonFrame] = TypeAdapter(DaemonFrame)
@@ -126,7 +140,17 @@ HubFrame = Annotated[
     | SessionOutputAckFrame
     | SnapshotRequestFrame
     | CaptureScrollbackFrame
-    | SessionRecoveredAckFrame,
+    | SessionRecoveredAckFrame
+    | TaskAssignedFrame
+    | TaskApprovedFrame
+    | TaskRejectedFrame
+    | TaskUpdatedFrame
+    | TaskStatusUpdateFrame
+    | TaskNoteFrame
+    | NoteForSessionFrame
+    | InterventionResponseFrame
+    | PlanApprovedFrame
+    | PlanRevisionFrame,
     Field(discriminator="type"),
 ]
 hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)

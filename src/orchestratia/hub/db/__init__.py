@@ -1,0 +1,3 @@
+"""Database layer. Importing the package registers every table on ``Base.metadata``."""
+
+from orchestratia.hub.db import task_models as task_models

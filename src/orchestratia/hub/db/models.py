@@ -73,6 +73,8 @@ class Project(Base):
     id: Mapped[str] = _id()
     tenant_id: Mapped[str] = _tenant()
     name: Mapped[str] = mapped_column(String(120))
+    auto_assign: Mapped[bool] = mapped_column(Boolean, default=False)
+    require_task_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created()
 
 

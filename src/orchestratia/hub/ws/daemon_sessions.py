@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.services import audit, recording, sessions
 from orchestratia.hub.state import HubState
+from orchestratia.hub.ws import task_delivery
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol.base import b64decode, dump
 from orchestratia.protocol.frames import ErrorFrame, HelloFrame
@@ -95,6 +96,8 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
             )
             return
         _publish(hub, session)
+    if isinstance(frame, SessionStartedFrame):
+        await task_delivery.on_capacity(hub, session.project_id)
 
 
 async def _audit(

@@ -12,11 +12,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from orchestratia.hub.errors import Unauthorized
 from orchestratia.hub.services import audit, servers
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws import daemon_sessions
+from orchestratia.hub.ws import daemon_sessions, task_delivery
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text, send_error
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol import PROTOCOL_VERSION
 from orchestratia.protocol.codes import CloseCode
+from orchestratia.protocol.deliveries import DeliveryAckFrame
 from orchestratia.protocol.frames import (
     AuthOkFrame,
     ErrorFrame,
@@ -99,6 +100,8 @@ async def handle_frame(conn: DaemonConnection, hub: HubState, raw: str) -> None:
         await _server_frame(conn, hub, frame)
     elif isinstance(frame, SessionScreenFrame | SessionModeFrame):
         return  # legacy periodic screen reports: we snapshot on demand instead
+    elif isinstance(frame, DeliveryAckFrame):
+        await task_delivery.on_ack(hub, conn, frame)
     else:
         await daemon_sessions.handle(conn, hub, frame)
 
@@ -125,6 +128,8 @@ async def _server_frame(
         hub.bus.publish(updated.project_id, servers.server_event(updated))
     if isinstance(frame, HelloFrame):
         await daemon_sessions.reconcile_hello(conn, hub, frame)
+        await task_delivery.resend_pending(hub, conn)
+        await task_delivery.on_capacity(hub, conn.project_id)
     elif isinstance(frame, HeartbeatFrame):
         await conn.send_text(dump(HeartbeatAckFrame()))
     else:
@@ -140,6 +145,9 @@ async def server_channel(ws: WebSocket) -> None:
         conn = await authenticate(ws, hub, ip)
         if conn is None:
             return
+        if conn.protocol < 2:  # no hello will come: hand over what waited for it now
+            await task_delivery.resend_pending(hub, conn)
+            await task_delivery.on_capacity(hub, conn.project_id)
         # Our daemons heartbeat over the socket; the public agent relies on socket pings instead,
         # so silence only ends protocol-2 connections.
         idle = hub.settings.heartbeat_timeout if conn.protocol >= 2 else None

@@ -1,0 +1,305 @@
+"""The agent API under ``/api/v1/server/`` (SPEC §5, docs/tasks.md): what the ``orchestratia`` CLI
+inside a session calls. Reply shapes follow the public CLI, so it works against this hub."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from orchestratia.hub.api import task_ops
+from orchestratia.hub.api.callers import AgentCallerDep
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.db.models import Project, Server, TerminalSession
+from orchestratia.hub.db.task_models import Intervention, Task
+from orchestratia.hub.services import interventions, servers, task_flow, task_views, tasks
+from orchestratia.hub.services.task_context import Caller, Outbox
+from orchestratia.protocol.rest import StrictBody
+from orchestratia.protocol.tasks import (
+    AgentDependencyCreate,
+    AgentNoteCreate,
+    AgentTaskAssign,
+    AgentTaskCreate,
+    AgentTaskUpdate,
+    CancelResponse,
+    DependencyPublic,
+    EpochBody,
+    HelpResponse,
+    NoteList,
+    NotePublic,
+    PipelineCreate,
+    PipelineResult,
+    TaskComplete,
+    TaskFail,
+    TaskHelpRequest,
+    TaskList,
+    TaskPlanSubmit,
+    TaskPublic,
+)
+
+router = APIRouter(prefix="/api/v1/server", tags=["agent"])
+PUBLIC_LIST_LIMIT = 50
+OptionalId = Annotated[str | None, Query(max_length=64)]
+
+
+class InterventionAnswer(StrictBody):
+    response: str
+
+
+async def _with_session(db: SessionDep, caller: Caller, session_id: str | None) -> Caller:
+    """A server key may name the session it acts for; only a session on its own server."""
+    if caller.session is not None or not session_id or caller.server is None:
+        return caller
+    session = await db.scalar(
+        select(TerminalSession).where(
+            TerminalSession.id == session_id, TerminalSession.server_id == caller.server.id
+        )
+    )
+    return dataclasses.replace(caller, session=session) if session is not None else caller
+
+
+@router.get("/tasks")
+async def list_tasks(
+    caller: AgentCallerDep,
+    db: SessionDep,
+    status: Annotated[str | None, Query(max_length=200)] = None,
+    project_id: OptionalId = None,
+) -> TaskList:
+    statuses = [s for s in (status or "").split(",") if s]
+    rows = await tasks.list_tasks(db, caller, project_id, statuses, None, PUBLIC_LIST_LIMIT)
+    rendered = await task_views.render(db, rows)
+    return TaskList(tasks=rendered, count=len(rendered))
+
+
+@router.post("/tasks", status_code=201)
+async def create_task(
+    body: AgentTaskCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep, response: Response
+) -> TaskPublic:
+    caller = await _with_session(db, caller, body.session_id)
+    task, created = await task_ops.create(db, hub, caller, body)
+    if not created:
+        response.status_code = 200
+    return task
+
+
+@router.get("/tasks/check")
+async def check(caller: AgentCallerDep, db: SessionDep, session_id: OptionalId = None) -> TaskList:
+    rows = await tasks.check(db, caller, session_id)
+    rendered = await task_views.render(db, rows)
+    return TaskList(tasks=rendered, count=len(rendered))
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(task_id: str, caller: AgentCallerDep, db: SessionDep) -> TaskPublic:
+    return await task_ops.get(db, caller, task_id)
+
+
+@router.put("/tasks/{task_id}")
+async def update_task(
+    task_id: str, body: AgentTaskUpdate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.update(db, hub, caller, task_id, body)
+
+
+@router.delete("/tasks/{task_id}")
+async def cancel_task(
+    task_id: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> CancelResponse:
+    return await task_ops.cancel(db, hub, caller, task_id)
+
+
+@router.post("/tasks/{task_id}/start")
+async def start(
+    task_id: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep, body: EpochBody | None = None
+) -> TaskPublic:
+    epoch = body.epoch if body else None
+    return await task_ops.acted(
+        db, hub, caller, task_id, lambda t, o: task_flow.start(db, caller, t, epoch, o)
+    )
+
+
+@router.post("/tasks/{task_id}/complete")
+async def complete(
+    task_id: str, body: TaskComplete, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.acted(
+        db, hub, caller, task_id, lambda t, o: task_flow.complete(db, caller, t, body, o)
+    )
+
+
+@router.post("/tasks/{task_id}/fail")
+async def fail(
+    task_id: str, body: TaskFail, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.acted(
+        db,
+        hub,
+        caller,
+        task_id,
+        lambda t, o: task_flow.fail(db, caller, t, body.error, body.epoch, o),
+    )
+
+
+@router.post("/tasks/{task_id}/plan")
+async def plan(
+    task_id: str, body: TaskPlanSubmit, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.acted(
+        db, hub, caller, task_id, lambda t, o: task_flow.submit_plan(db, caller, t, body, o)
+    )
+
+
+@router.post("/tasks/{task_id}/help")
+async def ask_help(
+    task_id: str, body: TaskHelpRequest, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> HelpResponse:
+    made: list[str] = []
+
+    async def action(task: Task, outbox: Outbox) -> None:
+        made.append((await task_flow.ask_help(db, caller, task, body, outbox)).id)
+
+    task = await task_ops.acted(db, hub, caller, task_id, action)
+    return HelpResponse(intervention_id=made[0], status="pending", task=task)
+
+
+@router.post("/tasks/{task_id}/assign")
+async def assign(
+    task_id: str, body: AgentTaskAssign, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.assign(db, hub, caller, task_id, body)
+
+
+@router.get("/tasks/{task_id}/notes")
+async def list_notes(task_id: str, caller: AgentCallerDep, db: SessionDep) -> NoteList:
+    return await task_ops.list_notes(db, caller, task_id)
+
+
+@router.post("/tasks/{task_id}/notes", status_code=201)
+async def add_note(
+    task_id: str, body: AgentNoteCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> NotePublic:
+    return await task_ops.add_note(db, hub, caller, task_id, body)
+
+
+@router.post("/tasks/{task_id}/dependencies", status_code=201)
+async def add_dependency(
+    task_id: str, body: AgentDependencyCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> DependencyPublic:
+    return await task_ops.add_dependency(db, hub, caller, task_id, body)
+
+
+@router.delete("/tasks/{task_id}/dependencies/{depends_on}", status_code=204)
+async def remove_dependency(
+    task_id: str, depends_on: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> Response:
+    await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
+    return Response(status_code=204)
+
+
+@router.post("/pipelines", status_code=201)
+async def create_pipeline(
+    body: PipelineCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> PipelineResult:
+    return await task_ops.create_pipeline(db, hub, caller, body)
+
+
+@router.get("/interventions")
+async def list_interventions(
+    caller: AgentCallerDep,
+    db: SessionDep,
+    task_id: OptionalId = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+) -> dict[str, list[dict[str, object]]]:
+    rows = await interventions.list_for(db, caller, task_id, status)
+    return {"interventions": [interventions.public(r) for r in rows]}
+
+
+@router.post("/interventions/{intervention_id}/respond")
+async def respond(
+    intervention_id: str,
+    body: InterventionAnswer,
+    caller: AgentCallerDep,
+    db: SessionDep,
+    hub: HubDep,
+) -> dict[str, object]:
+    async def work(outbox: Outbox) -> Intervention:
+        row = await interventions.load(db, caller, intervention_id)
+        await interventions.respond(db, caller, row, body.response, outbox)
+        return row
+
+    row = await task_ops.in_transaction(db, hub, work)
+    await db.refresh(row)
+    return interventions.public(row)
+
+
+@router.get("/servers")
+async def list_servers(caller: AgentCallerDep, db: SessionDep) -> dict[str, list[dict[str, Any]]]:
+    project = await caller.project(db, None, write=False)
+    rows = await db.scalars(
+        select(Server).where(Server.project_id == project.id).order_by(Server.name)
+    )
+    return {"servers": [_server(s) for s in rows]}
+
+
+@router.get("/sessions")
+async def list_sessions(
+    caller: AgentCallerDep, db: SessionDep, project_id: OptionalId = None
+) -> dict[str, list[dict[str, Any]]]:
+    project = await caller.project(db, project_id, write=False)
+    rows = await db.execute(
+        select(TerminalSession, Server)
+        .join(Server, Server.id == TerminalSession.server_id)
+        .where(
+            TerminalSession.project_id == project.id,
+            TerminalSession.status.in_(task_flow.LIVE_SESSION),
+        )
+        .order_by(TerminalSession.name)
+    )
+    return {"sessions": [_session(s, srv) for s, srv in rows]}
+
+
+@router.get("/status")
+async def status(
+    caller: AgentCallerDep, db: SessionDep, session_id: OptionalId = None
+) -> dict[str, Any]:
+    caller = await _with_session(db, caller, session_id)
+    project = await db.get(Project, caller.agent_project_id or "")
+    session = caller.session
+    active = await tasks.check(db, caller, None) if session is not None else []
+    return {
+        "session": _session(session, caller.server) if session and caller.server else None,
+        "role": session.role if session else None,
+        "project": {"id": project.id, "name": project.name} if project else None,
+        "server": _server(caller.server) if caller.server else None,
+        "tasks": [t.model_dump(mode="json") for t in await task_views.render(db, active)],
+    }
+
+
+def _server(s: Server) -> dict[str, Any]:
+    public = servers.to_public(s)
+    return {
+        "id": s.id,
+        "name": s.name,
+        "hostname": s.hostname,
+        "os": s.os,
+        "status": public.status,
+        "last_heartbeat": public.last_seen.isoformat() if public.last_seen else None,
+        "repos": dict(s.repos or {}),
+        "labels": list(s.labels or []),
+        "capabilities": list(s.capabilities or []),
+    }
+
+
+def _session(s: TerminalSession, server: Server) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "server_id": s.server_id,
+        "server_name": server.name,
+        "status": s.status,
+        "working_directory": s.working_directory,
+        "role": s.role,
+        "agent_type": s.agent_type,
+    }

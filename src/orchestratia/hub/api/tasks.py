@@ -1,0 +1,199 @@
+"""Dashboard / External API for tasks (docs/tasks.md). Bearer token or cookie + CSRF."""
+
+from __future__ import annotations
+
+from typing import Annotated, get_args
+
+from fastapi import APIRouter, Query, Response
+
+from orchestratia.hub.api import task_ops
+from orchestratia.hub.api.callers import UserCallerDep
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.errors import Invalid
+from orchestratia.hub.services import audit, task_flow, task_views, tasks
+from orchestratia.hub.services.task_context import event_public
+from orchestratia.hub.ws import task_delivery
+from orchestratia.protocol.tasks import (
+    ApprovalDecision,
+    CancelResponse,
+    DependencyCreate,
+    DependencyPublic,
+    NoteCreate,
+    NoteList,
+    NotePublic,
+    PipelineCreate,
+    PipelineResult,
+    PlanDecision,
+    ProjectTaskSettings,
+    TaskAssign,
+    TaskCreate,
+    TaskEventList,
+    TaskEventPublic,
+    TaskList,
+    TaskPublic,
+    TaskStatus,
+    TaskUpdate,
+)
+
+router = APIRouter(tags=["tasks"])
+STATUSES = get_args(TaskStatus)
+
+
+def _statuses(raw: list[str]) -> list[str]:
+    wanted = [s.strip() for item in raw for s in item.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in STATUSES]
+    if unknown:
+        raise Invalid(f"unknown status {unknown[0]!r}; one of: {', '.join(STATUSES)}")
+    return wanted
+
+
+@router.post("/api/v1/tasks", status_code=201)
+async def create_task(
+    body: TaskCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep, response: Response
+) -> TaskPublic:
+    task, created = await task_ops.create(db, hub, caller, body)
+    if not created:
+        response.status_code = 200
+    return task
+
+
+@router.get("/api/v1/tasks")
+async def list_tasks(
+    caller: UserCallerDep,
+    db: SessionDep,
+    project_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[str] | None, Query(max_length=20)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> TaskList:
+    rows = await tasks.list_tasks(db, caller, project_id, _statuses(status or []), q, limit)
+    rendered = await task_views.render(db, rows)
+    return TaskList(tasks=rendered, count=len(rendered))
+
+
+@router.get("/api/v1/tasks/{task_id}")
+async def get_task(task_id: str, caller: UserCallerDep, db: SessionDep) -> TaskPublic:
+    return await task_ops.get(db, caller, task_id)
+
+
+@router.patch("/api/v1/tasks/{task_id}")
+async def update_task(
+    task_id: str, body: TaskUpdate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.update(db, hub, caller, task_id, body)
+
+
+@router.delete("/api/v1/tasks/{task_id}")
+async def cancel_task(
+    task_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> CancelResponse:
+    return await task_ops.cancel(db, hub, caller, task_id)
+
+
+@router.post("/api/v1/tasks/{task_id}/assign")
+async def assign_task(
+    task_id: str, body: TaskAssign, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.assign(db, hub, caller, task_id, body)
+
+
+@router.post("/api/v1/tasks/{task_id}/auto-assign")
+async def auto_assign_task(
+    task_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    task = await tasks.load(db, caller, task_id, write=True)
+    await task_delivery.auto_assign_now(hub, task.project_id, task.id)
+    return await task_ops.get(db, caller, task_id)
+
+
+@router.get("/api/v1/tasks/{task_id}/notes")
+async def list_notes(task_id: str, caller: UserCallerDep, db: SessionDep) -> NoteList:
+    return await task_ops.list_notes(db, caller, task_id)
+
+
+@router.post("/api/v1/tasks/{task_id}/notes", status_code=201)
+async def add_note(
+    task_id: str, body: NoteCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> NotePublic:
+    return await task_ops.add_note(db, hub, caller, task_id, body)
+
+
+@router.post("/api/v1/tasks/{task_id}/dependencies", status_code=201)
+async def add_dependency(
+    task_id: str, body: DependencyCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> DependencyPublic:
+    return await task_ops.add_dependency(db, hub, caller, task_id, body)
+
+
+@router.delete("/api/v1/tasks/{task_id}/dependencies/{depends_on}", status_code=204)
+async def remove_dependency(
+    task_id: str, depends_on: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> Response:
+    await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/tasks/{task_id}/events")
+async def task_events(task_id: str, caller: UserCallerDep, db: SessionDep) -> TaskEventList:
+    task = await tasks.load(db, caller, task_id)
+    rows = await tasks.events(db, task)
+    return TaskEventList(events=[TaskEventPublic.model_validate(event_public(e)) for e in rows])
+
+
+@router.post("/api/v1/tasks/{task_id}/plan-decision")
+async def decide_plan(
+    task_id: str, body: PlanDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.acted(
+        db, hub, caller, task_id,
+        lambda t, o: task_flow.decide_plan(db, caller, t, body.approve, body.feedback, o),
+    )  # fmt: skip
+
+
+@router.post("/api/v1/tasks/{task_id}/approval")
+async def decide_approval(
+    task_id: str, body: ApprovalDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> TaskPublic:
+    return await task_ops.acted(
+        db, hub, caller, task_id,
+        lambda t, o: tasks.decide_approval(db, caller, t, body.approve, body.reason, o),
+    )  # fmt: skip
+
+
+@router.post("/api/v1/pipelines", status_code=201)
+async def create_pipeline(
+    body: PipelineCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> PipelineResult:
+    return await task_ops.create_pipeline(db, hub, caller, body)
+
+
+@router.get("/api/v1/projects/{project_id}/activity")
+async def project_activity(
+    project_id: str,
+    caller: UserCallerDep,
+    db: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> TaskEventList:
+    rows = await tasks.activity(db, caller, project_id, limit)
+    return TaskEventList(events=[TaskEventPublic.model_validate(event_public(e)) for e in rows])
+
+
+@router.patch("/api/v1/projects/{project_id}/task-settings")
+async def task_settings(
+    project_id: str, body: ProjectTaskSettings, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> dict[str, bool]:
+    project = await caller.project(db, project_id, write=True)
+    for key, value in body.model_dump(exclude_none=True).items():
+        setattr(project, key, value)
+    await audit.record(
+        db, caller.actor, "project.task_settings", tenant_id=project.tenant_id,
+        project_id=project.id, target_type="project", target_id=project.id,
+        details=body.model_dump(exclude_none=True),
+    )  # fmt: skip
+    await db.commit()
+    if project.auto_assign:
+        await task_delivery.on_capacity(hub, project.id)
+    return {
+        "auto_assign": project.auto_assign,
+        "require_task_approval": project.require_task_approval,
+    }

@@ -1,0 +1,101 @@
+"""Interventions (SPEC §8): an agent's request for help, a question or an approval, and the
+answer that is typed back into its terminal. Each is answered at most once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import TerminalSession
+from orchestratia.hub.db.task_models import Intervention, Task
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import Conflict, Forbidden, NotFound
+from orchestratia.hub.services import deliveries
+from orchestratia.hub.services.task_context import Caller, Outbox, add_event
+from orchestratia.hub.services.task_flow import LIVE_SESSION, move
+
+
+async def load(db: AsyncSession, caller: Caller, intervention_id: str) -> Intervention:
+    row = await db.scalar(
+        select(Intervention).where(
+            Intervention.id == intervention_id, Intervention.tenant_id == caller.tenant_id
+        )
+    )
+    if row is None:
+        raise NotFound("intervention not found")
+    try:
+        await caller.project(db, row.project_id, write=False)
+    except NotFound:
+        raise NotFound("intervention not found") from None
+    return row
+
+
+async def list_for(
+    db: AsyncSession, caller: Caller, task_id: str | None, status: str | None
+) -> Sequence[Intervention]:
+    stmt = select(Intervention).where(Intervention.tenant_id == caller.tenant_id)
+    if caller.is_agent:
+        stmt = stmt.where(Intervention.project_id == caller.agent_project_id)
+    if task_id:
+        stmt = stmt.where(Intervention.task_id == task_id)
+    if status:
+        stmt = stmt.where(Intervention.status == status)
+    rows = await db.scalars(stmt.order_by(Intervention.created_at.desc()).limit(200))
+    if caller.is_agent:
+        return rows.all()
+    visible = []
+    for row in rows:
+        try:
+            await caller.project(db, row.project_id, write=False)
+        except NotFound:
+            continue
+        visible.append(row)
+    return visible
+
+
+async def respond(
+    db: AsyncSession, caller: Caller, row: Intervention, response: str, outbox: Outbox
+) -> Task | None:
+    """Answer once: the row is claimed with a conditional update, so a second answer (another
+    browser, a retried request) is refused instead of reaching the agent twice."""
+    if caller.is_agent and (caller.kind != "orchestrator" or row.type != "question"):
+        raise Forbidden("agents may answer only question interventions, as an orchestrator")
+    await caller.project(db, row.project_id, write=True)
+    claimed = await db.execute(
+        update(Intervention)
+        .where(Intervention.id == row.id, Intervention.status == "pending")
+        .values(status="responded", response=response, responder=caller.name, responded_at=utcnow())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("this intervention has already been answered")
+    task = await db.get(Task, row.task_id) if row.task_id else None
+    if task is not None:
+        add_event(db, outbox, task, "help_answered", caller.name, f"answered: {response[:200]}",
+                  intervention_id=row.id)  # fmt: skip
+        if task.status == "needs_human":
+            await move(db, outbox, task, "respond", caller, intervention_id=row.id)
+    session = await db.get(TerminalSession, row.session_id) if row.session_id else None
+    if session is not None and session.status in LIVE_SESSION:
+        deliveries.enqueue(db, outbox, session, "intervention_response", task=task, urgent=True,
+                           intervention_id=row.id, response=response)  # fmt: skip
+    return task
+
+
+def public(row: Intervention) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "task_id": row.task_id,
+        "session_id": row.session_id,
+        "project_id": row.project_id,
+        "type": row.type,
+        "question": row.question,
+        "context": row.context,
+        "urgency": row.urgency,
+        "status": row.status,
+        "response": row.response,
+        "responder": row.responder,
+        "created_at": row.created_at.isoformat(),
+        "responded_at": row.responded_at.isoformat() if row.responded_at else None,
+    }

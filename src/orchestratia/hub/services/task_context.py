@@ -1,0 +1,127 @@
+"""Who is acting on tasks (``Caller``) and what must happen once their transaction commits
+(``Outbox``): live updates, deliveries to daemons, auto-assignment passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.models import Project, Server, TerminalSession
+from orchestratia.hub.db.task_models import Delivery, Task, TaskEvent
+from orchestratia.hub.db.types import new_id, utcnow
+from orchestratia.hub.errors import NotFound
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.projects import access
+from orchestratia.hub.services.task_states import Trigger
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A user (dashboard / External API) or an agent (a session token or a server key)."""
+
+    tenant_id: str
+    kind: Trigger
+    name: str
+    actor: audit.Actor
+    principal: Principal | None = None
+    server: Server | None = None
+    session: TerminalSession | None = None
+
+    @property
+    def is_agent(self) -> bool:
+        return self.principal is None
+
+    @property
+    def agent_project_id(self) -> str | None:
+        if self.session is not None:
+            return self.session.project_id
+        return self.server.project_id if self.server is not None else None
+
+    async def project(self, db: AsyncSession, project_id: str | None, *, write: bool) -> Project:
+        """The project the caller acts in; agents are confined to their server's project."""
+        if self.principal is not None:
+            if not project_id:
+                raise NotFound("project not found")
+            return (await access(db, self.principal, project_id, write=write)).project
+        own = self.agent_project_id
+        if own is None or (project_id and project_id != own):
+            raise NotFound("project not found")
+        project = await db.get(Project, own)
+        if project is None or project.tenant_id != self.tenant_id:
+            raise NotFound("project not found")
+        return project
+
+    async def can_see(self, db: AsyncSession, task: Task, *, write: bool = False) -> bool:
+        if task.tenant_id != self.tenant_id:
+            return False
+        try:
+            await self.project(db, task.project_id, write=write)
+        except NotFound:
+            return False
+        return True
+
+
+def system_caller(tenant_id: str) -> Caller:
+    return Caller(tenant_id, "system", "orchestratia", audit.Actor("system", "auto-assign"))
+
+
+@dataclass
+class Outbox:
+    """Side effects gathered during a transaction and carried out after it commits, so nobody
+    is told about a change that rolled back."""
+
+    tasks: set[str] = field(default_factory=set)
+    events: list[TaskEvent] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    auto_assign: set[str] = field(default_factory=set)
+    projects: dict[str, str] = field(default_factory=dict)  # task id -> project id
+
+    def touched(self, task: Task) -> None:
+        self.tasks.add(task.id)
+        self.projects[task.id] = task.project_id
+
+    def event_dicts(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(e.project_id, event_public(e)) for e in self.events]
+
+
+def event_public(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "task_id": event.task_id,
+        "project_id": event.project_id,
+        "kind": event.kind,
+        "actor": event.actor,
+        "summary": event.summary,
+        "details": event.details,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def add_event(
+    db: AsyncSession,
+    outbox: Outbox,
+    task: Task,
+    kind: str,
+    actor: str,
+    summary: str,
+    **details: Any,
+) -> TaskEvent:
+    """Append to the task's timeline (and the project's activity feed)."""
+    event = TaskEvent(
+        id=new_id(),
+        created_at=utcnow(),
+        tenant_id=task.tenant_id,
+        project_id=task.project_id,
+        task_id=task.id,
+        kind=kind,
+        actor=actor,
+        summary=summary,
+        details=details,
+    )
+    db.add(event)
+    outbox.events.append(event)
+    outbox.touched(task)
+    return event

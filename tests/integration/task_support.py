@@ -1,0 +1,98 @@
+"""A project with a connected fake daemon and live sessions whose agent tokens we hold."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.integration.conftest import RunningHub, register_server
+from tests.integration.helpers import FakeDaemon
+
+
+@dataclass
+class AgentSession:
+    id: str
+    name: str
+    token: str
+    client: httpx.AsyncClient
+
+
+@dataclass
+class Fleet:
+    hub: RunningHub
+    admin: httpx.AsyncClient
+    project_id: str
+    daemon: FakeDaemon
+    server: dict[str, Any]
+    sessions: dict[str, AgentSession] = field(default_factory=dict)
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    async def session(self, name: str, **body: Any) -> AgentSession:
+        payload = {
+            "server_id": self.daemon.server_id,
+            "name": name,
+            "working_directory": "/srv/api",
+            **body,
+        }
+        res = await self.admin.post("/api/v1/sessions", json=payload)
+        assert res.status_code == 201, res.text
+        sid = res.json()["id"]
+        start = await self.daemon.expect("session_start", session_id=sid)
+        await self.daemon.started(sid)
+        await self.daemon.barrier()
+        client = await self.stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=self.hub.url + "/api/v1/server",
+                headers={"X-API-Key": start["session_token"]},
+                timeout=10,
+            )
+        )
+        agent = AgentSession(sid, name, start["session_token"], client)
+        self.sessions[name] = agent
+        return agent
+
+    def server_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.hub.url + "/api/v1/server",
+            headers={"X-API-Key": self.server["api_key"]},
+            timeout=10,
+        )
+
+    async def task(self, title: str = "build it", **body: Any) -> dict[str, Any]:
+        res = await self.admin.post(
+            "/api/v1/tasks", json={"project_id": self.project_id, "title": title, **body}
+        )
+        assert res.status_code == 201, res.text
+        return dict(res.json())
+
+    async def assign(self, task_id: str, session: str, **body: Any) -> dict[str, Any]:
+        res = await self.admin.post(
+            f"/api/v1/tasks/{task_id}/assign", json={"session_name": session, **body}
+        )
+        assert res.status_code == 200, res.text
+        return dict(res.json())
+
+    async def ack(self, frame: dict[str, Any]) -> None:
+        await self.daemon.send(
+            {
+                "type": "delivery_ack",
+                "delivery_id": frame["delivery_id"],
+                "session_id": frame["session_id"],
+                "status": "delivered",
+            }
+        )
+        await self.daemon.barrier()
+
+
+@asynccontextmanager
+async def fleet(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, machine: str = "machine-1"
+) -> AsyncIterator[Fleet]:
+    server = await register_server(admin, project_id, machine)
+    async with AsyncExitStack() as stack:
+        daemon = await stack.enter_async_context(FakeDaemon.connect(hub, server["api_key"]))
+        yield Fleet(hub, admin, project_id, daemon, server, stack=stack)
