@@ -193,9 +193,13 @@ async def test_unacked_deliveries_are_resent_after_reconnect(
         assert resent["delivery_id"] == first["delivery_id"]
         await again.expect("task_note", task_id=task["id"])
         await again.send(
-            {"type": "delivery_ack", "delivery_id": first["delivery_id"],
-             "session_id": first["session_id"], "status": "delivered"}
-        )  # fmt: skip
+            {
+                "type": "delivery_ack",
+                "delivery_id": first["delivery_id"],
+                "session_id": first["session_id"],
+                "status": "delivered",
+            }
+        )
         await again.barrier()
     async with FakeDaemon.connect(
         hub, f.server["api_key"], sessions=[{"session_id": f.sessions["w"].id, "offset": 0}]

@@ -145,9 +145,12 @@ async def decide_plan(
     task_id: str, body: PlanDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
     return await task_ops.acted(
-        db, hub, caller, task_id,
+        db,
+        hub,
+        caller,
+        task_id,
         lambda t, o: task_flow.decide_plan(db, caller, t, body.approve, body.feedback, o),
-    )  # fmt: skip
+    )
 
 
 @router.post("/api/v1/tasks/{task_id}/approval")
@@ -155,9 +158,12 @@ async def decide_approval(
     task_id: str, body: ApprovalDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
     return await task_ops.acted(
-        db, hub, caller, task_id,
+        db,
+        hub,
+        caller,
+        task_id,
         lambda t, o: tasks.decide_approval(db, caller, t, body.approve, body.reason, o),
-    )  # fmt: skip
+    )
 
 
 @router.post("/api/v1/pipelines", status_code=201)
@@ -186,10 +192,15 @@ async def task_settings(
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(project, key, value)
     await audit.record(
-        db, caller.actor, "project.task_settings", tenant_id=project.tenant_id,
-        project_id=project.id, target_type="project", target_id=project.id,
+        db,
+        caller.actor,
+        "project.task_settings",
+        tenant_id=project.tenant_id,
+        project_id=project.id,
+        target_type="project",
+        target_id=project.id,
         details=body.model_dump(exclude_none=True),
-    )  # fmt: skip
+    )
     await db.commit()
     if project.auto_assign:
         await task_delivery.on_capacity(hub, project.id)

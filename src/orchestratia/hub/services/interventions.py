@@ -72,14 +72,29 @@ async def respond(
         raise Conflict("this intervention has already been answered")
     task = await db.get(Task, row.task_id) if row.task_id else None
     if task is not None:
-        add_event(db, outbox, task, "help_answered", caller.name, f"answered: {response[:200]}",
-                  intervention_id=row.id)  # fmt: skip
+        add_event(
+            db,
+            outbox,
+            task,
+            "help_answered",
+            caller.name,
+            f"answered: {response[:200]}",
+            intervention_id=row.id,
+        )
         if task.status == "needs_human":
             await move(db, outbox, task, "respond", caller, intervention_id=row.id)
     session = await db.get(TerminalSession, row.session_id) if row.session_id else None
     if session is not None and session.status in LIVE_SESSION:
-        deliveries.enqueue(db, outbox, session, "intervention_response", task=task, urgent=True,
-                           intervention_id=row.id, response=response)  # fmt: skip
+        deliveries.enqueue(
+            db,
+            outbox,
+            session,
+            "intervention_response",
+            task=task,
+            urgent=True,
+            intervention_id=row.id,
+            response=response,
+        )
     return task
 
 
