@@ -24,9 +24,9 @@ SPEC_FIELDS = ("title", "spec", "structured_spec", "acceptance_criteria")
 
 async def load(db: AsyncSession, caller: Caller, task_id: str, *, write: bool = False) -> Task:
     """A task the caller may see; another tenant's or project's task is simply not found."""
-    task = await db.scalar(
-        select(Task).where(Task.id == task_id, Task.tenant_id == caller.tenant_id)
-    )
+    stmt = select(Task).where(Task.id == task_id, Task.tenant_id == caller.tenant_id)
+    # Writers lock the row (PostgreSQL) so two racing transitions cannot both pass the check.
+    task = await db.scalar(stmt.with_for_update() if write else stmt)
     if task is None or not await caller.can_see(db, task, write=write):
         raise NotFound(f"task {task_id[:36]} not found")
     return task
