@@ -66,6 +66,8 @@ class AgentConfig(BaseModel):
     state_dir: Path | None = None
     # Extra secret patterns (regexes) masked in session output, on top of the built-in ones.
     redact_patterns: list[str] = Field(default_factory=list, max_length=200)
+    # Quiet output needed before a normal delivery is typed into a session (urgent ones skip it).
+    delivery_idle_seconds: float = Field(default=3.0, ge=0, le=300)
 
     @field_validator("hub_url")
     @classmethod

@@ -9,6 +9,8 @@ outlive the daemon: ``start()`` finds them again (``session_store``) and resumes
 Frames that may take long (close, kill, snapshots) run as tasks, so the connection's receive
 loop keeps delivering input and acks meanwhile. Input goes through one tmux control-mode client
 (``tmux_control``), which keeps a keystroke's way to the PTY well under a millisecond.
+Delivery frames (task messages for the agent) go to ``deliveries.DeliveryQueue``, which types
+them through the same path and watches viewers' input so as not to type into a half-typed line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.deliveries import DeliveryQueue, SessionTerminal
 from orchestratia.agent.link import NotConnected
 from orchestratia.agent.output_log import SessionPaths
 from orchestratia.agent.session_launch import (
@@ -34,6 +37,7 @@ from orchestratia.agent.session_supervisor import RunningSession, Supervisor
 from orchestratia.agent.session_views import ViewMaker, scrollback_frame, snapshot_frame
 from orchestratia.agent.tmux import TmuxError, TmuxServer
 from orchestratia.protocol.base import b64decode
+from orchestratia.protocol.deliveries import DELIVERY_TYPES
 from orchestratia.protocol.frames import hub_frame_adapter
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
@@ -89,6 +93,9 @@ class SessionRuntime(Supervisor):
         self.window = window
         self._send: Send | None = None
         self._connected = False
+        self.deliveries = DeliveryQueue(
+            self._terminal, self._send_stream, idle_seconds=config.delivery_idle_seconds
+        )
 
     def attach(self, send: Send) -> None:
         """Where frames go: normally ``HubConnection.send`` (raises ``NotConnected``)."""
@@ -117,15 +124,26 @@ class SessionRuntime(Supervisor):
         if connected == self._connected:
             return
         self._connected = connected
+        self.deliveries.link_changed(connected)
         for session in self.sessions.values():
             if connected:
                 session.stream.link_up()
             else:
                 session.stream.link_down()
 
+    async def stop(self) -> None:
+        await self.deliveries.stop()
+        await super().stop()
+
     async def handle_frame(self, raw: Mapping[str, Any]) -> bool:
-        """Act on a hub frame; False if it is not a session frame. Never raises."""
+        """Act on a hub frame; False if it is not a session or delivery frame. Never raises."""
         kind = raw.get("type")
+        if kind in DELIVERY_TYPES:
+            try:
+                await self.deliveries.receive(raw)
+            except Exception:
+                log.exception("failed to handle %s frame for %s", kind, raw.get("session_id"))
+            return True
         if kind not in SESSION_FRAMES:
             return False
         try:
@@ -212,15 +230,27 @@ class SessionRuntime(Supervisor):
         if not session.alive:
             log.info("session %s has ended; dropping %d bytes of input", session.id, len(data))
             return
+        if self.deliveries.human_input(session.id, data):
+            return  # held back while a delivery is typed; it follows that line
+        try:
+            await self._write(session, data)
+        except TmuxError as exc:
+            log.warning("session %s: input failed: %s", session.id, exc)
+
+    async def _write(self, session: RunningSession, data: bytes) -> None:
+        """Type ``data`` into the session (viewers' keys and deliveries); ``TmuxError``."""
         control = self.control.ready
         try:
             if control is not None:
                 await control.send_bytes(session.meta.tmux_name, data)
             else:
                 await self.tmux.send_bytes(session.meta.tmux_name, data)
-        except TmuxError as exc:
-            log.warning("session %s: input failed: %s", session.id, exc)
-        session.stream.kick()  # the echo is on its way: look for it at once
+        finally:
+            session.stream.kick()  # the echo is on its way: look for it at once
+
+    def _terminal(self, session_id: str) -> SessionTerminal | None:
+        session = self.sessions.get(session_id)
+        return SessionTerminal(session, self._write) if session is not None else None
 
     async def _resize(self, session: RunningSession, cols: int, rows: int) -> None:
         if not session.alive:
