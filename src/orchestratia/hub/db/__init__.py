@@ -1,3 +1,4 @@
 """Database layer. Importing the package registers every table on ``Base.metadata``."""
 
+from orchestratia.hub.db import approval_models as approval_models
 from orchestratia.hub.db import task_models as task_models
