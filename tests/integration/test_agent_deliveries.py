@@ -90,6 +90,8 @@ async def test_a_delivery_is_typed_and_acked(socket_name: str, tmp_path: Path) -
         await hub.send(note("d1", "hello there"))
         await wait_until(lambda: acks(hub) == {"d1": "delivered"}, message="the ack")
         await wait_until(lambda: got("hello there") in hub.output("s"), message="submitted")
+        # A program, not a shell, reads the terminal: the line is typed as it is.
+        assert frames(hub, "delivery_ack", "s")[0]["detail"] == ""
         await hub.send(note("d2", "nobody home", sid="ghost"))
         [failed] = await wait_until(lambda: frames(hub, "delivery_ack", "ghost"))
         assert failed["status"] == "failed" and "no session ghost" in failed["detail"]
@@ -151,3 +153,59 @@ async def test_a_resent_delivery_is_acked_not_retyped_after_a_restart(
             assert typed_log.stat().st_mode & 0o777 == 0o600
         finally:
             await second.stop()
+
+
+async def shell_ready(hub: FakeHub) -> None:
+    await hub.send(typed("s", b"echo ready$((1+1))\r"))  # the shell's output, not the echo
+    await wait_until(lambda: b"ready2" in hub.output("s"), message="the shell")
+
+
+@pytest.mark.parametrize("command", [None, "bash --norc --noprofile -i"], ids=["login", "bash"])
+async def test_a_shell_at_its_prompt_gets_a_comment_it_never_runs(
+    socket_name: str, tmp_path: Path, command: str | None
+) -> None:
+    pwned = tmp_path / "pwned"
+    evil = f"look; touch {pwned} && echo $(touch {pwned}) `touch {pwned}` | tee {pwned}"
+    async with FakeHub(heartbeat_interval=1.0) as hub:
+        config = hub.config(
+            tmux_socket=socket_name, state_dir=tmp_path / "state", delivery_idle_seconds=IDLE
+        )
+        daemon = await start_daemon(config)
+        try:
+            await hub.send(start_frame("s", tmp_path, command))  # a shell: /bin/sh or bash
+            await shell_ready(hub)
+            await hub.send(note("d1", evil))
+            [ack] = await wait_until(lambda: frames(hub, "delivery_ack", "s"), message="the ack")
+            # The shell reads lines in order: once this ran, the delivered line was read too.
+            await hub.send(typed("s", b"echo done$((6*7))\r"))
+            await wait_until(lambda: b"done42" in hub.output("s"), message="the next command")
+            assert not pwned.exists()
+            shown = f"# [orchestratia] Note on task task1234: look touch {pwned} echo touch"
+            assert shown.encode() in hub.output("s")
+            assert ack["status"] == "delivered"
+            assert ack["detail"].startswith("typed as a comment: shell at prompt (")
+        finally:
+            await daemon.stop()
+
+
+async def test_a_program_started_from_the_shell_gets_the_plain_line(
+    socket_name: str, tmp_path: Path
+) -> None:
+    reader = tmp_path / "reader.py"
+    reader.write_text(READER)
+    async with FakeHub(heartbeat_interval=1.0) as hub:
+        config = hub.config(
+            tmux_socket=socket_name, state_dir=tmp_path / "state", delivery_idle_seconds=IDLE
+        )
+        daemon = await start_daemon(config)
+        try:
+            await hub.send(start_frame("s", tmp_path, None))  # the login shell at its prompt
+            await shell_ready(hub)
+            await hub.send(typed("s", f"{shlex.join([PY, str(reader)])}\r".encode()))
+            await wait_until(lambda: b"ready" in hub.output("s"), message="the reader")
+            await hub.send(note("d1", "hi; there"))
+            await wait_until(lambda: got("hi; there") in hub.output("s"), message="submitted")
+            assert acks(hub) == {"d1": "delivered"}
+            assert frames(hub, "delivery_ack", "s")[0]["detail"] == ""
+        finally:
+            await daemon.stop()

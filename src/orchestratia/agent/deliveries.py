@@ -13,6 +13,11 @@ a resend after a reconnect or restart is acknowledged again, never retyped; a re
 still queued is dropped (its ack follows when it is typed). Acks that find the link down wait
 in ``unsent`` and go out when it comes back. A frame without ``delivery_id`` (an older hub) is
 typed but not acknowledged.
+
+Before a line is typed, the session's foreground program is looked at (``foreground``): if it
+is a shell at its prompt, or cannot be known, the line is typed as an inert comment, so the text
+from the hub is shown but never run as a command; the ack's detail says so. It is looked at
+again before Enter: if a shell took over meanwhile, Ctrl-C drops the line instead.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from orchestratia.agent.delivery_gate import HumanLine, QuietWatch
 from orchestratia.agent.delivery_log import TypedLog
 from orchestratia.agent.delivery_text import render
+from orchestratia.agent.foreground import Verdict, as_comment, inspect
 from orchestratia.agent.link import NotConnected
 from orchestratia.agent.session_supervisor import RunningSession
 from orchestratia.agent.tmux import TmuxError
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[BaseModel], Awaitable[None]]
 UNSENT_MAX = 1000  # acks beyond this are dropped: the hub resends and the log re-acks them
+Foreground = Callable[["Terminal"], Awaitable[Verdict]]
 
 
 class Terminal(Protocol):
@@ -81,6 +88,13 @@ class SessionTerminal:
         await self.write(self.session, data)
 
 
+async def session_foreground(terminal: Terminal) -> Verdict:
+    """The foreground program of a ``SessionTerminal``; a test double has none to look at."""
+    if isinstance(terminal, SessionTerminal):
+        return await asyncio.to_thread(inspect, terminal.session.pid)
+    return Verdict("program", type(terminal).__name__)
+
+
 @dataclass(eq=False)
 class _Session:
     line: HumanLine
@@ -110,8 +124,9 @@ class DeliveryQueue:
         poll_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        foreground: Foreground = session_foreground,
     ) -> None:
-        self._find, self._send = find, send
+        self._find, self._send, self._foreground = find, send, foreground
         self.idle_seconds, self.enter_delay = idle_seconds, enter_delay
         self.poll_interval = poll_interval
         self._clock, self._sleep = clock, sleep
@@ -264,9 +279,14 @@ class DeliveryQueue:
     ) -> None:
         error: str | None = None
         try:
-            await terminal.type(text.encode("utf-8"))
+            verdict = await self._foreground(terminal)
+            await terminal.type((text if verdict.plain else as_comment(text)).encode("utf-8"))
             await self._sleep(self.enter_delay)
-            await terminal.type(b"\r")
+            if verdict.plain and not (await self._foreground(terminal)).plain:
+                await terminal.type(b"\x03")  # the program gave way to a shell: drop the line
+                error = "a shell came to the foreground while it was typed; not submitted"
+            else:
+                await terminal.type(b"\r")
         except (TmuxError, OSError) as exc:
             error = str(exc)
         finally:
@@ -285,8 +305,9 @@ class DeliveryQueue:
             return
         if frame.delivery_id is not None:
             state.log_in(terminal).add(frame.delivery_id)
-        log.info("session %s: typed %s %s", frame.session_id, frame.type, frame.delivery_id)
-        await self._ack(frame, "delivered")
+        sid, did = frame.session_id, frame.delivery_id
+        log.info("session %s: typed %s %s %s", sid, frame.type, did, verdict.detail)
+        await self._ack(frame, "delivered", verdict.detail)
 
     # --- acks ---------------------------------------------------------------------------------
 
