@@ -32,7 +32,7 @@ from orchestratia.hub.services import servers as server_service
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
-from orchestratia.hub.web import pages
+from orchestratia.hub.web import pages, task_pages
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -153,6 +153,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         agent_tasks.router,
         health.router,
         pages.router,
+        task_pages.router,
     ):
         app.include_router(router)
     app.add_api_websocket_route("/ws/server", server_channel)

@@ -65,8 +65,11 @@ async def list_tasks(
     status: Annotated[list[str] | None, Query(max_length=20)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    pipeline_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TaskList:
-    rows = await tasks.list_tasks(db, caller, project_id, _statuses(status or []), q, limit)
+    rows = await tasks.list_tasks(
+        db, caller, project_id, _statuses(status or []), q, limit, pipeline_id=pipeline_id
+    )
     rendered = await task_views.render(db, rows)
     return TaskList(tasks=rendered, count=len(rendered))
 
@@ -102,7 +105,12 @@ async def auto_assign_task(
     task_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
     task = await tasks.load(db, caller, task_id, write=True)
-    await task_delivery.auto_assign_now(hub, task.project_id, task.id)
+    project_id, task_id = task.project_id, task.id
+    # End this transaction before the pass: it writes the task from sessions of its own, which
+    # would wait forever on the row lock ``load`` took (PostgreSQL), and it leaves this session's
+    # copy of the task stale; the rollback drops both.
+    await db.rollback()
+    await task_delivery.auto_assign_now(hub, project_id, task_id)
     return await task_ops.get(db, caller, task_id)
 
 

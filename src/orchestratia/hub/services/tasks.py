@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Project, TerminalSession
-from orchestratia.hub.db.task_models import Task, TaskEvent, TaskNote
+from orchestratia.hub.db.task_models import Pipeline, Task, TaskEvent, TaskNote
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, NotFound
 from orchestratia.hub.services import audit, deliveries
@@ -141,6 +141,7 @@ async def list_tasks(
     statuses: Sequence[str] = (),
     q: str | None = None,
     limit: int = 200,
+    pipeline_id: str | None = None,
 ) -> list[Task]:
     if caller.is_agent or project_id:
         projects = [(await caller.project(db, project_id, write=False)).id]
@@ -152,6 +153,8 @@ async def list_tasks(
     stmt = select(Task).where(Task.tenant_id == caller.tenant_id, Task.project_id.in_(projects))
     if statuses:
         stmt = stmt.where(Task.status.in_(statuses))
+    if pipeline_id:
+        stmt = stmt.where(Task.pipeline_id == pipeline_id)
     if q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(
@@ -163,6 +166,16 @@ async def list_tasks(
         )
     rows = await db.scalars(stmt.order_by(Task.created_at.desc()).limit(limit))
     return list(rows)
+
+
+async def pipeline_name(db: AsyncSession, caller: Caller, pipeline_id: str) -> str | None:
+    """The name a pipeline was created with (None when unnamed or not the caller's tenant's)."""
+    name: str | None = await db.scalar(
+        select(Pipeline.name).where(
+            Pipeline.id == pipeline_id, Pipeline.tenant_id == caller.tenant_id
+        )
+    )
+    return name
 
 
 async def check(db: AsyncSession, caller: Caller, session_id: str | None) -> list[Task]:

@@ -1,0 +1,310 @@
+"""The task dashboard in a real browser on the real hub and daemon (SPEC §9): create a task from
+the board's dialog, assign it to a live session from the assign dialog, watch its card move
+between columns live while the agent API drives it, then read its timeline; plus the pipeline
+graph, the activity feed and the board on a phone-sized screen."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client, wait_sync
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+# Generous for a loaded CI runner; each step takes well under a second here.
+UI_TIMEOUT_MS = 15_000
+expect.set_options(timeout=UI_TIMEOUT_MS)
+
+
+@dataclass
+class Fleet:
+    hub: HubProcess
+    api: httpx.Client
+    agent: httpx.Client  # the agent API with the daemon's server key
+    project_id: str
+    server_id: str
+    server_name: str
+    session_id: str
+    session_name: str
+
+
+@pytest.fixture
+def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Fleet]:
+    """A project with one online server running one live session (``cat``, which shows what a
+    delivery types and otherwise waits)."""
+    api = api_client(hub_process)
+    hub_process.closing.append(api)
+    project = api.post("/api/v1/projects", json={"name": "tasks"})
+    assert project.status_code == 201, project.text
+    project_id = project.json()["id"]
+    token = api.post("/api/v1/servers/tokens", json={"project_id": project_id})
+    assert token.status_code == 201, token.text
+
+    daemon: DaemonProcess = daemon_factory()
+    home = tmp_path / "home"
+    home.mkdir()
+    daemon.env["HOME"] = str(home)
+    registered = daemon.register(token.json()["token"])
+    assert registered.returncode == 0, registered.stderr
+    socket = f"orc-e2e-{uuid.uuid4().hex[:10]}"
+    config = yaml.safe_load(daemon.config.read_text())
+    config.update(tmux_socket=socket, state_dir=str(tmp_path / "agent-state"))
+    daemon.config.write_text(yaml.safe_dump(config))
+    daemon.start()
+    server_id = config["server_id"]
+
+    def online() -> dict[str, Any] | None:
+        res = api.get(f"/api/v1/servers/{server_id}")
+        return res.json() if res.status_code == 200 and res.json()["status"] == "online" else None
+
+    server = wait_sync(online, 20, f"server online (daemon log: {daemon.log})")
+    started = api.post(
+        "/api/v1/sessions",
+        json={
+            "server_id": server_id,
+            "name": "e2e-worker",
+            "working_directory": str(tmp_path),
+            "command": "cat",
+        },
+    )
+    assert started.status_code == 201, started.text
+    session_id = started.json()["id"]
+
+    def running() -> bool:
+        return bool(api.get(f"/api/v1/sessions/{session_id}").json()["status"] == "running")
+
+    wait_sync(running, 20, f"session running (daemon log: {daemon.log})")
+    agent = httpx.Client(
+        base_url=f"{hub_process.url}/api/v1/server",
+        headers={"X-API-Key": config["api_key"]},
+        timeout=10,
+    )
+    hub_process.closing.append(agent)
+    try:
+        yield Fleet(
+            hub_process, api, agent, project_id, server_id, server["name"], session_id,
+            "e2e-worker",
+        )  # fmt: skip
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def open_page(browser: Browser, width: int = 1400, height: int = 900) -> Page:
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    return page
+
+
+def log_in(page: Page, hub: HubProcess) -> None:
+    page.goto(f"{hub.url}/login")
+    page.fill("#login-form input[name=email]", ADMIN)
+    page.fill("#login-form input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{hub.url}/fleet")
+
+
+def card(page: Page, task_id: str, column: str) -> Locator:
+    return page.locator(f'.column[data-status="{column}"] .task-card[data-task-id="{task_id}"]')
+
+
+def test_a_task_moves_across_the_board_live(browser: Browser, fleet: Fleet, tmp_path: Path) -> None:
+    page = open_page(browser)
+    log_in(page, fleet.hub)
+    page.click("nav >> text=Tasks")
+    page.wait_for_url(re.compile(r"/tasks$"))
+    page.goto(f"{fleet.hub.url}/tasks?project={fleet.project_id}")
+    expect(page.locator("#live-indicator")).to_have_text("live")
+    page.evaluate("window.__noReload = 1")
+
+    # Create through the dialog; a bad submission is explained next to the field it is about.
+    page.click("#new-task")
+    expect(page.locator("#task-dialog")).to_be_visible()
+    page.click("#task-submit")
+    title_error = page.locator('#task-form [data-error-for="title"]')
+    expect(title_error).to_be_visible()
+    expect(title_error).to_contain_text("title")
+    page.fill("#task-title", "Add a health endpoint")
+    page.fill("#task-spec", "GET /health answers 200 with the version.")
+    page.select_option("#task-priority", "high")
+    page.fill("#task-criteria", "returns 200\nincludes the version")
+    page.fill("#task-labels", "backend, http")
+    page.click("#task-form details.advanced summary")
+    page.fill("#task-structured", '{"requirements": [{"description": "x", "priority": "maybe"}]}')
+    page.click("#task-submit")
+    spec_error = page.locator('#task-form [data-error-for="structured_spec"]')
+    expect(spec_error).to_contain_text("structured_spec.requirements.0.priority")
+    page.fill("#task-structured", "")
+    page.click("#task-submit")
+    expect(page.locator("#task-dialog")).to_be_hidden()
+    created = page.locator('.column[data-status="pending"] .task-card')
+    expect(created).to_have_count(1)
+    task_id = str(created.get_attribute("data-task-id"))
+    stored = fleet.api.get(f"/api/v1/tasks/{task_id}").json()
+    assert stored["priority"] == "high" and stored["labels"] == ["backend", "http"]
+    assert stored["acceptance_criteria"] == ["returns 200", "includes the version"]
+
+    # Edit through the dialog: it opens filled in, and the card shows the saved title.
+    card(page, task_id, "pending").locator('[data-action="edit"]').click()
+    expect(page.locator("#task-title")).to_have_value("Add a health endpoint")
+    expect(page.locator("#task-labels")).to_have_value("backend, http")
+    page.fill("#task-title", "Add a /health endpoint")
+    page.click("#task-submit")
+    expect(page.locator("#task-dialog")).to_be_hidden()
+    expect(card(page, task_id, "pending").locator('[data-field="title"]')).to_have_text(
+        "Add a /health endpoint"
+    )
+
+    # Assign through the dialog, to the live session.
+    card(page, task_id, "pending").locator('[data-action="assign"]').click()
+    expect(page.locator("#assign-dialog")).to_be_visible()
+    expect(page.locator(f'#assign-session option[value="{fleet.session_id}"]')).to_have_count(1)
+    page.select_option("#assign-session", fleet.session_id)
+    page.click("#assign-submit")
+    expect(page.locator("#assign-dialog")).to_be_hidden()
+    assigned = card(page, task_id, "assigned")
+    expect(assigned).to_be_visible()
+    expect(assigned.locator('[data-field="session"]')).to_have_text(fleet.session_name)
+    expect(assigned.locator('[data-field="server"]')).to_have_text(f" @ {fleet.server_name}")
+
+    # The agent API drives the task; the card follows over the dashboard socket.
+    res = fleet.agent.post(f"/tasks/{task_id}/start", json={"session_id": fleet.session_id})
+    assert res.status_code == 200, res.text
+    expect(card(page, task_id, "running")).to_be_visible()
+    expect(page.locator('.column[data-status="assigned"] [data-field="count"]')).to_have_text("0")
+    res = fleet.agent.post(
+        f"/tasks/{task_id}/complete",
+        json={
+            "result": {
+                "summary": "Added /health with the version.",
+                "changes": {"files_modified": ["app/routes.py"]},
+                "tests": {"passed": 4, "failed": 0, "skipped": 0},
+            }
+        },
+    )
+    assert res.status_code == 200, res.text
+    expect(card(page, task_id, "done")).to_be_visible()
+    expect(page.locator(f'.task-card[data-task-id="{task_id}"]')).to_have_count(1)
+    assert page.evaluate("window.__noReload === 1")
+    page.screenshot(path=tmp_path / "board.png", full_page=True)
+
+    # The task page: result and the timeline of what happened.
+    card(page, task_id, "done").locator('[data-field="title"]').click()
+    page.wait_for_url(f"{fleet.hub.url}/tasks/{task_id}")
+    expect(page.locator("#task-status")).to_have_text("done")
+    expect(page.locator("#result-summary")).to_have_text("Added /health with the version.")
+    expect(page.locator("#result-tests")).to_contain_text("4 passed")
+    timeline = page.locator("#timeline")
+    expect(timeline.locator('.event[data-kind="created"]')).to_have_count(1)
+    moves = timeline.locator('.event[data-kind="status"] .event-summary')
+    expect(moves).to_have_text(["pending → assigned", "assigned → running", "running → done"])
+    expect(page.locator("#reason-summary")).to_contain_text(f"assigned to {fleet.session_name}")
+
+    # A note lands on the timeline live (task_event), without a reload.
+    expect(page.locator("#live-indicator")).to_have_text("live")
+    page.evaluate("window.__noReload = 2")
+    page.fill("#note-content", "Nice work, thanks")
+    page.click("#note-submit")
+    expect(timeline.locator('.event[data-kind="note"]')).to_contain_text("Nice work, thanks")
+    expect(page.locator("#notes .note[data-note-id] .prose")).to_have_text("Nice work, thanks")
+    assert page.evaluate("window.__noReload === 2")
+    page.screenshot(path=tmp_path / "task.png", full_page=True)
+
+
+def test_pipeline_graph_and_activity_follow_changes(
+    browser: Browser, fleet: Fleet, tmp_path: Path
+) -> None:
+    created = fleet.api.post(
+        "/api/v1/pipelines",
+        json={
+            "project_id": fleet.project_id,
+            "name": "checkout",
+            "tasks": [
+                {"id": "db", "title": "Orders table"},
+                {
+                    "id": "api",
+                    "title": "Orders API",
+                    "depends_on": [{"task": "db", "type": "input", "contract_key": "orders_db"}],
+                },
+                {"id": "ui", "title": "Checkout page", "depends_on": ["api"]},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    ids = created.json()["id_map"]
+
+    page = open_page(browser)
+    log_in(page, fleet.hub)
+    page.goto(f"{fleet.hub.url}/tasks/{ids['api']}")
+    expect(page.locator("#blockers")).to_contain_text("Orders table")
+    expect(page.locator('#dependencies [data-contract-status="waiting"]')).to_have_count(1)
+    page.click("#pipeline-link")
+    page.wait_for_url(re.compile(r"/pipelines/"))
+    expect(page.locator("#live-indicator")).to_have_text("live")
+    expect(page.locator(".pnode")).to_have_count(3)
+    expect(page.locator(".pedge text")).to_have_text(["input: orders_db", "blocks"])
+    # Each dependent sits right of what it depends on.
+    xs = {
+        tid: float(page.locator(f'.pnode[data-task-id="{tid}"] .pnode-box').get_attribute("x") or 0)
+        for tid in ids.values()
+    }
+    assert xs[ids["db"]] < xs[ids["api"]] < xs[ids["ui"]]
+
+    res = fleet.api.delete(f"/api/v1/tasks/{ids['db']}")
+    assert res.status_code == 200, res.text
+    expect(page.locator(f'.pnode[data-task-id="{ids["db"]}"]')).to_have_attribute(
+        "data-status", "cancelled"
+    )
+    edge = page.locator(f'.pedge[data-source="{ids["db"]}"]')
+    expect(edge).to_have_attribute("data-contract-status", "upstream_failed")
+    page.screenshot(path=tmp_path / "pipeline.png", full_page=True)
+
+    page.goto(f"{fleet.hub.url}/activity?project={fleet.project_id}")
+    expect(page.locator("#live-indicator")).to_have_text("live")
+    first = page.locator("#activity .event").first
+    res = fleet.api.post(
+        "/api/v1/tasks", json={"project_id": fleet.project_id, "title": "Brand new task"}
+    )
+    assert res.status_code == 201, res.text
+    expect(first).to_have_attribute("data-kind", "created")
+    expect(first.locator(".event-task")).to_have_text("Brand new task")
+
+
+def test_board_fits_a_phone(browser: Browser, fleet: Fleet, tmp_path: Path) -> None:
+    for title in ("Short one", "A much longer task title that has to wrap on a small screen"):
+        res = fleet.api.post("/api/v1/tasks", json={"project_id": fleet.project_id, "title": title})
+        assert res.status_code == 201, res.text
+    page = open_page(browser, 390, 844)
+    log_in(page, fleet.hub)
+    page.goto(f"{fleet.hub.url}/tasks?project_id={fleet.project_id}")
+    expect(page.locator("#live-indicator")).to_have_text("live")
+    expect(page.locator(".task-card")).to_have_count(2)
+    # Columns stack instead of scrolling sideways, and nothing pushes the page wider.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    pending = page.locator('.column[data-status="pending"]').bounding_box()
+    assigned = page.locator('.column[data-status="assigned"]').bounding_box()
+    assert pending is not None and assigned is not None
+    assert assigned["y"] > pending["y"] and pending["width"] > 300
+    page.screenshot(path=tmp_path / "phone-board.png", full_page=True)
+    page.click("#new-task")
+    dialog = page.locator("#task-dialog").bounding_box()
+    assert dialog is not None and dialog["width"] <= 390
+    page.screenshot(path=tmp_path / "phone-dialog.png")
+    page.click("#task-dialog [data-close-dialog] >> nth=0")
+
+    # Cancelling asks first, then the card drops into the cancelled column.
+    short = page.locator('.task-card:has-text("Short one")')
+    task_id = str(short.get_attribute("data-task-id"))
+    page.once("dialog", lambda confirm: confirm.accept())
+    short.locator('[data-action="cancel"]').click()
+    expect(card(page, task_id, "cancelled")).to_have_count(1)
