@@ -146,7 +146,9 @@ class Stack:
 
 
 @contextmanager
-def stack() -> Iterator[Stack]:
+def stack(daemon: bool = True) -> Iterator[Stack]:
+    """Hub process, admin login and a project; with ``daemon`` also a registered daemon process
+    (online, ``server_id`` set). Benchmarks that bring their own daemon pass ``daemon=False``."""
     root = Path(tempfile.mkdtemp(prefix="orc-bench-"))
     env = dict(os.environ)
     for key in [k for k in env if k.startswith("ORCHESTRATIA_")]:
@@ -172,6 +174,9 @@ def stack() -> Iterator[Stack]:
         st.client.cookies.clear()
         st.client.headers["Authorization"] = f"Bearer {st.cookie}"
         st.project_id = st.client.post("/api/v1/projects", json={"name": "bench"}).json()["id"]
+        if not daemon:
+            yield st
+            return
         token = st.client.post("/api/v1/servers/tokens", json={"project_id": st.project_id}).json()[
             "token"
         ]
