@@ -1,11 +1,13 @@
 """The task dashboard in a real browser on the real hub and daemon (SPEC §9): create a task from
 the board's dialog, assign it to a live session from the assign dialog, watch its card move
-between columns live while the agent API drives it, then read its timeline; plus the pipeline
-graph, the activity feed and the board on a phone-sized screen."""
+between columns live as the stand-in agent in that session works it (told by the real delivery,
+through the real agent CLI), then read its timeline; plus the pipeline graph, the activity feed
+and the board on a phone-sized screen."""
 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client, wait_sync
+from tests.e2e.task_support import StandIn, TaskRig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -31,7 +34,6 @@ expect.set_options(timeout=UI_TIMEOUT_MS)
 class Fleet:
     hub: HubProcess
     api: httpx.Client
-    agent: httpx.Client  # the agent API with the daemon's server key
     project_id: str
     server_id: str
     server_name: str
@@ -85,17 +87,10 @@ def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Itera
         return bool(api.get(f"/api/v1/sessions/{session_id}").json()["status"] == "running")
 
     wait_sync(running, 20, f"session running (daemon log: {daemon.log})")
-    agent = httpx.Client(
-        base_url=f"{hub_process.url}/api/v1/server",
-        headers={"X-API-Key": config["api_key"]},
-        timeout=10,
-    )
-    hub_process.closing.append(agent)
     try:
         yield Fleet(
-            hub_process, api, agent, project_id, server_id, server["name"], session_id,
-            "e2e-worker",
-        )  # fmt: skip
+            hub_process, api, project_id, server_id, server["name"], session_id, "e2e-worker"
+        )
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
 
@@ -118,12 +113,72 @@ def card(page: Page, task_id: str, column: str) -> Locator:
     return page.locator(f'.column[data-status="{column}"] .task-card[data-task-id="{task_id}"]')
 
 
-def test_a_task_moves_across_the_board_live(browser: Browser, fleet: Fleet, tmp_path: Path) -> None:
+WORKER = "e2e-worker"
+TITLE = "Add a /health endpoint"
+RESULT = {
+    "summary": "Added /health with the version.",
+    "changes": {"files_modified": ["app/routes.py"]},
+    "tests": {"passed": 4, "failed": 0, "skipped": 0},
+}
+# Records each column the card is seen in, from the moment it is installed: the board moves a
+# card's element between columns, so a move that comes and goes between two of Playwright's polls
+# is still seen.
+TRACK_COLUMNS = """(id) => {
+  const seen = (window.__columns = []);
+  const note = () => {
+    const column = document.getElementById(`task-${id}`)?.closest(".column")?.dataset.status;
+    if (column && seen[seen.length - 1] !== column) seen.push(column);
+  };
+  note();
+  new MutationObserver(note).observe(document.getElementById("board"), {
+    childList: true,
+    subtree: true,
+  });
+}"""
+
+
+@dataclass
+class Worked:
+    """A project with one online server (a real daemon) running one stand-in agent session,
+    which completes its task only once ``gate`` exists."""
+
+    rig: TaskRig
+    server_name: str
+    agent: StandIn
+    gate: Path
+
+
+@pytest.fixture
+def worked(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Worked]:
+    api = api_client(hub_process)
+    hub_process.closing.append(api)
+    project = api.post("/api/v1/projects", json={"name": "tasks"})
+    assert project.status_code == 201, project.text
+    rig = TaskRig(hub_process, api, project.json()["id"], tmp_path)
+    try:
+        server = rig.add_server("alpha", daemon_factory("alpha"), via_cli=True)
+        rig.wait_online()
+        gate = tmp_path / "may-finish"
+        agent = rig.start_agent(
+            WORKER, server, {"tasks": {TITLE: {"result": RESULT, "wait_for": str(gate)}}}
+        )
+        name = api.get(f"/api/v1/servers/{server.id}").json()["name"]
+        yield Worked(rig, name, agent, gate)
+    finally:
+        for each in rig.servers.values():
+            each.daemon.kill(signal.SIGTERM)
+        rig.close()
+
+
+def test_a_task_moves_across_the_board_live(
+    browser: Browser, worked: Worked, tmp_path: Path
+) -> None:
+    rig, agent = worked.rig, worked.agent
     page = open_page(browser)
-    log_in(page, fleet.hub)
+    log_in(page, rig.hub)
     page.click("nav >> text=Tasks")
     page.wait_for_url(re.compile(r"/tasks$"))
-    page.goto(f"{fleet.hub.url}/tasks?project={fleet.project_id}")
+    page.goto(f"{rig.hub.url}/tasks?project={rig.project_id}")
     expect(page.locator("#live-indicator")).to_have_text("live")
     page.evaluate("window.__noReload = 1")
 
@@ -150,65 +205,77 @@ def test_a_task_moves_across_the_board_live(browser: Browser, fleet: Fleet, tmp_
     created = page.locator('.column[data-status="pending"] .task-card')
     expect(created).to_have_count(1)
     task_id = str(created.get_attribute("data-task-id"))
-    stored = fleet.api.get(f"/api/v1/tasks/{task_id}").json()
+    stored = rig.task(task_id)
     assert stored["priority"] == "high" and stored["labels"] == ["backend", "http"]
     assert stored["acceptance_criteria"] == ["returns 200", "includes the version"]
 
-    # Edit through the dialog: it opens filled in, and the card shows the saved title.
+    # Edit through the dialog: it opens filled in, and the card shows the saved title (the one
+    # the stand-in's script knows the task by).
     card(page, task_id, "pending").locator('[data-action="edit"]').click()
     expect(page.locator("#task-title")).to_have_value("Add a health endpoint")
     expect(page.locator("#task-labels")).to_have_value("backend, http")
-    page.fill("#task-title", "Add a /health endpoint")
+    page.fill("#task-title", TITLE)
     page.click("#task-submit")
     expect(page.locator("#task-dialog")).to_be_hidden()
-    expect(card(page, task_id, "pending").locator('[data-field="title"]')).to_have_text(
-        "Add a /health endpoint"
-    )
+    expect(card(page, task_id, "pending").locator('[data-field="title"]')).to_have_text(TITLE)
 
-    # Assign through the dialog, to the live session.
+    # Assign through the dialog, to the stand-in's session. From here on nothing but the
+    # stand-in drives the task: the delivery tells it to run `orchestratia task check`, and it
+    # starts the task with the real CLI, then holds its result until the gate opens.
+    page.evaluate(TRACK_COLUMNS, task_id)
     card(page, task_id, "pending").locator('[data-action="assign"]').click()
     expect(page.locator("#assign-dialog")).to_be_visible()
-    expect(page.locator(f'#assign-session option[value="{fleet.session_id}"]')).to_have_count(1)
-    page.select_option("#assign-session", fleet.session_id)
+    expect(page.locator(f'#assign-session option[value="{agent.id}"]')).to_have_count(1)
+    page.select_option("#assign-session", agent.id)
     page.click("#assign-submit")
     expect(page.locator("#assign-dialog")).to_be_hidden()
-    assigned = card(page, task_id, "assigned")
-    expect(assigned).to_be_visible()
-    expect(assigned.locator('[data-field="session"]')).to_have_text(fleet.session_name)
-    expect(assigned.locator('[data-field="server"]')).to_have_text(f" @ {fleet.server_name}")
-
-    # The agent API drives the task; the card follows over the dashboard socket.
-    res = fleet.agent.post(f"/tasks/{task_id}/start", json={"session_id": fleet.session_id})
-    assert res.status_code == 200, res.text
-    expect(card(page, task_id, "running")).to_be_visible()
+    running = card(page, task_id, "running")
+    expect(running).to_be_visible()
+    expect(running.locator('[data-field="session"]')).to_have_text(WORKER)
+    expect(running.locator('[data-field="server"]')).to_have_text(f" @ {worked.server_name}")
     expect(page.locator('.column[data-status="assigned"] [data-field="count"]')).to_have_text("0")
-    res = fleet.agent.post(
-        f"/tasks/{task_id}/complete",
-        json={
-            "result": {
-                "summary": "Added /health with the version.",
-                "changes": {"files_modified": ["app/routes.py"]},
-                "tests": {"passed": 4, "failed": 0, "skipped": 0},
-            }
-        },
-    )
-    assert res.status_code == 200, res.text
+    assert page.evaluate("window.__columns") == ["pending", "assigned", "running"]
+    assert rig.task(task_id)["status"] == "running"  # the gate holds it here
+
+    worked.gate.touch()
     expect(card(page, task_id, "done")).to_be_visible()
     expect(page.locator(f'.task-card[data-task-id="{task_id}"]')).to_have_count(1)
+    assert page.evaluate("window.__columns") == ["pending", "assigned", "running", "done"]
     assert page.evaluate("window.__noReload === 1")
     page.screenshot(path=tmp_path / "board.png", full_page=True)
 
+    # The stand-in did it: told by a delivery typed into its terminal, it ran check, view, start
+    # and complete with the real CLI, each once and each accepted.
+    wait_sync(
+        lambda: any(e["event"] == "finished" and e["task"] == task_id for e in agent.entries()),
+        10,
+        f"the stand-in's transcript of its task ({agent.transcript})",
+    )
+    told = [e for e in agent.entries() if e["event"] == "line" and "task check" in e["text"]]
+    assert len(told) == 1 and "[orchestratia] " in told[0]["text"], agent.entries()
+    commands = [(e["command"], e["rc"]) for e in agent.commands()]
+    assert commands == [("check", 0), ("view", 0), ("start", 0), ("complete", 0)], commands
+
     # The task page: result and the timeline of what happened.
     card(page, task_id, "done").locator('[data-field="title"]').click()
-    page.wait_for_url(f"{fleet.hub.url}/tasks/{task_id}")
+    page.wait_for_url(f"{rig.hub.url}/tasks/{task_id}")
     expect(page.locator("#task-status")).to_have_text("done")
     expect(page.locator("#result-summary")).to_have_text("Added /health with the version.")
     expect(page.locator("#result-tests")).to_contain_text("4 passed")
     timeline = page.locator("#timeline")
     expect(timeline.locator('.event[data-kind="created"]')).to_have_count(1)
-    moves = timeline.locator('.event[data-kind="status"] .event-summary')
-    expect(moves).to_have_text(["pending → assigned", "assigned → running", "running → done"])
-    expect(page.locator("#reason-summary")).to_contain_text(f"assigned to {fleet.session_name}")
+    moves = timeline.locator('.event[data-kind="status"]')
+    expect(moves.locator(".event-summary")).to_have_text(
+        ["pending → assigned", "assigned → running", "running → done"]
+    )
+    # The moves after the assignment were the session's own, made with its session token.
+    expect(moves.locator(".event-actor").nth(1)).to_have_text(f"session:{WORKER}")
+    expect(moves.locator(".event-actor").nth(2)).to_have_text(f"session:{WORKER}")
+    delivered = timeline.locator('.event[data-kind="delivery_delivered"]')
+    expect(delivered).to_have_count(1)
+    expect(delivered).to_have_attribute("data-category", "delivery")
+    expect(delivered.locator(".event-summary")).to_have_text("assignment delivered to the session")
+    expect(page.locator("#reason-summary")).to_contain_text(f"assigned to {WORKER}")
 
     # A note lands on the timeline live (task_event), without a reload.
     expect(page.locator("#live-indicator")).to_have_text("live")
