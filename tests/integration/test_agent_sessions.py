@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from orchestratia.agent.rule_cache import policy_dir
 from orchestratia.agent.tmux import TmuxServer
 from tests.support import wait_until
 from tests.unit.agent_fakes import (
@@ -154,6 +155,7 @@ async def test_environment_and_session_token(
             "ORCHESTRATIA_SESSION_ID": "e1",
             "ORCHESTRATIA_PROJECT_ID": "proj1",
             "ORCHESTRATIA_ROLE": "orchestrator",
+            "ORCHESTRATIA_POLICY_DIR": str(policy_dir(config)),  # the pre-tool-use hook's rules
             "TERM": "xterm-256color",
         }
         assert "ORCHESTRATIA_API_KEY" not in json.loads(hub.output("e2"))

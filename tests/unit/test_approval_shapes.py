@@ -20,6 +20,7 @@ from orchestratia.protocol.approvals import (
     RuleSet,
     clip_tool_input,
     compile_pattern,
+    escape_glob,
     glob_to_re2,
 )
 
@@ -174,6 +175,18 @@ def test_glob_semantics(pattern: str, text: str, matches: bool) -> None:
 
 def test_glob_translation_is_anchored_and_dot_all() -> None:
     assert glob_to_re2("a**b") == "(?s)\\A(?:a.*b)\\z"
+
+
+@pytest.mark.parametrize(
+    "text", ["ls *.py", "a?b", "[x]", "[!x]", "**", "\\*", "]", "rm -rf /tmp/[a-z]*\nok", ""]
+)
+def test_escape_glob_matches_exactly_the_text(text: str) -> None:
+    pattern = compile_pattern(escape_glob(text), "glob")
+    assert pattern.search(text) is not None
+    assert pattern.search(text + "x") is None
+    assert pattern.search("x" + text) is None
+    if "*" in text:
+        assert pattern.search(text.replace("*", "anything")) is None
 
 
 def test_regex_is_searched_unanchored_and_case_sensitive() -> None:

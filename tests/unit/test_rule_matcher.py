@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from orchestratia.protocol.rule_matching import (
     main_parameters,
 )
 
-SERVER, PROJECT = "srv-1", "proj-1"
+SERVER, PROJECT, SESSION = "srv-1", "proj-1", "sess-1"
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def rule(rule_id: str, action: str, tool: str = "Bash", **fields: Any) -> ApprovalRule:
@@ -80,6 +82,39 @@ def test_narrowest_scope_wins_before_priority() -> None:
     assert m.decide("claude", "Bash", {}, "other-server", PROJECT).rule_id == "project"
     assert m.decide("claude", "Bash", {}, "other-server", "other-project").rule_id == "tenant"
     assert m.decide("claude", "Bash", {}, None, None).rule_id == "tenant"
+
+
+def test_session_rules_are_narrowest_only_for_their_session_and_lose_to_deny() -> None:
+    m = matcher(
+        rule("server", "ask", scope="server", scope_id=SERVER, priority=100),
+        rule("session", "allow", scope="session", scope_id=SESSION),
+        rule("other-session", "allow", tool="Read", scope="session", scope_id="sess-2"),
+        rule("deny", "deny", param_pattern="rm *", priority=-100),
+    )
+    run = lambda session, tool="Bash", cmd="ls": m.decide(  # noqa: E731
+        "claude", tool, {"command": cmd}, SERVER, PROJECT, session
+    )
+    assert run(SESSION).rule_id == "session"
+    assert run(SESSION, cmd="rm -rf /").rule_id == "deny"  # deny first, whatever the scope
+    assert run("sess-2").rule_id == run(None).rule_id == "server"
+    assert run(SESSION, "Read").action == "ask"
+    assert run("sess-2", "Read").rule_id == "other-session"
+
+
+def test_expired_rules_are_skipped() -> None:
+    m = matcher(
+        rule("soon", "allow", scope="session", scope_id=SESSION, expires_at=NOW + timedelta(1)),
+        rule("gone", "deny", expires_at=NOW),
+        rule("naive", "deny", tool="Read", expires_at=datetime(2026, 1, 1, 13)),  # read as UTC
+    )
+    at = lambda now, tool="Bash": m.decide("claude", tool, {}, SERVER, PROJECT, SESSION, now)  # noqa: E731
+    assert at(NOW).rule_id == "soon"
+    assert at(NOW - timedelta(seconds=1)).rule_id == "gone"
+    assert at(NOW + timedelta(days=2)).action == "ask"
+    assert at(NOW, "Read").rule_id == "naive"
+    assert at(datetime(2026, 1, 1, 13), "Read").action == "ask"  # a naive "now" is UTC too
+    # Without ``now`` the clock decides: these expired long ago.
+    assert m.decide("claude", "Read", {}, None, None).action == "ask"
 
 
 def test_higher_priority_first_then_id() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from orchestratia.agent.config import AgentConfig, default_config_path
 from orchestratia.agent.connection import FrameHandler, HubConnection
 from orchestratia.agent.files import write_private_file
+from orchestratia.agent.policy import PolicyService
 from orchestratia.agent.sessions import SessionRuntime
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ async def run(
     *,
     on_frame: FrameHandler | None = None,
     runtime: SessionRuntime | None = None,
+    policy: PolicyService | None = None,
 ) -> None:
     """Stay connected to the hub until SIGTERM or SIGINT, then close with 1001 and return.
 
@@ -89,17 +91,23 @@ async def run(
     default config path. Terminal sessions are run by ``runtime`` (default: a
     ``SessionRuntime`` for ``config``), which resumes sessions left by an earlier daemon before
     the first connection; they keep running after we stop. ``on_frame`` receives the hub frames
-    that are not session frames.
+    that are not session or approval-rule frames. ``policy`` (default: a ``PolicyService``
+    for ``config``) keeps the approval-rule cache, answers pre-tool-use hooks and ships their
+    permission log.
     """
     state_file = StateFile(state_path or state_path_for())
     sessions = runtime or SessionRuntime(config)
+    rules = policy or PolicyService(config)
 
     def state_changed(connection: HubConnection) -> None:
         sessions.link_changed(connection.state == "connected")
+        rules.link_changed(connection.state == "connected")
         state_file.write(connection)
 
     async def dispatch(frame: dict[str, Any]) -> None:
-        if not await sessions.handle_frame(frame) and on_frame is not None:
+        if await sessions.handle_frame(frame) or await rules.handle_frame(frame):
+            return
+        if on_frame is not None:
             await on_frame(frame)
 
     connection = HubConnection(
@@ -110,6 +118,7 @@ async def run(
     )
     sessions.attach(connection.send)
     await sessions.start()
+    await rules.start()
     stop_requested = asyncio.Event()
     restore = _install_signal_handlers(stop_requested)
     runner = asyncio.create_task(connection.run(), name="hub-connection")
@@ -125,6 +134,7 @@ async def run(
             runner.cancel()
         results = await asyncio.gather(runner, waiter, return_exceptions=True)
         restore()
+        await rules.stop()
         await sessions.stop()
         state_file.write(connection)
     error = results[0]

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from orchestratia.protocol.approvals import RuleAction
+# NamedTuples, not dataclasses, and the rule type only for type checking: the hook's fast path
+# imports this module, and ``dataclasses`` or pydantic would cost it several ms each.
+if TYPE_CHECKING:
+    from orchestratia.protocol.approvals import RuleAction
 
 Agent = Literal["claude", "gemini", "codex"]
 AGENTS: tuple[Agent, ...] = ("claude", "gemini", "codex")
@@ -54,8 +56,7 @@ class HookInputError(ValueError):
     """The hook's stdin is not a tool call we can judge; the message says why, in plain words."""
 
 
-@dataclass(frozen=True)
-class ToolCall:
+class ToolCall(NamedTuple):
     """The parts of a hook's stdin the decision needs; ``tool_input`` is untouched JSON data."""
 
     agent: Agent
@@ -66,8 +67,7 @@ class ToolCall:
     tool_use_id: str | None
 
 
-@dataclass(frozen=True)
-class HookReply:
+class HookReply(NamedTuple):
     """What the hook process prints on stdout and the code it exits with."""
 
     stdout: str

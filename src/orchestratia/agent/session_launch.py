@@ -67,9 +67,13 @@ def command_argv(command: str | None) -> list[str]:
     return [FALLBACK_SHELL, "-c", _WRAPPER, shell, command]
 
 
-def session_environment(hub_url: str, frame: SessionStartFrame) -> dict[str, str]:
+def session_environment(
+    hub_url: str, frame: SessionStartFrame, policy_dir: Path | None = None
+) -> dict[str, str]:
     """The variables set in the session. ``ORCHESTRATIA_API_KEY`` is the per-session token,
     never the server's key; without a token it is left unset (see ``tmux.clean_environment``).
+    ``ORCHESTRATIA_POLICY_DIR`` tells the pre-tool-use hook where the daemon keeps its rule
+    cache, decision socket and permission spool.
     """
     env = {
         "ORCHESTRATIA_HUB_URL": hub_url,
@@ -80,4 +84,6 @@ def session_environment(hub_url: str, frame: SessionStartFrame) -> dict[str, str
     }
     if frame.session_token:
         env["ORCHESTRATIA_API_KEY"] = frame.session_token
+    if policy_dir is not None:
+        env["ORCHESTRATIA_POLICY_DIR"] = str(policy_dir)
     return env

@@ -25,6 +25,7 @@ from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.deliveries import DeliveryQueue, SessionTerminal
 from orchestratia.agent.link import NotConnected
 from orchestratia.agent.output_log import SessionPaths
+from orchestratia.agent.rule_cache import policy_dir
 from orchestratia.agent.session_launch import (
     LaunchError,
     command_argv,
@@ -210,7 +211,7 @@ class SessionRuntime(Supervisor):
                     meta.tmux_name,
                     cwd,
                     command_argv(frame.command),
-                    session_environment(self.config.hub_url, frame),
+                    session_environment(self.config.hub_url, frame, policy_dir(self.config)),
                     cols=frame.cols,
                     rows=frame.rows,
                     log_path=paths.log,

@@ -190,3 +190,22 @@ def session_start(
     typer.echo(
         json.dumps(session_start_output(name if name in AGENTS else "claude", context, loaded))
     )
+
+
+@app.command("pre-tool-use")
+def pre_tool_use(
+    ctx: typer.Context,
+    agent: Annotated[
+        str, typer.Option(help="Which agent runs the hook: claude, gemini or codex.")
+    ] = "claude",
+) -> None:
+    """Allow, deny or ask about one tool call by the approval rules (stdin: the agent's JSON).
+
+    The plain `orchestratia hook pre-tool-use [--agent X]` form skips this typer layer for
+    speed (`cli.console`); both run the same code.
+    """
+    from orchestratia.cli.pre_tool_use import emit, run
+
+    reply = run(agent, options=agent_options(ctx))
+    emit(reply)
+    raise typer.Exit(reply.exit_code)

@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from orchestratia import __version__
-from orchestratia.hub.api import agent_tasks, health, projects, servers, sessions
+from orchestratia.hub.api import agent_approvals, agent_tasks, health, projects, servers, sessions
+from orchestratia.hub.api import approvals as approvals_api
 from orchestratia.hub.api import auth as auth_api
+from orchestratia.hub.api import inbox as inbox_api
 from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
@@ -33,6 +35,7 @@ from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.web import pages, task_pages
+from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -131,6 +134,14 @@ def create_app(settings: HubSettings) -> FastAPI:
             asyncio.create_task(
                 _every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
             ),
+            asyncio.create_task(
+                _every(
+                    settings.approval_rules_sync_interval,
+                    stop,
+                    lambda: rule_push.sync(hub),
+                    "approval rules sync",
+                )
+            ),
         ]
         try:
             yield
@@ -151,6 +162,9 @@ def create_app(settings: HubSettings) -> FastAPI:
         sessions.router,
         tasks_api.router,
         agent_tasks.router,
+        approvals_api.router,
+        agent_approvals.router,
+        inbox_api.router,
         health.router,
         pages.router,
         task_pages.router,

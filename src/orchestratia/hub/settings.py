@@ -55,6 +55,10 @@ class HubSettings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     default_plan: str = "unlimited"
     recording_retention_days: float = 30.0
+    # How long a tool call a rule sent to ``ask`` waits in the inbox before it expires (seconds).
+    approval_timeout: float = Field(default=300.0, gt=0)
+    # How often to look for approval-rule changes made by another hub replica (seconds).
+    approval_rules_sync_interval: float = Field(default=2.0, gt=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

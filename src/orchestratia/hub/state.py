@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.events import EventBus
 from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.hub.services.tool_approvals import ApprovalWaiters
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.pending import PendingReplies
 from orchestratia.hub.ws.registry import ConnectionRegistry
+from orchestratia.hub.ws.rule_push import RuleVersionsTold
 from orchestratia.hub.ws.terminal_relay import RelayRegistry
 
 
@@ -27,6 +29,8 @@ class HubState:
     registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
     relays: RelayRegistry = field(default_factory=RelayRegistry)
     scrollbacks: PendingReplies = field(default_factory=PendingReplies)
+    approval_waiters: ApprovalWaiters = field(default_factory=ApprovalWaiters)
+    rule_versions: RuleVersionsTold = field(default_factory=RuleVersionsTold)
     booted_at: datetime = field(default_factory=utcnow)
 
     def in_restart_grace(self, now: datetime) -> bool:

@@ -22,16 +22,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast
 
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from orchestratia.protocol.base import Frame
 from orchestratia.protocol.rest import JsonObject, StrictBody
 
 RuleAction = Literal["allow", "deny", "ask"]
-RuleScope = Literal["tenant", "project", "server"]
+# ``session`` rules come from the inbox ("allow this for this session for N minutes"): their
+# scope_id is the session id and they carry ``expires_at``.
+RuleScope = Literal["tenant", "project", "server", "session"]
 PatternSyntax = Literal["glob", "regex"]
 PermissionDecision = Literal["allowed", "denied", "asked"]
 DecidedBy = Literal["rule", "user", "timeout", "default"]
@@ -87,6 +90,11 @@ def glob_to_re2(pattern: str) -> str:
         else:
             out.append(re.escape(ch))
     return f"(?s)\\A(?:{''.join(out)})\\z"
+
+
+def escape_glob(text: str) -> str:
+    """A glob matching exactly ``text``: each metacharacter becomes a one-member class."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
 
 
 def compile_pattern(pattern: str, syntax: PatternSyntax) -> CompiledPattern:
@@ -156,9 +164,17 @@ class ApprovalRuleCreate(_RuleFields):
 
 
 class ApprovalRule(_RuleFields):
-    """A stored rule as the hub serves it and the daemon caches it."""
+    """A stored rule as the hub serves it and the daemon caches it. Past ``expires_at`` the
+    rule no longer applies, whether or not a fresher rule set has arrived."""
 
     id: str = RuleId
+    expires_at: datetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # A naive time cannot be compared with "now"; the hub always sends UTC.
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class ApprovalRuleUpdate(StrictBody):
@@ -192,6 +208,14 @@ class RuleSet(StrictBody):
 
     version: int = Field(ge=0)
     rules: list[ApprovalRule] = Field(default_factory=list, max_length=MAX_RULES)
+
+
+class ApprovalRulesUpdatedFrame(Frame):
+    """Hub -> daemon: the tenant's rules changed; fetch ``GET /api/v1/server/approval-rules``
+    unless the cached set is already at ``version`` or newer."""
+
+    type: Literal["approval_rules_updated"] = "approval_rules_updated"
+    version: int = Field(ge=0)
 
 
 def _loggable(text: str) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
+from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame
 from orchestratia.protocol.base import Frame, as_dict, dump
 from orchestratia.protocol.deliveries import (
     DeliveryAckFrame,
@@ -150,7 +151,8 @@ HubFrame = Annotated[
     | NoteForSessionFrame
     | InterventionResponseFrame
     | PlanApprovedFrame
-    | PlanRevisionFrame,
+    | PlanRevisionFrame
+    | ApprovalRulesUpdatedFrame,
     Field(discriminator="type"),
 ]
 hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)

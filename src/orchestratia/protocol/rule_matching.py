@@ -1,16 +1,17 @@
 """``RuleMatcher``: the pre-tool-use decision from the cached approval rules (SPEC §8).
 
 Order, fixed when the matcher is built: **deny rules first**, then the **narrowest scope**
-(server, then project, then tenant), then **higher priority first** (``priority`` 100 beats 0;
-a negative priority sinks a rule below the default), then rule **id** ascending so equal rules
-always resolve the same way. The first rule that applies and matches decides. Nothing matching
-is ``ask``: there is never an implicit allow.
+(session, then server, then project, then tenant), then **higher priority first** (``priority``
+100 beats 0; a negative priority sinks a rule below the default), then rule **id** ascending so
+equal rules always resolve the same way. The first rule that applies and matches decides.
+Nothing matching is ``ask``: there is never an implicit allow.
 
-A rule applies when it is active, its scope is the tenant, this project or this server, and its
-agent filter is empty or names this agent. It matches when ``tool_pattern`` matches the tool name
-and, if it has a ``param_pattern``, that matches the tool's *main parameter* (pattern semantics:
-``orchestratia.protocol.approvals``). A tool whose main parameter is unknown, or absent from the
-input, never matches a rule with a ``param_pattern``.
+A rule applies when it is active, not past its ``expires_at``, its scope is the tenant, this
+project, this server or this session, and its agent filter is empty or names this agent. It
+matches when ``tool_pattern`` matches the tool name and, if it has a ``param_pattern``, that
+matches the tool's *main parameter* (pattern semantics: ``orchestratia.protocol.approvals``). A
+tool whose main parameter is unknown, or absent from the input, never matches a rule with a
+``param_pattern``.
 
 Some tools carry several main values (a patch touching three files, a fetch prompt naming two
 URLs). Then a ``deny`` or ``ask`` rule matches if *any* value matches, an ``allow`` rule only if
@@ -26,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestratia.protocol.approvals import (
@@ -37,7 +39,7 @@ from orchestratia.protocol.approvals import (
     compile_pattern,
 )
 
-SCOPE_RANK = {"server": 0, "project": 1, "tenant": 2}
+SCOPE_RANK = {"session": 0, "server": 1, "project": 2, "tenant": 3}
 DEFAULT_REASON = "No approval rule matches this tool call, so a person has to decide."
 
 # Main parameter of each known tool: the input keys to read, in order; every present one counts.
@@ -154,6 +156,8 @@ class RuleMatcher:
             key=lambda r: (r.action != "deny", SCOPE_RANK[r.scope], -r.priority, r.id),
         )
         self._rules = [self._compile(r) for r in ordered]
+        # Most rule sets hold no expiring rule; then "now" is never needed.
+        self._expiring = any(r.expires_at is not None for r in ordered)
 
     @staticmethod
     def _compile(rule: ApprovalRule) -> _Rule:
@@ -177,17 +181,27 @@ class RuleMatcher:
         tool_input: Mapping[str, Any],
         server_id: str | None,
         project_id: str | None,
+        session_id: str | None = None,
+        now: datetime | None = None,
     ) -> Verdict:
-        """The verdict of the first rule that applies and matches, else ``ask``."""
+        """The verdict of the first rule that applies and matches, else ``ask``. Rules whose
+        ``expires_at`` is not after ``now`` (default: the current time) are skipped."""
         tool = _safe_text(tool)
         tool_bytes = tool.encode("utf-8")
         params: tuple[bytes, ...] | None = None
         params_read = False  # most rules are settled by the tool name alone
+        if self._expiring:
+            now = datetime.now(UTC) if now is None else now
+            now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
         for entry in self._rules:
             rule = entry.rule
             if rule.scope == "project" and rule.scope_id != project_id:
                 continue
             if rule.scope == "server" and rule.scope_id != server_id:
+                continue
+            if rule.scope == "session" and rule.scope_id != session_id:
+                continue
+            if rule.expires_at is not None and now is not None and rule.expires_at <= now:
                 continue
             if entry.agents is not None and agent not in entry.agents:
                 continue

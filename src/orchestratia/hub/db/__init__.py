@@ -1,4 +1,5 @@
 """Database layer. Importing the package registers every table on ``Base.metadata``."""
 
 from orchestratia.hub.db import approval_models as approval_models
+from orchestratia.hub.db import inbox_models as inbox_models
 from orchestratia.hub.db import task_models as task_models

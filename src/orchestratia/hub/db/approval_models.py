@@ -1,5 +1,6 @@
 """Tables of tool-call policy (SPEC §2, §8): approval rules, tool calls waiting for a person
-(``ToolApproval``, the inbox's ``ask`` items) and the permission log."""
+(``ToolApproval``, the inbox's ``ask`` items) and the permission log. String widths are at least
+the wire limits of ``orchestratia.protocol.approvals``, so a valid body never overflows a column."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from orchestratia.hub.db.types import UTCDateTime, utcnow
 
 
 class ApprovalRule(Base):
-    """``scope`` is tenant, project or server (``scope_id`` names the latter two); a rule made
-    from an inbox answer ("allow this for this session for N minutes") has ``session_id`` and
+    """``scope`` is tenant, project, server or session (``scope_id`` names the latter three; it
+    is NULL for tenant rules); a rule made from an inbox answer ("allow this for this session for
+    N minutes") has scope ``session``, ``session_id`` (so it goes with its session) and
     ``expires_at``."""
 
     __tablename__ = "approval_rules"
@@ -23,7 +25,7 @@ class ApprovalRule(Base):
     id: Mapped[str] = _id()
     tenant_id: Mapped[str] = _tenant()
     name: Mapped[str] = mapped_column(String(200))
-    tool_pattern: Mapped[str] = mapped_column(String(500))
+    tool_pattern: Mapped[str] = mapped_column(String(1000))
     param_pattern: Mapped[str | None] = mapped_column(String(2000), default=None)
     pattern_syntax: Mapped[str] = mapped_column(String(8), default="glob")
     action: Mapped[str] = mapped_column(String(8))
@@ -53,11 +55,11 @@ class ToolApproval(Base):
     session_id: Mapped[str | None] = mapped_column(
         ForeignKey("sessions.id", ondelete="SET NULL"), default=None
     )
-    agent: Mapped[str] = mapped_column(String(32))
-    tool: Mapped[str] = mapped_column(String(200))
+    agent: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(256))
     main_param: Mapped[str | None] = mapped_column(Text, default=None)
     tool_input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    rule_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    rule_id: Mapped[str | None] = mapped_column(String(64), default=None)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     decision_id: Mapped[str | None] = mapped_column(String(64), default=None)
     decided_by: Mapped[str | None] = mapped_column(String(320), default=None)
@@ -82,11 +84,11 @@ class PermissionDecision(Base):
     server_id: Mapped[str] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
     session_id: Mapped[str | None] = mapped_column(String(36), default=None)
     entry_id: Mapped[str] = mapped_column(String(64))
-    agent: Mapped[str] = mapped_column(String(32))
-    tool: Mapped[str] = mapped_column(String(200))
+    agent: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(256))
     tool_input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     decision: Mapped[str] = mapped_column(String(8))
-    matched_rule_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    matched_rule_id: Mapped[str | None] = mapped_column(String(64), default=None)
     decided_by: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = _created()

@@ -52,6 +52,8 @@ class Tenant(Base):
     id: Mapped[str] = _id()
     name: Mapped[str] = mapped_column(String(120))
     plan: Mapped[str] = mapped_column(String(40), default="unlimited")
+    # Bumped by every approval-rule change; daemons compare it with their cached rule set.
+    approval_rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = _created()
 
 

@@ -19,6 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("approval_rules_version", sa.Integer(), server_default="0", nullable=False)
+        )
 
     op.create_table(
         "permission_decisions",
@@ -28,11 +32,11 @@ def upgrade() -> None:
         sa.Column("server_id", sa.String(length=36), nullable=False),
         sa.Column("session_id", sa.String(length=36), nullable=True),
         sa.Column("entry_id", sa.String(length=64), nullable=False),
-        sa.Column("agent", sa.String(length=32), nullable=False),
-        sa.Column("tool", sa.String(length=200), nullable=False),
+        sa.Column("agent", sa.String(length=64), nullable=False),
+        sa.Column("tool", sa.String(length=256), nullable=False),
         sa.Column("tool_input", sa.JSON(), nullable=False),
         sa.Column("decision", sa.String(length=8), nullable=False),
-        sa.Column("matched_rule_id", sa.String(length=36), nullable=True),
+        sa.Column("matched_rule_id", sa.String(length=64), nullable=True),
         sa.Column("decided_by", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column(
@@ -74,7 +78,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("tool_pattern", sa.String(length=500), nullable=False),
+        sa.Column("tool_pattern", sa.String(length=1000), nullable=False),
         sa.Column("param_pattern", sa.String(length=2000), nullable=True),
         sa.Column("pattern_syntax", sa.String(length=8), nullable=False),
         sa.Column("action", sa.String(length=8), nullable=False),
@@ -123,11 +127,11 @@ def upgrade() -> None:
         sa.Column("project_id", sa.String(length=36), nullable=False),
         sa.Column("server_id", sa.String(length=36), nullable=False),
         sa.Column("session_id", sa.String(length=36), nullable=True),
-        sa.Column("agent", sa.String(length=32), nullable=False),
-        sa.Column("tool", sa.String(length=200), nullable=False),
+        sa.Column("agent", sa.String(length=64), nullable=False),
+        sa.Column("tool", sa.String(length=256), nullable=False),
         sa.Column("main_param", sa.Text(), nullable=True),
         sa.Column("tool_input", sa.JSON(), nullable=False),
-        sa.Column("rule_id", sa.String(length=36), nullable=True),
+        sa.Column("rule_id", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("decision_id", sa.String(length=64), nullable=True),
         sa.Column("decided_by", sa.String(length=320), nullable=True),
@@ -193,3 +197,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_permission_decisions_project_created")
 
     op.drop_table("permission_decisions")
+    with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.drop_column("approval_rules_version")

@@ -1,0 +1,94 @@
+"""The daemon's side of approval rules: rule cache, decision socket and permission-log shipping.
+
+``PolicyService`` is what ``daemon.run`` wires in: ``start()`` before connecting (so hooks get
+answers from the cached rules at once), ``link_changed`` on every connect and disconnect (a
+connect fetches the rule set), ``handle_frame`` for the hub's ``approval_rules_updated`` push,
+``stop()`` on the way out. All three parts share one HTTP client for the agent API, with the
+server key and a timeout on every request; TLS is verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from orchestratia import __version__
+from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.decision_server import DecisionServer
+from orchestratia.agent.permission_shipping import SpoolShipper
+from orchestratia.agent.rule_cache import RuleCache, policy_dir
+
+log = logging.getLogger(__name__)
+
+RULES_UPDATED = "approval_rules_updated"
+HTTP_TIMEOUT = 10.0
+
+
+class PolicyService:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ship_interval: float = 2.0,
+    ) -> None:
+        self.config = config
+        self.directory = policy_dir(config)
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self.rules = RuleCache(config, self.client, self.directory)
+        self.socket = DecisionServer(self.directory, self.rules.decide)
+        self.shipper = SpoolShipper(
+            self.directory,
+            self.client,
+            redact_patterns=config.redact_patterns,
+            interval=ship_interval,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=f"{self.config.hub_url}/api/v1/server/",
+                headers={
+                    "X-API-Key": self.config.api_key,
+                    "User-Agent": f"orchestratia-agent/{__version__}",
+                },
+                timeout=HTTP_TIMEOUT,
+                transport=self._transport,
+            )
+        return self._http
+
+    async def start(self) -> None:
+        """Load the cached rules, open the socket, start fetching and shipping."""
+        await asyncio.to_thread(self.rules.load)
+        await self.socket.start()
+        self._tasks = [
+            asyncio.create_task(self.rules.run(), name="approval-rules"),
+            asyncio.create_task(self.shipper.run(), name="permission-log"),
+        ]
+
+    def link_changed(self, connected: bool) -> None:
+        if connected:
+            self.rules.request()  # rules may have changed while we were away
+
+    async def handle_frame(self, frame: Mapping[str, Any]) -> bool:
+        """True if ``frame`` was ours (``approval_rules_updated``)."""
+        if frame.get("type") != RULES_UPDATED:
+            return False
+        self.rules.on_frame(frame)
+        return True
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.socket.stop()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

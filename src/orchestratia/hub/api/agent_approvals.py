@@ -1,0 +1,63 @@
+"""Agent API for approvals (docs/approvals.md), ``X-API-Key`` (server key or session token):
+the rule set a daemon caches, tool calls waiting for a person, and the permission log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from orchestratia.hub.api.callers import AgentCallerDep
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.errors import Forbidden
+from orchestratia.hub.services import permission_log, rule_sets, tool_approvals
+from orchestratia.protocol.approval_api import (
+    PermissionLogStored,
+    ToolApprovalCreate,
+    ToolApprovalCreated,
+    ToolApprovalState,
+)
+from orchestratia.protocol.approvals import PermissionLogBatch, RuleSet
+
+router = APIRouter(prefix="/api/v1/server", tags=["agent"])
+
+
+@router.get("/approval-rules")
+async def approval_rules(caller: AgentCallerDep, db: SessionDep) -> RuleSet:
+    if caller.server is None:
+        raise Forbidden("approval rules are served to daemons")
+    return await rule_sets.for_server(db, caller.server)
+
+
+@router.post("/approvals", status_code=201)
+async def raise_approval(
+    body: ToolApprovalCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> ToolApprovalCreated:
+    row = await tool_approvals.create(db, caller, body, hub.settings.approval_timeout)
+    hub.bus.publish(row.project_id, {"type": "inbox_update"})
+    return ToolApprovalCreated(id=row.id, status="pending", expires_at=row.expires_at)
+
+
+@router.get("/approvals/{approval_id}")
+async def approval_state(
+    approval_id: str,
+    caller: AgentCallerDep,
+    db: SessionDep,
+    hub: HubDep,
+    wait: Annotated[float, Query(ge=0, le=tool_approvals.MAX_WAIT)] = 0,
+) -> ToolApprovalState:
+    row = await tool_approvals.wait(db, caller, approval_id, wait, hub.approval_waiters)
+    return tool_approvals.state(row)
+
+
+@router.post("/permissions/log", status_code=201)
+async def log_permissions(
+    body: PermissionLogBatch, caller: AgentCallerDep, db: SessionDep, hub: HubDep
+) -> PermissionLogStored:
+    result = await permission_log.store(db, caller, body)
+    for entry in result.entries:
+        hub.bus.publish(
+            entry.project_id,
+            {"type": "permission_decision", "entry": entry.model_dump(mode="json")},
+        )
+    return PermissionLogStored(stored=result.stored, duplicates=result.duplicates)

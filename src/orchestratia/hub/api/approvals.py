@@ -1,0 +1,90 @@
+"""Dashboard / External API for approval rules, their tester and the permission log
+(docs/approvals.md). Bearer token or cookie + CSRF."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from orchestratia.hub.api.callers import UserCallerDep
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.services import approval_rules, permission_log, rule_sets
+from orchestratia.hub.ws import rule_push
+from orchestratia.protocol.approval_api import (
+    ApprovalRuleList,
+    ApprovalRulePublic,
+    PermissionLogPage,
+    RuleTestRequest,
+    RuleTestResult,
+)
+from orchestratia.protocol.approvals import (
+    ApprovalRuleCreate,
+    ApprovalRuleUpdate,
+    PermissionDecision,
+)
+
+router = APIRouter(tags=["approvals"])
+OptionalId = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@router.get("/api/v1/approval-rules")
+async def list_rules(caller: UserCallerDep, db: SessionDep) -> ApprovalRuleList:
+    rows = await approval_rules.list_rules(db, caller)
+    return ApprovalRuleList(rules=[approval_rules.to_public(r) for r in rows])
+
+
+@router.post("/api/v1/approval-rules", status_code=201)
+async def create_rule(
+    body: ApprovalRuleCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> ApprovalRulePublic:
+    row, version = await approval_rules.create(db, caller, body)
+    await rule_push.push(hub, caller.tenant_id, version)
+    return approval_rules.to_public(row)
+
+
+@router.post("/api/v1/approval-rules/test")
+async def test_rule(body: RuleTestRequest, caller: UserCallerDep, db: SessionDep) -> RuleTestResult:
+    return await rule_sets.test(db, caller, body)
+
+
+@router.patch("/api/v1/approval-rules/{rule_id}")
+async def update_rule(
+    rule_id: str, body: ApprovalRuleUpdate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> ApprovalRulePublic:
+    try:
+        row, version = await approval_rules.update_rule(db, caller, rule_id, body)
+    except ValidationError as exc:
+        # The merged rule failed as a whole: report it like any other body error, by field.
+        await db.rollback()
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+    await rule_push.push(hub, caller.tenant_id, version)
+    return approval_rules.to_public(row)
+
+
+@router.delete("/api/v1/approval-rules/{rule_id}", status_code=204)
+async def delete_rule(rule_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep) -> Response:
+    version = await approval_rules.delete(db, caller, rule_id)
+    await rule_push.push(hub, caller.tenant_id, version)
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/permissions")
+async def permissions(
+    caller: UserCallerDep,
+    db: SessionDep,
+    project_id: OptionalId = None,
+    server_id: OptionalId = None,
+    session_id: OptionalId = None,
+    tool: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    decision: Annotated[PermissionDecision | None, Query()] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> PermissionLogPage:
+    q = permission_log.LogQuery(project_id, server_id, session_id, tool, decision, since, limit)
+    return await permission_log.query(db, caller, q)

@@ -1,0 +1,86 @@
+"""The inbox API (docs/approvals.md): list what waits for a person; decide, singly or in bulk."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+from sqlalchemy.exc import IntegrityError
+
+from orchestratia.hub.api.callers import UserCallerDep
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.services import audit, inbox
+from orchestratia.hub.services.projects import list_for
+from orchestratia.hub.services.task_context import Outbox
+from orchestratia.hub.ws import rule_push, task_delivery
+from orchestratia.protocol.rest import StrictBody
+
+router = APIRouter(tags=["inbox"])
+OptionalId = Annotated[str | None, Query(max_length=64)]
+
+
+class DecisionIn(StrictBody):
+    kind: inbox.Kind
+    id: str = Field(min_length=1, max_length=64)
+    decision_id: str = Field(min_length=8, max_length=64)
+    action: Literal["approve", "deny", "respond"]
+    response: str | None = Field(default=None, max_length=20_000)
+    feedback: str | None = Field(default=None, max_length=20_000)
+    allow_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+
+class DecisionsIn(StrictBody):
+    decisions: list[DecisionIn] = Field(min_length=1, max_length=200)
+
+
+@router.get("/api/v1/inbox")
+async def list_inbox(
+    caller: UserCallerDep,
+    db: SessionDep,
+    project_id: OptionalId = None,
+    server_id: OptionalId = None,
+    session_id: OptionalId = None,
+    kind: Annotated[inbox.Kind | None, Query()] = None,
+) -> dict[str, list[dict[str, Any]]]:
+    filters = inbox.Filters(project_id, server_id, session_id, kind)
+    return {"items": await inbox.pending(db, caller, filters)}
+
+
+@router.post("/api/v1/inbox/decisions")
+async def decide(
+    body: DecisionsIn, caller: UserCallerDep, db: SessionDep, hub: HubDep
+) -> dict[str, list[dict[str, str]]]:
+    """Each decision commits on its own, so one refused item never undoes the others."""
+    results = []
+    for item in body.decisions:
+        decision = inbox.Decision(**item.model_dump())
+        outbox = Outbox()
+        outcome, detail = await inbox.decide(db, caller, decision, outbox, hub.approval_waiters)
+        if outcome == "applied":
+            await audit.record(
+                db,
+                caller.actor,
+                "inbox.decided",
+                tenant_id=caller.tenant_id,
+                target_type=item.kind,
+                target_id=item.id,
+                details={"action": item.action, "decision_id": item.decision_id},
+            )
+            try:
+                await db.commit()
+            except IntegrityError:  # the same decision id raced in from a retry
+                await db.rollback()
+                outcome, detail = "already_applied", "decided by a concurrent request"
+            else:
+                await task_delivery.finish(hub, outbox)
+        else:
+            await db.rollback()
+        results.append(
+            {"id": item.id, "decision_id": item.decision_id, "outcome": outcome, "detail": detail}
+        )
+    await rule_push.sync(hub)  # an "allow for N minutes" answer made a session rule
+    assert caller.principal is not None
+    for access in await list_for(db, caller.principal):
+        hub.bus.publish(access.project.id, {"type": "inbox_update"})
+    return {"results": results}

@@ -1,0 +1,88 @@
+"""Helpers for the approval tests: a second tenant, extra users, rule bodies, and inbox decisions
+taken through ``tool_approvals.decide`` as the inbox API takes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from orchestratia.hub.services import accounts, audit, tool_approvals
+from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.task_context import Caller
+from tests.integration.conftest import PASSWORD, RunningHub, bearer_client, create_admin
+
+
+def rule_body(name: str, action: str = "allow", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "tool_pattern": "Bash", "action": action, **fields}
+
+
+async def create_rule(
+    client: httpx.AsyncClient, name: str, action: str = "allow", **fields: Any
+) -> dict[str, Any]:
+    res = await client.post("/api/v1/approval-rules", json=rule_body(name, action, **fields))
+    assert res.status_code == 201, res.text
+    return dict(res.json())
+
+
+async def tenant_b(hub: RunningHub) -> httpx.AsyncClient:
+    await create_admin(hub, "bob@b.example", "tenant-b")
+    return await bearer_client(hub, "bob@b.example")
+
+
+async def add_user(
+    hub: RunningHub, admin: httpx.AsyncClient, email: str, project_id: str, role: str | None
+) -> httpx.AsyncClient:
+    """A plain user of the admin's tenant with ``role`` on the project (None: no membership)."""
+    me = (await admin.get("/api/v1/auth/me")).json()
+    async with hub.state.sessionmaker() as db:
+        await accounts.create_user(db, me["tenant_id"], email, PASSWORD, audit.Actor("system"))
+    if role is not None:
+        res = await admin.post(
+            f"/api/v1/projects/{project_id}/members", json={"email": email, "role": role}
+        )
+        assert res.status_code == 201, res.text
+    return await bearer_client(hub, email)
+
+
+async def user_caller(client: httpx.AsyncClient) -> Caller:
+    """The ``Caller`` the inbox API would build for this logged-in user."""
+    me = (await client.get("/api/v1/auth/me")).json()
+    principal = Principal(me["id"], me["tenant_id"], me["email"], me["is_tenant_admin"], "test")
+    actor = audit.Actor("user", me["email"], "127.0.0.1")
+    return Caller(me["tenant_id"], "user", me["email"], actor, principal=principal)
+
+
+async def decide(
+    hub: RunningHub,
+    caller: Caller,
+    approval_id: str,
+    *,
+    approve: bool = True,
+    decision_id: str = "decision-1",
+    reason: str | None = None,
+    allow_minutes: int | None = None,
+    wake: bool = True,
+) -> str:
+    """One inbox decision in its own transaction, committed; its outcome."""
+    async with hub.state.sessionmaker() as db:
+        outcome = await tool_approvals.decide(
+            db,
+            caller,
+            approval_id,
+            approve,
+            decision_id,
+            reason,
+            allow_minutes,
+            waiters=hub.state.approval_waiters if wake else None,
+        )
+        await db.commit()
+    return outcome
+
+
+async def ask(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    """Raise a tool approval as the hook does."""
+    payload = {"agent": "claude", "tool": "Bash", "tool_input": {"command": "make deploy"}, **body}
+    res = await client.post("/approvals", json=payload)
+    assert res.status_code == 201, res.text
+    return dict(res.json())

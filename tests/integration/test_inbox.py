@@ -1,0 +1,147 @@
+"""The inbox (SPEC §8, docs/approvals.md): every kind of waiting item in one list, answers that
+reach the agent's session, and bulk decisions that apply exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.integration.conftest import RunningHub
+from tests.integration.task_support import AgentSession, Fleet, fleet
+
+
+def _decision(kind: str, item_id: str, action: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "id": item_id,
+        "decision_id": str(uuid.uuid4()),
+        "action": action,
+        **extra,
+    }
+
+
+async def _decide(admin: httpx.AsyncClient, *decisions: dict[str, Any]) -> list[dict[str, Any]]:
+    res = await admin.post("/api/v1/inbox/decisions", json={"decisions": list(decisions)})
+    assert res.status_code == 200, res.text
+    results: list[dict[str, Any]] = res.json()["results"]
+    return results
+
+
+async def _running(f: Fleet, agent: AgentSession, **body: Any) -> dict[str, Any]:
+    task = await f.task(**body)
+    await f.assign(task["id"], agent.name)
+    res = await agent.client.post(f"/tasks/{task['id']}/start")
+    assert res.status_code == 200, res.text
+    return task
+
+
+async def _ask(agent: AgentSession, command: str) -> str:
+    res = await agent.client.post(
+        "/approvals",
+        json={"session_id": agent.id, "agent": "claude", "tool": "Bash",
+              "tool_input": {"command": command}},
+    )  # fmt: skip
+    assert res.status_code == 201, res.text
+    approval_id: str = res.json()["id"]
+    return approval_id
+
+
+async def test_help_request_is_answered_into_the_terminal_once(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        worker = await f.session("w")
+        task = await _running(f, worker)
+        helped = await worker.client.post(
+            f"/tasks/{task['id']}/help", json={"question": "Which port?", "context": "8080 busy"}
+        )
+        iv = helped.json()["intervention_id"]
+        items = (await admin.get("/api/v1/inbox", params={"project_id": project_id})).json()
+        item = next(i for i in items["items"] if i["id"] == iv)
+        assert item["kind"] == "intervention" and item["session_name"] == "w"
+        assert item["title"] == "Which port?" and item["detail"] == "8080 busy"
+        answer = _decision("intervention", iv, "respond", response="use 9090")
+        first, again = await _decide(admin, answer, answer)
+        assert (first["outcome"], again["outcome"]) == ("applied", "already_applied")
+        other = await _decide(admin, _decision("intervention", iv, "respond", response="no"))
+        assert other[0]["outcome"] == "conflict"
+        frame = await f.daemon.expect("intervention_response", task_id=task["id"])
+        assert frame["response"] == "use 9090" and frame["urgent"] is True
+        assert not f.daemon.received("intervention_response")
+        now = (await admin.get(f"/api/v1/tasks/{task['id']}")).json()
+        assert now["status"] == "running"
+        audit = [
+            e["kind"]
+            for e in (await admin.get(f"/api/v1/tasks/{task['id']}/events")).json()["events"]
+        ]
+        assert audit.count("help_answered") == 1
+
+
+async def test_plan_review_round_trip_with_one_revision(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        worker = await f.session("planner")
+        task = await f.task("Refactor auth")
+        await f.assign(task["id"], "planner", require_plan=True)
+        assigned = await f.daemon.expect("task_assigned", task_id=task["id"])
+        assert assigned["require_plan"] is True
+        assert (await admin.get(f"/api/v1/tasks/{task['id']}")).json()["status"] == "planning"
+        await worker.client.post(f"/tasks/{task['id']}/plan", json={"plan": "rewrite it all"})
+        items = (await admin.get("/api/v1/inbox", params={"kind": "plan_review"})).json()["items"]
+        assert [i["id"] for i in items] == [task["id"]] and items[0]["detail"] == "rewrite it all"
+        missing = await _decide(admin, _decision("plan_review", task["id"], "deny"))
+        assert missing[0]["outcome"] == "conflict" and "feedback" in missing[0]["detail"]
+        revise = _decision("plan_review", task["id"], "deny", feedback="smaller steps")
+        assert (await _decide(admin, revise))[0]["outcome"] == "applied"
+        frame = await f.daemon.expect("plan_revision", task_id=task["id"])
+        assert frame["feedback"] == "smaller steps"
+        await worker.client.post(f"/tasks/{task['id']}/plan", json={"plan": {"summary": "3 steps"}})
+        approve = _decision("plan_review", task["id"], "approve")
+        assert (await _decide(admin, approve))[0]["outcome"] == "applied"
+        await f.daemon.expect("plan_approved", task_id=task["id"])
+        now = (await admin.get(f"/api/v1/tasks/{task['id']}")).json()
+        assert now["status"] == "running" and now["plan"] == {"summary": "3 steps"}
+
+
+async def test_agent_created_task_rejection_reaches_its_creator(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    await admin.patch(
+        f"/api/v1/projects/{project_id}/task-settings", json={"require_task_approval": True}
+    )
+    async with fleet(hub, admin, project_id) as f:
+        creator = await f.session("creator")
+        made = await creator.client.post("/tasks", json={"title": "Drop the DB", "spec": "all"})
+        assert made.json()["pending_approval"] is True
+        items = (await admin.get("/api/v1/inbox", params={"kind": "task_approval"})).json()
+        assert [i["id"] for i in items["items"]] == [made.json()["id"]]
+        reject = _decision("task_approval", made.json()["id"], "deny", feedback="too risky")
+        assert (await _decide(admin, reject))[0]["outcome"] == "applied"
+        frame = await f.daemon.expect("task_rejected", task_id=made.json()["id"])
+        assert frame["session_id"] == creator.id and frame["reason"] == "too risky"
+
+
+async def test_bulk_approval_of_twenty_asks_applies_each_once(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        agents = [await f.session(f"s{i}") for i in range(3)]
+        asks = [await _ask(agents[i % 3], f"make test-{i}") for i in range(20)]
+        listed = (await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})).json()
+        assert {i["id"] for i in listed["items"]} == set(asks)
+        decisions = [_decision("tool_approval", a, "approve") for a in asks]
+        # The same batch twice, concurrently, as a browser retrying a slow request would.
+        first, second = await asyncio.gather(_decide(admin, *decisions), _decide(admin, *decisions))
+        for a, b in zip(first, second, strict=True):
+            assert {a["outcome"], b["outcome"]} <= {"applied", "already_applied"}
+            assert "applied" in (a["outcome"], b["outcome"])
+        for i, ask in enumerate(asks):
+            res = await agents[i % 3].client.get(f"/approvals/{ask}", params={"wait": 0})
+            assert res.json()["status"] == "approved"
+        assert (await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})).json()[
+            "items"
+        ] == []
