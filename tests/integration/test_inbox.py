@@ -145,3 +145,28 @@ async def test_bulk_approval_of_twenty_asks_applies_each_once(
         assert (await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})).json()[
             "items"
         ] == []
+
+
+async def test_an_orchestrator_answers_a_workers_question(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        lead = await f.session("lead", role="orchestrator")
+        worker = await f.session("worker")
+        task = await _running(f, worker)
+        asked = await worker.client.post(
+            f"/tasks/{task['id']}/help", json={"question": "REST or gRPC?", "type": "question"}
+        )
+        iv = asked.json()["intervention_id"]
+        note = await f.daemon.expect("note_for_session", session_id=lead.id)
+        assert "REST or gRPC?" in note["content"] and iv in note["content"]
+        assert not f.daemon.received("note_for_session", session_id=worker.id)
+        assert asked.json()["task"]["status"] == "running"  # a question does not stop the work
+        refused = await worker.client.post(
+            f"/interventions/{iv}/respond", json={"response": "answering myself"}
+        )
+        assert refused.status_code == 403
+        answered = await lead.client.post(f"/interventions/{iv}/respond", json={"response": "REST"})
+        assert answered.status_code == 200 and answered.json()["responder"] == "session:lead"
+        frame = await f.daemon.expect("intervention_response", session_id=worker.id)
+        assert frame["response"] == "REST"

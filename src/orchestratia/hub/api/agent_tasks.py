@@ -158,7 +158,7 @@ async def ask_help(
     made: list[str] = []
 
     async def action(task: Task, outbox: Outbox) -> None:
-        made.append((await task_flow.ask_help(db, caller, task, body, outbox)).id)
+        made.append((await interventions.ask_help(db, caller, task, body, outbox)).id)
 
     task = await task_ops.acted(db, hub, caller, task_id, action)
     return HelpResponse(intervention_id=made[0], status="pending", task=task)

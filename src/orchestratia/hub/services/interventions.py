@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Intervention, Task
-from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, NotFound
 from orchestratia.hub.services import deliveries
 from orchestratia.hub.services.task_context import Caller, Outbox, add_event
-from orchestratia.hub.services.task_flow import LIVE_SESSION, move
+from orchestratia.hub.services.task_dependencies import short
+from orchestratia.hub.services.task_flow import LIVE_SESSION, ensure_holder, holder_of, move
+from orchestratia.protocol.tasks import TaskHelpRequest
 
 
 async def load(db: AsyncSession, caller: Caller, intervention_id: str) -> Intervention:
@@ -114,3 +116,67 @@ def public(row: Intervention) -> dict[str, object]:
         "created_at": row.created_at.isoformat(),
         "responded_at": row.responded_at.isoformat() if row.responded_at else None,
     }
+
+
+async def ask_help(
+    db: AsyncSession, caller: Caller, task: Task, body: TaskHelpRequest, outbox: Outbox
+) -> Intervention:
+    holder = await holder_of(db, task)
+    ensure_holder(task, caller, body.epoch, holder)
+    if body.type != "question":
+        await move(db, outbox, task, "ask_help", caller, "agent", intervention_type=body.type)
+    intervention = Intervention(
+        id=new_id(),
+        created_at=utcnow(),
+        tenant_id=task.tenant_id,
+        project_id=task.project_id,
+        task_id=task.id,
+        session_id=holder.id if holder else None,
+        type=body.type,
+        question=body.question,
+        context=body.context,
+        urgency=body.urgency,
+        status="pending",
+    )
+    db.add(intervention)
+    add_event(
+        db,
+        outbox,
+        task,
+        "help_requested",
+        caller.name,
+        f"asked for {body.type}: {body.question[:200]}",
+        intervention_id=intervention.id,
+    )
+    if body.type == "question":
+        await _ask_orchestrators(db, outbox, task, intervention, holder)
+    return intervention
+
+
+async def _ask_orchestrators(
+    db: AsyncSession,
+    outbox: Outbox,
+    task: Task,
+    intervention: Intervention,
+    asker: TerminalSession | None,
+) -> None:
+    """A question goes to the project's live orchestrator sessions (and the session that made the
+    task), which may answer it with ``orchestratia intervention respond``."""
+    rows = await db.scalars(
+        select(TerminalSession).where(
+            TerminalSession.project_id == task.project_id,
+            TerminalSession.status.in_(LIVE_SESSION),
+            (TerminalSession.role == "orchestrator")
+            | (TerminalSession.id == (task.source_session_id or "")),
+        )
+    )
+    who = asker.name if asker else "an agent"
+    content = (
+        f"Question from {who} on task {short(task.id)}: {intervention.question} "
+        f"-- answer with: orchestratia intervention respond {intervention.id} --response '...'"
+    )
+    for target in rows:
+        if asker is None or target.id != asker.id:
+            deliveries.enqueue(
+                db, outbox, target, "note_for_session", task=task, content=content, author=who
+            )

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import TerminalSession
-from orchestratia.hub.db.task_models import Intervention, Task
-from orchestratia.hub.db.types import new_id, utcnow
+from orchestratia.hub.db.task_models import Task
+from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict, StaleEpoch
 from orchestratia.hub.services import audit, deliveries, task_states
 from orchestratia.hub.services.task_context import Caller, Outbox, add_event, system_caller
@@ -25,7 +25,7 @@ from orchestratia.hub.services.task_dependencies import (
     unresolved_blockers,
 )
 from orchestratia.hub.services.task_states import Action, Trigger
-from orchestratia.protocol.tasks import TaskComplete, TaskHelpRequest, TaskPlanSubmit
+from orchestratia.protocol.tasks import TaskComplete, TaskPlanSubmit
 
 LIVE_SESSION = ("starting", "running")
 
@@ -280,36 +280,3 @@ async def decide_plan(
         kind, fields = "plan_revision", {"feedback": feedback or ""}
     if holder is not None and holder.status in LIVE_SESSION:
         deliveries.enqueue(db, outbox, holder, kind, task=task, urgent=True, **fields)
-
-
-async def ask_help(
-    db: AsyncSession, caller: Caller, task: Task, body: TaskHelpRequest, outbox: Outbox
-) -> Intervention:
-    holder = await holder_of(db, task)
-    ensure_holder(task, caller, body.epoch, holder)
-    if body.type != "question":
-        await move(db, outbox, task, "ask_help", caller, "agent", intervention_type=body.type)
-    intervention = Intervention(
-        id=new_id(),
-        created_at=utcnow(),
-        tenant_id=task.tenant_id,
-        project_id=task.project_id,
-        task_id=task.id,
-        session_id=holder.id if holder else None,
-        type=body.type,
-        question=body.question,
-        context=body.context,
-        urgency=body.urgency,
-        status="pending",
-    )
-    db.add(intervention)
-    add_event(
-        db,
-        outbox,
-        task,
-        "help_requested",
-        caller.name,
-        f"asked for {body.type}: {body.question[:200]}",
-        intervention_id=intervention.id,
-    )
-    return intervention
