@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
+from orchestratia.hub.db.models import AuditEvent
 from tests.integration.conftest import RunningHub
+from tests.integration.helpers import FakeDaemon
 from tests.integration.task_support import AgentSession, Fleet, fleet
 
 
@@ -134,17 +138,54 @@ async def test_bulk_approval_of_twenty_asks_applies_each_once(
         listed = (await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})).json()
         assert {i["id"] for i in listed["items"]} == set(asks)
         decisions = [_decision("tool_approval", a, "approve") for a in asks]
-        # The same batch twice, concurrently, as a browser retrying a slow request would.
-        first, second = await asyncio.gather(_decide(admin, *decisions), _decide(admin, *decisions))
+        # First half: the same batch twice at once, as a browser retrying a slow request would.
+        first, second = await asyncio.gather(
+            _decide(admin, *decisions[:10]), _decide(admin, *decisions[:10])
+        )
         for a, b in zip(first, second, strict=True):
-            assert {a["outcome"], b["outcome"]} <= {"applied", "already_applied"}
-            assert "applied" in (a["outcome"], b["outcome"])
+            assert sorted((a["outcome"], b["outcome"])) == ["already_applied", "applied"]
+        # The daemon reconnects mid-way (a new connection replaces the old one) ...
+        live = [{"session_id": a.id, "offset": 0} for a in agents]
+        async with FakeDaemon.connect(hub, f.server["api_key"], sessions=live) as again:
+            rest = await _decide(admin, *decisions)  # ... and the whole batch is sent again
+            assert [r["outcome"] for r in rest] == ["already_applied"] * 10 + ["applied"] * 10
+            # Each hook logs its allow; the daemon resends its batch after the reconnect.
+            entries = [_allowed_entry(agents[i % 3], ask) for i, ask in enumerate(asks)]
+            async with httpx.AsyncClient(
+                base_url=hub.url + "/api/v1/server", headers={"X-API-Key": f.server["api_key"]}
+            ) as daemon_api:
+                for expected in ({"stored": 20, "duplicates": 0}, {"stored": 0, "duplicates": 20}):
+                    shipped = await daemon_api.post("/permissions/log", json={"entries": entries})
+                    assert shipped.status_code == 201 and shipped.json() == expected
+            assert again.server_id == f.daemon.server_id
         for i, ask in enumerate(asks):
             res = await agents[i % 3].client.get(f"/approvals/{ask}", params={"wait": 0})
             assert res.json()["status"] == "approved"
-        assert (await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})).json()[
-            "items"
-        ] == []
+        left = await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})
+        assert left.json()["items"] == []
+        log = await admin.get("/api/v1/permissions", params={"project_id": project_id})
+        assert log.json()["counts"]["allowed"] == 20
+        async with hub.state.sessionmaker() as db:
+            decided = await db.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "approval.decided", AuditEvent.target_id.in_(asks))
+            )
+        assert decided == 20
+
+
+def _allowed_entry(agent: AgentSession, ask: str) -> dict[str, Any]:
+    return {
+        "id": ask,  # the hook mints one id per decision; reuse the ask id for a stable one
+        "session_id": agent.id,
+        "agent": "claude",
+        "tool": "Bash",
+        "tool_input": {"command": "make test"},
+        "decision": "allowed",
+        "decided_by": "user",
+        "reason": "approved in the inbox",
+        "created_at": datetime.now(UTC).isoformat(),
+    }
 
 
 async def test_an_orchestrator_answers_a_workers_question(
