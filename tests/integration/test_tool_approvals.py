@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -256,3 +256,21 @@ async def test_allow_minutes_makes_an_expiring_session_rule(
         assert await decide(hub, caller, made["id"], allow_minutes=5) == "applied"
         async with hub.state.sessionmaker() as db:
             assert len((await db.scalars(select(ApprovalRule))).all()) == 2
+
+
+async def test_an_ask_lasts_only_as_long_as_its_hook_waits(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        work = await f.session("work")
+        expiry = {}
+        for wait in (5, None, 86_400):
+            made = await ask(work.client, **({"wait_seconds": wait} if wait else {}))
+            expiry[wait] = datetime.fromisoformat(made["expires_at"])
+        # The hub's own limit (300 s here) caps a longer wait; a shorter one ends the ask sooner.
+        assert timedelta(seconds=290) < expiry[None] - expiry[5] < timedelta(seconds=300)
+        assert abs(expiry[86_400] - expiry[None]) < timedelta(seconds=5)
+        bad = await work.client.post(
+            "/approvals", json={"agent": "claude", "tool": "Bash", "wait_seconds": 0}
+        )
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "wait_seconds"

@@ -98,7 +98,7 @@ def _decided(reply: Any, rule_id: str | None) -> Outcome | None:
 
 
 def _request_body(agent: Agent, call: ToolCall, session_id: str | None, rule_id: str | None,
-                  reason: str) -> dict[str, Any]:  # fmt: skip
+                  reason: str, timeout: float) -> dict[str, Any]:  # fmt: skip
     from orchestratia.agent.permission_shipping import redact_value
     from orchestratia.protocol.approvals import clip_tool_input
 
@@ -107,6 +107,7 @@ def _request_body(agent: Agent, call: ToolCall, session_id: str | None, rule_id:
         "tool": call.tool_name,
         "tool_input": clip_tool_input(redact_value(dict(call.tool_input), ())),
         "reason": reason[:2_000],
+        "wait_seconds": max(1, math.ceil(timeout)),
     }
     if session_id:
         body["session_id"] = session_id
@@ -155,7 +156,7 @@ def _ask_and_wait(
     deadline: float,
     timeout: float,
 ) -> Outcome:
-    body = _request_body(agent, call, env.get(ENV_SESSION_ID), rule_id, rule_reason)
+    body = _request_body(agent, call, env.get(ENV_SESSION_ID), rule_id, rule_reason, timeout)
     try:
         created = api.call("POST", "approvals", body=body)
         approval_id = created.get("id") if isinstance(created, dict) else None

@@ -66,6 +66,9 @@ class ToolApprovalCreate(StrictBody):
     tool_input: JsonObject = Field(default_factory=dict)
     rule_id: str | None = OptionalId
     reason: str | None = Field(default=None, max_length=2_000)
+    # How long the asking hook will wait: the item leaves the inbox when nobody can still act on
+    # the answer (the hub's own limit applies when this is longer or absent).
+    wait_seconds: int | None = Field(default=None, ge=1, le=86_400)
 
 
 class ToolApprovalCreated(BaseModel):

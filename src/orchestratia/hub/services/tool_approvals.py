@@ -112,7 +112,7 @@ async def create(
         status="pending",
         reason=body.reason,
         created_at=now,
-        expires_at=now + timedelta(seconds=timeout),
+        expires_at=now + timedelta(seconds=min(timeout, body.wait_seconds or timeout)),
     )
     db.add(row)
     await db.flush()
