@@ -11,6 +11,20 @@ what the daemon's deliveries tell an agent to run) it works its tasks with the R
     orchestratia task complete <id> --result '<json>' --epoch N --json
       or orchestratia task fail <id> --error '...' --epoch N --json
 
+Two more flows, also driven by the lines the daemon types (``delivery_text``):
+
+* **Help.** A task whose script has ``help`` is asked about after ``start``:
+  ``orchestratia task help <id> --question ... [--context ...] [--type ...] --epoch N``. The
+  stand-in then waits, reading its terminal as usual, for the line ``[orchestratia] ...Response
+  to your request on task <id>: <answer>``; it records each such line (``response`` entries, with
+  a running ``count`` per task, so a second copy would show) and then works the task on to
+  ``complete``. The answer itself is not printed again: on the screen it appears once, as typed.
+* **Plan mode.** An assignment that says ``Plan first: ... orchestratia task plan <id>`` (the task
+  is ``planning``) makes it submit ``plan.first`` with ``orchestratia task plan <id> --plan ...``;
+  a ``Plan for task <id> needs revision: <feedback> ...`` line is recorded (``plan_feedback``)
+  and answered with ``plan.revised``; ``Plan approved for task <id>`` means the task is
+  ``running`` (no ``start``): it is worked to ``complete``.
+
 It uses only what the daemon gives a session: ``ORCHESTRATIA_HUB_URL``, ``ORCHESTRATIA_API_KEY``
 (the per-session token), ``ORCHESTRATIA_SESSION_ID`` and ``ORCHESTRATIA_PROJECT_ID`` reach the
 CLI through the inherited environment; nothing is passed on the command line. Every command and
@@ -29,7 +43,9 @@ The script (``--script``, JSON) says what to do per task title::
           "delay": 0.5,                 # seconds between start and complete
           "wait_for": "/tmp/gate",      # or: complete once this file exists
           "echo_inputs": true,          # add the resolved_inputs seen to the result
-          "fail": "reason"              # fail the task with this error instead of completing
+          "fail": "reason",             # fail the task with this error instead of completing
+          "help": {"question": "...", "context": "...", "type": "help"},  # ask, await the answer
+          "plan": {"first": "...", "revised": "..."}  # plans to submit when a plan is required
         }
       },
       "default": {"result": {"summary": "done"}}
@@ -44,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -64,6 +81,11 @@ CLI_TIMEOUT = 60.0
 WAIT_POLL = 0.05
 MAX_WAIT = 300.0
 SHOWN_ARG = 70  # long arguments (a result's JSON) are shortened on screen, not in the transcript
+# Lines the daemon types (orchestratia.agent.delivery_text); ids are 8-character prefixes.
+RESPONSE = re.compile(r"Response to your request(?: on task (\S+))?: (.*)$")
+REVISION = re.compile(r"Plan for task (\S+) needs revision: (.*) Revise it and resubmit: ")
+APPROVED = re.compile(r"Plan approved for task (\S+): proceed with the work")
+PLAN_FIRST = re.compile(r"Plan first: read it with orchestratia task view (\S+),")
 
 
 class Agent:
@@ -73,6 +95,10 @@ class Agent:
         self.transcript = transcript
         self.name = str(script.get("name") or "standin")
         self.finished: set[str] = set()  # tasks completed or failed by this agent
+        self.seen: set[str] = set()  # full ids of tasks viewed, to resolve the ids in deliveries
+        self.asked: dict[str, Any] = {}  # task id -> intervention id of its help request
+        self.responses: dict[str, int] = {}  # task id (or "") -> responses received
+        self.feedback: dict[str, list[str]] = {}  # task id -> revision feedback received
 
     # --- output ---------------------------------------------------------------------------------
 
@@ -94,9 +120,16 @@ class Agent:
         argv = [self.cli, *args, "--json"]
         shown = " ".join(_short(shlex.quote(a)) for a in ["orchestratia", *args, "--json"])
         self.say(f"$ {shown}")
+        started = time.time()
         try:
+            # Not the terminal as stdin: a line typed meanwhile is the stand-in's to read.
             done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=CLI_TIMEOUT,
+                check=False,
             )
             rc, text = done.returncode, (done.stdout.strip() or done.stderr.strip())
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -106,7 +139,9 @@ class Agent:
         except ValueError:
             reply = text
         command = args[1] if len(args) > 1 else args[0]
-        self.record(event="command", command=command, argv=list(args), rc=rc, reply=reply)
+        self.record(
+            event="command", command=command, argv=list(args), rc=rc, reply=reply, started=started
+        )
         if rc != 0:
             message = reply.get("error") if isinstance(reply, dict) else reply
             self.say(f"  ! refused (exit {rc}): {message}")
@@ -135,9 +170,12 @@ class Agent:
                 self.record(event="error", task=task.get("id"), error=repr(exc))
 
     def work(self, summary: dict[str, Any]) -> None:
-        task_id = str(summary["id"])
-        rc, task = self.run("task", "view", task_id)
+        rc, task = self.run("task", "view", str(summary["id"]))
         if rc != 0 or not isinstance(task, dict):
+            return
+        task_id = str(task.get("id") or summary["id"])  # a delivery names a prefix
+        self.seen.add(task_id)
+        if task_id in self.finished:
             return
         title = str(task.get("title", ""))
         epoch = str(task.get("epoch", ""))
@@ -145,6 +183,9 @@ class Agent:
         self.say(f'  task "{title}" is {task.get("status")}; inputs: {sorted(inputs) or "none"}')
         plan = self.plan_for(title)
         status = task.get("status")
+        if status == "planning":
+            self.submit_plan(task_id, epoch, title, plan)
+            return
         if status == "assigned":
             rc, _ = self.run("task", "start", task_id, "--epoch", epoch)
             if rc != 0:
@@ -152,6 +193,9 @@ class Agent:
             self.say("  working...")
         elif status != "running":
             self.say(f"  nothing to do while it is {status}")
+            return
+        if plan.get("help") and task_id not in self.asked:
+            self.ask_help(task_id, epoch, dict(plan["help"]))
             return
         self.pause(plan)
         if plan.get("fail"):
@@ -169,6 +213,69 @@ class Agent:
             self.finished.add(task_id)
             self.say(f'  finished "{title}"')
             self.record(event="finished", task=task_id, title=title)
+
+    def ask_help(self, task_id: str, epoch: str, spec: dict[str, Any]) -> None:
+        """Ask a person; the task is worked on when the answer is typed in (``on_response``)."""
+        args = ["task", "help", task_id, "--question", str(spec.get("question") or "help?")]
+        if spec.get("context"):
+            args += ["--context", str(spec["context"])]
+        if spec.get("type"):
+            args += ["--type", str(spec["type"])]
+        rc, reply = self.run(*args, "--epoch", epoch)
+        if rc == 0:  # a refused request is asked again at the next check
+            self.asked[task_id] = reply.get("intervention_id") if isinstance(reply, dict) else None
+            self.say("  waiting for an answer...")
+
+    def submit_plan(self, task_id: str, epoch: str, title: str, plan: dict[str, Any]) -> None:
+        spec = dict(plan.get("plan") or {})
+        revision = task_id in self.feedback
+        text = spec.get("revised") if revision else None
+        text = text or spec.get("first") or f"plan for {title} by {self.name}"
+        value = text if isinstance(text, str) else json.dumps(text)
+        rc, _ = self.run("task", "plan", task_id, "--plan", value, "--epoch", epoch)
+        if rc == 0:
+            self.say("  plan submitted; waiting for review")
+            self.record(event="planned", task=task_id, revision=revision, plan=text)
+
+    def resolve(self, ref: str) -> str:
+        """The full id of a task this agent has seen, from the prefix a delivery names."""
+        found = sorted(t for t in self.seen if t.startswith(ref))
+        return found[0] if ref and found else ref
+
+    def on_response(self, ref: str, response: str) -> None:
+        task_id = self.resolve(ref)
+        count = self.responses[task_id] = self.responses.get(task_id, 0) + 1
+        on = f" on task {task_id}" if task_id else ""
+        # Not the answer's text: the typed line shows it, and it must show exactly once.
+        self.say(f"  answer #{count} received{on}")
+        self.record(event="response", task=task_id or None, response=response, count=count)
+        if task_id in self.asked and task_id not in self.finished:
+            self.work({"id": task_id})
+
+    def on_revision(self, ref: str, feedback: str) -> None:
+        task_id = self.resolve(ref)
+        received = self.feedback.setdefault(task_id, [])
+        received.append(feedback)
+        self.say(f"  revision #{len(received)} requested on task {task_id}")
+        self.record(event="plan_feedback", task=task_id, feedback=feedback, count=len(received))
+        self.work({"id": task_id})
+
+    def on_line(self, text: str) -> None:
+        """React to one line read from the terminal (a delivery, or what a person typed)."""
+        if m := RESPONSE.search(text):
+            self.on_response(m.group(1) or "", m.group(2))
+        elif m := REVISION.search(text):
+            self.on_revision(m.group(1), m.group(2))
+        elif m := APPROVED.search(text):
+            self.say("  plan approved")
+            self.record(event="plan_approved", task=self.resolve(m.group(1)))
+            self.work({"id": m.group(1)})
+        elif m := PLAN_FIRST.search(text):
+            self.work({"id": m.group(1)})
+        elif CHECK_PHRASE in text:
+            self.check()
+        elif text:
+            self.say(f"  (nothing to do for: {_short(text)})")
 
     def pause(self, plan: dict[str, Any]) -> None:
         delay = float(plan.get("delay") or 0)
@@ -197,10 +304,11 @@ class Agent:
             self.record(event="line", text=text)
             if text in ("quit", "exit"):
                 return 0
-            if CHECK_PHRASE in text:
-                self.check()
-            elif text:
-                self.say(f"  (nothing to do for: {_short(text)})")
+            try:
+                self.on_line(text)
+            except Exception as exc:  # a stand-in must keep going, like an agent would
+                self.say(f"  ! error while handling a line: {exc!r}")
+                self.record(event="error", task=None, error=repr(exc))
 
 
 def _short(arg: str) -> str:

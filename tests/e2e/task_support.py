@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -71,6 +72,14 @@ class StandIn:
             e
             for e in self.entries()
             if e["event"] == "command" and (command is None or e["command"] == command)
+        ]
+
+    def events(self, event: str, task: str | None = None) -> list[dict[str, Any]]:
+        """Transcript entries of one kind (``response``, ``plan_feedback``, ...), of ``task``."""
+        return [
+            e
+            for e in self.entries()
+            if e["event"] == event and (task is None or e.get("task") == task)
         ]
 
     def type_line(self, text: str) -> None:
@@ -241,3 +250,49 @@ class TaskRig:
                 0.1,
             )
         )
+
+    # --- the inbox and the audit log ----------------------------------------------------------
+
+    def inbox(self, **filters: str) -> list[dict[str, Any]]:
+        """``GET /api/v1/inbox`` as the admin (the dashboard's call)."""
+        res = self.api.get("/api/v1/inbox", params=filters)
+        assert res.status_code == 200, res.text
+        return list(res.json()["items"])
+
+    def decide(self, *decisions: dict[str, Any]) -> list[dict[str, Any]]:
+        """``POST /api/v1/inbox/decisions`` as the admin; the per-decision results."""
+        res = self.api.post("/api/v1/inbox/decisions", json={"decisions": list(decisions)})
+        assert res.status_code == 200, res.text
+        return list(res.json()["results"])
+
+    def audit(self, target_id: str) -> list[dict[str, Any]]:
+        """The audit log's rows about ``target_id``, oldest first, straight from the hub's SQLite
+        file (the hub has no audit API)."""
+        db = sqlite3.connect(f"file:{self.hub.data_dir / 'hub.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT action, actor_type, actor_id, target_type, details, created_at "
+                "FROM audit_events WHERE target_id = ? ORDER BY id",
+                (target_id,),
+            ).fetchall()
+        finally:
+            db.close()
+        keys = ("action", "actor_type", "actor_id", "target_type", "details", "created_at")
+        out = [dict(zip(keys, row, strict=True)) for row in rows]
+        for row in out:
+            row["details"] = json.loads(row["details"] or "{}")
+        return out
+
+    def deliveries(self, task_id: str) -> list[dict[str, Any]]:
+        """Every delivery the hub stored for ``task_id`` (kind, session, status, attempts)."""
+        db = sqlite3.connect(f"file:{self.hub.data_dir / 'hub.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT kind, session_id, status, attempts FROM deliveries WHERE task_id = ? "
+                "ORDER BY created_at",
+                (task_id,),
+            ).fetchall()
+        finally:
+            db.close()
+        keys = ("kind", "session_id", "status", "attempts")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
