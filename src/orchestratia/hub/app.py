@@ -34,7 +34,7 @@ from orchestratia.hub.services import servers as server_service
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
-from orchestratia.hub.web import hitl_pages, pages, task_pages
+from orchestratia.hub.web import inbox_pages, pages, permission_pages, task_pages
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
@@ -168,7 +168,8 @@ def create_app(settings: HubSettings) -> FastAPI:
         health.router,
         pages.router,
         task_pages.router,
-        hitl_pages.router,
+        inbox_pages.router,
+        permission_pages.router,
     ):
         app.include_router(router)
     app.add_api_websocket_route("/ws/server", server_channel)

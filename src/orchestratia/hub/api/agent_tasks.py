@@ -13,7 +13,7 @@ from orchestratia.hub.api import task_ops
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.db.models import Project, Server, TerminalSession
-from orchestratia.hub.db.task_models import Intervention, Task
+from orchestratia.hub.db.task_models import Intervention
 from orchestratia.hub.services import interventions, servers, task_flow, task_views, tasks
 from orchestratia.hub.services.task_context import Caller, Outbox
 from orchestratia.protocol.rest import StrictBody
@@ -69,8 +69,7 @@ async def list_tasks(
 ) -> TaskList:
     statuses = [s for s in (status or "").split(",") if s]
     rows = await tasks.list_tasks(db, caller, project_id, statuses, None, PUBLIC_LIST_LIMIT)
-    rendered = await task_views.render(db, rows)
-    return TaskList(tasks=rendered, count=len(rendered))
+    return await task_ops.task_list(db, rows)
 
 
 @router.post("/tasks", status_code=201)
@@ -78,17 +77,12 @@ async def create_task(
     body: AgentTaskCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
     caller = await _with_session(db, caller, body.session_id)
-    task, created = await task_ops.create(db, hub, caller, body)
-    if not created:
-        response.status_code = 200
-    return task
+    return await task_ops.create(db, hub, caller, body, response)
 
 
 @router.get("/tasks/check")
 async def check(caller: AgentCallerDep, db: SessionDep, session_id: OptionalId = None) -> TaskList:
-    rows = await tasks.check(db, caller, session_id)
-    rendered = await task_views.render(db, rows)
-    return TaskList(tasks=rendered, count=len(rendered))
+    return await task_ops.task_list(db, await tasks.check(db, caller, session_id))
 
 
 @router.get("/tasks/{task_id}")
@@ -114,54 +108,35 @@ async def cancel_task(
 async def start(
     task_id: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep, body: EpochBody | None = None
 ) -> TaskPublic:
-    epoch = body.epoch if body else None
-    return await task_ops.acted(
-        db, hub, caller, task_id, lambda t, o: task_flow.start(db, caller, t, epoch, o)
-    )
+    return await task_ops.start(db, hub, caller, task_id, body.epoch if body else None)
 
 
 @router.post("/tasks/{task_id}/complete")
 async def complete(
     task_id: str, body: TaskComplete, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.acted(
-        db, hub, caller, task_id, lambda t, o: task_flow.complete(db, caller, t, body, o)
-    )
+    return await task_ops.complete(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/fail")
 async def fail(
     task_id: str, body: TaskFail, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.acted(
-        db,
-        hub,
-        caller,
-        task_id,
-        lambda t, o: task_flow.fail(db, caller, t, body.error, body.epoch, o),
-    )
+    return await task_ops.fail(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/plan")
 async def plan(
     task_id: str, body: TaskPlanSubmit, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.acted(
-        db, hub, caller, task_id, lambda t, o: task_flow.submit_plan(db, caller, t, body, o)
-    )
+    return await task_ops.submit_plan(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/help")
 async def ask_help(
     task_id: str, body: TaskHelpRequest, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> HelpResponse:
-    made: list[str] = []
-
-    async def action(task: Task, outbox: Outbox) -> None:
-        made.append((await interventions.ask_help(db, caller, task, body, outbox)).id)
-
-    task = await task_ops.acted(db, hub, caller, task_id, action)
-    return HelpResponse(intervention_id=made[0], status="pending", task=task)
+    return await task_ops.ask_help(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/assign")
@@ -194,8 +169,7 @@ async def add_dependency(
 async def remove_dependency(
     task_id: str, depends_on: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> Response:
-    await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
-    return Response(status_code=204)
+    return await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
 
 
 @router.post("/pipelines", status_code=201)

@@ -6,25 +6,36 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.task_models import Task, TaskNote
-from orchestratia.hub.services import pipelines, task_flow, task_views, tasks
+from orchestratia.hub.db.task_models import Task, TaskEvent, TaskNote
+from orchestratia.hub.services import interventions, pipelines, task_flow, task_views, tasks
 from orchestratia.hub.services import task_dependencies as deps
-from orchestratia.hub.services.task_context import Caller, Outbox
+from orchestratia.hub.services.task_context import Caller, Outbox, event_public
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import task_delivery
 from orchestratia.protocol.tasks import (
+    ApprovalDecision,
     CancelResponse,
     DependencyPublic,
     DependencySpec,
+    HelpResponse,
     NoteCreate,
     NoteList,
     NotePublic,
     PipelineCreate,
     PipelineResult,
+    PlanDecision,
     TaskAssign,
+    TaskComplete,
     TaskCreate,
+    TaskEventList,
+    TaskEventPublic,
+    TaskFail,
+    TaskHelpRequest,
+    TaskList,
+    TaskPlanSubmit,
     TaskPublic,
     TaskUpdate,
 )
@@ -65,10 +76,22 @@ async def acted(
 
 
 async def create(
-    db: AsyncSession, hub: HubState, caller: Caller, body: TaskCreate
-) -> tuple[TaskPublic, bool]:
+    db: AsyncSession, hub: HubState, caller: Caller, body: TaskCreate, response: Response
+) -> TaskPublic:
+    """Create the task; a replayed idempotency key returns the existing task with 200, not 201."""
     task, created = await in_transaction(db, hub, lambda o: tasks.create(db, caller, body, o))
-    return await task_views.render_one(db, task), created
+    if not created:
+        response.status_code = 200
+    return await task_views.render_one(db, task)
+
+
+async def task_list(db: AsyncSession, rows: list[Task]) -> TaskList:
+    rendered = await task_views.render(db, rows)
+    return TaskList(tasks=rendered, count=len(rendered))
+
+
+def event_list(rows: list[TaskEvent]) -> TaskEventList:
+    return TaskEventList(events=[TaskEventPublic.model_validate(event_public(e)) for e in rows])
 
 
 async def get(db: AsyncSession, caller: Caller, task_id: str) -> TaskPublic:
@@ -96,6 +119,78 @@ async def assign(
         await task_flow.assign(db, caller, task, session, outbox, require_plan=body.require_plan)
 
     return await acted(db, hub, caller, task_id, action)
+
+
+async def start(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, epoch: int | None
+) -> TaskPublic:
+    return await acted(
+        db, hub, caller, task_id, lambda t, o: task_flow.start(db, caller, t, epoch, o)
+    )
+
+
+async def complete(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: TaskComplete
+) -> TaskPublic:
+    return await acted(
+        db, hub, caller, task_id, lambda t, o: task_flow.complete(db, caller, t, body, o)
+    )
+
+
+async def fail(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: TaskFail
+) -> TaskPublic:
+    return await acted(
+        db,
+        hub,
+        caller,
+        task_id,
+        lambda t, o: task_flow.fail(db, caller, t, body.error, body.epoch, o),
+    )
+
+
+async def submit_plan(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: TaskPlanSubmit
+) -> TaskPublic:
+    return await acted(
+        db, hub, caller, task_id, lambda t, o: task_flow.submit_plan(db, caller, t, body, o)
+    )
+
+
+async def decide_plan(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: PlanDecision
+) -> TaskPublic:
+    return await acted(
+        db,
+        hub,
+        caller,
+        task_id,
+        lambda t, o: task_flow.decide_plan(db, caller, t, body.approve, body.feedback, o),
+    )
+
+
+async def decide_approval(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: ApprovalDecision
+) -> TaskPublic:
+    return await acted(
+        db,
+        hub,
+        caller,
+        task_id,
+        lambda t, o: tasks.decide_approval(db, caller, t, body.approve, body.reason, o),
+    )
+
+
+async def ask_help(
+    db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: TaskHelpRequest
+) -> HelpResponse:
+    made: list[str] = []
+
+    async def action(task: Task, outbox: Outbox) -> None:
+        made.append((await interventions.ask_help(db, caller, task, body, outbox)).id)
+
+    task = await acted(db, hub, caller, task_id, action)
+    return HelpResponse(intervention_id=made[0], status="pending", task=task)
 
 
 async def add_note(
@@ -133,12 +228,13 @@ async def add_dependency(
 
 async def remove_dependency(
     db: AsyncSession, hub: HubState, caller: Caller, task_id: str, upstream_id: str
-) -> None:
+) -> Response:
     async def work(outbox: Outbox) -> None:
         task = await tasks.load(db, caller, task_id, write=True)
         await deps.remove(db, outbox, task, upstream_id, caller.name)
 
     await in_transaction(db, hub, work)
+    return Response(status_code=204)
 
 
 async def create_pipeline(

@@ -10,8 +10,7 @@ from orchestratia.hub.api import task_ops
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.errors import Invalid
-from orchestratia.hub.services import audit, task_flow, task_views, tasks
-from orchestratia.hub.services.task_context import event_public
+from orchestratia.hub.services import audit, tasks
 from orchestratia.hub.ws import task_delivery
 from orchestratia.protocol.tasks import (
     ApprovalDecision,
@@ -28,7 +27,6 @@ from orchestratia.protocol.tasks import (
     TaskAssign,
     TaskCreate,
     TaskEventList,
-    TaskEventPublic,
     TaskList,
     TaskPublic,
     TaskStatus,
@@ -51,10 +49,7 @@ def _statuses(raw: list[str]) -> list[str]:
 async def create_task(
     body: TaskCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
-    task, created = await task_ops.create(db, hub, caller, body)
-    if not created:
-        response.status_code = 200
-    return task
+    return await task_ops.create(db, hub, caller, body, response)
 
 
 @router.get("/api/v1/tasks")
@@ -70,8 +65,7 @@ async def list_tasks(
     rows = await tasks.list_tasks(
         db, caller, project_id, _statuses(status or []), q, limit, pipeline_id=pipeline_id
     )
-    rendered = await task_views.render(db, rows)
-    return TaskList(tasks=rendered, count=len(rendered))
+    return await task_ops.task_list(db, rows)
 
 
 @router.get("/api/v1/tasks/{task_id}")
@@ -137,41 +131,26 @@ async def add_dependency(
 async def remove_dependency(
     task_id: str, depends_on: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> Response:
-    await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
-    return Response(status_code=204)
+    return await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
 
 
 @router.get("/api/v1/tasks/{task_id}/events")
 async def task_events(task_id: str, caller: UserCallerDep, db: SessionDep) -> TaskEventList:
-    task = await tasks.load(db, caller, task_id)
-    rows = await tasks.events(db, task)
-    return TaskEventList(events=[TaskEventPublic.model_validate(event_public(e)) for e in rows])
+    return task_ops.event_list(await tasks.events(db, await tasks.load(db, caller, task_id)))
 
 
 @router.post("/api/v1/tasks/{task_id}/plan-decision")
 async def decide_plan(
     task_id: str, body: PlanDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.acted(
-        db,
-        hub,
-        caller,
-        task_id,
-        lambda t, o: task_flow.decide_plan(db, caller, t, body.approve, body.feedback, o),
-    )
+    return await task_ops.decide_plan(db, hub, caller, task_id, body)
 
 
 @router.post("/api/v1/tasks/{task_id}/approval")
 async def decide_approval(
     task_id: str, body: ApprovalDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.acted(
-        db,
-        hub,
-        caller,
-        task_id,
-        lambda t, o: tasks.decide_approval(db, caller, t, body.approve, body.reason, o),
-    )
+    return await task_ops.decide_approval(db, hub, caller, task_id, body)
 
 
 @router.post("/api/v1/pipelines", status_code=201)
@@ -188,8 +167,7 @@ async def project_activity(
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TaskEventList:
-    rows = await tasks.activity(db, caller, project_id, limit)
-    return TaskEventList(events=[TaskEventPublic.model_validate(event_public(e)) for e in rows])
+    return task_ops.event_list(await tasks.activity(db, caller, project_id, limit))
 
 
 @router.patch("/api/v1/projects/{project_id}/task-settings")

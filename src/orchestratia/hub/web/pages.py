@@ -13,11 +13,9 @@ from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActo
 from orchestratia.hub.api.servers import hub_url, install_command
 from orchestratia.hub.services import projects, servers
 from orchestratia.hub.web import terminal_pages
+from orchestratia.hub.web.page_context import Page, open_project_page
 from orchestratia.hub.web.rendering import (
     MaybePrincipal,
-    page_context,
-    pick_project,
-    remember_project,
     templates,
 )
 
@@ -45,23 +43,12 @@ async def fleet(
     principal: MaybePrincipal,
     project_id: str | None = None,
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    available, current = await pick_project(request, db, principal, project_id)
-    rows = await servers.list_for_project(db, principal, current.project.id) if current else []
-    response = templates.TemplateResponse(
-        request,
-        "fleet.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            projects=available,
-            current=current,
-            servers=[servers.to_public(s) for s in rows],
-        ),
-    )
-    return remember_project(response, current)
+    page = await open_project_page(request, db, hub, principal, project_id)
+    if not isinstance(page, Page):
+        return page
+    current = page.current
+    rows = await servers.list_for_project(db, page.principal, current.project.id) if current else []
+    return page.render("fleet.html", servers=[servers.to_public(s) for s in rows])
 
 
 @router.get("/ui/servers/{server_id}/row", response_class=HTMLResponse)

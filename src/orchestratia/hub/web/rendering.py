@@ -3,6 +3,7 @@ context (CSRF token for htmx and fetch) and the project picked by ``?project_id=
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,13 @@ from orchestratia.hub.services.projects import ProjectAccess
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PROJECT_COOKIE = "orc_project"
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+templates.env.filters["compact_json"] = compact_json
 
 
 async def optional_principal(request: Request, db: SessionDep, hub: HubDep) -> Principal | None:

@@ -11,25 +11,18 @@ from datetime import datetime
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from orchestratia.hub.api.callers import user_caller
-from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, user_actor
+from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound
 from orchestratia.hub.services import projects, servers, sessions, task_views, tasks
 from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.task_context import Caller, event_public
+from orchestratia.hub.services.task_context import event_public
+from orchestratia.hub.web.page_context import Page, open_page, open_project_page, person_caller
 from orchestratia.hub.web.pipeline_layout import NODE_H, NODE_W, layout
-from orchestratia.hub.web.rendering import (
-    MaybePrincipal,
-    error_page,
-    page_context,
-    pick_project,
-    remember_project,
-    templates,
-)
+from orchestratia.hub.web.rendering import MaybePrincipal, templates
 from orchestratia.protocol.tasks import (
     TERMINAL_STATUSES,
     NotePublic,
@@ -84,10 +77,6 @@ def event_category(kind: str) -> str:
 # The dashboard shares one template environment; these templates need two more filters.
 templates.env.filters["pretty_json"] = pretty_json
 templates.env.filters["event_category"] = event_category
-
-
-def _caller(request: Request, principal: Principal) -> Caller:
-    return user_caller(principal, user_actor(request, principal))
 
 
 @dataclass(frozen=True)
@@ -173,9 +162,10 @@ async def board(
     session: Annotated[str, Query(max_length=64)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    available, current = await pick_project(request, db, principal, project_id or project)
+    page = await open_project_page(request, db, hub, principal, project_id or project)
+    if not isinstance(page, Page):
+        return page
+    current = page.current
     wanted = [s for item in status or [] for s in item.split(",") if s in STATUSES]
     filters = BoardFilters(
         wanted, priority if priority in PRIORITIES else "", session.strip(), q.strip()
@@ -186,9 +176,8 @@ async def board(
     truncated = False
     if current is not None:
         pid = current.project.id
-        caller = _caller(request, principal)
         rows = await tasks.list_tasks(
-            db, caller, pid, filters.statuses, filters.q or None, BOARD_LIMIT
+            db, page.caller, pid, filters.statuses, filters.q or None, BOARD_LIMIT
         )
         truncated = len(rows) >= BOARD_LIMIT
         shown = [t for t in await task_views.render(db, rows) if filters.keeps(t)]
@@ -196,30 +185,21 @@ async def board(
         for state in STATUSES:
             members = sorted((t for t in shown if t.status == state), key=_board_order)
             columns.append(Column(state, members))
-        choices = await _choices(db, principal, pid)
-    response = templates.TemplateResponse(
-        request,
+        choices = await _choices(db, page.principal, pid)
+    return page.render(
         "tasks.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            active="tasks",
-            projects=available,
-            current=current,
-            columns=columns,
-            count=count,
-            limit=BOARD_LIMIT,
-            truncated=truncated,
-            filters=filters,
-            statuses=STATUSES,
-            priorities=PRIORITIES,
-            types=TYPES,
-            blank_task=BlankCard(),
-            **choices,
-        ),
+        active="tasks",
+        columns=columns,
+        count=count,
+        limit=BOARD_LIMIT,
+        truncated=truncated,
+        filters=filters,
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        types=TYPES,
+        blank_task=BlankCard(),
+        **choices,
     )
-    return remember_project(response, current)
 
 
 async def _detail_context(
@@ -227,8 +207,7 @@ async def _detail_context(
 ) -> tuple[Task, dict[str, Any]]:
     """The task and everything the detail page and its live-refreshed panel show; NotFound for
     a task the caller may not see (another tenant's, or a project they are not in)."""
-    caller = _caller(request, principal)
-    row = await tasks.load(db, caller, task_id)
+    row = await tasks.load(db, person_caller(request, principal), task_id)
     task = await task_views.render_one(db, row)
     acc = await projects.access(db, principal, row.project_id)
     notes = [NotePublic.model_validate(n, from_attributes=True) for n in await tasks.notes(db, row)]
@@ -251,29 +230,24 @@ async def _detail_context(
 async def task_page(
     request: Request, task_id: str, db: SessionDep, hub: HubDep, principal: MaybePrincipal
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
+    page = open_page(request, hub, principal)
+    if not isinstance(page, Page):
+        return page
     try:
-        row, context = await _detail_context(request, db, principal, task_id)
+        row, context = await _detail_context(request, db, page.principal, task_id)
     except NotFound as exc:
-        return error_page(request, hub, principal, 404, exc.detail)
+        return page.not_found(exc.detail)
     events = [TaskEventPublic.model_validate(event_public(e)) for e in await tasks.events(db, row)]
-    choices = await _choices(db, principal, row.project_id)
-    return templates.TemplateResponse(
-        request,
+    choices = await _choices(db, page.principal, row.project_id)
+    return page.render(
         "task.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            active="tasks",
-            events=events,
-            statuses=STATUSES,
-            priorities=PRIORITIES,
-            types=TYPES,
-            **choices,
-            **context,
-        ),
+        active="tasks",
+        events=events,
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        types=TYPES,
+        **choices,
+        **context,
     )
 
 
@@ -290,32 +264,27 @@ async def task_panel(
 async def pipeline_page(
     request: Request, pipeline_id: str, db: SessionDep, hub: HubDep, principal: MaybePrincipal
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    caller = _caller(request, principal)
+    page = open_page(request, hub, principal)
+    if not isinstance(page, Page):
+        return page
+    caller = page.caller
     # Only the caller's own projects are searched, so another tenant's pipeline is simply empty.
     rows = await tasks.list_tasks(db, caller, None, limit=1000, pipeline_id=pipeline_id[:64])
     if not rows:
-        return error_page(request, hub, principal, 404, f"pipeline {pipeline_id[:36]} not found")
+        return page.not_found(f"pipeline {pipeline_id[:36]} not found")
     members = await task_views.render(db, sorted(rows, key=lambda t: t.created_at))
-    acc = await projects.access(db, principal, members[0].project_id)
-    return templates.TemplateResponse(
-        request,
+    acc = await projects.access(db, page.principal, members[0].project_id)
+    return page.render(
         "pipeline.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            active="tasks",
-            pipeline_id=pipeline_id,
-            name=await tasks.pipeline_name(db, caller, pipeline_id),
-            project=acc.project,
-            tasks=members,
-            graph=layout(members),
-            node_w=NODE_W,
-            node_h=NODE_H,
-            counts={s: sum(t.status == s for t in members) for s in STATUSES},
-        ),
+        active="tasks",
+        pipeline_id=pipeline_id,
+        name=await tasks.pipeline_name(db, caller, pipeline_id),
+        project=acc.project,
+        tasks=members,
+        graph=layout(members),
+        node_w=NODE_W,
+        node_h=NODE_H,
+        counts={s: sum(t.status == s for t in members) for s in STATUSES},
     )
 
 
@@ -328,30 +297,17 @@ async def activity_page(
     project_id: Ident = None,
     project: Ident = None,
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    available, current = await pick_project(request, db, principal, project_id or project)
+    page = await open_project_page(request, db, hub, principal, project_id or project)
+    if not isinstance(page, Page):
+        return page
     events: list[TaskEventPublic] = []
     titles: dict[str, str] = {}
-    if current is not None:
-        caller = _caller(request, principal)
-        rows = await tasks.activity(db, caller, current.project.id, ACTIVITY_LIMIT)
+    if page.current is not None:
+        pid, caller = page.current.project.id, page.caller
+        rows = await tasks.activity(db, caller, pid, ACTIVITY_LIMIT)
         events = [TaskEventPublic.model_validate(event_public(e)) for e in rows]
-        known = await tasks.list_tasks(db, caller, current.project.id, limit=BOARD_LIMIT)
+        known = await tasks.list_tasks(db, caller, pid, limit=BOARD_LIMIT)
         titles = {t.id: t.title for t in known}
-    response = templates.TemplateResponse(
-        request,
-        "activity.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            active="activity",
-            projects=available,
-            current=current,
-            events=events,
-            titles=titles,
-            limit=ACTIVITY_LIMIT,
-        ),
+    return page.render(
+        "activity.html", active="activity", events=events, titles=titles, limit=ACTIVITY_LIMIT
     )
-    return remember_project(response, current)

@@ -7,19 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.errors import NotFound, Unauthorized
 from orchestratia.hub.services import projects, servers, sessions, share_links
-from orchestratia.hub.web.rendering import (
-    MaybePrincipal,
-    error_page,
-    page_context,
-    pick_project,
-    remember_project,
-    templates,
-)
+from orchestratia.hub.web.page_context import Page, open_page, open_project_page
+from orchestratia.hub.web.rendering import MaybePrincipal, error_page, page_context, templates
 from orchestratia.protocol.rest import ServerPublic, SessionPublic
 
 router = APIRouter(include_in_schema=False)
@@ -59,31 +53,17 @@ async def sessions_page(
     principal: MaybePrincipal,
     project_id: str | None = None,
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    available, current = await pick_project(request, db, principal, project_id)
+    page = await open_project_page(request, db, hub, principal, project_id)
+    if not isinstance(page, Page):
+        return page
     groups: list[ServerGroup] = []
-    if current is not None:
-        pid = current.project.id
+    if page.current is not None:
+        pid, principal = page.current.project.id, page.principal
         rows = [sessions.to_public(s) for s in await sessions.list_for_project(db, principal, pid)]
         for server in await servers.list_for_project(db, principal, pid):
             on_it = [s for s in rows if s.server_id == server.id]
             groups.append(ServerGroup(servers.to_public(server), on_it))
-    response = templates.TemplateResponse(
-        request,
-        "sessions.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            active="sessions",
-            projects=available,
-            current=current,
-            groups=groups,
-            presets=PRESETS,
-        ),
-    )
-    return remember_project(response, current)
+    return page.render("sessions.html", active="sessions", groups=groups, presets=PRESETS)
 
 
 @router.get("/ui/sessions/{session_id}/card", response_class=HTMLResponse)
@@ -98,27 +78,22 @@ async def session_card(
 async def session_page(
     request: Request, session_id: str, db: SessionDep, hub: HubDep, principal: MaybePrincipal
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
+    page = open_page(request, hub, principal)
+    if not isinstance(page, Page):
+        return page
     try:
-        row = await sessions.get(db, principal, session_id)
+        row = await sessions.get(db, page.principal, session_id)
     except NotFound as exc:
-        return error_page(request, hub, principal, 404, exc.detail)
-    acc = await projects.access(db, principal, row.project_id)
-    server = servers.to_public(await servers.get(db, principal, row.server_id))
-    return templates.TemplateResponse(
-        request,
+        return page.not_found(exc.detail)
+    acc = await projects.access(db, page.principal, row.project_id)
+    server = servers.to_public(await servers.get(db, page.principal, row.server_id))
+    return page.render(
         "session.html",
-        page_context(
-            request,
-            hub,
-            principal,
-            active="sessions",
-            session=sessions.to_public(row),
-            server=server,
-            project=acc.project,
-            read_only=not acc.can_write,
-        ),
+        active="sessions",
+        session=sessions.to_public(row),
+        server=server,
+        project=acc.project,
+        read_only=not acc.can_write,
     )
 
 

@@ -1,5 +1,23 @@
-// Shared dashboard behaviour: login, logout, copy-to-clipboard.
+// Shared dashboard behaviour: login, logout, copy-to-clipboard, local times, dialog close buttons.
 "use strict";
+
+// Server-rendered times are UTC; show them in the reader's zone, keeping the exact one as a tooltip.
+function localizeTimes(root) {
+  root.querySelectorAll("time[datetime]").forEach((el) => {
+    const iso = el.getAttribute("datetime");
+    const when = new Date(iso);
+    if (Number.isNaN(when.getTime())) return;
+    el.textContent = when.toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+    el.title = iso;
+  });
+}
+
+// Buttons marked data-close-dialog close the dialog they sit in, without submitting its form.
+function wireCloseButtons() {
+  document.querySelectorAll("dialog [data-close-dialog]").forEach((btn) => {
+    btn.addEventListener("click", () => btn.closest("dialog").close());
+  });
+}
 
 function csrfToken() {
   const m = document.cookie.match(/(?:^|; )orc_csrf=([^;]+)/);

@@ -93,7 +93,7 @@ const Inbox = (() => {
 
   // --- ages ---------------------------------------------------------------------------------------
 
-  // The same coarse steps as the hub's `age` filter (hub/web/hitl_pages.py).
+  // The same coarse steps as the hub's `age` filter (hub/web/inbox_pages.py).
   function ageText(iso) {
     const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
     for (const [size, unit] of [[86400, "d"], [3600, "h"], [60, "min"]]) {

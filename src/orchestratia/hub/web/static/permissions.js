@@ -2,7 +2,8 @@
 // (create / edit / delete through /api/v1/approval-rules, a 422 shown next to the field it names),
 // the "would this match?" tester, and the decision log with its counts and chart, which grow live
 // from permission_decision messages on /ws/dashboard. Uses the helpers of task_dialogs.js
-// (sendJson, showApiError, clearErrors, fieldError, showToast, errorText).
+// (sendJson, showApiError, clearErrors, fieldError, showToast, errorText) and of app.js
+// (localizeTimes, wireCloseButtons, followProject).
 "use strict";
 
 (() => {
@@ -12,20 +13,7 @@
   const meta = JSON.parse(document.getElementById("log-meta").textContent);
   const indicator = document.getElementById("live-indicator");
 
-  document.querySelectorAll("dialog [data-close-dialog]").forEach((btn) => {
-    btn.addEventListener("click", () => btn.closest("dialog").close());
-  });
-
-  // Server-rendered UTC times, shown in the reader's zone with the exact one as a tooltip.
-  function localize(root) {
-    root.querySelectorAll("time[datetime]").forEach((el) => {
-      const iso = el.getAttribute("datetime");
-      const when = new Date(iso);
-      if (Number.isNaN(when.getTime())) return;
-      el.textContent = when.toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
-      el.title = iso;
-    });
-  }
+  wireCloseButtons();
 
   // --- rules --------------------------------------------------------------------------------------
 
@@ -222,7 +210,7 @@
     return values.join("\n");
   }
 
-  // Keep in step with templates/_permission_row.html and log_row() in hub/web/hitl_pages.py.
+  // Keep in step with templates/_permission_row.html and log_row() in hub/web/permission_pages.py.
   function rowFor(e) {
     const tr = skeleton.cloneNode(true);
     tr.dataset.entryId = e.id;
@@ -245,7 +233,7 @@
     }
     set("decided-by", by);
     set("reason", e.reason || "");
-    localize(tr);
+    localizeTimes(tr);
     return tr;
   }
 
@@ -373,7 +361,7 @@
     select.addEventListener("change", () => select.form.requestSubmit());
   });
 
-  localize(rows);
+  localizeTimes(rows);
   drawChart();
   followProject(
     projectId,

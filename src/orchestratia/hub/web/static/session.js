@@ -51,9 +51,7 @@
     wasLive = live;
   });
 
-  document.querySelectorAll("dialog [data-close-dialog]").forEach((btn) => {
-    btn.addEventListener("click", () => btn.closest("dialog").close());
-  });
+  wireCloseButtons();
 
   const textDialog = $("text-dialog");
   $("text-view").addEventListener("click", async () => {

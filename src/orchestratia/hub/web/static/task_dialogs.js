@@ -88,9 +88,7 @@ const TaskDialogs = (() => {
   const listeners = [];
   const changed = (task) => listeners.forEach((fn) => fn(task));
 
-  document.querySelectorAll("dialog [data-close-dialog]").forEach((btn) => {
-    btn.addEventListener("click", () => btn.closest("dialog").close());
-  });
+  wireCloseButtons();
 
   // --- create / edit ----------------------------------------------------------------------------
 

@@ -37,17 +37,6 @@ function statusChip(status) {
   return el;
 }
 
-// Server-rendered times are UTC; show them in the reader's zone, keeping the exact one as a tooltip.
-function localizeTimes(root) {
-  root.querySelectorAll("time[datetime]").forEach((el) => {
-    const iso = el.getAttribute("datetime");
-    const when = new Date(iso);
-    if (Number.isNaN(when.getTime())) return;
-    el.textContent = when.toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
-    el.title = iso;
-  });
-}
-
 function eventItem(e, titles) {
   const li = document.createElement("li");
   const category = eventCategory(e.kind);
