@@ -54,6 +54,7 @@ KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ContractKey = Field(min_length=1, max_length=120, pattern=KEY_PATTERN)
 OptionalKey: Any = Field(default=None, min_length=1, max_length=120, pattern=KEY_PATTERN)
 ShortList: Any = Field(default_factory=list, max_length=100)
+TaskIdItem = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
 def _no_nul_deep(value: Any) -> Any:
@@ -215,7 +216,7 @@ class TaskCreate(TaskFields):
     external_ref: str | None = Field(default=None, min_length=1, max_length=200)
     dependencies: list[DependencySpec] = Field(default_factory=list, max_length=100)
     # The public CLI's spelling of blocking dependencies.
-    dependency_ids: list[str] = Field(default_factory=list, max_length=100)
+    dependency_ids: list[TaskIdItem] = Field(default_factory=list, max_length=100)
     session_id: str | None = Field(default=None, max_length=64)  # agent API: the creating session
     assign_session_name: str | None = Field(default=None, max_length=120)
 
@@ -234,6 +235,16 @@ class TaskUpdate(StrictBody):
     target_branch: str | None = Field(default=None, max_length=200)
     acceptance_criteria: list[str] | None = Field(default=None, max_length=100)
     labels: list[str] | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # None here means "not given"; an explicit null for a required column is a client bug.
+        if isinstance(data, dict):
+            for key in ("title", "spec", "priority", "type", "acceptance_criteria", "labels"):
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key} cannot be null; leave it out to keep it")
+        return data
 
 
 class AgentTaskUpdate(TaskUpdate):
@@ -350,7 +361,12 @@ class ProjectTaskSettings(StrictBody):
 
 # --- pipelines -----------------------------------------------------------------------------------
 
-PipelineRef = str | int
+# A temp id, an index into ``tasks`` or an existing task id: plain ASCII, so nothing odd reaches
+# int() or the database.
+PipelineRef = (
+    Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+    | Annotated[int, Field(ge=0, le=10_000)]
+)
 
 
 class PipelineDependency(StrictBody):

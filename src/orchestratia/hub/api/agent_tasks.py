@@ -7,6 +7,7 @@ import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import Field
 from sqlalchemy import select
 
 from orchestratia.hub.api import task_ops
@@ -45,7 +46,7 @@ OptionalId = Annotated[str | None, Query(max_length=64)]
 
 
 class InterventionAnswer(StrictBody):
-    response: str
+    response: str = Field(min_length=1, max_length=20_000)
 
 
 async def _with_session(db: SessionDep, caller: Caller, session_id: str | None) -> Caller:

@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.task_models import Task, TaskEvent, TaskNote
+from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services import interventions, pipelines, task_flow, task_views, tasks
 from orchestratia.hub.services import task_dependencies as deps
 from orchestratia.hub.services.task_context import Caller, Outbox, event_public
@@ -50,6 +52,11 @@ async def in_transaction(
     try:
         result = await work(outbox)
         await db.commit()
+    except IntegrityError:
+        # A unique key taken by a concurrent request (the same external_ref, the same
+        # dependency): the client's change lost the race, which is a conflict, not a crash.
+        await db.rollback()
+        raise Conflict("a concurrent change got there first; nothing was saved, retry") from None
     except BaseException:
         await db.rollback()
         raise
@@ -214,8 +221,11 @@ async def add_dependency(
     db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: DependencySpec
 ) -> DependencyPublic:
     async def work(outbox: Outbox) -> str:
-        task = await tasks.load(db, caller, task_id, write=True)
-        upstream = await tasks.load(db, caller, body.depends_on_task_id)
+        # Both ends locked, in id order: concurrent opposite edges then serialize (the second
+        # sees the first and is refused as a cycle) instead of deadlocking.
+        first, second = sorted((task_id, body.depends_on_task_id))
+        locked = {t: await tasks.load(db, caller, t, write=True) for t in (first, second)}
+        task, upstream = locked[task_id], locked[body.depends_on_task_id]
         dep = await deps.add(
             db, outbox, task, upstream, body.dependency_type, body.contract_key, caller.name
         )

@@ -83,7 +83,7 @@ async def respond(
             f"answered: {response[:200]}",
             intervention_id=row.id,
         )
-        if task.status == "needs_human":
+        if task.status == "needs_human" and task.assigned_session_id == row.session_id:
             await move(db, outbox, task, "respond", caller, intervention_id=row.id)
     session = await db.get(TerminalSession, row.session_id) if row.session_id else None
     if session is not None and session.status in LIVE_SESSION:

@@ -28,6 +28,7 @@ from orchestratia.protocol.approval_api import (
 )
 from orchestratia.protocol.approvals import PermissionLogBatch
 
+MAX_WINDOW = timedelta(days=366)
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_BUCKETS = 48
 BUCKET_SIZES = (60, 300, 900, 3600, 6 * 3600, 86400)  # seconds: a chart's natural steps
@@ -166,9 +167,14 @@ async def query(db: AsyncSession, caller: Caller, q: LogQuery) -> PermissionLogP
         raise Forbidden("the permission log is read by people")
     now = utcnow()
     since = q.since or now - DEFAULT_WINDOW
-    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    try:
+        since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise Invalid("since: not a representable time") from None
     if since > now:
         raise Invalid("since: must not be in the future")
+    if now - since > MAX_WINDOW:
+        raise Invalid(f"since: at most {MAX_WINDOW.days} days back")
     size = bucket_seconds(now - since)
     projects = await _project_ids(db, caller, q)
     where = [

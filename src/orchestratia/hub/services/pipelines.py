@@ -103,7 +103,7 @@ async def _resolve(
     index: int,
 ) -> Task:
     where = f"tasks[{index}].depends_on"
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and ref not in temp_ids):
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and ref not in temp_ids):
         position = int(ref)
         if not 0 <= position < len(tasks):
             raise PipelineError(f"{where}: index {position} is out of range (0-{len(tasks) - 1})")

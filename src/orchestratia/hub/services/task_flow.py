@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import TerminalSession
-from orchestratia.hub.db.task_models import Task
+from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import Conflict, StaleEpoch
+from orchestratia.hub.errors import Conflict, Forbidden, StaleEpoch
 from orchestratia.hub.services import audit, deliveries, task_states
 from orchestratia.hub.services.task_context import Caller, Outbox, add_event, system_caller
 from orchestratia.hub.services.task_dependencies import (
@@ -109,7 +110,19 @@ async def assign(
         raise Conflict("the session belongs to another project")
     if session.status not in LIVE_SESSION:
         raise Conflict(f"session {session.name!r} is {session.status}; assign to a live session")
+    if (
+        caller.kind == "agent"
+        and caller.session is not None
+        and task.status != "pending"
+        and task.source_session_id != caller.session.id
+    ):
+        raise Forbidden(
+            "only a person, an orchestrator or the session that created the task may reassign "
+            "work that is already handed out"
+        )
     previous = task.assigned_session_id
+    if previous is not None:
+        await close_interventions(db, task, "the task was reassigned")
     task.epoch += 1
     await move(
         db,
@@ -208,6 +221,7 @@ async def complete(
     await move(db, outbox, task, "complete", caller, "agent")
     task.result = body.stored_result()
     task.completed_at = utcnow()
+    await close_interventions(db, task, "the task is done")
     await on_upstream_done(db, outbox, task, cascade)
     outbox.auto_assign.add(task.project_id)
 
@@ -220,6 +234,7 @@ async def fail(
     task.error = error
     task.result = {"error": error}
     task.completed_at = utcnow()
+    await close_interventions(db, task, "the task failed")
     await on_upstream_stopped(db, outbox, task)
     outbox.auto_assign.add(task.project_id)
 
@@ -233,6 +248,7 @@ async def cancel(db: AsyncSession, caller: Caller, task: Task, outbox: Outbox) -
     await move(db, outbox, task, "cancel", caller)
     task.completed_at = utcnow()
     task.epoch += 1  # whatever the holder still does with it is now stale
+    await close_interventions(db, task, "the task was cancelled")
     await deliveries.supersede(db, task)
     if (
         holder is not None
@@ -280,3 +296,13 @@ async def decide_plan(
         kind, fields = "plan_revision", {"feedback": feedback or ""}
     if holder is not None and holder.status in LIVE_SESSION:
         deliveries.enqueue(db, outbox, holder, kind, task=task, urgent=True, **fields)
+
+
+async def close_interventions(db: AsyncSession, task: Task, why: str) -> None:
+    """Questions asked under an assignment that has ended can no longer be answered: the asker
+    no longer holds the task, so an answer would reach the wrong session or move the task."""
+    await db.execute(
+        update(Intervention)
+        .where(Intervention.task_id == task.id, Intervention.status == "pending")
+        .values(status="expired", response=None, responder=why, responded_at=utcnow())
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Project, TerminalSession
@@ -25,6 +26,16 @@ SPEC_FIELDS = ("title", "spec", "structured_spec", "acceptance_criteria")
 async def load(db: AsyncSession, caller: Caller, task_id: str, *, write: bool = False) -> Task:
     """A task the caller may see; another tenant's or project's task is simply not found."""
     stmt = select(Task).where(Task.id == task_id, Task.tenant_id == caller.tenant_id)
+    if write and db.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks and opens its transaction only at the first write: a no-op
+        # write first takes the database's write lock, so the checks below read what the
+        # previous writer committed and no other writer can slip in before we commit.
+        await db.execute(
+            sql_update(Task)
+            .where(Task.id == task_id, Task.tenant_id == caller.tenant_id)
+            .values(epoch=Task.epoch)
+            .execution_options(synchronize_session=False)
+        )
     # Writers lock the row (PostgreSQL) so two racing transitions cannot both pass the check.
     task = await db.scalar(stmt.with_for_update() if write else stmt)
     if task is None or not await caller.can_see(db, task, write=write):
