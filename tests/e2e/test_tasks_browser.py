@@ -60,34 +60,36 @@ def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Itera
     registered = daemon.register(token.json()["token"])
     assert registered.returncode == 0, registered.stderr
     socket = f"orc-e2e-{uuid.uuid4().hex[:10]}"
-    config = yaml.safe_load(daemon.config.read_text())
-    config.update(tmux_socket=socket, state_dir=str(tmp_path / "agent-state"))
-    daemon.config.write_text(yaml.safe_dump(config))
-    daemon.start()
-    server_id = config["server_id"]
-
-    def online() -> dict[str, Any] | None:
-        res = api.get(f"/api/v1/servers/{server_id}")
-        return res.json() if res.status_code == 200 and res.json()["status"] == "online" else None
-
-    server = wait_sync(online, 20, f"server online (daemon log: {daemon.log})")
-    started = api.post(
-        "/api/v1/sessions",
-        json={
-            "server_id": server_id,
-            "name": "e2e-worker",
-            "working_directory": str(tmp_path),
-            "command": "cat",
-        },
-    )
-    assert started.status_code == 201, started.text
-    session_id = started.json()["id"]
-
-    def running() -> bool:
-        return bool(api.get(f"/api/v1/sessions/{session_id}").json()["status"] == "running")
-
-    wait_sync(running, 20, f"session running (daemon log: {daemon.log})")
     try:
+        config = yaml.safe_load(daemon.config.read_text())
+        config.update(tmux_socket=socket, state_dir=str(tmp_path / "agent-state"))
+        daemon.config.write_text(yaml.safe_dump(config))
+        daemon.start()
+        server_id = config["server_id"]
+
+        def online() -> dict[str, Any] | None:
+            res = api.get(f"/api/v1/servers/{server_id}")
+            return (
+                res.json() if res.status_code == 200 and res.json()["status"] == "online" else None
+            )
+
+        server = wait_sync(online, 20, f"server online (daemon log: {daemon.log})")
+        started = api.post(
+            "/api/v1/sessions",
+            json={
+                "server_id": server_id,
+                "name": "e2e-worker",
+                "working_directory": str(tmp_path),
+                "command": "cat",
+            },
+        )
+        assert started.status_code == 201, started.text
+        session_id = started.json()["id"]
+
+        def running() -> bool:
+            return bool(api.get(f"/api/v1/sessions/{session_id}").json()["status"] == "running")
+
+        wait_sync(running, 20, f"session running (daemon log: {daemon.log})")
         yield Fleet(
             hub_process, api, project_id, server_id, server["name"], session_id, "e2e-worker"
         )
