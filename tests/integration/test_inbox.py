@@ -104,7 +104,10 @@ async def test_plan_review_round_trip_with_one_revision(
         frame = await f.daemon.expect("plan_revision", task_id=task["id"])
         assert frame["feedback"] == "smaller steps"
         await worker.client.post(f"/tasks/{task['id']}/plan", json={"plan": {"summary": "3 steps"}})
-        approve = _decision("plan_review", task["id"], "approve")
+        stale = _decision("plan_review", task["id"], "approve", epoch=items[0]["epoch"] + 1)
+        refused = (await _decide(admin, stale))[0]
+        assert refused["outcome"] == "conflict" and "reassigned" in refused["detail"]
+        approve = _decision("plan_review", task["id"], "approve", epoch=items[0]["epoch"])
         assert (await _decide(admin, approve))[0]["outcome"] == "applied"
         await f.daemon.expect("plan_approved", task_id=task["id"])
         now = (await admin.get(f"/api/v1/tasks/{task['id']}")).json()

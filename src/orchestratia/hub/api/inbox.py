@@ -28,6 +28,8 @@ class DecisionIn(StrictBody):
     response: str | None = Field(default=None, max_length=20_000)
     feedback: str | None = Field(default=None, max_length=20_000)
     allow_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    # For plan reviews: the assignment epoch the reviewer saw; a newer one refuses the decision.
+    epoch: int | None = Field(default=None, ge=0)
 
 
 class DecisionsIn(StrictBody):

@@ -198,6 +198,7 @@ class Decision:
     response: str | None = None
     feedback: str | None = None
     allow_minutes: int | None = None
+    epoch: int | None = None
 
 
 async def decide(
@@ -256,6 +257,11 @@ async def _apply(
         task = await tasks.load(db, caller, d.id, write=True)
         if not approve and not (d.feedback or "").strip():
             raise HubError("a revision request needs feedback")
+        if d.epoch is not None and d.epoch != task.epoch:
+            raise HubError(
+                f"the task was reassigned since this plan was shown (epoch {task.epoch}, "
+                f"not {d.epoch}); review the current plan"
+            )
         await task_flow.decide_plan(db, caller, task, approve, d.feedback, outbox)
         return "plan approved" if approve else "revision requested"
     if d.kind == "task_approval":

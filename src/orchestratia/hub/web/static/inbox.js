@@ -125,6 +125,8 @@ const Inbox = (() => {
   function decisionFor(el, action) {
     const kind = el.dataset.kind;
     const decision = { kind, id: el.dataset.id, decision_id: Inbox.newDecisionId(), action };
+    // A plan is judged as shown: if the task was reassigned since, the hub refuses the decision.
+    if (el.dataset.epoch !== undefined) decision.epoch = Number(el.dataset.epoch);
     if (kind === "intervention") {
       if (!value(el, "response").trim()) {
         showError(el, "Type a response first.");
