@@ -114,7 +114,8 @@ async def test_busy_output_and_a_half_typed_line_hold_normal_deliveries(
 
         await hub.send(note("u1", "right now", urgent=True))  # urgent: busy does not matter
         await wait_until(lambda: got("right now", urgent=True) in hub.output("s"))
-        assert acks(hub) == {"u1": "delivered"}
+        # The ack follows the typing: wait for it rather than race it.
+        await wait_until(lambda: acks(hub) == {"u1": "delivered"}, message="the urgent ack")
 
         # The output stops, but a human has half a line typed: still nothing.
         await hub.send(typed("s", b"quiet\rhalf"))
@@ -205,7 +206,7 @@ async def test_a_program_started_from_the_shell_gets_the_plain_line(
             await wait_until(lambda: b"ready" in hub.output("s"), message="the reader")
             await hub.send(note("d1", "hi; there"))
             await wait_until(lambda: got("hi; there") in hub.output("s"), message="submitted")
-            assert acks(hub) == {"d1": "delivered"}
+            await wait_until(lambda: acks(hub) == {"d1": "delivered"}, message="the ack")
             assert frames(hub, "delivery_ack", "s")[0]["detail"] == ""
         finally:
             await daemon.stop()
