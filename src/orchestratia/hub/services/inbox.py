@@ -22,7 +22,6 @@ from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, NotFound
 from orchestratia.hub.services import interventions, task_flow, tasks, tool_approvals
-from orchestratia.hub.services.projects import list_for
 from orchestratia.hub.services.task_context import Caller, Outbox
 
 Kind = Literal["intervention", "plan_review", "task_approval", "tool_approval"]
@@ -51,8 +50,7 @@ class Item:
 
 
 async def _visible_projects(db: AsyncSession, caller: Caller, wanted: str | None) -> list[str]:
-    assert caller.principal is not None
-    ids = [a.project.id for a in await list_for(db, caller.principal)]
+    ids = await caller.project_ids(db)
     return [p for p in ids if p == wanted] if wanted else ids
 
 

@@ -37,24 +37,16 @@ async def load(db: AsyncSession, caller: Caller, intervention_id: str) -> Interv
 async def list_for(
     db: AsyncSession, caller: Caller, task_id: str | None, status: str | None
 ) -> Sequence[Intervention]:
-    stmt = select(Intervention).where(Intervention.tenant_id == caller.tenant_id)
-    if caller.is_agent:
-        stmt = stmt.where(Intervention.project_id == caller.agent_project_id)
+    stmt = select(Intervention).where(
+        Intervention.tenant_id == caller.tenant_id,
+        Intervention.project_id.in_(await caller.project_ids(db)),
+    )
     if task_id:
         stmt = stmt.where(Intervention.task_id == task_id)
     if status:
         stmt = stmt.where(Intervention.status == status)
     rows = await db.scalars(stmt.order_by(Intervention.created_at.desc()).limit(200))
-    if caller.is_agent:
-        return rows.all()
-    visible = []
-    for row in rows:
-        try:
-            await caller.project(db, row.project_id, write=False)
-        except NotFound:
-            continue
-        visible.append(row)
-    return visible
+    return rows.all()
 
 
 async def respond(

@@ -18,7 +18,7 @@ from orchestratia.hub.db.approval_models import PermissionDecision as LogRow
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Forbidden, Invalid, NotFound
-from orchestratia.hub.services.projects import access, list_for
+from orchestratia.hub.services.projects import access
 from orchestratia.hub.services.task_context import Caller
 from orchestratia.protocol.approval_api import (
     DecisionBucket,
@@ -138,7 +138,7 @@ async def _project_ids(db: AsyncSession, caller: Caller, q: LogQuery) -> list[st
         await access(db, caller.principal, row.project_id)
     if q.project_id is not None:
         return [(await access(db, caller.principal, q.project_id)).project.id]
-    return [a.project.id for a in await list_for(db, caller.principal)]
+    return await caller.project_ids(db)
 
 
 def bucket_seconds(window: timedelta) -> int:

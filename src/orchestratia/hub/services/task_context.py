@@ -14,7 +14,7 @@ from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import NotFound
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import access
+from orchestratia.hub.services.projects import access, list_for
 from orchestratia.hub.services.task_states import Trigger
 
 
@@ -53,6 +53,13 @@ class Caller:
         if project is None or project.tenant_id != self.tenant_id:
             raise NotFound("project not found")
         return project
+
+    async def project_ids(self, db: AsyncSession) -> list[str]:
+        """Every project the caller may read: an agent's own, or a person's memberships."""
+        if self.principal is None:
+            own = self.agent_project_id
+            return [own] if own else []
+        return [a.project.id for a in await list_for(db, self.principal)]
 
     async def can_see(self, db: AsyncSession, task: Task, *, write: bool = False) -> bool:
         if task.tenant_id != self.tenant_id:

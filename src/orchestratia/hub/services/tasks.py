@@ -157,10 +157,7 @@ async def list_tasks(
     if caller.is_agent or project_id:
         projects = [(await caller.project(db, project_id, write=False)).id]
     else:
-        assert caller.principal is not None
-        from orchestratia.hub.services.projects import list_for
-
-        projects = [a.project.id for a in await list_for(db, caller.principal)]
+        projects = await caller.project_ids(db)
     stmt = select(Task).where(Task.tenant_id == caller.tenant_id, Task.project_id.in_(projects))
     if statuses:
         stmt = stmt.where(Task.status.in_(statuses))
