@@ -7,6 +7,8 @@ import random
 import pytest
 
 from orchestratia.agent.redaction import Redactor, SecretPattern
+from orchestratia.hub.security import new_secret
+from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 
 B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PEM_BODY = b"\r\n".join(bytes(random.Random(7).choices(B64, k=64)) for _ in range(20))
@@ -22,6 +24,8 @@ SECRETS: list[tuple[str, bytes, bytes]] = [
     ("google_api_key", b"AIza", b"SyD" + b"q" * 32),
     ("orchestratia_key", b"orcs_", b"Kq3_x-" * 7),
     ("orchestratia_key", b"orcreg_", b"aHR0cDovL2h1Yg.s3cr3t" + b"v" * 20),
+    ("orchestratia_key", b"orcu_", b"Lg1n_" + b"u8-Q" * 9),
+    ("orchestratia_key", b"orcsh_", b"Sh4r3-" + b"w_7K" * 9),
     (
         "jwt",
         b"eyJ",
@@ -194,3 +198,109 @@ def test_custom_pattern_split_after_it_can_match_is_masked() -> None:
     assert redactor.feed(b"login password=") == b"login password="
     assert redactor.feed(b"hun") == b""  # matches up to the end: may still grow
     assert redactor.feed(b"ter2\n") == b"[REDACTED:custom]\n"
+
+
+@pytest.mark.parametrize("kind", list(TokenKind))
+def test_every_token_the_hub_issues_is_masked(kind: TokenKind) -> None:
+    # Made the way the hub makes them, so a new kind of token is covered the day it is added.
+    token = new_secret(kind)
+    if kind is TokenKind.REGISTRATION:
+        token = encode_registration_token("https://hub.example:8443", new_secret())
+    out = run(Redactor(), b"$ echo " + token.encode() + b"\r\n")
+    assert out == b"$ echo " + kind.encode() + b"[REDACTED:orchestratia_key]\r\n"
+
+
+GHP = b"ghp_"
+GHP_BODY = b"A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+# (what the terminal receives, what must leave): escapes stay where they were, so colours
+# still render, and the secret's characters are masked wherever the escapes cut them.
+COLOURED: list[tuple[bytes, bytes]] = [
+    (  # printf '\e[31mghp_\e[0m<body>'
+        b"\x1b[31mghp_\x1b[0m" + GHP_BODY + b"\r\n",
+        b"\x1b[31mghp_\x1b[0m[REDACTED:github_token]\r\n",
+    ),
+    (  # grep --color=always ghp_: the match is highlighted, the rest of the token is not
+        b"x.env:\x1b[01;31m\x1b[Kghp_\x1b[m\x1b[K" + GHP_BODY + b"\r\n",
+        b"x.env:\x1b[01;31m\x1b[Kghp_\x1b[m\x1b[K[REDACTED:github_token]\r\n",
+    ),
+    (  # grep --color=always for a piece in the middle of the token
+        b"ghp_"
+        + GHP_BODY[:10]
+        + b"\x1b[01;31m\x1b[K"
+        + GHP_BODY[10:20]
+        + b"\x1b[m\x1b[K"
+        + GHP_BODY[20:]
+        + b" ok\r\n",
+        b"ghp_[REDACTED:github_token]\x1b[01;31m\x1b[K\x1b[m\x1b[K ok\r\n",
+    ),
+    (  # tput setaf 1; tput sgr0 (a charset designation before the SGR) inside the head
+        b"AK\x1b(B\x1b[mIA\x1b[1mIOSFODNN7EXAMPLE\x1b[0m\r\n",
+        b"AK\x1b(B\x1b[mIA\x1b[1m[REDACTED:aws_access_key]\x1b[0m\r\n",
+    ),
+    (  # a colour right after the head of a word-glued-looking but escape-separated token
+        b"word\x1b[32msk-proj-" + b"A1b2C3" * 5 + b"\x1b[0m $\r\n",
+        b"word\x1b[32msk-[REDACTED:openai_key]\x1b[0m $\r\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), COLOURED)
+def test_escapes_inside_a_secret_do_not_hide_it_at_any_split(text: bytes, expected: bytes) -> None:
+    assert run(Redactor(), text) == expected
+    for cut in range(len(text) + 1):  # including inside every escape sequence
+        redactor = Redactor()
+        out = run(redactor, text[:cut], text[cut:])
+        assert out == expected, f"split at {cut}"
+        assert sum(redactor.counts.values()) == 1
+    # Byte by byte: every offset the stream reports matches the bytes it has emitted.
+    redactor, out = Redactor(), b""
+    for i in range(len(text)):
+        out += redactor.feed(text[i : i + 1])
+        assert redactor.output_position == len(out)
+    assert out + redactor.flush() == expected
+
+
+def test_escapes_without_a_secret_pass_through_at_once() -> None:
+    redactor = Redactor()
+    for piece in [b"\x1b[01;34msrc\x1b[0m  ", b"\x1b[", b"32mrun.sh\x1b[0m\r\n", b"gh\x1b[0"]:
+        assert redactor.feed(piece) == piece
+    assert redactor.feed(b"m\r\n") == b"m\r\n" and redactor.pending == 0
+
+
+def test_coloured_secrets_resume_exactly_from_any_checkpoint() -> None:
+    stream = b"".join(text for text, _ in COLOURED) * 2
+    expected = b"".join(want for _, want in COLOURED) * 2
+    for cut in range(len(stream) + 1):
+        first = Redactor()
+        out = first.feed(stream[:cut])
+        resumed = Redactor()
+        resumed.prime(stream[: first.raw_position])
+        assert out + run(resumed, stream[first.raw_position :]) == expected, f"cut at {cut}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"xxxAKIAIOSFODNN7EXAMPLE\r\n", b"xxxAKIA[REDACTED:aws_access_key]\r\n"),
+        (b"id=7ASIAJ2K3L4M5N6P7Q2R3S\r\n", b"id=7ASIA[REDACTED:aws_access_key]\r\n"),
+        (b"tokenghp_" + GHP_BODY + b"\r\n", b"tokenghp_[REDACTED:github_token]\r\n"),
+        (b"PATgithub_pat_11ABC_" + b"k" * 30, b"PATgithub_pat_[REDACTED:github_pat]"),
+        (b"SLACKxoxb-123456789012-abcDEF\r\n", b"SLACKxoxb-[REDACTED:slack_token]\r\n"),
+    ],
+)
+def test_keys_glued_to_letters_are_masked(text: bytes, expected: bytes) -> None:
+    assert run(Redactor(), text) == expected
+    for cut in range(len(text) + 1):
+        assert run(Redactor(), text[:cut], text[cut:]) == expected, f"split at {cut}"
+
+
+def test_ordinary_words_containing_a_head_stay_readable() -> None:
+    text = (
+        b"MALAYSIAN EURASIA_REGION FANTASIA2024 ASIAPAC_SALES ASIAN_MARKETS_2024_Q1 "
+        b"theasiadesk Akiak AKIAK highs_and_lows enoughs_said xoxo-gossip "
+        b"task-runner-implements-the-login-flow desk-ant-colony-simulation-runner "
+        b"forc_something_long_enough corcs_another_identifier\r\n"
+    )
+    redactor = Redactor()
+    assert run(redactor, text) == text
+    assert redactor.counts == {}

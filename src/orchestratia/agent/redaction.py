@@ -1,4 +1,4 @@
-"""Streaming secret redaction: the daemon masks secrets in terminal output before it leaves.
+r"""Streaming secret redaction: the daemon masks secrets in terminal output before it leaves.
 
 A secret becomes ``<head>[REDACTED:<kind>]``: the recognisable start (``ghp_``, ``AKIA``,
 ``-----BEGIN RSA PRIVATE KEY-----``) stays readable, the secret part is replaced. Everything
@@ -20,6 +20,13 @@ The price is a held-back candidate (``sk-`` typed at a prompt) showing only when
 byte follows. ``flush()`` releases everything, so calling it on idle trades that delay for
 leaking the start of a secret that is still arriving.
 
+**Escapes.** Matching skips the escape sequences a terminal consumes without showing text (CSI:
+colours, erase, cursor moves; charset designations; one-byte escapes), so ``\e[31mghp_\e[0m…``
+or ``grep --color`` output is caught. The secret's own characters are masked in place and the
+escapes inside it are kept, after the mask, so colours still render. An escape cut off at the
+end of a read counts as one, so it cannot split a candidate. Strings (OSC, DCS, APC…) are not
+skipped: a hyperlink's URL can hold a token, and is matched like any text.
+
 Custom patterns (plain regex strings) have no head: the whole match is masked, and held back
 only while the match reaches the end of the input, so the part of a custom secret that arrived
 before the regex could match at all is emitted unmasked. Prefer ``SecretPattern`` where possible.
@@ -31,9 +38,13 @@ from __future__ import annotations
 
 import re
 import string
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+
+from orchestratia.protocol.tokens import TokenKind
 
 ALNUM = string.ascii_letters + string.digits
 B64URL = ALNUM + "_-"
@@ -42,10 +53,36 @@ PEM_BODY = ALNUM + "+/=:,- \t\r\n\x1b[;?"
 _PEM_CLASS = "[" + re.escape(PEM_BODY) + "]"
 _PEM_LEAD = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])*"  # blanks and cursor/erase sequences between lines
 _MAX_HEAD = 64  # heads are searched for this far before the trailing run of body bytes
-# A head glued to a word is no secret ("task-…" is not "sk-…"), but one right after a control
-# sequence is: coloured output puts "\x1b[31m" straight before the token.
 _ALNUM_BYTES = frozenset(ALNUM.encode())
+# Escape sequences that show no text: CSI, nF (charset designations) and one-byte escapes.
+# ESC P, X, ], ^ and _ open strings (DCS, SOS, OSC, PM, APC), which are matched as text.
+_SEQ = (
+    rb"(?>\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]|[\x20-\x2f]++[\x30-\x7e]"
+    rb"|[\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])"
+)
+_ESCAPE = re.compile(rb"(\x1b" + _SEQ + rb")")
+# A run of them between two characters a token can hold (or before the end of the input) is
+# skipped when matching; others cannot be inside a token, and skipping them all would cost a
+# regex match per escape on output that is mostly escapes. Found at C speed: the pattern starts
+# with the literal ESC and its lookbehind checks the byte before it.
+_TOKEN_CHAR = rb"[A-Za-z0-9_\-.+/=]"
+_JOINING = re.compile(
+    rb"(\x1b(?<=" + _TOKEN_CHAR + rb"\x1b)" + _SEQ + rb"(?:\x1b" + _SEQ + rb")*+"
+    rb"(?=" + _TOKEN_CHAR + rb"|\Z))"
+)
+# The same with an escape cut off by the end of the read, so it cannot split a candidate.
+_JOINING_TAIL = re.compile(
+    rb"(?<="
+    + _TOKEN_CHAR
+    + rb")(?:\x1b"
+    + _SEQ
+    + rb")*\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*|[\x20-\x2f]*)\Z"
+)
+_MAX_TAIL = 256  # longest such cut-off run looked for
+# A head right after an escape the matcher sees (not skipped) is at a boundary too.
 _CSI_END = re.compile(rb"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]\Z")
+# Every token the hub issues, longest prefix first so the shown head is the whole prefix.
+_HUB_TOKEN_HEAD = "|".join(re.escape(kind) for kind in sorted(TokenKind, key=len, reverse=True))
 
 
 @dataclass(frozen=True)
@@ -54,7 +91,9 @@ class SecretPattern:
 
     ``body`` lists every byte the secret part may contain; ``rest`` is its regex, by default
     at least ``min_len`` body bytes. ``boundary`` requires that no letter or digit precede the
-    head (other than one ending a control sequence), so ``task-…`` does not count as ``sk-…``.
+    head (an escape sequence between them counts as a boundary), so ``task-…`` does not count
+    as ``sk-…``; heads that no word contains (``ghp_``, ``AKIA`` before 16 capitals or digits)
+    go without, so a key glued to other text (``xxxAKIA…``) is caught too.
     Heads must be shorter than 64 bytes.
     """
 
@@ -67,14 +106,19 @@ class SecretPattern:
 
 
 DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
-    SecretPattern("aws_access_key", r"(?:AKIA|ASIA)", string.ascii_uppercase + string.digits),
-    SecretPattern("github_token", r"gh[pousr]_", ALNUM, min_len=36),
-    SecretPattern("github_pat", r"github_pat_", ALNUM + "_", min_len=22),
+    SecretPattern(
+        "aws_access_key",
+        r"(?:AKIA|ASIA)",
+        string.ascii_uppercase + string.digits,
+        boundary=False,
+    ),
+    SecretPattern("github_token", r"gh[pousr]_", ALNUM, min_len=36, boundary=False),
+    SecretPattern("github_pat", r"github_pat_", ALNUM + "_", min_len=22, boundary=False),
     SecretPattern("anthropic_key", r"sk-ant-", B64URL, min_len=20),
     SecretPattern("openai_key", r"sk-", B64URL, min_len=20),
-    SecretPattern("slack_token", r"xox[baprs]-", ALNUM + "-", min_len=10),
+    SecretPattern("slack_token", r"xox[baprs]-", ALNUM + "-", min_len=10, boundary=False),
     SecretPattern("google_api_key", r"AIza", B64URL, min_len=35),
-    SecretPattern("orchestratia_key", r"orc(?:s|reg)?_", B64URL + ".", min_len=16),
+    SecretPattern("orchestratia_key", _HUB_TOKEN_HEAD, B64URL + ".", min_len=16),
     SecretPattern(
         "jwt",
         r"eyJ",
@@ -120,18 +164,88 @@ class _Rule:
             self.run = re.compile((body_class + "*").encode())
         self.mask = f"[REDACTED:{self.kind}]".encode()
 
-    def search(self, regex: re.Pattern[bytes], window: bytes, pos: int) -> re.Match[bytes] | None:
+    def search(self, regex: re.Pattern[bytes], view: _View, pos: int) -> re.Match[bytes] | None:
         """``regex.search`` skipping matches that start inside a word (see ``boundary``)."""
-        match = regex.search(window, pos)
-        while match is not None and self.boundary and not _at_boundary(window, match.start()):
-            match = regex.search(window, match.start() + 1)
+        match = regex.search(view.text, pos)
+        while match is not None and self.boundary and not view.at_boundary(match.start()):
+            match = regex.search(view.text, match.start() + 1)
         return match
 
+    def hide(self, secret: bytes, in_place: bool) -> bytes:
+        """The mask for the raw bytes of a secret part, its escape sequences kept after it.
 
-def _at_boundary(window: bytes, start: int) -> bool:
-    if start == 0 or window[start - 1] not in _ALNUM_BYTES:
-        return True
-    return _CSI_END.search(window, max(0, start - 32), start) is not None
+        ``in_place``: one mask byte per secret byte (the mask, cut or padded with ``*``), in
+        the secret's own positions, so a screen's rows keep their layout.
+        """
+        parts = _ESCAPE.split(secret)
+        if not in_place:
+            return self.mask + b"".join(parts[1::2])
+        size = sum(map(len, parts[0::2]))
+        fill = self.mask.ljust(size, b"*") if size >= len(self.mask) else b"*" * size
+        out, used = bytearray(), 0
+        for index, part in enumerate(parts):
+            if index % 2:
+                out += part
+            else:
+                out += fill[used : used + len(part)]
+                used += len(part)
+        return bytes(out)
+
+
+class _View:
+    """The input as matched, escape sequences left out (``text``), and the way back to raw.
+
+    Built for every read, so it stays cheap: no escape, no copy; else one C-level split, and
+    the offset tables only when a match needs them.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        parts = _JOINING.split(raw) if b"\x1b" in raw else [raw]
+        last = parts[-1]
+        tail = (
+            _JOINING_TAIL.search(last, max(0, len(last) - _MAX_TAIL))
+            if len(parts) > 1 or b"\x1b" in last
+            else None
+        )
+        if tail is not None:
+            parts[-1:] = [last[: tail.start()], last[tail.start() :], b""]
+        self._parts = parts
+        self.text = raw if len(parts) == 1 else b"".join(parts[0::2])
+        self._starts: list[int] = []  # offset in text of each text part
+        self._raw_starts: list[int] = []  # offset in raw of each text part
+
+    def _part(self, pos: int) -> int:
+        if not self._starts:
+            lengths = list(map(len, self._parts))
+            ends = list(accumulate(lengths))
+            self._raw_starts = [
+                end - size for end, size in zip(ends[0::2], lengths[0::2], strict=True)
+            ]
+            self._starts = [0, *accumulate(lengths[0:-1:2])]
+        return bisect_right(self._starts, pos) - 1
+
+    def raw_at(self, pos: int) -> int:
+        """Raw offset of ``text[pos]``: after the escapes before it."""
+        if len(self._parts) == 1:
+            return pos
+        index = self._part(pos)
+        return self._raw_starts[index] + pos - self._starts[index]
+
+    def raw_after(self, pos: int) -> int:
+        """Raw offset right after ``text[pos - 1]``: before the escapes that follow it."""
+        if len(self._parts) == 1 or pos == 0:
+            return pos
+        index = self._part(pos - 1)
+        return self._raw_starts[index] + pos - self._starts[index]
+
+    def at_boundary(self, pos: int) -> bool:
+        """No letter or digit right before ``text[pos]``, or an escape sequence between them:
+        coloured output puts ``\x1b[31m`` straight before a token."""
+        if pos == 0 or self.text[pos - 1] not in _ALNUM_BYTES:
+            return True
+        if _CSI_END.search(self.text, max(0, pos - 32), pos) is not None:
+            return True
+        return self.raw_after(pos) != self.raw_at(pos)
 
 
 class Redactor:
@@ -144,10 +258,13 @@ class Redactor:
         defaults: bool = True,
         max_secret_len: int = 16 * 1024,
         context_len: int = 512,
+        in_place: bool = False,
     ) -> None:
-        """``patterns`` are added to ``DEFAULT_PATTERNS`` unless ``defaults`` is False."""
+        """``patterns`` are added to ``DEFAULT_PATTERNS`` unless ``defaults`` is False.
+        ``in_place``: masks keep the secret's length (see ``_Rule.hide``), for screens."""
         specs = [*(DEFAULT_PATTERNS if defaults else ()), *(patterns or ())]
         self._rules = [_Rule(p) for p in specs]
+        self.in_place = in_place
         self.max_secret_len = max_secret_len
         self.context_len = max(context_len, 2 * _MAX_HEAD)
         self.counts: Counter[str] = Counter()  # redactions per kind, for the audit log
@@ -188,29 +305,35 @@ class Redactor:
                 self._swallow = None
         window = self._context + pending
         base, n = len(self._context), len(window)
+        # Matching runs on the text (offsets in it: *_at) and cuts the raw window (the rest).
+        view = _View(window)
+        size = len(view.text)
         # Matches from the candidate on may still change (a longer token, a PEM END line that
         # has not arrived), so they wait with it even if one happens to end before the input.
-        candidate, hold_rule = (n, None) if final else self._candidate(window)
-        hold = max(candidate, base)
+        candidate_at, hold_rule = (size, None) if final else self._candidate(view)
+        hold = max(view.raw_at(candidate_at), base)
         shadow = bytearray(window)  # the window with masked secrets blanked, for the context
         out = bytearray()
         cur, pos = base, 0  # matches may start in the context: a head split across reads
         found: dict[int, re.Match[bytes] | None] = {}
-        while pos <= n:
-            match, rule = self._next_match(window, pos, found)
-            if match is None or rule is None or match.start() >= candidate:
+        while pos <= size:
+            match, rule = self._next_match(view, pos, found)
+            if match is None or rule is None or match.start() >= candidate_at:
                 break
-            start, head_end, end = match.start(), match.end(1), match.end()
-            if end <= base or end == start:  # already handled as context, or an empty match
-                pos = max(end, start + 1)
+            start_at, end_at = match.start(), match.end()
+            end = view.raw_after(end_at)
+            if end <= base or end_at == start_at:  # already handled as context, or empty
+                pos = max(end_at, start_at + 1)
                 continue
-            if end == n and not final:  # a custom match may still grow
-                hold, hold_rule = max(start, base), rule
+            if end_at == size and not final:  # a custom match may still grow
+                hold, hold_rule = max(view.raw_at(start_at), base), rule
                 break
-            out += window[cur : max(cur, head_end)] + rule.mask
+            # Escapes before the secret's first character stay before the mask.
+            head_end = max(view.raw_at(match.end(1)), cur)
+            out += window[cur:head_end] + rule.hide(window[head_end:end], self.in_place)
             shadow[head_end:end] = bytes(end - head_end)
             self.counts[rule.kind] += 1
-            cur = pos = end
+            cur, pos = end, end_at
         hold = max(hold, cur)
         out += window[cur:hold]
         if n - hold > self.max_secret_len and hold_rule is not None:
@@ -227,28 +350,28 @@ class Redactor:
         return bytes(out)
 
     def _next_match(
-        self, window: bytes, pos: int, found: dict[int, re.Match[bytes] | None]
+        self, view: _View, pos: int, found: dict[int, re.Match[bytes] | None]
     ) -> tuple[re.Match[bytes] | None, _Rule | None]:
         # Leftmost match over all rules; on a tie the earlier rule wins (sk-ant- before sk-).
         best: tuple[re.Match[bytes] | None, _Rule | None] = (None, None)
         for index, rule in enumerate(self._rules):
             match = found.get(index)
             if index not in found or (match is not None and match.start() < pos):
-                match = found[index] = rule.search(rule.full, window, pos)
+                match = found[index] = rule.search(rule.full, view, pos)
             if match is not None and (best[0] is None or match.start() < best[0].start()):
                 best = (match, rule)
         return best
 
-    def _candidate(self, window: bytes) -> tuple[int, _Rule | None]:
+    def _candidate(self, view: _View) -> tuple[int, _Rule | None]:
         # The leftmost complete head followed only by body bytes up to the end of the input.
-        best: tuple[int, _Rule | None] = (len(window), None)
+        best: tuple[int, _Rule | None] = (len(view.text), None)
         for rule in self._rules:
             if rule.head is None:
                 continue
-            run_start = len(window.rstrip(rule.body))
-            match = rule.search(rule.head, window, max(0, run_start - _MAX_HEAD))
+            run_start = len(view.text.rstrip(rule.body))
+            match = rule.search(rule.head, view, max(0, run_start - _MAX_HEAD))
             while match is not None and match.end() < run_start:
-                match = rule.search(rule.head, window, match.start() + 1)
+                match = rule.search(rule.head, view, match.start() + 1)
             if match is not None and match.start() < best[0]:
                 best = (match.start(), rule)
         return best

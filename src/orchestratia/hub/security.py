@@ -9,6 +9,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from orchestratia.protocol.tokens import TokenKind
+
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the account does not exist, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -25,8 +27,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def new_secret(prefix: str = "", nbytes: int = 32) -> str:
-    return prefix + secrets.token_urlsafe(nbytes)
+def new_secret(kind: TokenKind | None = None, nbytes: int = 32) -> str:
+    """A random secret; a bearer token when it starts with its ``kind``'s prefix."""
+    return (kind or "") + secrets.token_urlsafe(nbytes)
 
 
 def sha256_hex(value: str) -> str:

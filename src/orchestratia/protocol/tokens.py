@@ -1,16 +1,29 @@
-"""Registration token format: ``orcreg_`` + base64url(hub URL, no padding) + ``.`` + secret.
+"""Every bearer token the hub issues, by prefix, and the registration token's format.
 
-The hub URL travels inside the token, so ``orchestratia agent register TOKEN`` needs nothing else.
+A registration token is ``orcreg_`` + base64url(hub URL, no padding) + ``.`` + secret: the hub
+URL travels inside it, so ``orchestratia agent register TOKEN`` needs nothing else.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from enum import StrEnum
 
-REGISTRATION_PREFIX = "orcreg_"
-SERVER_KEY_PREFIX = "orc_"
-SESSION_TOKEN_PREFIX = "orcs_"
+
+class TokenKind(StrEnum):
+    """The prefix of each kind of token the hub issues.
+
+    The one list: the hub makes its tokens from these (``security.new_secret`` takes a kind, not
+    a string) and the daemon masks every one of them in terminal output (``agent.redaction``),
+    so a new kind of token is masked the day it is added here.
+    """
+
+    REGISTRATION = "orcreg_"  # one-time server registration
+    SERVER_KEY = "orc_"  # a registered server's API key
+    SESSION = "orcs_"  # a terminal session's token, for the agent CLI inside it
+    LOGIN = "orcu_"  # a user's login (cookie or bearer)
+    SHARE = "orcsh_"  # a read-only share link
 
 
 class MalformedToken(ValueError):
@@ -27,14 +40,14 @@ def _b64url_decode(text: str) -> bytes:
 
 
 def encode_registration_token(hub_url: str, secret: str) -> str:
-    return f"{REGISTRATION_PREFIX}{_b64url_encode(hub_url.rstrip('/').encode())}.{secret}"
+    return f"{TokenKind.REGISTRATION}{_b64url_encode(hub_url.rstrip('/').encode())}.{secret}"
 
 
 def decode_hub_url(token: str) -> str:
     """Return the hub URL embedded in a registration token, or raise MalformedToken."""
-    if not token.startswith(REGISTRATION_PREFIX) or "." not in token:
+    if not token.startswith(TokenKind.REGISTRATION) or "." not in token:
         raise MalformedToken("registration token must look like orcreg_<hub>.<secret>")
-    encoded, _, secret = token[len(REGISTRATION_PREFIX) :].partition(".")
+    encoded, _, secret = token[len(TokenKind.REGISTRATION) :].partition(".")
     if not encoded or not secret:
         raise MalformedToken("registration token is missing its hub URL or its secret")
     try:

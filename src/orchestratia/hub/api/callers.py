@@ -15,7 +15,7 @@ from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import audit, servers
 from orchestratia.hub.services.task_context import Caller
 from orchestratia.hub.services.task_states import Trigger
-from orchestratia.protocol.tokens import SESSION_TOKEN_PREFIX
+from orchestratia.protocol.tokens import TokenKind
 
 LIVE_SESSION = ("starting", "running")
 
@@ -33,7 +33,7 @@ async def agent_caller(
     for its server, like the public agent's CLI."""
     if not x_api_key:
         raise Unauthorized("missing X-API-Key header")
-    if x_api_key.startswith(SESSION_TOKEN_PREFIX):
+    if x_api_key.startswith(TokenKind.SESSION):
         session = await db.scalar(
             select(TerminalSession).where(TerminalSession.token_hash == sha256_hex(x_api_key))
         )

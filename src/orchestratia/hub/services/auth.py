@@ -15,8 +15,8 @@ from orchestratia.hub.errors import TooManyRequests, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex, verify_password
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.protocol.tokens import TokenKind
 
-SESSION_PREFIX = "orcu_"
 INVALID_LOGIN = "invalid email or password"
 
 
@@ -65,7 +65,7 @@ async def login(
         await db.commit()
         raise Unauthorized(INVALID_LOGIN)
     throttle.succeeded(email)
-    token = new_secret(SESSION_PREFIX)
+    token = new_secret(TokenKind.LOGIN)
     row = AuthSession(
         tenant_id=user.tenant_id,
         user_id=user.id,

@@ -18,7 +18,7 @@ from orchestratia.hub.services.auth import Principal
 from orchestratia.hub.services.plans import limits_for
 from orchestratia.hub.services.projects import access
 from orchestratia.protocol.rest import RegisterRequest, ServerPublic
-from orchestratia.protocol.tokens import SERVER_KEY_PREFIX, encode_registration_token
+from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 
 BAD_TOKEN = "registration token is invalid, already used or expired"
 BAD_KEY = "server API key is invalid or revoked"
@@ -152,7 +152,7 @@ async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) 
         .where(ServerApiKey.server_id == server.id, ServerApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    api_key = new_secret(SERVER_KEY_PREFIX)
+    api_key = new_secret(TokenKind.SERVER_KEY)
     db.add(
         ServerApiKey(
             tenant_id=server.tenant_id,

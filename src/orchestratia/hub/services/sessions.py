@@ -18,7 +18,7 @@ from orchestratia.hub.services.plans import limits_for
 from orchestratia.hub.services.projects import access
 from orchestratia.hub.services.servers import get as get_server
 from orchestratia.protocol.rest import SessionCreate, SessionPublic
-from orchestratia.protocol.tokens import SESSION_TOKEN_PREFIX
+from orchestratia.protocol.tokens import TokenKind
 
 LIVE = ("starting", "running")
 
@@ -68,7 +68,7 @@ async def create(
     )
     if taken:
         raise Conflict(f"a live session named {body.name!r} already exists in this project")
-    token = new_secret(SESSION_TOKEN_PREFIX)
+    token = new_secret(TokenKind.SESSION)
     session = TerminalSession(
         tenant_id=principal.tenant_id,
         project_id=server.project_id,

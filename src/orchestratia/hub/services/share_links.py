@@ -14,8 +14,7 @@ from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.auth import Principal
 from orchestratia.hub.services.sessions import get as get_session
-
-SHARE_PREFIX = "orcsh_"
+from orchestratia.protocol.tokens import TokenKind
 
 
 async def create(
@@ -27,7 +26,7 @@ async def create(
     actor: audit.Actor,
 ) -> tuple[ShareLink, str]:
     session = await get_session(db, principal, session_id, write=True)
-    token = new_secret(SHARE_PREFIX)
+    token = new_secret(TokenKind.SHARE)
     link = ShareLink(
         tenant_id=principal.tenant_id,
         session_id=session.id,
