@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pyte
 import pytest
 
 from orchestratia.agent.daemon import run
@@ -103,6 +104,47 @@ async def test_snapshot_and_scrollback_are_redacted(socket_name: str, tmp_path: 
         [text] = await wait_until(lambda: frames(hub, "scrollback_captured", "v"))
         assert text["request_id"] == "q2"
         assert "green ready" in text["text"] and "key=ghp_[REDACTED:github_token]" in text["text"]
+
+
+WRAPPED_BODY = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+# At 16 columns "key=ghp_<36>" takes three rows; a coloured head, so escapes cut it too.
+WRAPPED = (
+    "import sys, time\n"
+    "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+    "sys.stdin.readline()\n"
+    f"sys.stdout.write('key=\\x1b[31mghp_\\x1b[0m{WRAPPED_BODY}\\nafter\\n'); sys.stdout.flush()\n"
+    "time.sleep(1000)\n"
+)
+
+
+async def test_a_secret_the_terminal_wrapped_is_masked_in_the_snapshot(
+    socket_name: str, tmp_path: Path
+) -> None:
+    async with daemon_and_hub(socket_name, tmp_path) as (hub, _daemon, _config):
+        command = shlex.join([PY, "-c", WRAPPED])
+        await hub.send(start_frame("w", tmp_path, command, cols=16, rows=8))
+        await wait_until(lambda: b"ready" in hub.output("w"))
+        await hub.send(typed("w", b"\r"))
+        await wait_until(lambda: b"after" in hub.output("w"))
+        await hub.send({"type": "snapshot_request", "session_id": "w", "request_id": "q"})
+        [snap] = await wait_until(lambda: frames(hub, "session_snapshot", "w"))
+        screen = base64.b64decode(snap["screen"])
+        pieces = {WRAPPED_BODY[i : i + 4].encode() for i in range(len(WRAPPED_BODY) - 3)}
+        assert [p for p in pieces if p in screen] == []
+        # Masked cell for cell: the rows keep their layout, so the cursor still fits the screen.
+        term = pyte.Screen(16, 8)
+        pyte.ByteStream(term).feed(screen)
+        rows = [line.rstrip() for line in term.display]
+        assert rows[:7] == [
+            "ready",
+            "",
+            "key=ghp_[REDACTE",
+            "D:github_token]*",
+            "*" * 12,
+            "after",
+            "",
+        ]
+        assert (term.cursor.x, term.cursor.y) == (snap["cursor_x"], snap["cursor_y"]) == (0, 6)
 
 
 async def test_a_broken_capture_is_repaired_and_reported(socket_name: str, tmp_path: Path) -> None:

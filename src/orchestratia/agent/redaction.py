@@ -295,6 +295,10 @@ class Redactor:
         """Everything held back, complete secrets masked (end of stream, or on idle)."""
         return self._process(b"", final=True)
 
+    def redact(self, data: bytes) -> bytes:
+        """``data`` whole, as one final piece: nothing is held back or cut short."""
+        return self._process(data, final=True)
+
     def _process(self, data: bytes, final: bool) -> bytes:
         self._fed += len(data)
         pending = self._pending + data

@@ -2,11 +2,17 @@
 
 ``capture-pane -e`` gives the visible lines with SGR escapes; the ``display`` format below adds
 the cursor, the scroll region and the modes a redraw must restore. ``TmuxServer.capture_snapshot``
-runs both in one tmux command list so they describe the same moment.
+runs all in one tmux command list so they describe the same moment.
+
+Secrets are masked on the *logical* lines (``session_views``): a token the terminal wrapped over
+two rows is one line to the matcher. tmux does not report which rows wrap, so the same screen is
+captured again with wrapped rows joined (``-J``) and the two are aligned. Rows of history just
+above the screen come too, so a secret whose start has scrolled off is still recognised.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # tmux flag → the sequence that turns the mode on in a fresh terminal (all off after RIS).
@@ -24,6 +30,9 @@ _MODES = {
 _GEOMETRY = "cursor_x cursor_y pane_width pane_height scroll_region_upper scroll_region_lower"
 _FLAGS = ("alternate_on", "cursor_flag", "wrap_flag", *_MODES)
 SNAPSHOT_FORMAT = ",".join(f"#{{{v}}}" for v in (*_GEOMETRY.split(), *_FLAGS))
+HISTORY_ROWS = 64  # above the screen: a wrapped token or a PEM key whose start scrolled off
+# What tmux's -e output may hold: SGR (CSI), hyperlinks (OSC 8), charset designations.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-~]")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class Snapshot:
     alternate_on: bool
     cursor_visible: bool
     modes: frozenset[str]  # tmux flags that are on: "wrap_flag", "keypad_cursor_flag", ...
+    above: tuple[str, ...]  # history rows just above the screen, not drawn (see module doc)
+    wrapped: tuple[bool, ...]  # for each row of ``above`` then ``text``: continues on the next
+    saved_wrapped: tuple[bool, ...]  # the same for ``saved_text``
 
     @property
     def lines(self) -> list[str]:
@@ -69,32 +81,65 @@ class Snapshot:
         return "".join(out).encode("utf-8")
 
 
-def snapshot_commands(target: str) -> list[str]:
-    """The tmux command list (``;``-separated argv) whose output ``parse_snapshot`` reads."""
+def snapshot_commands(target: str, marker: str) -> list[str]:
+    """The tmux command list (``;``-separated argv) whose output ``parse_snapshot`` reads.
+
+    Each screen is captured as rows with escapes, then as plain text with wrapped rows joined;
+    ``marker`` (a nonce the pane cannot guess) is printed between the parts.
+    """
+    history = f"-{HISTORY_ROWS}"
+    saved = (
+        f"display -p {marker} ; capture-pane -a -p -e -N -t {target} ; "
+        f"display -p {marker} ; capture-pane -a -p -J -N -t {target}"
+    )
     return [
         *("display", "-p", "-t", target, SNAPSHOT_FORMAT, ";"),
-        *("capture-pane", "-p", "-e", "-N", "-t", target, ";"),
-        *(
-            "if-shell",
-            "-F",
-            "-t",
-            target,
-            "#{alternate_on}",
-            f"capture-pane -a -p -e -N -t {target}",
-        ),
+        *("capture-pane", "-p", "-e", "-N", "-S", history, "-t", target, ";"),
+        *("display", "-p", marker, ";"),
+        *("capture-pane", "-p", "-J", "-N", "-S", history, "-t", target, ";"),
+        *("if-shell", "-F", "-t", target, "#{alternate_on}", saved),
     ]
 
 
-def parse_snapshot(out: str) -> Snapshot:
+def parse_snapshot(out: str, marker: str) -> Snapshot:
     """The ``Snapshot`` in the output of ``snapshot_commands``."""
     head, _, rest = out.partition("\n")
     values = head.split(",")
     x, y, cols, rows, top, bottom = (int(v) for v in values[:6])
     on = frozenset(flag for flag, v in zip(_FLAGS, values[6:], strict=True) if v == "1")
-    lines = rest.split("\n")[:-1]  # every captured line ends with "\n"
+    # Every captured line ends with "\n", the marker's too.
+    parts = [part.split("\n")[:-1] for part in rest.split(marker + "\n")]
+    screen, joined = parts[0], parts[1]
+    saved, saved_joined = (parts[2], parts[3]) if "alternate_on" in on else (None, [])
     return Snapshot(
-        text="\n".join(lines[:rows]),
-        saved_text="\n".join(lines[rows:]) if "alternate_on" in on else None,
+        text="\n".join(screen[-rows:]),
+        saved_text=None if saved is None else "\n".join(saved),
         cursor_x=x, cursor_y=y, cols=cols, rows=rows, scroll_top=top, scroll_bottom=bottom,
         alternate_on="alternate_on" in on, cursor_visible="cursor_flag" in on, modes=on,
+        above=tuple(screen[:-rows]),
+        wrapped=wrapped_rows(screen, joined),
+        saved_wrapped=wrapped_rows(saved or [], saved_joined),
     )  # fmt: skip
+
+
+def wrapped_rows(rows: list[str], joined: list[str]) -> tuple[bool, ...]:
+    """Which ``rows`` continue on the next one, given the same rows with wrapped ones joined.
+
+    If the two do not line up (a capture tmux renders differently), every row counts as
+    wrapped: the matcher then sees the screen as one line, which can only mask more.
+    """
+    flags: list[bool] = []
+    plain = (_ESCAPES.sub("", row) for row in rows)
+    for line in joined:
+        taken = ""
+        for row in plain:
+            taken += row
+            flags.append(len(taken) < len(line))
+            if not flags[-1]:
+                break
+        if taken != line:
+            break
+    else:
+        if len(flags) == len(rows):
+            return tuple(flags)
+    return (True,) * (len(rows) - 1) + (False,) if rows else ()

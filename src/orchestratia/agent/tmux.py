@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import shlex
 import signal
 from collections.abc import Mapping, Sequence
@@ -238,7 +239,8 @@ class TmuxServer:
 
     async def capture_snapshot(self, name: str) -> Snapshot:
         """Screen, cursor and modes read in one tmux command list, so they belong together."""
-        return parse_snapshot(await self._on(name, *snapshot_commands(f"={name}:")))
+        marker = f"orc-snapshot-{secrets.token_hex(8)}"
+        return parse_snapshot(await self._on(name, *snapshot_commands(f"={name}:", marker)), marker)
 
     async def capture_text(self, name: str, history: bool = True) -> str:
         """Plain text (no escapes) of the screen, and of the scrollback with ``history``."""
