@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from orchestratia.agent.output_log import OutputLog, ensure_capture
+from orchestratia.agent.session_views import redact_snapshot
 from orchestratia.agent.tmux import SessionInfo, SessionNotFound, Snapshot, TmuxServer
 from tests.support import IN_CI, wait_until
 
@@ -278,6 +279,45 @@ async def test_snapshot_has_cursor_modes_and_alternate_screen(
             return copy == snap
 
         await wait_until(redrawn, message=f"render {index} to reproduce the screen")
+
+
+SECRET_BODY = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+# The token wraps over three 16-column rows, then one more line scrolls its first row into the
+# history; then a full-screen program hides it all behind the alternate screen.
+WRAPPED_SCRIPT = (
+    f"stty -echo; printf 'key=\\033[31mghp_\\033[0m{SECRET_BODY}\\nx\\n'; read x; "
+    "printf '\\033[?1049h\\033[HALT'; read x; sleep 1000"
+)
+
+
+async def test_snapshot_masks_a_wrapped_secret_whose_start_scrolled_off(
+    tmux: TmuxServer, tmp_path: Path
+) -> None:
+    await tmux.new_session("w", tmp_path, ["sh", "-c", WRAPPED_SCRIPT], cols=16, rows=4)
+    await wait_until(lambda: cursor_at(tmux, "w", 0, 3), message="token printed")
+    pieces = {SECRET_BODY[i : i + 4] for i in range(len(SECRET_BODY) - 3)}
+
+    snap = await tmux.capture_snapshot("w")
+    assert snap.lines[0] == "E5f6G7h8I9j0K1l2"  # the head's row is in the history now
+    assert snap.wrapped[-4:] == (True, False, False, False)
+    masked = redact_snapshot(snap, [])
+    assert masked.lines[:3] == ["D:github_token]*", "*" * 12, "x"]
+    assert [p for p in pieces if p in masked.render().decode()] == []
+
+    await tmux.send_bytes("w", b"\r")
+    await wait_until(lambda: cursor_at(tmux, "w", 3, 0), message="alternate screen")
+    alt = await tmux.capture_snapshot("w")
+    assert (
+        alt.alternate_on
+        and alt.saved_text is not None
+        and alt.saved_text.startswith(SECRET_BODY[8:24])
+    )
+    assert [p for p in pieces if p in redact_snapshot(alt, []).render().decode()] == []
+
+
+async def cursor_at(tmux: TmuxServer, name: str, x: int, y: int) -> bool:
+    snap = await tmux.capture_snapshot(name)
+    return (snap.cursor_x, snap.cursor_y) == (x, y)
 
 
 async def test_capture_text_with_and_without_history(tmux: TmuxServer, tmp_path: Path) -> None:

@@ -49,12 +49,13 @@ def redact_rows(rows: Sequence[str], wrapped: Sequence[bool], patterns: Sequence
 
 def redact_snapshot(snap: Snapshot, patterns: Sequence[str]) -> Snapshot:
     """The snapshot with secrets masked on logical lines; the history above is dropped."""
-    rows = redact_rows([*snap.above, *snap.lines], snap.wrapped, patterns)[len(snap.above) :]
-    saved = snap.saved_text
-    if saved is not None:
-        saved = "\n".join(redact_rows(saved.split("\n"), snap.saved_wrapped, patterns))
+    rows = [*snap.above, *snap.normal_text.split("\n")]
+    normal = "\n".join(redact_rows(rows, snap.wrapped, patterns)[len(snap.above) :])
     wrapped = snap.wrapped[len(snap.above) :]
-    return replace(snap, text="\n".join(rows), saved_text=saved, above=(), wrapped=wrapped)
+    if not snap.alternate_on:
+        return replace(snap, text=normal, above=(), wrapped=wrapped)
+    alternate = "\n".join(redact_rows(snap.lines, snap.alternate_wrapped, patterns))
+    return replace(snap, text=alternate, saved_text=normal, above=(), wrapped=wrapped)
 
 
 async def snapshot_frame(

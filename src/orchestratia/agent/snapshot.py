@@ -50,9 +50,15 @@ class Snapshot:
     alternate_on: bool
     cursor_visible: bool
     modes: frozenset[str]  # tmux flags that are on: "wrap_flag", "keypad_cursor_flag", ...
-    above: tuple[str, ...]  # history rows just above the screen, not drawn (see module doc)
-    wrapped: tuple[bool, ...]  # for each row of ``above`` then ``text``: continues on the next
-    saved_wrapped: tuple[bool, ...]  # the same for ``saved_text``
+    above: tuple[str, ...]  # history rows above the normal screen, not drawn (see module doc)
+    # For each row of ``above`` then the normal screen (``saved_text`` if the alternate one is
+    # on, else ``text``): does it continue on the next row? And the same for the alternate one.
+    wrapped: tuple[bool, ...]
+    alternate_wrapped: tuple[bool, ...]
+
+    @property
+    def normal_text(self) -> str:
+        return self.saved_text if self.saved_text is not None else self.text
 
     @property
     def lines(self) -> list[str]:
@@ -109,16 +115,21 @@ def parse_snapshot(out: str, marker: str) -> Snapshot:
     on = frozenset(flag for flag, v in zip(_FLAGS, values[6:], strict=True) if v == "1")
     # Every captured line ends with "\n", the marker's too.
     parts = [part.split("\n")[:-1] for part in rest.split(marker + "\n")]
-    screen, joined = parts[0], parts[1]
-    saved, saved_joined = (parts[2], parts[3]) if "alternate_on" in on else (None, [])
+    screen, flags = parts[0], wrapped_rows(parts[0], parts[1])
+    above = screen[:-rows]
+    saved, wrapped, alternate_wrapped = None, flags, ()
+    if "alternate_on" in on:
+        # The history belongs to the normal screen, behind the alternate one: whether its last
+        # row continues there is unknown, so it counts as wrapped (the matcher sees more).
+        saved, alternate_wrapped = parts[2], flags[len(above) :]
+        continued = (True,) if above else ()
+        wrapped = flags[: len(above) - 1] + continued + wrapped_rows(saved, parts[3])
     return Snapshot(
         text="\n".join(screen[-rows:]),
         saved_text=None if saved is None else "\n".join(saved),
         cursor_x=x, cursor_y=y, cols=cols, rows=rows, scroll_top=top, scroll_bottom=bottom,
         alternate_on="alternate_on" in on, cursor_visible="cursor_flag" in on, modes=on,
-        above=tuple(screen[:-rows]),
-        wrapped=wrapped_rows(screen, joined),
-        saved_wrapped=wrapped_rows(saved or [], saved_joined),
+        above=tuple(above), wrapped=wrapped, alternate_wrapped=alternate_wrapped,
     )  # fmt: skip
 
 
