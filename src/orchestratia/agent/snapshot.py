@@ -117,13 +117,14 @@ def parse_snapshot(out: str, marker: str) -> Snapshot:
     parts = [part.split("\n")[:-1] for part in rest.split(marker + "\n")]
     screen, flags = parts[0], wrapped_rows(parts[0], parts[1])
     above = screen[:-rows]
-    saved, wrapped, alternate_wrapped = None, flags, ()
+    saved: list[str] | None = None
+    wrapped, alternate_wrapped = flags, flags[:0]
     if "alternate_on" in on:
         # The history belongs to the normal screen, behind the alternate one: whether its last
         # row continues there is unknown, so it counts as wrapped (the matcher sees more).
         saved, alternate_wrapped = parts[2], flags[len(above) :]
-        continued = (True,) if above else ()
-        wrapped = flags[: len(above) - 1] + continued + wrapped_rows(saved, parts[3])
+        history = (*flags[: len(above) - 1], True) if above else ()
+        wrapped = history + wrapped_rows(saved, parts[3])
     return Snapshot(
         text="\n".join(screen[-rows:]),
         saved_text=None if saved is None else "\n".join(saved),
