@@ -54,29 +54,25 @@ _PEM_CLASS = "[" + re.escape(PEM_BODY) + "]"
 _PEM_LEAD = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])*"  # blanks and cursor/erase sequences between lines
 _MAX_HEAD = 64  # heads are searched for this far before the trailing run of body bytes
 _ALNUM_BYTES = frozenset(ALNUM.encode())
-# Escape sequences that show no text: CSI, nF (charset designations) and one-byte escapes.
-# ESC P, X, ], ^ and _ open strings (DCS, SOS, OSC, PM, APC), which are matched as text.
-_SEQ = (
-    rb"(?>\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]|[\x20-\x2f]++[\x30-\x7e]"
-    rb"|[\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])"
-)
+# Escape sequences that show no text: CSI (colours, erase, cursor moves) and nF (charset
+# designations, as in tput sgr0). One-byte escapes (ESC 7, ESC M…) are rare inside text and left
+# alone; ESC P, X, ], ^ and _ open strings (DCS, SOS, OSC, PM, APC), which are matched as text.
+_SEQ = rb"(?>\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]|[\x20-\x2f]++[\x30-\x7e])"
 _ESCAPE = re.compile(rb"(\x1b" + _SEQ + rb")")
-# A run of them between two characters a token can hold (or before the end of the input) is
-# skipped when matching; others cannot be inside a token, and skipping them all would cost a
-# regex match per escape on output that is mostly escapes. Found at C speed: the pattern starts
-# with the literal ESC and its lookbehind checks the byte before it.
+# A run of them between two characters a token can hold is skipped when matching; others cannot
+# be inside a token, and skipping them all would cost a regex match per escape on output that is
+# mostly escapes. Found at C speed: the pattern starts with the literal ESC and its lookbehind
+# checks the byte before it.
 _TOKEN_CHAR = rb"[A-Za-z0-9_\-.+/=]"
 _JOINING = re.compile(
     rb"(\x1b(?<=" + _TOKEN_CHAR + rb"\x1b)" + _SEQ + rb"(?:\x1b" + _SEQ + rb")*+"
-    rb"(?=" + _TOKEN_CHAR + rb"|\Z))"
+    rb"(?=" + _TOKEN_CHAR + rb"))"
 )
-# The same with an escape cut off by the end of the read, so it cannot split a candidate.
+# Such a run at the end of the input, possibly cut off by the end of the read: what follows is
+# not known yet, so it is skipped too and cannot split a candidate.
 _JOINING_TAIL = re.compile(
-    rb"(?<="
-    + _TOKEN_CHAR
-    + rb")(?:\x1b"
-    + _SEQ
-    + rb")*\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*|[\x20-\x2f]*)\Z"
+    rb"(?<=" + _TOKEN_CHAR + rb")(?=\x1b)(?:\x1b" + _SEQ + rb")*+"
+    rb"(?:\x1b(?:\[[\x30-\x3f]*+[\x20-\x2f]*+|[\x20-\x2f]*+))?\Z"
 )
 _MAX_TAIL = 256  # longest such cut-off run looked for
 # A head right after an escape the matcher sees (not skipped) is at a boundary too.
@@ -213,8 +209,9 @@ class _View:
         self.text = raw if len(parts) == 1 else b"".join(parts[0::2])
         self._starts: list[int] = []  # offset in text of each text part
         self._raw_starts: list[int] = []  # offset in raw of each text part
+        self._joins: frozenset[int] | None = None  # offsets in text right after skipped escapes
 
-    def _part(self, pos: int) -> int:
+    def _tables(self) -> list[int]:
         if not self._starts:
             lengths = list(map(len, self._parts))
             ends = list(accumulate(lengths))
@@ -222,7 +219,10 @@ class _View:
                 end - size for end, size in zip(ends[0::2], lengths[0::2], strict=True)
             ]
             self._starts = [0, *accumulate(lengths[0:-1:2])]
-        return bisect_right(self._starts, pos) - 1
+        return self._starts
+
+    def _part(self, pos: int) -> int:
+        return bisect_right(self._tables(), pos) - 1
 
     def raw_at(self, pos: int) -> int:
         """Raw offset of ``text[pos]``: after the escapes before it."""
@@ -243,9 +243,12 @@ class _View:
         coloured output puts ``\x1b[31m`` straight before a token."""
         if pos == 0 or self.text[pos - 1] not in _ALNUM_BYTES:
             return True
-        if _CSI_END.search(self.text, max(0, pos - 32), pos) is not None:
-            return True
-        return self.raw_after(pos) != self.raw_at(pos)
+        if len(self._parts) > 1:
+            if self._joins is None:
+                self._joins = frozenset(self._tables()[1:])
+            if pos in self._joins:
+                return True
+        return _CSI_END.search(self.text, max(0, pos - 32), pos) is not None
 
 
 class Redactor:
