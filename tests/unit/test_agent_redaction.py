@@ -7,6 +7,8 @@ import random
 import pytest
 
 from orchestratia.agent.redaction import Redactor, SecretPattern
+from orchestratia.agent.session_views import redact_rows
+from orchestratia.agent.snapshot import wrapped_rows
 from orchestratia.hub.security import new_secret
 from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 
@@ -304,3 +306,29 @@ def test_ordinary_words_containing_a_head_stay_readable() -> None:
     redactor = Redactor()
     assert run(redactor, text) == text
     assert redactor.counts == {}
+
+
+def test_screen_rows_are_masked_across_wraps_cell_for_cell() -> None:
+    rows = [
+        "$ echo \x1b[31mghp_A1b2",
+        "C3d4E5f6G7h8I9j0K1l2M3n4",
+        "O5p6Q7r8\x1b[0m",
+        "AKIA",
+        "IOSFODNN7EXAMPLE",
+    ]
+    masked = redact_rows(rows, [True, True, False, False, False], [])
+    assert masked == [
+        "$ echo \x1b[31mghp_[RED",
+        "ACTED:github_token]*****",
+        "********\x1b[0m",
+        "AKIA",  # not wrapped: another line, no secret
+        "IOSFODNN7EXAMPLE",
+    ]
+    assert [len(row) for row in masked] == [len(row) for row in rows]
+
+
+def test_rows_that_do_not_line_up_with_the_joined_capture_count_as_wrapped() -> None:
+    rows = ["key=ghp_A1b2C3d4", "E5f6G7h8", "next"]
+    assert wrapped_rows(rows, ["key=ghp_A1b2C3d4E5f6G7h8", "next"]) == (True, False, False)
+    assert wrapped_rows(rows, ["something else", "next"]) == (True, True, False)
+    assert wrapped_rows(["\x1b[1mbold\x1b[0m", ""], ["bold", ""]) == (False, False)

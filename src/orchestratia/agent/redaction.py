@@ -20,12 +20,16 @@ The price is a held-back candidate (``sk-`` typed at a prompt) showing only when
 byte follows. ``flush()`` releases everything, so calling it on idle trades that delay for
 leaking the start of a secret that is still arriving.
 
-**Escapes.** Matching skips the escape sequences a terminal consumes without showing text (CSI:
-colours, erase, cursor moves; charset designations; one-byte escapes), so ``\e[31mghp_\e[0m…``
-or ``grep --color`` output is caught. The secret's own characters are masked in place and the
-escapes inside it are kept, after the mask, so colours still render. An escape cut off at the
-end of a read counts as one, so it cannot split a candidate. Strings (OSC, DCS, APC…) are not
-skipped: a hyperlink's URL can hold a token, and is matched like any text.
+**Escapes.** A run of CSI sequences (colours, erase, cursor moves) and charset designations
+between two characters a token can hold (letters, digits, ``_-.+/=``) is skipped when matching,
+so ``\e[31mghp_\e[0m…`` or ``grep --color`` output is caught wherever the escapes cut the token;
+so is such a run at the end of a read, complete or cut off, so it cannot split a candidate. The
+secret's own characters are masked and the escapes inside it are kept, after the mask, so
+colours still render; every other byte passes unchanged. Escapes next to a blank or a
+punctuation mark are not skipped (no token spans them, and skipping every escape would cost a
+regex match per escape); a head right after one still counts as at a word boundary. Strings
+(OSC, DCS, APC…) are never skipped: a hyperlink's URL can hold a token, and is matched as text.
+``in_place`` masks keep the secret's length (for screens, whose rows must keep their cells).
 
 Custom patterns (plain regex strings) have no head: the whole match is masked, and held back
 only while the match reaches the end of the input, so the part of a custom secret that arrived
