@@ -355,3 +355,40 @@ def test_the_daemons_matcher_answers_when_it_is_up(
     assert request["tool"] == "Bash" and request["session_id"] == "sess-1"
     assert request["tool_input"]["command"] == "rm -rf build/ dist/"
     assert spooled(policy)[0]["matched_rule_id"] == "from-daemon"
+
+
+CHAIN_RULES: list[dict[str, Any]] = [
+    {"id": "ls", "name": "ls", "tool_pattern": "Bash", "param_pattern": "ls*", "action": "allow"},
+    {"id": "ls-gemini", "name": "ls", "tool_pattern": "run_shell_command", "param_pattern": "ls*",
+     "action": "allow"},
+    {"id": "no-rm", "name": "no rm", "tool_pattern": "Bash", "param_pattern": "rm -rf*",
+     "action": "deny"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected", "rule"),
+    [
+        ("claude_chained_semicolon", "deny", "no-rm"),
+        ("claude_chained_newline", "deny", "no-rm"),
+        ("claude_chained_leading_space", "deny", "no-rm"),
+        ("claude_chained_quoted_semicolon", "allow", "ls"),
+        ("codex_chained_curl_pipe_sh", "deny", None),  # ask; Codex has no prompt to fall back to
+        ("codex_chained_substitution", "deny", "no-rm"),
+        ("gemini_chained_redirect", "ask", None),
+        ("gemini_chained_pipe_allowed", "allow", "ls-gemini"),
+    ],
+)
+def test_compound_commands_through_the_hook(
+    sample: str, expected: str, rule: str | None, tmp_path: Path
+) -> None:
+    """Glob rules ``ls*`` → allow and ``rm -rf*`` → deny judge each simple command."""
+    policy = tmp_path / "policy"
+    write_rules(policy, CHAIN_RULES)
+    agent = sample.split("_")[0]
+    data = (SAMPLES / f"{sample}.json").read_bytes()
+    stdout = run_inline(agent, data, hook_env(policy, unreachable()), tmp_path)
+    assert decision(agent, stdout)[0] == expected, stdout
+    [entry] = spooled(policy)
+    assert entry["matched_rule_id"] == rule
+    assert (entry["decision"] == "allowed") == (expected == "allow")

@@ -17,9 +17,16 @@ Some tools carry several main values (a patch touching three files, a fetch prom
 URLs). Then a ``deny`` or ``ask`` rule matches if *any* value matches, an ``allow`` rule only if
 *every* value does: one allowed path must not carry an unlisted one through.
 
-Tool input is only ever read as data: looked up by key and matched with RE2, nothing else. Shell
-commands are not parsed, so an allow glob ``git status*`` also allows ``git status; rm -rf ~``;
-deny rules, which are checked first, are the guard against such chains.
+Shell tools (``SHELL_TOOLS``) are matched per simple command (``shell_commands``, whitespace
+around the command ignored): a ``deny`` or ``ask`` rule matches if it matches *any* part (or the
+whole command, or a command inside a substitution); the call is allowed only if *every* part is
+allowed by the allow rule that decides that part, and the command has no substitution, no
+redirection into a file and no background job, and could be parsed at all; otherwise it is
+``ask``. A rule without a ``param_pattern`` does not look at the command, so it decides the whole
+call as before (an allow of the bare tool ``Bash`` allows any command).
+
+Tool input is only ever read as data: looked up by key, parsed as shell grammar by a pure parser,
+matched with RE2; nothing is ever run.
 """
 
 from __future__ import annotations
@@ -38,9 +45,11 @@ from orchestratia.protocol.approvals import (
     RuleSet,
     compile_pattern,
 )
+from orchestratia.protocol.shell_commands import ShellCommand, split_command
 
 SCOPE_RANK = {"session": 0, "server": 1, "project": 2, "tenant": 3}
 DEFAULT_REASON = "No approval rule matches this tool call, so a person has to decide."
+ASK_SHELL = "A person has to decide."
 
 # Main parameter of each known tool: the input keys to read, in order; every present one counts.
 # Claude Code: https://code.claude.com/docs/en/hooks ("PreToolUse" input: Bash command,
@@ -85,6 +94,10 @@ MAIN_PARAMETER: dict[str, tuple[str, ...]] = {
 }
 # Where the documented value is a list: one command (argv), or several values. Anywhere else a
 # list is not what the tool takes, so it counts as no main parameter at all.
+# Tools whose main parameter is shell command text (apply_patch carries a patch, not a command).
+SHELL_TOOLS = frozenset(
+    {"Bash", "run_shell_command", "shell", "local_shell", "shell_command", "exec_command"}
+)
 ARGV_TOOLS = frozenset({"shell", "local_shell", "shell_command", "exec_command"})
 LIST_TOOLS = frozenset({"read_many_files"})
 _URL = re.compile(r"https?://[^\s<>\"'`]+")  # no nested repetition: linear on any input
@@ -184,15 +197,33 @@ class RuleMatcher:
         session_id: str | None = None,
         now: datetime | None = None,
     ) -> Verdict:
-        """The verdict of the first rule that applies and matches, else ``ask``. Rules whose
-        ``expires_at`` is not after ``now`` (default: the current time) are skipped."""
+        """The verdict of the first rule that applies and matches, else ``ask``; shell tools are
+        judged per simple command (module docstring). Rules whose ``expires_at`` is not after
+        ``now`` (default: the current time) are skipped."""
         tool = _safe_text(tool)
-        tool_bytes = tool.encode("utf-8")
-        params: tuple[bytes, ...] | None = None
-        params_read = False  # most rules are settled by the tool name alone
         if self._expiring:
             now = datetime.now(UTC) if now is None else now
             now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+        candidates = self._candidates(agent, tool, server_id, project_id, session_id, now)
+        if not candidates:
+            return Verdict("ask", None, DEFAULT_REASON)
+        values = main_parameters(tool, tool_input)
+        if tool in SHELL_TOOLS and values is not None:
+            return _decide_shell(candidates, [split_command(v) for v in values])
+        return _first(candidates, _encoded(values))
+
+    def _candidates(
+        self,
+        agent: str,
+        tool: str,
+        server_id: str | None,
+        project_id: str | None,
+        session_id: str | None,
+        now: datetime | None,
+    ) -> list[_Rule]:
+        """The rules that apply to this call and whose tool pattern matches, in order."""
+        tool_bytes = tool.encode("utf-8")
+        found: list[_Rule] = []
         for entry in self._rules:
             rule = entry.rule
             if rule.scope == "project" and rule.scope_id != project_id:
@@ -210,16 +241,54 @@ class RuleMatcher:
                     continue
             elif entry.tool.search(tool_bytes) is None:
                 continue
-            if entry.param is not None:
-                if not params_read:
-                    params, params_read = _encoded(main_parameters(tool, tool_input)), True
-                if not _param_matches(entry.param, params, every=rule.action == "allow"):
-                    continue
-            return Verdict(rule.action, rule.id, _reason(rule))
-        return Verdict("ask", None, DEFAULT_REASON)
+            found.append(entry)
+        return found
 
     def __len__(self) -> int:
         return len(self._rules)
+
+
+def _first(candidates: Sequence[_Rule], params: tuple[bytes, ...] | None) -> Verdict:
+    """The first candidate whose param pattern (if any) matches ``params``: any value for deny
+    and ask rules, every value for allow rules."""
+    for entry in candidates:
+        rule = entry.rule
+        if entry.param is not None and not _param_matches(
+            entry.param, params, every=rule.action == "allow"
+        ):
+            continue
+        return Verdict(rule.action, rule.id, _reason(rule))
+    return Verdict("ask", None, DEFAULT_REASON)
+
+
+def _decide_shell(candidates: Sequence[_Rule], commands: Sequence[ShellCommand]) -> Verdict:
+    """Shell commands, part by part (module docstring)."""
+    verdicts: dict[str, Verdict] = {}
+
+    def of(text: str) -> Verdict:
+        if text not in verdicts:
+            verdicts[text] = _first(candidates, (_safe_text(text).encode("utf-8"),))
+        return verdicts[text]
+
+    probed = [of(text) for command in commands for text in command.deny_texts]
+    for verdict in probed:
+        if verdict.action == "deny":
+            return verdict
+    for verdict in probed:
+        if verdict.action == "ask" and verdict.rule_id is not None:
+            return verdict
+    # A rule without a param_pattern matches every text alike, so it decided them all.
+    blanket = {e.rule.id for e in candidates if e.param is None}
+    if probed and probed[0].action == "allow" and probed[0].rule_id in blanket:
+        return probed[0]
+    refusal = next((c.refusal for c in commands if c.refusal is not None), None)
+    if refusal is not None:
+        return Verdict("ask", None, f"No allow rule covers this command: {refusal}. {ASK_SHELL}")
+    parts = [of(part) for command in commands for part in command.parts]
+    if not parts:
+        return Verdict("ask", None, DEFAULT_REASON)
+    not_allowed = next((v for v in parts if v.action != "allow"), None)
+    return parts[0] if not_allowed is None else not_allowed
 
 
 def _encoded(values: tuple[str, ...] | None) -> tuple[bytes, ...] | None:

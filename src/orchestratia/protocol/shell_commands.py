@@ -1,0 +1,175 @@
+"""A shell command split into the simple commands it runs, for approval rules (SPEC §8).
+
+An allow glob such as ``ls*`` must not let ``ls; rm -rf /`` through, and a deny glob such as
+``rm -rf*`` must still catch ``ls && rm -rf /`` or `` rm -rf /``. So rules on shell tools are
+matched per *simple command*, found by ``bashlex`` (a port of bash's own grammar): ``;``, ``&&``,
+``||``, ``|``, ``&``, newlines, subshells, ``{ …; }`` groups, ``if``/``for``/``while`` bodies and
+function bodies all separate simple commands, while a ``;`` inside quotes or after ``\\`` does not,
+and a ``#`` comment is no command at all.
+
+What the matcher gets (``ShellCommand``):
+
+- ``parts``: every simple command as written (assignments and redirections included, so
+  ``LD_PRELOAD=x.so ls`` is not ``ls``). An allow needs every part allowed.
+- ``deny_texts``: what deny and ask rules are tried on, a superset: the whole command, every part,
+  each part from its command word on and as its unquoted words (so ``FOO=1 r'm' -rf /`` meets
+  ``rm -rf*``), and the simple commands inside command and process substitutions.
+- ``refusal``: why no allow rule may cover the command even if every part is allowed: a command
+  or process substitution (whose output becomes more command text), output redirected to a file
+  (``> f``; ``2>&1`` and ``> /dev/null`` are harmless), a background job (``&``), or text the
+  parser cannot read with certainty. Such a command is ``ask`` unless a deny rule matches.
+
+Text we do not trust the parser on is refused before parsing: ANSI-C and locale quoting
+(``$'…'``, ``$"…"``, which bashlex reads differently from bash), commands over
+``MAX_PARSED_CHARS``, and everything bashlex itself refuses (``case``, ``time``, arithmetic).
+Then ``deny_texts`` falls back to a crude split on every operator character, quotes ignored:
+it may split too much, which can only add denials.
+
+Importing bashlex builds its parser tables (about a second on a busy machine), so this module is
+imported by ``rule_matching`` at load time: the daemon pays it once when it starts, and a hook
+process only when the daemon is not there to answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import bashlex  # type: ignore[import-untyped]  # bashlex ships no type information
+
+MAX_PARSED_CHARS = 20_000  # bashlex is pure Python; longer commands are asked about unparsed
+DEV_NULL = "/dev/null"
+# Redirections that write (or truncate) the file they name; ">&" only when followed by a word.
+WRITING_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
+UNPARSED = "it cannot be split into simple commands with certainty"
+SUBSTITUTION = "it runs a command substitution"
+FILE_REDIRECT = "it redirects output into a file"
+BACKGROUND = "it starts a background job"
+_CRUDE_SPLIT = re.compile(r"\$\(|[;&|\n(){}`<>]")
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    """One shell command as approval rules see it (module docstring)."""
+
+    text: str
+    parts: tuple[str, ...]
+    deny_texts: tuple[str, ...]
+    refusal: str | None
+
+
+def split_command(command: str) -> ShellCommand:
+    """``command`` split into its simple commands; never raises, never runs anything."""
+    text = command.strip()
+    refusal = _lexical_refusal(text)
+    if refusal == UNPARSED:
+        return _unparsed(text)
+    try:
+        trees = bashlex.parse(text) if text else []
+    except RecursionError:
+        return _unparsed(text)
+    except Exception:  # bashlex raises several kinds (ParsingError, NotImplementedError, …)
+        return _unparsed(text)
+    walk = _Walk(text)
+    for tree in trees:
+        walk.visit(tree, nested=False)
+    refusal = refusal or walk.refusal
+    deny = _unique([text, *walk.deny_texts])
+    return ShellCommand(text, tuple(walk.parts), deny, refusal)
+
+
+def _unparsed(text: str) -> ShellCommand:
+    crude = (piece.strip() for piece in _CRUDE_SPLIT.split(text))
+    return ShellCommand(text, (), _unique([text, *crude]), UNPARSED)
+
+
+def _unique(texts: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for t in texts if t))
+
+
+def _lexical_refusal(text: str) -> str | None:
+    """A quote-aware scan, independent of the parser: ``UNPARSED`` for text bashlex misreads or
+    is too long, ``SUBSTITUTION`` for ``$(``, backticks, ``<(`` or ``>(`` outside single
+    quotes (heredoc bodies included, where bashlex does not look), else None. Its mistakes can
+    only make a command look riskier, never safer."""
+    if len(text) > MAX_PARSED_CHARS:
+        return UNPARSED
+    found: str | None = None
+    quote = ""  # "" outside quotes, "'" or '"' inside
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif ch == "\\":
+            i += 1  # the next character is literal, in or out of double quotes
+        elif quote == '"':
+            if ch == '"':
+                quote = ""
+            elif ch == "`" or text.startswith("$(", i):
+                found = SUBSTITUTION
+        elif ch == "$" and text[i + 1 : i + 2] in ("'", '"'):
+            return UNPARSED
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;&|()"):
+            end = text.find("\n", i)  # a comment: nothing in it runs
+            i = n if end < 0 else end
+            continue
+        elif ch == "`" or text.startswith(("$(", "<(", ">("), i):
+            found = SUBSTITUTION
+        i += 1
+    return found
+
+
+class _Walk:
+    """Collects simple commands and refusals from bashlex trees (nodes carry ``kind``, ``pos``
+    and kind-specific fields; every field holding nodes is followed)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.parts: list[str] = []
+        self.deny_texts: list[str] = []
+        self.refusal: str | None = None
+
+    def refuse(self, reason: str) -> None:
+        self.refusal = self.refusal or reason
+
+    def visit(self, node: Any, *, nested: bool) -> None:
+        kind = getattr(node, "kind", None)
+        if kind == "command":
+            self._command(node, nested=nested)
+        elif kind in ("commandsubstitution", "processsubstitution"):
+            self.refuse(SUBSTITUTION)
+            nested = True
+        elif kind == "operator" and node.op == "&":
+            self.refuse(BACKGROUND)
+        elif kind == "heredoc" and ("$(" in node.value or "`" in node.value):
+            self.refuse(SUBSTITUTION)  # bashlex does not parse heredoc bodies
+        elif kind == "redirect" and node.type in WRITING_REDIRECTS:
+            target = node.output
+            if getattr(target, "kind", None) == "word" and target.word != DEV_NULL:
+                self.refuse(FILE_REDIRECT)
+        for child in _children(node):
+            self.visit(child, nested=nested)
+
+    def _command(self, node: Any, *, nested: bool) -> None:
+        start, end = node.pos
+        whole = self.text[start:end].strip()
+        words = [p for p in node.parts if getattr(p, "kind", None) == "word"]
+        if not nested:
+            self.parts.append(whole)
+        self.deny_texts.append(whole)
+        if words:
+            self.deny_texts.append(self.text[words[0].pos[0] : end].strip())
+            self.deny_texts.append(" ".join(w.word for w in words))
+
+
+def _children(node: Any) -> Iterator[Any]:
+    for value in vars(node).values():
+        if isinstance(value, list):
+            yield from (v for v in value if hasattr(v, "kind"))
+        elif hasattr(value, "kind"):
+            yield value
