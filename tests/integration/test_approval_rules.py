@@ -110,7 +110,7 @@ async def test_scope_targets_and_roles(
         assert res.status_code == 403 and "viewer" in res.json()["detail"]
         res = await member.post("/api/v1/approval-rules", json=rule_body("t"))
         assert res.status_code == 403 and "tenant admins" in res.json()["detail"]
-        mine = await create_rule(member, "s", scope="server", scope_id=server["id"])
+        mine = await create_rule(member, "s", "ask", scope="server", scope_id=server["id"])
         res = await member.post(
             "/api/v1/approval-rules", json=rule_body("o", scope="project", scope_id=other_project)
         )
@@ -148,6 +148,54 @@ async def test_scope_targets_and_roles(
         "/api/v1/approval-rules", json=rule_body("x", scope="session", scope_id=server["id"])
     )
     assert res.status_code == 422 and "inbox" in res.json()["detail"]
+
+
+async def test_outsiders_see_no_rules_and_only_owners_make_allow_rules(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    """A user without a project sees no rule (404 for real and random ids alike); a project
+    member may add deny and ask rules but not allow rules, which are for project owners."""
+    outsider = await add_user(hub, admin, "olga@a.example", project_id, None)
+    member = await add_user(hub, admin, "mia@a.example", project_id, "member")
+    owner = await add_user(hub, admin, "otto@a.example", project_id, "owner")
+    tenant = await create_rule(admin, "tenant wide", "deny", param_pattern="rm *")
+    scoped = {"scope": "project", "scope_id": project_id}
+    try:
+        res = await outsider.get("/api/v1/approval-rules")
+        assert res.status_code == 200 and res.json() == {"rules": []}
+        assert "alice@" not in res.text
+        for rule_id in (tenant["id"], "no-such-rule"):
+            url = f"/api/v1/approval-rules/{rule_id}"
+            for method, body in (("PATCH", {"priority": 1}), ("DELETE", None)):
+                res = await outsider.request(method, url, json=body)
+                assert res.status_code == 404, (method, rule_id, res.text)
+        res = await outsider.post(
+            "/api/v1/approval-rules/test", json={"agent": "claude", "tool": "Bash"}
+        )
+        assert res.status_code == 404 and "tenant wide" not in res.text
+
+        wildcard = rule_body("everything", tool_pattern="*", param_pattern="*", **scoped)
+        res = await member.post("/api/v1/approval-rules", json=wildcard)
+        assert res.status_code == 403 and "owner" in res.json()["detail"]
+        ask_rule = await create_rule(member, "ask first", "ask", **scoped)
+        res = await member.patch(
+            f"/api/v1/approval-rules/{ask_rule['id']}", json={"action": "allow"}
+        )
+        assert res.status_code == 403
+        allow = await create_rule(owner, "owner allows", param_pattern="ls*", **scoped)
+        res = await member.patch(
+            f"/api/v1/approval-rules/{allow['id']}", json={"param_pattern": "*"}
+        )
+        assert res.status_code == 403
+        res = await owner.patch(f"/api/v1/approval-rules/{ask_rule['id']}", json={"priority": 2})
+        assert res.status_code == 200, res.text
+    finally:
+        for client in (outsider, member, owner):
+            await client.aclose()
+    listed = (await admin.get("/api/v1/approval-rules")).json()["rules"]
+    assert {r["name"]: r["action"] for r in listed} == {
+        "tenant wide": "deny", "ask first": "ask", "owner allows": "allow"
+    }  # fmt: skip
 
 
 async def test_tester_runs_the_hook_matcher(

@@ -1,10 +1,14 @@
 """Approval rules (SPEC §8, docs/approvals.md): who may see and change which rule, and the
 tenant's rule-set version that every change bumps.
 
-Visibility follows the rule's scope: tenant rules are seen by everyone in the tenant and changed
-only by tenant admins; project, server and session rules belong to a project and follow the
-caller's role there (other projects' rules are 404, viewers get 403 on writes). Expired session
-rules are no longer listed or served; the matcher skips them by time anyway.
+Visibility follows the rule's scope: tenant rules are seen by tenant admins and by everyone with
+a role in one of the tenant's projects (a user without any project sees no rule at all: every id
+is 404 to them, real or not) and changed only by tenant admins; project, server and session
+rules belong to a project and follow the caller's role there (other projects' rules are 404,
+viewers get 403 on writes). An ``allow`` widens what agents may do unasked, so making, changing
+or editing one needs the project's ``owner`` role (or a tenant admin); members may add and edit
+``deny`` and ``ask`` rules. Expired session rules are no longer listed or served; the matcher
+skips them by time anyway.
 
 Services never commit side effects to daemons: a change returns the new version and the API layer
 pushes ``approval_rules_updated`` after the commit (``hub.ws.rule_push``).
@@ -20,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.approval_models import ApprovalRule as RuleRow
-from orchestratia.hub.db.models import Project, Server, Tenant, TerminalSession
+from orchestratia.hub.db.models import Membership, Project, Server, Tenant, TerminalSession
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden, Invalid, NotFound
 from orchestratia.hub.services import audit
@@ -117,20 +121,44 @@ async def target_project(
     return project_id
 
 
-async def _may_change(db: AsyncSession, caller: Caller, scope: str, scope_id: str | None) -> None:
+async def sees_tenant_rules(db: AsyncSession, principal: Principal) -> bool:
+    """Whether tenant-wide rules (and who wrote them) are the caller's business: tenant admins
+    and users with a role in some project of the tenant."""
+    if principal.is_tenant_admin:
+        return True
+    membership = await db.scalar(
+        select(Membership.id)
+        .where(Membership.user_id == principal.user_id, Membership.tenant_id == principal.tenant_id)
+        .limit(1)
+    )
+    return membership is not None
+
+
+async def _may_change(
+    db: AsyncSession, caller: Caller, scope: str, scope_id: str | None, *, allow: bool
+) -> None:
+    """Forbidden unless the caller may write rules there; ``allow`` (the rule is or becomes an
+    allow rule) needs the project's owner role."""
     principal = _principal(caller)
     if scope == "tenant":
         if not principal.is_tenant_admin:
             raise Forbidden("only tenant admins manage tenant-wide approval rules")
         return
     project_id = await target_project(db, caller.tenant_id, scope, scope_id)
-    await access(db, principal, project_id or "", write=True)
+    granted = await access(db, principal, project_id or "", write=True)
+    if allow and granted.role != "owner":
+        raise Forbidden(
+            f"your role on this project is {granted.role}; only project owners and tenant "
+            "admins make or change allow rules (deny and ask rules are yours to add)"
+        )
 
 
 async def list_rules(db: AsyncSession, caller: Caller) -> list[RuleRow]:
     """Every unexpired rule of the tenant the caller may see, in matching order."""
     principal = _principal(caller)
     projects = [a.project.id for a in await list_for(db, principal)]
+    if not projects and not principal.is_tenant_admin:
+        return []  # no project: not even the tenant's rules or their authors are theirs to see
     servers = select(Server.id).where(Server.project_id.in_(projects))
     sessions = select(TerminalSession.id).where(TerminalSession.project_id.in_(projects))
     rows = await db.scalars(
@@ -154,6 +182,8 @@ async def load(db: AsyncSession, caller: Caller, rule_id: str) -> RuleRow:
     row = await db.get(RuleRow, rule_id)
     if row is None or row.tenant_id != caller.tenant_id:
         raise NotFound(NOT_FOUND)
+    if row.scope == "tenant" and not await sees_tenant_rules(db, principal):
+        raise NotFound(NOT_FOUND)  # the same answer as for an id that does not exist
     try:
         project_id = await target_project(db, caller.tenant_id, row.scope, row.scope_id)
         if project_id is not None:
@@ -200,7 +230,7 @@ async def create(db: AsyncSession, caller: Caller, body: ApprovalRuleCreate) -> 
     """Store a new rule and commit; returns it with the tenant's new rule-set version."""
     if body.scope == "session":
         raise Invalid(FROM_INBOX)
-    await _may_change(db, caller, body.scope, body.scope_id)
+    await _may_change(db, caller, body.scope, body.scope_id, allow=body.action == "allow")
     row = RuleRow(tenant_id=caller.tenant_id, created_by=caller.name, created_at=utcnow())
     _apply(row, body)
     db.add(row)
@@ -216,12 +246,15 @@ async def update_rule(
     """Apply a partial change (the whole rule is validated again: ``pydantic.ValidationError``
     names the field) and commit; returns the rule and the new rule-set version."""
     row = await load(db, caller, rule_id)
-    await _may_change(db, caller, row.scope, row.scope_id)
+    await _may_change(db, caller, row.scope, row.scope_id, allow=False)
     merged = body.merged(to_wire(row))
+    allow = "allow" in (row.action, merged.action)
+    if allow:
+        await _may_change(db, caller, row.scope, row.scope_id, allow=True)
     if merged.scope != row.scope and "session" in (merged.scope, row.scope):
         raise Invalid(FROM_INBOX)
     if (merged.scope, merged.scope_id) != (row.scope, row.scope_id):
-        await _may_change(db, caller, merged.scope, merged.scope_id)
+        await _may_change(db, caller, merged.scope, merged.scope_id, allow=allow)
     _apply(row, merged)
     changed = sorted(body.model_dump(exclude_unset=True))
     new_version = await _changed(db, caller, row, "updated", fields=changed)
@@ -232,7 +265,7 @@ async def update_rule(
 async def delete(db: AsyncSession, caller: Caller, rule_id: str) -> int:
     """Delete a rule and commit; returns the new rule-set version."""
     row = await load(db, caller, rule_id)
-    await _may_change(db, caller, row.scope, row.scope_id)
+    await _may_change(db, caller, row.scope, row.scope_id, allow=False)  # deleting narrows
     new_version = await _changed(db, caller, row, "deleted")
     await db.delete(row)
     await db.commit()

@@ -13,7 +13,14 @@ from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Forbidden, Invalid, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.approval_rules import applicable, bump_version, to_wire, version
+from orchestratia.hub.services.approval_rules import (
+    NOT_FOUND,
+    applicable,
+    bump_version,
+    sees_tenant_rules,
+    to_wire,
+    version,
+)
 from orchestratia.hub.services.projects import access
 from orchestratia.hub.services.task_context import Caller
 from orchestratia.protocol.approval_api import RuleTestRequest, RuleTestResult
@@ -72,6 +79,8 @@ async def test(db: AsyncSession, caller: Caller, body: RuleTestRequest) -> RuleT
     """What the hook would decide for this call with the rules as they are now."""
     if caller.principal is None:
         raise Forbidden("the rule tester is for people")
+    if not await sees_tenant_rules(db, caller.principal):
+        raise NotFound(NOT_FOUND)  # its answers would name rules they may not see
     project_id, server_id, session_id = await _context(db, caller, body)
     now = utcnow()
     where = applicable(caller.tenant_id, project_id, server_id, [session_id or ""], now)
