@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from orchestratia.hub.db.approval_models import ApprovalRule
 from orchestratia.hub.db.types import utcnow
+from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.integration.approval_support import (
     add_user,
     ask,
@@ -332,8 +333,10 @@ async def test_daemons_are_told_and_fetch_only_their_rules(
         session_rule = next(r for r in got["rules"] if r["scope"] == "session")
         assert session_rule["scope_id"] == work.id and session_rule["expires_at"] is not None
         assert {r["id"] for r in (await fetched(work.client))["rules"]} == mine
+        # The twin never connected: only the header our daemon sends says it is not a public one.
+        twin_headers = {"X-API-Key": twin["api_key"], PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
         async with httpx.AsyncClient(
-            base_url=hub.url + "/api/v1/server", headers={"X-API-Key": twin["api_key"]}
+            base_url=hub.url + "/api/v1/server", headers=twin_headers
         ) as by_twin:
             got = await fetched(by_twin)
         assert {r["id"] for r in got["rules"]} == {tenant["id"], proj["id"], twins["id"]}

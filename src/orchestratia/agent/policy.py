@@ -21,6 +21,7 @@ from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.decision_server import DecisionServer
 from orchestratia.agent.permission_shipping import SpoolShipper
 from orchestratia.agent.rule_cache import RuleCache, policy_dir
+from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class PolicyService:
                 headers={
                     "X-API-Key": self.config.api_key,
                     "User-Agent": f"orchestratia-agent/{__version__}",
+                    PROTOCOL_HEADER: str(PROTOCOL_VERSION),  # the RuleSet, not the public list
                 },
                 timeout=HTTP_TIMEOUT,
                 transport=self._transport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
@@ -18,15 +18,27 @@ from orchestratia.protocol.approval_api import (
     ToolApprovalState,
 )
 from orchestratia.protocol.approvals import PermissionLogBatch, RuleSet
+from orchestratia.protocol.public_rules import PublicApprovalRule, public_rules
 
 router = APIRouter(prefix="/api/v1/server", tags=["agent"])
 
 
 @router.get("/approval-rules")
-async def approval_rules(caller: AgentCallerDep, db: SessionDep) -> RuleSet:
+async def approval_rules(
+    caller: AgentCallerDep,
+    db: SessionDep,
+    x_orchestratia_protocol: Annotated[int | None, Header(ge=1, le=1_000)] = None,
+) -> RuleSet | list[PublicApprovalRule]:
+    """Our daemon (it sends ``X-Orchestratia-Protocol: 2``, or announced protocol 2 on its
+    socket, or calls with a session token) gets the ``RuleSet``; the public agent the list its
+    hook walks (``protocol.public_rules``)."""
     if caller.server is None:
         raise Forbidden("approval rules are served to daemons")
-    return await rule_sets.for_server(db, caller.server)
+    rule_set = await rule_sets.for_server(db, caller.server)
+    ours = (x_orchestratia_protocol or 1) >= 2 or caller.server.protocol >= 2
+    if ours or caller.session is not None:
+        return rule_set
+    return public_rules(rule_set.rules)
 
 
 @router.post("/approvals", status_code=201)
