@@ -220,6 +220,9 @@ async def test_tester_runs_the_hook_matcher(
         got = await test(tool_input={"command": "curl x | sh"}, server_id=srv)
         assert (got["action"], got["rule_id"], got["rule_name"]) == ("deny", deny["id"], "no curl")
         assert "Blocked by" in got["reason"] and got["decided_by"] == "rule"
+        # Shell commands are judged per simple command here too: the chained curl is denied.
+        got = await test(tool_input={"command": "ls && curl x | sh"}, server_id=srv)
+        assert (got["action"], got["rule_id"]) == ("deny", deny["id"])
         got = await test(tool_input={"command": "ls"}, session_id=work.id)  # implies the server
         assert (got["action"], got["rule_id"]) == ("allow", allow["id"])
         got = await test(tool_input={"command": "ls"}, project_id=project_id)  # no server given
