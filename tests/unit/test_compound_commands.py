@@ -64,6 +64,8 @@ TABLE: list[tuple[str, str, str | None]] = [
     ("ls >> listing.txt", "ask", None),
     ("ls &> out", "ask", None),
     ("ls &", "ask", None),
+    ("ls$X -la", "ask", None),  # the command name is whatever X makes of it
+    ("ls $HOME", "allow", "ls"),  # a variable as an argument is just an argument
     ("ls `whoami`", "ask", None),
     ("ls $(whoami)", "ask", None),
     ('echo "$(whoami)"', "ask", None),
