@@ -126,3 +126,33 @@ def test_parts_and_refusals() -> None:
     assert "id" in split.deny_texts  # inside the substitution
     assert split.refusal == "it runs a command substitution"
     assert split_command("ls " * 10_000).parts == ()  # too long to parse: asked about
+
+
+def test_an_exact_command_allows_that_command_only() -> None:
+    """What an inbox "allow this for N minutes" makes: the escaped whole command."""
+    rules = [
+        {"id": "exact", "action": "allow", "param_pattern": "ls [*].py && curl -s x",
+         "scope": "session", "scope_id": "s1"},
+        {"id": "curl", "action": "ask", "param_pattern": "curl *"},
+        {"id": "no-rm", "action": "deny", "param_pattern": "rm -rf*"},
+        {"id": "all", "action": "allow", "priority": -1},
+    ]  # fmt: skip
+    matcher = RuleMatcher(
+        RuleSet(
+            version=1,
+            rules=[
+                ApprovalRule.model_validate({"name": r["id"], "tool_pattern": "Bash", **r})
+                for r in rules
+            ],
+        )
+    )
+
+    def verdict(command: str) -> tuple[str, str | None]:
+        got = matcher.decide("claude", "Bash", {"command": command}, None, None, "s1")
+        return got.action, got.rule_id
+
+    assert verdict("ls *.py && curl -s x") == ("allow", "exact")
+    assert verdict("  ls *.py && curl -s x\n") == ("allow", "exact")
+    assert verdict("ls *.py && curl -s y") == ("ask", "curl")  # the ask outranks "all"
+    assert verdict("ls *.py && curl -s x; rm -rf /") == ("deny", "no-rm")
+    assert verdict("make && make install") == ("allow", "all")

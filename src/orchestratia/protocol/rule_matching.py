@@ -23,7 +23,9 @@ whole command, or a command inside a substitution); the call is allowed only if 
 allowed by the allow rule that decides that part, and the command has no substitution, no
 redirection into a file and no background job, and could be parsed at all; otherwise it is
 ``ask``. A rule without a ``param_pattern`` does not look at the command, so it decides the whole
-call as before (an allow of the bare tool ``Bash`` allows any command).
+call as before (an allow of the bare tool ``Bash`` allows any command), and nor does an allow
+whose glob has no wildcard (what an inbox "allow this for N minutes" makes): it allows exactly
+that whole command, which a person has read.
 
 Tool input is only ever read as data: looked up by key, parsed as shell grammar by a pure parser,
 matched with RE2; nothing is ever run.
@@ -101,6 +103,7 @@ SHELL_TOOLS = frozenset(
 ARGV_TOOLS = frozenset({"shell", "local_shell", "shell_command", "exec_command"})
 LIST_TOOLS = frozenset({"read_many_files"})
 _URL = re.compile(r"https?://[^\s<>\"'`]+")  # no nested repetition: linear on any input
+_ONE_CHAR_CLASS = re.compile(r"\[[^!]\]")  # "[*]": how escape_glob writes a literal "*"
 _PATCH_PATH = re.compile(r"^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+)$", re.M)
 
 
@@ -124,6 +127,7 @@ class _Rule:
     tool: CompiledPattern
     param: CompiledPattern | None
     agents: frozenset[str] | None
+    exact: bool  # a glob param_pattern matching one text only (an inbox "allow this command")
 
 
 def _safe_text(value: str) -> str:
@@ -185,6 +189,9 @@ class RuleMatcher:
                 else None
             ),
             agents=frozenset(rule.agent_filter) if rule.agent_filter else None,
+            exact=rule.pattern_syntax == "glob"
+            and rule.param_pattern is not None
+            and not any(c in _ONE_CHAR_CLASS.sub("", rule.param_pattern) for c in "*?["),
         )
 
     def decide(
@@ -274,13 +281,18 @@ def _decide_shell(candidates: Sequence[_Rule], commands: Sequence[ShellCommand])
     for verdict in probed:
         if verdict.action == "deny":
             return verdict
-    for verdict in probed:
-        if verdict.action == "ask" and verdict.rule_id is not None:
-            return verdict
-    # A rule without a param_pattern matches every text alike, so it decided them all.
-    blanket = {e.rule.id for e in candidates if e.param is None}
-    if probed and probed[0].action == "allow" and probed[0].rule_id in blanket:
+    # An ask rule asks if it matches any text, unless an allow rule ordered before it decides the
+    # whole call: one without a param_pattern (it matches every text alike) or an exact one (a
+    # person allowed this very command).
+    rank = {e.rule.id: i for i, e in enumerate(candidates)}
+    asks = [v for v in probed if v.action == "ask" and v.rule_id is not None]
+    first_ask = min((rank[v.rule_id] for v in asks if v.rule_id is not None), default=len(rank))
+    whole = {e.rule.id for e in candidates if e.param is None or e.exact}
+    decider = probed[0].rule_id if probed and probed[0].action == "allow" else None
+    if decider in whole and rank[decider or ""] < first_ask:
         return probed[0]
+    if asks:
+        return min(asks, key=lambda v: rank[v.rule_id or ""])
     refusal = next((c.refusal for c in commands if c.refusal is not None), None)
     if refusal is not None:
         return Verdict("ask", None, f"No allow rule covers this command: {refusal}. {ASK_SHELL}")

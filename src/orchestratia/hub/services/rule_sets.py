@@ -25,7 +25,7 @@ from orchestratia.hub.services.projects import access
 from orchestratia.hub.services.task_context import Caller
 from orchestratia.protocol.approval_api import RuleTestRequest, RuleTestResult
 from orchestratia.protocol.approvals import MAX_PATTERN, RuleSet, escape_glob
-from orchestratia.protocol.rule_matching import RuleMatcher, main_parameters
+from orchestratia.protocol.rule_matching import SHELL_TOOLS, RuleMatcher, main_parameters
 
 TOOL_PATTERN_COLUMN = 1_000  # approval_rules.tool_pattern
 RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
@@ -105,6 +105,8 @@ def allow_patterns(tool: str, tool_input: dict[str, object]) -> tuple[str, str |
     (a patch touching three files) an anchored RE2 alternation, which an allow rule requires
     every value to match."""
     values = main_parameters(tool, tool_input)
+    if values is not None and tool in SHELL_TOOLS:  # the matcher compares trimmed commands
+        values = tuple(v.strip() for v in values)
     if values is None or len(values) == 1:
         syntax, tool_pattern = "glob", escape_glob(tool)
         param = escape_glob(values[0]) if values else None
