@@ -12,12 +12,14 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import (
+    FakeDaemon,
     audit_rows,
     authenticate,
     close_code,
     heartbeat_ok,
     recv_json,
     server_row,
+    start_session,
     wait_for_status,
     ws_connect,
 )
@@ -221,3 +223,53 @@ async def test_revoked_key_closes_live_socket(
         assert await close_code(ws) == 4401
     [event] = await audit_rows(hub, "server.key_rejected")  # recorded before the error frame
     assert event.target_id == server["id"] and event.details["revoked"] is True
+
+
+INT32_OVERFLOW = 2**31
+# (frame, the field the error must name): integers past a 32-bit column or negative counts.
+OUT_OF_RANGE_FRAMES: list[tuple[dict[str, Any], str]] = [
+    ({"type": "session_started", "pid": INT32_OVERFLOW}, "pid"),
+    ({"type": "session_started", "pid": -1}, "pid"),
+    (
+        {"type": "session_output", "data": "eA==", "redactions": {"github": INT32_OVERFLOW}},
+        "github",
+    ),
+    ({"type": "session_output", "data": "eA==", "redactions": {"github": -3}}, "github"),
+    ({"type": "session_output", "data": "eA==", "offset": 2**63}, "offset"),
+    ({"type": "session_closed", "exit_code": 2**40}, "exit_code"),
+    ({"type": "session_closed", "exit_code": 0, "final_offset": -1}, "final_offset"),
+    ({"type": "session_gap", "offset": -5, "reason": "x"}, "offset"),
+    ({"type": "session_recovered", "tmux_name": "t", "pid": INT32_OVERFLOW}, "pid"),
+]
+
+
+@pytest.mark.parametrize("hub_overrides", [{"heartbeat_timeout": 60}])  # fake daemons are quiet
+async def test_out_of_range_integers_get_an_error_and_socket_survives(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    async with FakeDaemon.connect(hub, server["api_key"]) as daemon:
+        sid = (await start_session(admin, daemon))["id"]
+        hello = {"session_id": sid, "offset": 0, "pid": INT32_OVERFLOW, "exit_code": 2**40}
+        cases = [
+            *OUT_OF_RANGE_FRAMES,
+            ({"type": "hello", "version": "1", "sessions": [hello]}, "pid"),
+        ]
+        for body, field in cases:
+            frame = {"session_id": sid, **body} if body["type"].startswith("session_") else body
+            await daemon.send(frame)
+            error = await daemon.expect("error")
+            assert error["code"] == "bad_frame" and error["fatal"] is False, (body, error)
+            assert field in error["message"], (body, error)
+            await daemon.barrier()
+        # Nothing was half-applied and the socket still carries a whole session's life.
+        await daemon.stream(sid, b"still here\r\n")
+        # The largest counts a frame may carry, twice: the session's total saturates.
+        for offset in (12, 13):
+            await daemon.send({"type": "session_output", "session_id": sid, "data": "eA==",
+                               "offset": offset, "redactions": {"github": 2**31 - 1}})  # fmt: skip
+            await daemon.wait_acked(sid, offset + 1)
+        await daemon.closed(sid, exit_code=-9)
+        await daemon.barrier()
+        row = (await admin.get(f"/api/v1/sessions/{sid}")).json()
+        assert row["status"] == "exited" and row["exit_code"] == -9 and row["pid"] == 4242
+        assert row["output_offset"] == len(b"still here\r\n") + 2

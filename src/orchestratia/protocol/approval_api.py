@@ -16,6 +16,7 @@ from orchestratia.protocol.approvals import (
     PermissionDecision,
     RuleAction,
 )
+from orchestratia.protocol.numbers import NonNegInt32
 from orchestratia.protocol.rest import JsonObject, StrictBody
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
@@ -90,8 +91,8 @@ class ToolApprovalState(BaseModel):
 
 
 class PermissionLogStored(BaseModel):
-    stored: int
-    duplicates: int
+    stored: NonNegInt32
+    duplicates: NonNegInt32
 
 
 class PermissionEntryPublic(BaseModel):
@@ -112,9 +113,9 @@ class PermissionEntryPublic(BaseModel):
 
 
 class DecisionCounts(BaseModel):
-    allowed: int = 0
-    denied: int = 0
-    asked: int = 0
+    allowed: NonNegInt32 = 0
+    denied: NonNegInt32 = 0
+    asked: NonNegInt32 = 0
 
 
 class DecisionBucket(DecisionCounts):
@@ -128,5 +129,5 @@ class PermissionLogPage(BaseModel):
     entries: list[PermissionEntryPublic]
     counts: DecisionCounts
     buckets: list[DecisionBucket]
-    bucket_seconds: int
+    bucket_seconds: NonNegInt32
     since: datetime

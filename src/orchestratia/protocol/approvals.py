@@ -29,6 +29,7 @@ import re2  # type: ignore[import-untyped]  # google-re2 ships no type informati
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from orchestratia.protocol.base import Frame
+from orchestratia.protocol.numbers import NonNegInt32
 from orchestratia.protocol.rest import JsonObject, StrictBody
 
 RuleAction = Literal["allow", "deny", "ask"]
@@ -206,7 +207,7 @@ class RuleSet(StrictBody):
     """What the daemon caches: every rule of the tenant it may need, with a version that only
     grows, so a stale push never replaces a newer cache."""
 
-    version: int = Field(ge=0)
+    version: NonNegInt32
     rules: list[ApprovalRule] = Field(default_factory=list, max_length=MAX_RULES)
 
 
@@ -215,7 +216,7 @@ class ApprovalRulesUpdatedFrame(Frame):
     unless the cached set is already at ``version`` or newer."""
 
     type: Literal["approval_rules_updated"] = "approval_rules_updated"
-    version: int = Field(ge=0)
+    version: NonNegInt32
 
 
 def _loggable(text: str) -> str:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from orchestratia.protocol.base import Frame
+from orchestratia.protocol.numbers import NonNegInt32
 
 Id = Field(min_length=1, max_length=64)
 Text = Field(default="", max_length=20_000)
@@ -22,7 +23,7 @@ Text = Field(default="", max_length=20_000)
 class DeliveryFrame(Frame):
     session_id: str = Id
     delivery_id: str | None = Field(default=None, max_length=64)
-    epoch: int | None = Field(default=None, ge=0)
+    epoch: NonNegInt32 | None = None
     urgent: bool = False
 
 

@@ -107,7 +107,7 @@ auth_frame_adapter: TypeAdapter[AuthFrame] = TypeAdapter(AuthFrame)
 class AuthOkFrame(Frame):
     type: Literal["auth_ok"] = "auth_ok"
     server_id: str
-    protocol: int
+    protocol: int = Field(ge=1, le=100)
     heartbeat_interval: float
 
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestratia.protocol.numbers import ByteOffset, Int32, NonNegInt32
+
 Role = Literal["owner", "member", "viewer"]
 ServerStatus = Literal["online", "disconnected"]
 
@@ -175,13 +177,13 @@ class SessionPublic(BaseModel):
     agent_type: str | None
     role: str
     status: SessionStatus
-    exit_code: int | None
+    exit_code: Int32 | None
     error: str | None
-    pid: int | None
+    pid: NonNegInt32 | None
     tmux_name: str | None
-    cols: int
-    rows: int
-    output_offset: int
+    cols: NonNegInt32
+    rows: NonNegInt32
+    output_offset: ByteOffset
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from orchestratia.protocol.base import Frame, b64decode
+from orchestratia.protocol.numbers import ByteOffset, Int32, NonNegInt32
 
 SessionId = Field(min_length=1, max_length=64)
 MAX_COLS = 1000
@@ -70,7 +71,7 @@ class SessionKillFrame(Frame):
 class SessionOutputAckFrame(Frame):
     type: Literal["session_output_ack"] = "session_output_ack"
     session_id: str = SessionId
-    offset: int = Field(ge=0)
+    offset: ByteOffset
 
 
 class SnapshotRequestFrame(Frame):
@@ -101,7 +102,7 @@ class SessionRecoveredAckFrame(Frame):
 class SessionStartedFrame(Frame):
     type: Literal["session_started"]
     session_id: str = SessionId
-    pid: int | None = Field(default=None, ge=0)
+    pid: NonNegInt32 | None = None
     tmux_name: str | None = Field(default=None, max_length=200)
     working_dir: str | None = Field(default=None, max_length=4096)
     recovered: bool = False
@@ -117,18 +118,18 @@ class SessionOutputFrame(Frame):
     type: Literal["session_output"]
     session_id: str = SessionId
     data: str = Field(max_length=4_000_000)
-    offset: int | None = Field(default=None, ge=0)
+    offset: ByteOffset | None = None
     # Extension: secrets masked in this chunk, by kind, for the audit log.
-    redactions: dict[str, int] | None = None
+    redactions: dict[str, NonNegInt32] | None = Field(default=None, max_length=64)
     _b64 = field_validator("data")(_valid_b64)
 
 
 class SessionClosedFrame(Frame):
     type: Literal["session_closed"]
     session_id: str = SessionId
-    exit_code: int | None = None
+    exit_code: Int32 | None = None
     # Extension: total bytes the session wrote, so the hub knows when the recording is complete.
-    final_offset: int | None = Field(default=None, ge=0)
+    final_offset: ByteOffset | None = None
 
 
 class SessionRecoveredFrame(Frame):
@@ -136,7 +137,7 @@ class SessionRecoveredFrame(Frame):
 
     type: Literal["session_recovered"]
     tmux_name: str = Field(max_length=200)
-    pid: int | None = None
+    pid: NonNegInt32 | None = None
     working_dir: str | None = Field(default=None, max_length=4096)
 
 
@@ -158,10 +159,10 @@ class SessionSnapshotFrame(Frame):
     type: Literal["session_snapshot"]
     session_id: str = SessionId
     request_id: str = Field(max_length=64)
-    offset: int = Field(ge=0)
+    offset: ByteOffset
     screen: str = Field(max_length=4_000_000)  # base64 of capture-pane -e output
-    cursor_x: int = Field(ge=0)
-    cursor_y: int = Field(ge=0)
+    cursor_x: int = Field(ge=0, le=MAX_COLS)
+    cursor_y: int = Field(ge=0, le=MAX_ROWS)
     cols: int = Field(ge=1, le=MAX_COLS)
     rows: int = Field(ge=1, le=MAX_ROWS)
     alternate_screen: bool = False
@@ -181,7 +182,7 @@ class SessionGapFrame(Frame):
 
     type: Literal["session_gap"]
     session_id: str = SessionId
-    offset: int = Field(ge=0)
+    offset: ByteOffset
     reason: str = Field(max_length=1000)
 
 
@@ -189,8 +190,8 @@ class LiveSession(Frame):
     """A session the daemon is running, as announced in ``hello`` after (re)connecting."""
 
     session_id: str = SessionId
-    offset: int = Field(ge=0)
-    pid: int | None = None
+    offset: ByteOffset
+    pid: NonNegInt32 | None = None
     tmux_name: str | None = Field(default=None, max_length=200)
     alive: bool = True
-    exit_code: int | None = None
+    exit_code: Int32 | None = None

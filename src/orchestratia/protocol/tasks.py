@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestratia.protocol.numbers import NonNegInt32
 from orchestratia.protocol.rest import JsonObject, StrictBody, TolerantBody
 
 TaskStatus = Literal[
@@ -152,9 +153,9 @@ class Changes(StrictBody):
 
 class TestCounts(StrictBody):
     __test__ = False  # not a pytest class, despite the name
-    passed: int = Field(default=0, ge=0)
-    failed: int = Field(default=0, ge=0)
-    skipped: int = Field(default=0, ge=0)
+    passed: NonNegInt32 = 0
+    failed: NonNegInt32 = 0
+    skipped: NonNegInt32 = 0
 
 
 class TaskResult(BaseModel):
@@ -270,7 +271,7 @@ class AgentTaskAssign(TaskAssign):
 class EpochBody(TolerantBody):
     """Agent writes may name the assignment epoch they act on; a stale one is refused."""
 
-    epoch: int | None = Field(default=None, ge=0)
+    epoch: NonNegInt32 | None = None
 
 
 def _text_or_object(value: Any) -> str:
@@ -456,7 +457,7 @@ class TaskPublic(BaseModel):
     missing_contracts: list[str]
     git_diff_stats: JsonObject | None
     assignment_reason: JsonObject | None
-    epoch: int
+    epoch: NonNegInt32
     approval_status: ApprovalStatus
     pending_approval: bool
     blocked: bool
@@ -471,7 +472,7 @@ class TaskPublic(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[TaskPublic]
-    count: int
+    count: NonNegInt32
 
 
 class NotePublic(BaseModel):
@@ -512,7 +513,7 @@ class HelpResponse(BaseModel):
 class PipelineResult(BaseModel):
     pipeline: Literal[True] = True
     pipeline_id: str
-    tasks_created: int
+    tasks_created: NonNegInt32
     id_map: dict[str, str]
     tasks: list[TaskPublic]
 

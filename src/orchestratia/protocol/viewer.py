@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter, field_validator
 
 from orchestratia.protocol.base import Frame
+from orchestratia.protocol.numbers import ByteOffset, Int32, NonNegInt32
 from orchestratia.protocol.rest import reject_nul
 from orchestratia.protocol.sessions import MAX_COLS, MAX_ROWS
 
@@ -35,7 +36,7 @@ class JoinFrame(Frame):
     the tail from there (no reset). Without it the viewer gets reset + snapshot + tail."""
 
     type: Literal["join"]
-    resume_offset: int | None = Field(default=None, ge=0)
+    resume_offset: ByteOffset | None = None
 
 
 class InputFrame(Frame):
@@ -84,12 +85,12 @@ class SnapshotFrame(Frame):
     cursor, then apply binary output frames from ``offset`` on."""
 
     type: Literal["snapshot"] = "snapshot"
-    offset: int
+    offset: ByteOffset
     screen: str
-    cursor_x: int
-    cursor_y: int
-    cols: int
-    rows: int
+    cursor_x: int = Field(ge=0, le=MAX_COLS)
+    cursor_y: int = Field(ge=0, le=MAX_ROWS)
+    cols: int = Field(ge=1, le=MAX_COLS)
+    rows: int = Field(ge=1, le=MAX_ROWS)
     alternate_screen: bool = False
     cursor_visible: bool = True
 
@@ -107,11 +108,11 @@ class ControlFrame(Frame):
 class SessionStatusFrame(Frame):
     type: Literal["status"] = "status"
     status: str
-    exit_code: int | None = None
-    cols: int
-    rows: int
+    exit_code: Int32 | None = None
+    cols: int = Field(ge=1, le=MAX_COLS)
+    rows: int = Field(ge=1, le=MAX_ROWS)
 
 
 class ViewersFrame(Frame):
     type: Literal["viewers"] = "viewers"
-    count: int
+    count: NonNegInt32

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import OutputChunk, TerminalSession
+from orchestratia.protocol.numbers import INT32_MAX
 
 
 def fresh_part(end: int, data: bytes, offset: int | None) -> tuple[int, bytes]:
@@ -35,7 +36,9 @@ async def store(
             )
         )
         session.output_offset = offset + len(data)
-    session.redactions += redactions
+    # Each frame's counts are in range, but their sum over a long session need not be: the
+    # total saturates rather than overflow its 32-bit column.
+    session.redactions = min(session.redactions + redactions, INT32_MAX)
     if data or redactions:
         await db.commit()
     return session.output_offset
