@@ -24,12 +24,15 @@ from orchestratia.agent.redaction import Redactor
 from orchestratia.agent.snapshot import Snapshot
 from orchestratia.agent.tmux import TmuxServer
 from orchestratia.protocol.base import b64encode
-from orchestratia.protocol.sessions import ScrollbackCapturedFrame, SessionSnapshotFrame
+from orchestratia.protocol.sessions import (
+    MAX_SCROLLBACK_CHARS,
+    ScrollbackCapturedFrame,
+    SessionSnapshotFrame,
+)
 
 if TYPE_CHECKING:
     from orchestratia.agent.session_supervisor import RunningSession
 
-MAX_SCROLLBACK_CHARS = 16_000_000
 ViewMaker = Callable[[TmuxServer, "RunningSession", str, Sequence[str]], Awaitable[BaseModel]]
 
 

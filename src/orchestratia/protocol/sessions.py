@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from orchestratia.protocol.base import Frame, b64decode
 from orchestratia.protocol.numbers import ByteOffset, Int32, NonNegInt32
@@ -18,6 +18,7 @@ from orchestratia.protocol.numbers import ByteOffset, Int32, NonNegInt32
 SessionId = Field(min_length=1, max_length=64)
 MAX_COLS = 1000
 MAX_ROWS = 500
+MAX_SCROLLBACK_CHARS = 16_000_000
 
 
 def _valid_b64(value: str) -> str:
@@ -171,10 +172,26 @@ class SessionSnapshotFrame(Frame):
 
 
 class ScrollbackCapturedFrame(Frame):
+    """The text view. Ours carries ``text`` and echoes ``request_id``; the public agent sends
+    ``lines`` (and ``error`` when tmux failed) and no request id."""
+
     type: Literal["scrollback_captured"]
     session_id: str = SessionId
     request_id: str | None = Field(default=None, max_length=64)
-    text: str = Field(max_length=16_000_000)
+    text: str | None = Field(default=None, max_length=MAX_SCROLLBACK_CHARS)
+    lines: list[str] | None = Field(default=None, max_length=1_000_000)
+    error: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> ScrollbackCapturedFrame:
+        if (self.text is None) == (self.lines is None):
+            raise ValueError("exactly one of text and lines is required")
+        return self
+
+    @property
+    def content(self) -> str:
+        """The captured text, whichever shape carried it."""
+        return self.text if self.text is not None else "\n".join(self.lines or ())
 
 
 class SessionGapFrame(Frame):

@@ -138,18 +138,20 @@ async def scrollback(
     """The session's text view (screen plus history), captured by its daemon."""
     s = await sessions.get(db, principal, session_id)
     request_id = uuid.uuid4().hex
-    reply = hub.scrollbacks.expect(request_id)
+    reply = hub.scrollbacks.expect(request_id, s.server_id, s.id)
     try:
         frame = CaptureScrollbackFrame(session_id=s.id, request_id=request_id)
         if s.status not in sessions.LIVE or not await send_to_daemon(hub, s.server_id, frame):
             raise Conflict("session is not live on a connected server; use /output instead")
         try:
-            text = await asyncio.wait_for(reply, SCROLLBACK_TIMEOUT)
+            captured = await asyncio.wait_for(reply, SCROLLBACK_TIMEOUT)
         except TimeoutError:
             raise Conflict("the daemon did not answer in time") from None
     finally:
         hub.scrollbacks.forget(request_id)
-    return PlainTextResponse(text)
+    if captured.error is not None:
+        raise Conflict(f"the daemon could not capture the text view: {captured.error}")
+    return PlainTextResponse(captured.content)
 
 
 @router.post("/api/v1/sessions/{session_id}/share", status_code=201)

@@ -54,7 +54,7 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
         await _legacy_recovered(conn, hub, frame)
         return
     if isinstance(frame, ScrollbackCapturedFrame):
-        hub.scrollbacks.resolve(frame.request_id or frame.session_id, frame.text)
+        hub.scrollbacks.resolve(conn.server_id, frame)
         return
     async with hub.sessionmaker() as db:
         session = await sessions.for_server(db, conn.server_id, frame.session_id)
