@@ -16,6 +16,8 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import (
+    ViewerClient,
+    login_cookie,
     recording,
     recv_json,
     ws_connect,
@@ -112,3 +114,30 @@ async def test_text_view_of_a_public_agent_session(
                 break
             await asyncio.sleep(0.05)
         assert (await admin.get(f"/api/v1/sessions/{sid}")).json()["exit_code"] == 0
+
+
+async def test_viewer_of_a_public_agent_session_starts_with_its_screen(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with ws_connect(hub.ws_url + "/ws/server") as ws:
+        sid = await _public_session(hub, admin, project_id, ws)
+        before = output_bytes(fixture("session_output.json", session_id=sid))
+        cookie = await login_cookie(hub, "alice@a.example")
+        async with ViewerClient.open(hub, sid, cookie=cookie) as viewer:
+            await viewer.expect("reset")
+            snap = await viewer.expect("snapshot")
+            assert snap["offset"] == len(before)
+            assert (snap["cols"], snap["rows"]) == (COLS, ROWS)
+            shown = base64.b64decode(snap["screen"])
+            # What tmux showed at the join, colours and cursor included.
+            assert cells(screen_after(shown)) == cells(screen_after(before))
+            assert (snap["cursor_x"], snap["cursor_y"]) == (12, 22)
+            # Then the live tail from exactly there.
+            after = fixture("session_output_after_join.json", session_id=sid)
+            for frame in after:
+                await ws.send(json.dumps(frame))
+            tail = output_bytes(after)
+            await viewer.read_to(len(before) + len(tail))
+            assert bytes(viewer.segments[-1].data) == tail
+            assert cells(screen_after(shown + tail)) == cells(screen_after(before + tail))
+            assert "after-join" in "\n".join(screen_after(shown + tail).display)

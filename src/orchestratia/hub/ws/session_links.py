@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.services import recording
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView
+from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView, SnapshotRoute
 from orchestratia.protocol.base import dump
 from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.sessions import SnapshotRequestFrame
@@ -31,9 +31,16 @@ def relay_for(hub: HubState, session: TerminalSession) -> SessionRelay:
         async with hub.sessionmaker() as db:
             return await recording.read(db, session_id, offset, limit)
 
-    async def request_snapshot(request_id: str) -> bool:
-        frame = SnapshotRequestFrame(session_id=session_id, request_id=request_id)
-        return await send_to_daemon(hub, server_id, frame)
+    async def request_snapshot(request_id: str) -> SnapshotRoute:
+        conn = hub.registry.get(server_id)
+        if conn is None:
+            return SnapshotRoute.NONE
+        if conn.protocol < 2:  # the public agent has no snapshot_request
+            return SnapshotRoute.HUB
+        await conn.send_text(
+            dump(SnapshotRequestFrame(session_id=session_id, request_id=request_id))
+        )
+        return SnapshotRoute.DAEMON
 
     view = SessionView(session.status, session.exit_code, session.cols, session.rows)
     return hub.relays.ensure(

@@ -13,11 +13,13 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from starlette.websockets import WebSocket
 
-from orchestratia.protocol.base import dump
+from orchestratia.hub.services import screen_render
+from orchestratia.protocol.base import b64encode, dump
 from orchestratia.protocol.sessions import SessionSnapshotFrame
 from orchestratia.protocol.viewer import (
     ControlFrame,
@@ -35,8 +37,17 @@ VIEWER_QUEUE_BYTES = 4 * 1024 * 1024
 SEND_CHUNK = 256 * 1024
 SNAPSHOT_TIMEOUT = 3.0
 
+
+class SnapshotRoute(Enum):
+    """Who answers a snapshot request."""
+
+    DAEMON = "daemon"  # asked: our daemon answers with ``session_snapshot``
+    HUB = "hub"  # the daemon cannot (the public agent): render the recording's tail here
+    NONE = "none"  # no daemon connected
+
+
 ReadRecording = Callable[[int, int], Awaitable[tuple[int, bytes]]]
-RequestSnapshot = Callable[[str], Awaitable[bool]]
+RequestSnapshot = Callable[[str], Awaitable[SnapshotRoute]]
 
 
 class _Resync:
@@ -205,7 +216,10 @@ class SessionRelay:
         future: asyncio.Future[SessionSnapshotFrame] = asyncio.get_running_loop().create_future()
         self._snapshots[request_id] = future
         try:
-            if not await self._request_snapshot(request_id):
+            route = await self._request_snapshot(request_id)
+            if route is SnapshotRoute.HUB:
+                return await self._render_snapshot(request_id)
+            if route is SnapshotRoute.NONE:
                 return None
             return await asyncio.wait_for(future, SNAPSHOT_TIMEOUT)
         except TimeoutError:
@@ -213,6 +227,36 @@ class SessionRelay:
             return None
         finally:
             self._snapshots.pop(request_id, None)
+
+    async def _render_snapshot(self, request_id: str) -> SessionSnapshotFrame:
+        """The screen at the current end of the output, from the recording's tail."""
+        # Take the ring's part now: it moves on while the older part is read from the database.
+        end = self.end
+        start = max(0, end - screen_render.TAIL_BYTES)
+        ring_start = self.ring_start
+        tail = bytes(self.ring[max(0, start - ring_start) :])
+        if start < ring_start:
+            head_start, head = await self._read_recording(start, ring_start - start)
+            if head_start + len(head) == ring_start:  # else a hole: the ring alone will do
+                tail, start = head + tail, head_start
+            else:
+                start = ring_start
+        cols, rows = self.view.cols, self.view.rows
+        shown = await asyncio.to_thread(
+            screen_render.render, tail, cols, rows, from_start=start == 0
+        )
+        return SessionSnapshotFrame(
+            type="session_snapshot",
+            session_id=self.session_id,
+            request_id=request_id,
+            offset=end,
+            screen=b64encode(shown.screen),
+            cursor_x=shown.cursor_x,
+            cursor_y=shown.cursor_y,
+            cols=cols,
+            rows=rows,
+            cursor_visible=shown.cursor_visible,
+        )
 
     def resolve_snapshot(self, frame: SessionSnapshotFrame) -> None:
         future = self._snapshots.get(frame.request_id)
