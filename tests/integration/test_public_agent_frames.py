@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import (
+    FakeDaemon,
     ViewerClient,
     login_cookie,
     recording,
@@ -92,13 +93,22 @@ async def _public_session(
 async def test_text_view_of_a_public_agent_session(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    async with ws_connect(hub.ws_url + "/ws/server") as ws:
+    other = await register_server(admin, project_id, "machine-2")
+    async with (
+        ws_connect(hub.ws_url + "/ws/server") as ws,
+        FakeDaemon.connect(hub, other["api_key"]) as intruder,
+    ):
         sid = await _public_session(hub, admin, project_id, ws)
         url = f"/api/v1/sessions/{sid}/scrollback"
         for answer, status in (("scrollback_captured.json", 200),
                                ("scrollback_captured_error.json", 409)):  # fmt: skip
             asked = asyncio.create_task(admin.get(url))
             await _next(ws, "capture_scrollback")
+            # Another server's daemon cannot answer for this session.
+            await intruder.send(
+                {"type": "scrollback_captured", "session_id": sid, "text": "forged"}
+            )
+            await intruder.barrier()
             reply = fixture(answer, session_id=sid)
             await ws.send(json.dumps(reply))
             res = await asked
