@@ -76,6 +76,9 @@ async def test_public_cli_flow_with_a_server_key(
                     "spec": "s",
                     "priority": "normal",
                     "type": "feature",
+                    # Inside a session the CLI always names it (ORCHESTRATIA_SESSION_ID): that
+                    # makes the task this session's, so the server key may edit it below.
+                    "session_id": session.id,
                     "project_id": project_id,
                     "dependency_ids": [upstream["id"]],
                 },

@@ -226,6 +226,7 @@ async def add_dependency(
         first, second = sorted((task_id, body.depends_on_task_id))
         locked = {t: await tasks.load(db, caller, t, write=True) for t in (first, second)}
         task, upstream = locked[task_id], locked[body.depends_on_task_id]
+        await caller.ensure_may_change(db, task)  # the dependent changes; the upstream does not
         dep = await deps.add(
             db, outbox, task, upstream, body.dependency_type, body.contract_key, caller.name
         )
@@ -241,6 +242,7 @@ async def remove_dependency(
 ) -> Response:
     async def work(outbox: Outbox) -> None:
         task = await tasks.load(db, caller, task_id, write=True)
+        await caller.ensure_may_change(db, task)
         await deps.remove(db, outbox, task, upstream_id, caller.name)
 
     await in_transaction(db, hub, work)

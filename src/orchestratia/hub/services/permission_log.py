@@ -44,10 +44,18 @@ class Stored:
 async def store(db: AsyncSession, caller: Caller, batch: PermissionLogBatch) -> Stored:
     """Store a daemon's batch and commit. An entry already stored (same server and entry id,
     e.g. a batch resent after a lost reply) counts as a duplicate. Every entry must name a
-    session on the caller's server, else the whole batch is refused naming the first bad one."""
+    session on the caller's server, else the whole batch is refused naming the first bad one.
+    A session token (any role) logs only for its own session: an entry records what that
+    session's hook decided, which no other session witnessed."""
     server = caller.server
     if server is None:
         raise Forbidden("the permission log is written by daemons")
+    if caller.session is not None:
+        for index, entry in enumerate(batch.entries):
+            if entry.session_id != caller.session.id:
+                raise Forbidden(
+                    f"entries[{index}].session_id: a session token logs only for its own session"
+                )
     wanted = {e.session_id for e in batch.entries}
     names = await _names(
         db,

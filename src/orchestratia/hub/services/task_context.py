@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.db.task_models import Delivery, Task, TaskEvent
 from orchestratia.hub.db.types import new_id, utcnow
-from orchestratia.hub.errors import NotFound
+from orchestratia.hub.errors import Forbidden, NotFound
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.auth import Principal
 from orchestratia.hub.services.projects import access, list_for
@@ -69,6 +70,35 @@ class Caller:
         except NotFound:
             return False
         return True
+
+    async def ensure_may_change(self, db: AsyncSession, task: Task) -> None:
+        """A worker changes only the tasks it holds or created; people (already checked
+        against their project role), orchestrator sessions and the system change any task of
+        the project. The server key, which every session of a public daemon shares (it has no
+        per-session tokens), counts as any one session on its own server, never as another
+        server's."""
+        if self.kind != "agent":
+            return
+        ends = {s for s in (task.assigned_session_id, task.source_session_id) if s}
+        if self.session is not None:
+            if self.session.id in ends:
+                return
+            raise Forbidden(
+                f"task {task.id[:8]} is neither held nor created by this session; only a "
+                "person or an orchestrator session may change it"
+            )
+        if self.server is not None and ends:
+            on_server = await db.scalar(
+                select(TerminalSession.id)
+                .where(TerminalSession.id.in_(ends), TerminalSession.server_id == self.server.id)
+                .limit(1)
+            )
+            if on_server is not None:
+                return
+        raise Forbidden(
+            f"task {task.id[:8]} is neither held nor created by a session on this server; only "
+            "a person or an orchestrator session may change it"
+        )
 
 
 def system_caller(tenant_id: str) -> Caller:

@@ -240,10 +240,7 @@ async def fail(
 
 
 async def cancel(db: AsyncSession, caller: Caller, task: Task, outbox: Outbox) -> None:
-    if caller.kind == "agent" and caller.session is not None:
-        mine = caller.session.id in (task.source_session_id, task.assigned_session_id)
-        if not mine:
-            raise Conflict("only an orchestrator, the creating session or the holder may cancel")
+    await caller.ensure_may_change(db, task)
     holder = await holder_of(db, task)
     await move(db, outbox, task, "cancel", caller)
     task.completed_at = utcnow()

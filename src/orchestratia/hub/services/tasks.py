@@ -208,6 +208,7 @@ async def check(db: AsyncSession, caller: Caller, session_id: str | None) -> lis
 async def update(
     db: AsyncSession, caller: Caller, task: Task, body: TaskUpdate, outbox: Outbox
 ) -> None:
+    await caller.ensure_may_change(db, task)
     if task.status in ("done", "failed", "cancelled"):
         raise Conflict(f"task is {task.status} (a final state); it can no longer be edited")
     changes = body.model_dump(exclude_unset=True, mode="json", by_alias=True)
