@@ -16,7 +16,15 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from orchestratia import __version__
-from orchestratia.hub.api import agent_approvals, agent_tasks, health, projects, servers, sessions
+from orchestratia.hub.api import (
+    agent_approvals,
+    agent_tasks,
+    agent_unsupported,
+    health,
+    projects,
+    servers,
+    sessions,
+)
 from orchestratia.hub.api import approvals as approvals_api
 from orchestratia.hub.api import auth as auth_api
 from orchestratia.hub.api import inbox as inbox_api
@@ -162,6 +170,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         sessions.router,
         tasks_api.router,
         agent_tasks.router,
+        agent_unsupported.router,
         approvals_api.router,
         agent_approvals.router,
         inbox_api.router,

@@ -17,6 +17,7 @@ from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.db.task_models import Intervention
 from orchestratia.hub.services import interventions, servers, task_flow, task_views, tasks
 from orchestratia.hub.services.task_context import Caller, Outbox
+from orchestratia.protocol.agent_status import AgentStatus, TaskSummary
 from orchestratia.protocol.rest import StrictBody
 from orchestratia.protocol.tasks import (
     AgentDependencyCreate,
@@ -43,6 +44,7 @@ from orchestratia.protocol.tasks import (
 router = APIRouter(prefix="/api/v1/server", tags=["agent"])
 PUBLIC_LIST_LIMIT = 50
 OptionalId = Annotated[str | None, Query(max_length=64)]
+UNDER_WAY = frozenset({"running", "needs_human"})
 
 
 class InterventionAnswer(StrictBody):
@@ -238,18 +240,28 @@ async def list_sessions(
 @router.get("/status")
 async def status(
     caller: AgentCallerDep, db: SessionDep, session_id: OptionalId = None
-) -> dict[str, Any]:
+) -> AgentStatus:
     caller = await _with_session(db, caller, session_id)
     project = await db.get(Project, caller.agent_project_id or "")
-    session = caller.session
-    active = await tasks.check(db, caller, None) if session is not None else []
-    return {
-        "session": _session(session, caller.server) if session and caller.server else None,
-        "role": session.role if session else None,
-        "project": {"id": project.id, "name": project.name} if project else None,
-        "server": _server(caller.server) if caller.server else None,
-        "tasks": [t.model_dump(mode="json") for t in await task_views.render(db, active)],
-    }
+    session, server = caller.session, caller.server
+    active = await task_views.render(
+        db, await tasks.check(db, caller, None) if session is not None else []
+    )
+    running = sum(t.status in UNDER_WAY for t in active)
+    return AgentStatus(
+        server_id=server.id if server else None,
+        server_name=server.name if server else None,
+        session_id=session.id if session else None,
+        session_name=session.name if session else None,
+        project_id=project.id if project else None,
+        project_name=project.name if project else None,
+        role=session.role if session else None,
+        task_summary=TaskSummary(pending=len(active) - running, running=running, total=len(active)),
+        tasks=active,
+        session=_session(session, server) if session and server else None,
+        project={"id": project.id, "name": project.name} if project else None,
+        server=_server(server) if server else None,
+    )
 
 
 def _server(s: Server) -> dict[str, Any]:
