@@ -65,6 +65,9 @@ async def test_a_worker_token_cannot_edit_a_siblings_task_or_its_dependencies(
             assert res.status_code == 403
             res = await by_key.delete(f"/tasks/{other['id']}")
             assert res.status_code == 403
+            # Work already handed out is reassigned only by its creator, as for a worker.
+            res = await by_key.post(f"/tasks/{theirs['id']}/assign", json={"session_name": "mine"})
+            assert res.status_code == 403, res.text
         assert (await admin.get(f"/api/v1/tasks/{other['id']}")).json()["status"] == "pending"
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,33 +72,34 @@ class Caller:
             return False
         return True
 
+    async def acts_for(self, db: AsyncSession, session_ids: Iterable[str | None]) -> bool:
+        """Whether this agent is one of these sessions. The server key, which every session
+        of a public daemon shares (it has no per-session tokens), counts as any one session on
+        its own server, never as another server's."""
+        ids = {s for s in session_ids if s}
+        if self.session is not None:
+            return self.session.id in ids
+        if self.server is None or not ids:
+            return False
+        found = await db.scalar(
+            select(TerminalSession.id)
+            .where(TerminalSession.id.in_(ids), TerminalSession.server_id == self.server.id)
+            .limit(1)
+        )
+        return found is not None
+
     async def ensure_may_change(self, db: AsyncSession, task: Task) -> None:
         """A worker changes only the tasks it holds or created; people (already checked
         against their project role), orchestrator sessions and the system change any task of
-        the project. The server key, which every session of a public daemon shares (it has no
-        per-session tokens), counts as any one session on its own server, never as another
-        server's."""
+        the project."""
         if self.kind != "agent":
             return
-        ends = {s for s in (task.assigned_session_id, task.source_session_id) if s}
-        if self.session is not None:
-            if self.session.id in ends:
-                return
-            raise Forbidden(
-                f"task {task.id[:8]} is neither held nor created by this session; only a "
-                "person or an orchestrator session may change it"
-            )
-        if self.server is not None and ends:
-            on_server = await db.scalar(
-                select(TerminalSession.id)
-                .where(TerminalSession.id.in_(ends), TerminalSession.server_id == self.server.id)
-                .limit(1)
-            )
-            if on_server is not None:
-                return
+        if await self.acts_for(db, (task.assigned_session_id, task.source_session_id)):
+            return
+        who = "this session" if self.session is not None else "a session on this server"
         raise Forbidden(
-            f"task {task.id[:8]} is neither held nor created by a session on this server; only "
-            "a person or an orchestrator session may change it"
+            f"task {task.id[:8]} is neither held nor created by {who}; only a person or an "
+            "orchestrator session may change it"
         )
 
 

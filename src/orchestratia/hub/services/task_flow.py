@@ -112,9 +112,8 @@ async def assign(
         raise Conflict(f"session {session.name!r} is {session.status}; assign to a live session")
     if (
         caller.kind == "agent"
-        and caller.session is not None
         and task.status != "pending"
-        and task.source_session_id != caller.session.id
+        and not await caller.acts_for(db, (task.source_session_id,))
     ):
         raise Forbidden(
             "only a person, an orchestrator or the session that created the task may reassign "
