@@ -41,7 +41,11 @@ async def test_auto_assign_prefers_the_repo_and_the_lighter_server(
         res = await admin.patch(
             f"/api/v1/projects/{project_id}/task-settings", json={"auto_assign": True}
         )
-        assert res.json() == {"auto_assign": True, "require_task_approval": False}
+        assert res.json() == {
+            "auto_assign": True,
+            "require_task_approval": False,
+            "lost_session_policy": "requeue",
+        }
         task = await busy.task("Add endpoint", target_repo="api")
 
         async def placed() -> dict[str, Any] | None:

@@ -39,11 +39,12 @@ from orchestratia.hub.middleware import (
 )
 from orchestratia.hub.services import recording
 from orchestratia.hub.services import servers as server_service
+from orchestratia.hub.services import sessions as session_service
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.web import inbox_pages, pages, permission_pages, task_pages
-from orchestratia.hub.ws import rule_push
+from orchestratia.hub.ws import daemon_sessions, rule_push, task_delivery
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -68,7 +69,8 @@ async def _every(
 
 
 async def _sweep_liveness(hub: HubState) -> None:
-    """Mark servers that went silent as disconnected (not during the restart grace)."""
+    """Mark servers that went silent as disconnected, and the sessions of servers gone longer than
+    ``session_lost_timeout`` as lost, releasing their tasks (not during the restart grace)."""
     now = utcnow()
     if hub.in_restart_grace(now):
         return
@@ -80,8 +82,18 @@ async def _sweep_liveness(hub: HubState) -> None:
             timedelta(seconds=hub.settings.legacy_heartbeat_timeout),
             hub.registry.connected_ids(),
         )
+        lost = await session_service.lose_abandoned(
+            db,
+            now,
+            now - timedelta(seconds=hub.settings.session_lost_timeout),
+            hub.registry.connected_ids(),
+        )
     for server in stale:
         hub.bus.publish(server.project_id, server_service.server_event(server))
+    for session in lost:
+        daemon_sessions.publish(hub, session)
+    # Also catches sessions that ended by a frame whose task release did not happen.
+    await task_delivery.on_sessions_ended(hub)
 
 
 async def _prune_recordings(hub: HubState) -> None:

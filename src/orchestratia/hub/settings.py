@@ -39,6 +39,10 @@ class HubSettings(BaseSettings):
     heartbeat_timeout: float = 45.0
     legacy_heartbeat_timeout: float = 90.0
     restart_grace: float = 90.0
+    # A disconnected server's sessions count as lost (their tasks are released) only after this
+    # long: a daemon restart or a network blip reconnects well within it, and tmux keeps the
+    # sessions alive meanwhile.
+    session_lost_timeout: float = 300.0
     auth_timeout: float = 5.0
     liveness_sweep_interval: float = 1.0
 

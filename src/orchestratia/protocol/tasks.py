@@ -355,9 +355,15 @@ class AgentDependencyCreate(DependencySpec):
     model_config = ConfigDict(extra="ignore")
 
 
+LostSessionPolicy = Literal["requeue", "leave"]
+
+
 class ProjectTaskSettings(StrictBody):
     auto_assign: bool | None = None
     require_task_approval: bool | None = None
+    # A session that exits or is lost holding tasks: put them back to pending, or leave them
+    # (flagged) for a person.
+    lost_session_policy: LostSessionPolicy | None = None
 
 
 # --- pipelines -----------------------------------------------------------------------------------
@@ -447,6 +453,10 @@ class TaskPublic(BaseModel):
     assigned_server_name: str | None
     source_session_id: str | None
     source_session_name: str | None
+    # The session that exited or was lost holding this task; set until it is assigned again.
+    session_lost: bool = False
+    lost_session_id: str | None = None
+    lost_session_name: str | None = None
     created_by: str | None
     require_plan: bool
     plan: JsonObject | None

@@ -24,7 +24,7 @@ class DecisionIn(StrictBody):
     kind: inbox.Kind
     id: str = Field(min_length=1, max_length=64)
     decision_id: str = Field(min_length=8, max_length=64)
-    action: Literal["approve", "deny", "respond"]
+    action: Literal["approve", "deny", "respond", "acknowledge"]
     response: str | None = Field(default=None, max_length=20_000)
     feedback: str | None = Field(default=None, max_length=20_000)
     allow_minutes: int | None = Field(default=None, ge=1, le=24 * 60)

@@ -173,7 +173,7 @@ async def project_activity(
 @router.patch("/api/v1/projects/{project_id}/task-settings")
 async def task_settings(
     project_id: str, body: ProjectTaskSettings, caller: UserCallerDep, db: SessionDep, hub: HubDep
-) -> dict[str, bool]:
+) -> dict[str, bool | str]:
     project = await caller.project(db, project_id, write=True)
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(project, key, value)
@@ -193,4 +193,5 @@ async def task_settings(
     return {
         "auto_assign": project.auto_assign,
         "require_task_approval": project.require_task_approval,
+        "lost_session_policy": project.lost_session_policy,
     }

@@ -77,6 +77,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(120))
     auto_assign: Mapped[bool] = mapped_column(Boolean, default=False)
     require_task_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What happens to the tasks of a session that exits or is lost: "requeue" or "leave".
+    lost_session_policy: Mapped[str] = mapped_column(String(16), default="requeue")
     created_at: Mapped[datetime] = _created()
 
 
@@ -143,6 +145,8 @@ class Server(Base):
     status: Mapped[str] = mapped_column(String(16), default="disconnected")
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # When the hub last saw it go away: its sessions count as lost once this is old enough.
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = _created()
 
 

@@ -63,6 +63,11 @@ class Task(Base):
     source_session_id: Mapped[str | None] = mapped_column(
         ForeignKey("sessions.id", ondelete="SET NULL"), default=None
     )
+    # The session that exited or was lost while holding the task: flagged on the board until a
+    # new assignment, and refused as a writer even if it comes back.
+    lost_session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL"), default=None
+    )
     created_by: Mapped[str] = mapped_column(String(320))
     require_plan: Mapped[bool] = mapped_column(Boolean, default=False)
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -2,9 +2,11 @@
 that apply exactly once.
 
 Items are read from where they live (interventions, tasks in plan review or awaiting approval,
-tool calls a rule sent to ``ask``); nothing is copied. A decision is recorded under the client's
-``decision_id`` in the same transaction that changes the item, and the change itself is
-conditional on the item still waiting, so a retry is recognised and a second decision refused.
+tool calls a rule sent to ``ask``, and the ``session_lost`` timeline entries of tasks whose
+session exited or was lost: a notice until a person acknowledges it); nothing is copied. A
+decision is recorded under the client's ``decision_id`` in the same transaction that changes
+the item, and the change itself is conditional on the item still waiting, so a retry is
+recognised and a second decision refused.
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.approval_models import ToolApproval
 from orchestratia.hub.db.inbox_models import InboxDecision
 from orchestratia.hub.db.models import Server, TerminalSession
-from orchestratia.hub.db.task_models import Intervention, Task
+from orchestratia.hub.db.task_models import Intervention, Task, TaskEvent
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, NotFound
 from orchestratia.hub.services import interventions, task_flow, tasks, tool_approvals
-from orchestratia.hub.services.task_context import Caller, Outbox
+from orchestratia.hub.services.task_context import Caller, Outbox, add_event
 
-Kind = Literal["intervention", "plan_review", "task_approval", "tool_approval"]
+Kind = Literal["intervention", "plan_review", "task_approval", "tool_approval", "session_lost"]
 Outcome = Literal["applied", "already_applied", "conflict", "not_found"]
 
 
@@ -144,7 +146,40 @@ async def pending(db: AsyncSession, caller: Caller, filters: Filters) -> list[di
                     },
                 )
             )
+    if want in (None, "session_lost"):
+        items.extend(await _lost_session_notices(db, projects))
     return await _decorate(db, items, filters)
+
+
+async def _lost_session_notices(db: AsyncSession, projects: list[str]) -> list[Item]:
+    """``session_lost`` timeline entries nobody has acknowledged yet."""
+    rows = await db.execute(
+        select(TaskEvent, Task)
+        .join(Task, Task.id == TaskEvent.task_id)
+        .outerjoin(
+            InboxDecision,
+            and_(InboxDecision.item_id == TaskEvent.id, InboxDecision.kind == "session_lost"),
+        )
+        .where(
+            TaskEvent.project_id.in_(projects),
+            TaskEvent.kind == "session_lost",
+            InboxDecision.decision_id.is_(None),
+        )
+    )
+    return [
+        Item(
+            "session_lost",
+            event.id,
+            event.project_id,
+            task.title,
+            event.summary,
+            event.created_at.isoformat(),
+            task.id,
+            event.details.get("session_id"),
+            {"policy": event.details.get("policy"), "task_status": task.status},
+        )
+        for event, task in rows
+    ]
 
 
 async def _decorate(db: AsyncSession, items: list[Item], filters: Filters) -> list[dict[str, Any]]:
@@ -192,7 +227,7 @@ class Decision:
     kind: Kind
     id: str
     decision_id: str
-    action: Literal["approve", "deny", "respond"]
+    action: Literal["approve", "deny", "respond", "acknowledge"]
     response: str | None = None
     feedback: str | None = None
     allow_minutes: int | None = None
@@ -244,6 +279,8 @@ async def _apply(
     outbox: Outbox,
     waiters: tool_approvals.ApprovalWaiters | None,
 ) -> str:
+    if d.kind == "session_lost":
+        return await _acknowledge(db, caller, d, outbox)
     approve = d.action in ("approve", "respond")
     if d.kind == "intervention":
         row = await interventions.load(db, caller, d.id)
@@ -276,3 +313,23 @@ async def _apply(
     if outcome != "applied":
         raise HubError(f"tool call already decided ({outcome})")
     return "allowed" if approve else "denied"
+
+
+async def _acknowledge(db: AsyncSession, caller: Caller, d: Decision, outbox: Outbox) -> str:
+    """A notice changes nothing when read: the decision row recorded by ``decide`` is what takes
+    it off the list. The task's timeline says who acknowledged it."""
+    if d.action != "acknowledge":
+        raise HubError("a lost-session notice is answered with action 'acknowledge'")
+    event = await db.get(TaskEvent, d.id)
+    if event is None or event.kind != "session_lost" or event.task_id is None:
+        raise NotFound("notice not found")
+    task = await tasks.load(db, caller, event.task_id, write=True)
+    seen = await db.scalar(
+        select(InboxDecision.decision_id).where(
+            InboxDecision.item_id == event.id, InboxDecision.kind == "session_lost"
+        )
+    )
+    if seen is not None:
+        raise HubError("this notice was already acknowledged")
+    add_event(db, outbox, task, "notice_acknowledged", caller.name, f"{event.summary} — seen")
+    return "acknowledged"

@@ -272,6 +272,7 @@ async def touch(
         return None
     changed = server.status != "online" or system_info is not None
     server.status = "online"
+    server.disconnected_at = None
     server.last_seen_at = utcnow()
     if system_info:
         server.system_info = system_info
@@ -289,6 +290,7 @@ async def mark_disconnected(db: AsyncSession, server_id: str) -> Server | None:
         return None
     server.status = "disconnected"
     server.connected = False
+    server.disconnected_at = utcnow()
     await db.commit()
     return server
 
@@ -318,6 +320,7 @@ async def sweep_stale(
         if server.last_seen_at is None or server.last_seen_at < now - limit:
             server.status = "disconnected"
             server.connected = False
+            server.disconnected_at = now
             changed.append(server)
     if changed:
         await db.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -189,6 +190,33 @@ async def mark_lost(db: AsyncSession, session: TerminalSession) -> None:
     session.status = "lost"
     session.ended_at = utcnow()
     await db.commit()
+
+
+async def lose_abandoned(
+    db: AsyncSession, now: datetime, cutoff: datetime, live: set[str]
+) -> list[TerminalSession]:
+    """Mark lost the live sessions of servers disconnected since before ``cutoff`` (and with no
+    socket on this hub); returns them. A daemon that comes back later and still has a session
+    revives it (``mark_running``), but the tasks it held were released meanwhile."""
+    rows = await db.scalars(
+        select(TerminalSession)
+        .join(Server, Server.id == TerminalSession.server_id)
+        .where(
+            TerminalSession.status.in_(LIVE),
+            Server.status == "disconnected",
+            # Servers that went away before the hub recorded when: their last sign of life.
+            func.coalesce(Server.disconnected_at, Server.last_seen_at) < cutoff,
+            Server.id.not_in(live),
+        )
+    )
+    lost = list(rows)
+    for session in lost:
+        session.status = "lost"
+        session.ended_at = now
+        session.error = "its server stayed disconnected"
+    if lost:
+        await db.commit()
+    return lost
 
 
 async def live_on_server(db: AsyncSession, server_id: str) -> list[TerminalSession]:

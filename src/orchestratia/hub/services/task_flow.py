@@ -71,6 +71,14 @@ def ensure_holder(
     task: Task, caller: Caller, epoch: int | None, holder: TerminalSession | None
 ) -> None:
     """Refuse writes from anyone but the session that holds the task's current assignment."""
+    if task.lost_session_id is not None and task.lost_session_id == task.assigned_session_id:
+        # Left for a person (lost-session policy "leave"): the session may come back, but
+        # whatever it still does with the task is not trusted until someone reassigns it.
+        name = f"session {holder.name!r}" if holder else "its session"
+        raise StaleEpoch(
+            f"task {short(task.id)} was held by {name}, which was lost; it waits for a person "
+            f"to reassign it (epoch {task.epoch})"
+        )
     if caller.session is not None and task.assigned_session_id != caller.session.id:
         now = f"session {holder.name!r}" if holder else "no session"
         raise StaleEpoch(
@@ -134,6 +142,7 @@ async def assign(
         epoch=task.epoch,
     )
     task.assigned_session_id = session.id
+    task.lost_session_id = None
     task.assigned_at = utcnow()
     task.started_at = None if previous != session.id else task.started_at
     if require_plan is not None:

@@ -25,6 +25,7 @@ Action = Literal[
     "complete",
     "fail",
     "cancel",
+    "requeue",
 ]
 
 
@@ -64,6 +65,8 @@ MOVES: dict[Action, Move] = {
     "complete": _move({"running"}, "done", "agent"),
     "fail": _move({"running", "needs_human", "planning", "plan_review"}, "failed", "agent"),
     "cancel": _move(set(NON_TERMINAL), "cancelled", "user", "orchestrator", "agent"),
+    # The holding session exited or was lost (services/lost_sessions.py): back to the queue.
+    "requeue": _move(set(NON_TERMINAL - {"pending"}), "pending", "system"),
 }
 
 

@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task, TaskDependency
-from orchestratia.protocol.tasks import BlockerPublic, DependencyPublic, TaskPublic
+from orchestratia.protocol.tasks import (
+    TERMINAL_STATUSES,
+    BlockerPublic,
+    DependencyPublic,
+    TaskPublic,
+)
 
 BLOCKING = ("blocks", "input")
 
@@ -63,7 +68,10 @@ async def render(db: AsyncSession, tasks: Sequence[Task]) -> list[TaskPublic]:
         for upstream in await db.scalars(select(Task).where(Task.id.in_(missing))):
             known[upstream.id] = upstream
     session_ids = {
-        sid for t in tasks for sid in (t.assigned_session_id, t.source_session_id) if sid
+        sid
+        for t in tasks
+        for sid in (t.assigned_session_id, t.source_session_id, t.lost_session_id)
+        if sid
     }
     sessions: dict[str, TerminalSession] = {}
     servers: dict[str, Server] = {}
@@ -91,6 +99,7 @@ def _public(
 ) -> TaskPublic:
     assigned = sessions.get(task.assigned_session_id or "")
     source = sessions.get(task.source_session_id or "")
+    lost = sessions.get(task.lost_session_id or "")
     server = servers.get(assigned.server_id) if assigned else None
     blockers = blockers_of(task, deps, known)
     return TaskPublic(
@@ -114,6 +123,9 @@ def _public(
         assigned_server_name=server.name if server else None,
         source_session_id=task.source_session_id,
         source_session_name=source.name if source else None,
+        session_lost=task.lost_session_id is not None and task.status not in TERMINAL_STATUSES,
+        lost_session_id=task.lost_session_id,
+        lost_session_name=lost.name if lost else None,
         created_by=task.created_by,
         require_plan=task.require_plan,
         plan=task.plan,

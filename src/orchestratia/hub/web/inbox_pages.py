@@ -35,6 +35,7 @@ KIND_LABELS = {
     "plan_review": "Plan review",
     "task_approval": "Task approval",
     "tool_approval": "Tool call",
+    "session_lost": "Session lost",
 }
 
 

@@ -40,7 +40,7 @@ SessionFrame = (
 )
 
 
-def _publish(hub: HubState, session: TerminalSession) -> None:
+def publish(hub: HubState, session: TerminalSession) -> None:
     hub.bus.publish(session.project_id, sessions.session_event(session))
     relay = hub.relays.get(session.id)
     if relay is not None:
@@ -95,9 +95,11 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
                 db, session, "session.output_gap", {"offset": frame.offset, "reason": frame.reason}
             )
             return
-        _publish(hub, session)
+        publish(hub, session)
     if isinstance(frame, SessionStartedFrame):
         await task_delivery.on_capacity(hub, session.project_id)
+    elif isinstance(frame, SessionErrorFrame | SessionClosedFrame):
+        await task_delivery.on_sessions_ended(hub, [session.id])
 
 
 async def _audit(
@@ -120,6 +122,7 @@ async def reconcile_hello(conn: DaemonConnection, hub: HubState, hello: HelloFra
     """After (re)connect: ack what we hold for each live session so the daemon resends the rest;
     sessions the daemon no longer has are lost."""
     reported = {s.session_id: s for s in hello.sessions}
+    lost = []
     async with hub.sessionmaker() as db:
         for item in hello.sessions:
             session = await sessions.for_server(db, conn.server_id, item.session_id)
@@ -130,11 +133,14 @@ async def reconcile_hello(conn: DaemonConnection, hub: HubState, hello: HelloFra
             )
             if item.alive and session.status != "running":
                 await sessions.mark_running(db, session, item.pid, item.tmux_name)
-                _publish(hub, session)
+                publish(hub, session)
         for session in await sessions.live_on_server(db, conn.server_id):
             if session.id not in reported and session.status == "running":
                 await sessions.mark_lost(db, session)
-                _publish(hub, session)
+                publish(hub, session)
+                lost.append(session.id)
+    if lost:
+        await task_delivery.on_sessions_ended(hub, lost)
 
 
 async def _legacy_recovered(
@@ -146,6 +152,6 @@ async def _legacy_recovered(
             log.info("daemon %s recovered unknown tmux session %s", conn.server_id, frame.tmux_name)
             return
         await sessions.mark_running(db, session, frame.pid, frame.tmux_name)
-        _publish(hub, session)
+        publish(hub, session)
     ack = SessionRecoveredAckFrame(tmux_name=frame.tmux_name, session_id=session.id)
     await conn.send_text(dump(ack))

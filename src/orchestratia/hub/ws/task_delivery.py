@@ -8,8 +8,9 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
+from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Delivery, Task
-from orchestratia.hub.services import assignment, deliveries, task_views
+from orchestratia.hub.services import assignment, deliveries, lost_sessions, task_views
 from orchestratia.hub.services.task_context import Outbox
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.registry import DaemonConnection
@@ -103,3 +104,25 @@ async def on_ack(hub: HubState, conn: DaemonConnection, ack: DeliveryAckFrame) -
 async def on_capacity(hub: HubState, project_id: str) -> None:
     """A session started or a server came online: waiting tasks may now find a home."""
     await finish(hub, Outbox(auto_assign={project_id}))
+
+
+async def on_sessions_ended(hub: HubState, session_ids: list[str] | None = None) -> None:
+    """Release the tasks held by sessions that exited or were lost (``session_ids``), or, with
+    none given, by every ended session that still holds some (the liveness sweep's backstop)."""
+    async with hub.sessionmaker() as db:
+        if session_ids is None:
+            ended = await lost_sessions.orphaned(db)
+        else:
+            ended = [s for sid in session_ids if (s := await db.get(TerminalSession, sid))]
+        outboxes = []
+        for session in ended:
+            outbox = Outbox()
+            try:
+                if await lost_sessions.release(db, session, outbox):
+                    await db.commit()
+                    outboxes.append(outbox)
+            except Exception:
+                log.exception("releasing the tasks of session %s failed", session.id)
+                await db.rollback()
+    for outbox in outboxes:
+        await finish(hub, outbox)

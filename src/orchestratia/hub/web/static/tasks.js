@@ -53,6 +53,7 @@
     card.dataset.updated = t.updated_at;
     card.dataset.blocked = String(t.blocked);
     card.dataset.pendingApproval = String(t.pending_approval);
+    card.dataset.sessionLost = String(t.session_lost);
     const title = field(card, "title");
     title.textContent = t.title;
     title.href = `/tasks/${t.id}`;
@@ -65,6 +66,8 @@
     setText(card, "server", t.assigned_server_name ? ` @ ${t.assigned_server_name}` : "");
     show(card, "blocked", t.blocked);
     setText(card, "blockers", t.blocked_by.map((b) => b.title).join(", "));
+    show(card, "session-lost", t.session_lost);
+    setText(card, "lost-session", t.lost_session_name ? `: ${t.lost_session_name}` : "");
     show(card, "approval", t.pending_approval);
     show(card, "actions", !TERMINAL.has(t.status));
   }
