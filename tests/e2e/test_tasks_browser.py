@@ -377,3 +377,47 @@ def test_board_fits_a_phone(browser: Browser, fleet: Fleet, tmp_path: Path) -> N
     page.once("dialog", lambda confirm: confirm.accept())
     short.locator('[data-action="cancel"]').click()
     expect(card(page, task_id, "cancelled")).to_have_count(1)
+
+
+def test_killed_session_marks_its_card_live(browser: Browser, fleet: Fleet, tmp_path: Path) -> None:
+    """The real daemon kills the session: the open board moves the card back to pending with a
+    "session lost" badge, and the task page shows the flag."""
+    res = fleet.api.post("/api/v1/tasks", json={"project_id": fleet.project_id, "title": TITLE})
+    assert res.status_code == 201, res.text
+    task_id = res.json()["id"]
+    assigned = fleet.api.post(
+        f"/api/v1/tasks/{task_id}/assign", json={"session_name": fleet.session_name}
+    )
+    assert assigned.status_code == 200, assigned.text
+    page = open_page(browser)
+    log_in(page, fleet.hub)
+    page.goto(f"{fleet.hub.url}/tasks?project_id={fleet.project_id}")
+    expect(page.locator("#live-indicator")).to_have_text("live")
+    badge = card(page, task_id, "assigned").locator('[data-field="session-lost"]')
+    expect(badge).to_be_hidden()
+
+    killed = fleet.api.post(f"/api/v1/sessions/{fleet.session_id}/kill")
+    assert killed.status_code == 202, killed.text
+    lost = card(page, task_id, "pending")
+    expect(lost.locator('[data-field="session-lost"]')).to_be_visible()
+    expect(lost.locator('[data-field="session-lost"]')).to_have_text(
+        f"session lost: {fleet.session_name}"
+    )
+    expect(lost).to_have_attribute("data-session-lost", "true")
+    page.screenshot(path=tmp_path / "lost-card.png")
+
+    page.goto(f"{fleet.hub.url}/tasks/{task_id}")
+    expect(page.locator("#lost-flag")).to_have_text("session lost")
+    expect(page.locator("#lost-session")).to_contain_text(fleet.session_name)
+    expect(page.locator("#reason-summary")).to_have_text(f"session {fleet.session_name} exited")
+    page.screenshot(path=tmp_path / "lost-task-page.png")
+
+    # The inbox notice: acknowledged once, then the task's flag stays but the notice is gone.
+    page.goto(f"{fleet.hub.url}/inbox")
+    notice = page.locator('.inbox-item[data-kind="session_lost"]')
+    expect(notice).to_contain_text(TITLE)
+    notice.locator('[data-action="acknowledge"]').click()
+    expect(notice).to_have_attribute("data-state", "applied")
+    page.screenshot(path=tmp_path / "lost-inbox.png")
+    listed = fleet.api.get("/api/v1/inbox", params={"kind": "session_lost"}).json()["items"]
+    assert listed == []

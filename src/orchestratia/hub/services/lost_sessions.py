@@ -95,6 +95,8 @@ async def _release_one(
         task.started_at = None
         task.delivery_deferred = False
         then = "put back to pending" + (" for auto-assignment" if project.auto_assign else "")
+        # The old "assigned to ... by ..." would read as why the task waits now.
+        task.assignment_reason = {"mode": "requeued", "summary": f"session {session.name} {how}"}
         outbox.auto_assign.add(task.project_id)
     details = {
         "session_id": session.id,
