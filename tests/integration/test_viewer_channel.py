@@ -9,27 +9,23 @@ import json
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from orchestratia.hub.ws import terminal_relay
-from tests.integration.conftest import RunningHub, register_server
+from tests.integration.conftest import RunningHub
 from tests.integration.helpers import (
     FakeDaemon,
     ViewerClient,
     close_code,
-    login_cookie,
     recording,
     start_session,
     viewer_refusal,
 )
+from tests.integration.viewer_support import Live, live_session
 from tests.support import wait_until
-
-ALICE = "alice@a.example"
 
 
 @pytest.fixture
@@ -37,28 +33,10 @@ def hub_overrides() -> dict[str, Any]:
     return {"heartbeat_timeout": 60}  # fake daemons don't heartbeat
 
 
-@dataclass
-class Live:
-    """A running session on a connected fake daemon, and a logged-in browser's cookie."""
-
-    hub: RunningHub
-    admin: httpx.AsyncClient
-    daemon: FakeDaemon
-    session_id: str
-    cookie: str
-
-    def viewer(self, **kwargs: Any) -> AbstractAsyncContextManager[ViewerClient]:
-        """A browser on this session, logged in as its owner unless told otherwise."""
-        kwargs.setdefault("cookie", self.cookie)
-        return ViewerClient.open(self.hub, self.session_id, **kwargs)
-
-
 @pytest.fixture
 async def live(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> AsyncIterator[Live]:
-    server = await register_server(admin, project_id)
-    async with FakeDaemon.connect(hub, server["api_key"]) as daemon:
-        session = await start_session(admin, daemon)
-        yield Live(hub, admin, daemon, session["id"], await login_cookie(hub, ALICE))
+    async with live_session(hub, admin, project_id) as running:
+        yield running
 
 
 def _stream(seed: int, size: int) -> bytes:
