@@ -48,6 +48,33 @@ async def close_code(ws: ClientConnection, timeout: float = FRAME_TIMEOUT) -> in
     return ws.close_code
 
 
+async def closed_within(ws: ClientConnection, seconds: float) -> int | None:
+    """Read and drop whatever arrives until the hub closes the socket (an unread backlog would
+    hold back its close frame); the close code it sent. Fails if it is still open after
+    ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in ws:
+                    pass
+    except TimeoutError:
+        raise AssertionError(f"the socket was still open after {seconds}s") from None
+    return ws.close_code
+
+
+@asynccontextmanager
+async def dashboard_socket(
+    hub: RunningHub, cookie: str, project_id: str
+) -> AsyncIterator[ClientConnection]:
+    """A logged-in browser's ``/ws/dashboard``, subscribed to ``project_id``."""
+    headers = {"Cookie": f"orc_session={cookie}", "Origin": hub.url}
+    async with ws_connect(hub.ws_url + "/ws/dashboard", headers) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "project_id": project_id}))
+        frame = await recv_json(ws)
+        assert frame == {"type": "subscribed", "project_id": project_id}, frame
+        yield ws
+
+
 async def authenticate(
     ws: ClientConnection, api_key: str, protocol: int | None = 2
 ) -> dict[str, Any]:

@@ -50,7 +50,8 @@ class HubSettings(BaseSettings):
     max_ws_frame_bytes: int = 4_194_304
     # permessage-deflate on WebSockets: saves bandwidth on slow links, costs CPU per viewer.
     ws_compression: bool = False
-    session_ttl_hours: int = 24 * 7
+    # How long a login lasts; its open sockets are closed when it ends (fractions allowed).
+    session_ttl_hours: float = Field(default=24 * 7, gt=0)
     registration_token_hours: int = 24
     login_failures_per_account: int = 5
     login_failures_per_ip: int = 20

@@ -9,12 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.events import EventBus
+from orchestratia.hub.revocation_bus import LocalRevocationBus, RevocationBus
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.services.tool_approvals import ApprovalWaiters
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.pending import PendingReplies
 from orchestratia.hub.ws.registry import ConnectionRegistry
 from orchestratia.hub.ws.rule_push import RuleVersionsTold
+from orchestratia.hub.ws.socket_guards import SocketGuards
 from orchestratia.hub.ws.terminal_relay import RelayRegistry
 
 
@@ -32,6 +34,11 @@ class HubState:
     approval_waiters: ApprovalWaiters = field(default_factory=ApprovalWaiters)
     rule_versions: RuleVersionsTold = field(default_factory=RuleVersionsTold)
     booted_at: datetime = field(default_factory=utcnow)
+    revocations: RevocationBus = field(default_factory=LocalRevocationBus)
+    guards: SocketGuards = field(default_factory=SocketGuards)
+
+    def __post_init__(self) -> None:
+        self.revocations.subscribe(self.guards.apply)
 
     def in_restart_grace(self, now: datetime) -> bool:
         """Right after start-up daemons are still reconnecting; don't call them offline yet."""

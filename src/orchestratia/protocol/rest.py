@@ -41,6 +41,11 @@ class LoginRequest(StrictBody):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordChange(StrictBody):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -72,6 +77,10 @@ class ProjectList(BaseModel):
 
 class MemberCreate(StrictBody):
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    role: Role
+
+
+class MemberUpdate(StrictBody):
     role: Role
 
 

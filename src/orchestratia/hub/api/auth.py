@@ -17,7 +17,8 @@ from orchestratia.hub.api.deps import (
 )
 from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services import auth
-from orchestratia.protocol.rest import LoginRequest, TokenResponse, UserPublic
+from orchestratia.protocol.rest import LoginRequest, PasswordChange, TokenResponse, UserPublic
+from orchestratia.protocol.revocations import LoginsRevoked
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -60,12 +61,31 @@ async def login(
 
 
 @router.post("/logout", status_code=204)
-async def logout(principal: PrincipalDep, db: SessionDep, actor: UserActorDep) -> Response:
+async def logout(
+    principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+) -> Response:
     await auth.logout(db, principal, actor)
+    ended = LoginsRevoked(auth_session_ids=[principal.auth_session_id], reason="logout")
+    await hub.revocations.publish(ended)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response
+
+
+@router.post("/password", status_code=204)
+async def change_password(
+    body: PasswordChange, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+) -> Response:
+    """New password; the user's other logins end (this one stays)."""
+    ended = await auth.change_password(
+        db, hub.throttle, principal, body.current_password, body.new_password, actor
+    )
+    if ended:
+        await hub.revocations.publish(
+            LoginsRevoked(auth_session_ids=ended, reason="password_changed")
+        )
+    return Response(status_code=204)
 
 
 @router.get("/me")

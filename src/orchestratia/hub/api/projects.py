@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from orchestratia.hub.api.deps import PrincipalDep, SessionDep, UserActorDep
+from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.services import projects
+from orchestratia.hub.state import HubState
 from orchestratia.protocol.rest import (
     MemberCreate,
     MemberPublic,
+    MemberUpdate,
     ProjectCreate,
     ProjectList,
     ProjectPublic,
+    Role,
 )
+from orchestratia.protocol.revocations import AccessChanged
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -51,13 +55,54 @@ async def list_members(
     return [MemberPublic(user_id=u, email=e, role=r) for u, e, r in rows]
 
 
+async def _publish(hub: HubState, change: projects.MemberChange) -> None:
+    """Tell every replica, so the user's open sockets follow the new role at once."""
+    event = AccessChanged(
+        project_id=change.project_id, user_id=change.user_id, role=change.acting_role
+    )
+    await hub.revocations.publish(event)
+
+
+async def _changed(hub: HubState, change: projects.MemberChange, role: Role) -> MemberPublic:
+    await _publish(hub, change)
+    return MemberPublic(user_id=change.user_id, email=change.email, role=role)
+
+
 @router.post("/{project_id}/members", status_code=201)
 async def set_member(
     project_id: str,
     body: MemberCreate,
     principal: PrincipalDep,
     db: SessionDep,
+    hub: HubDep,
     actor: UserActorDep,
 ) -> MemberPublic:
-    m = await projects.add_member(db, principal, project_id, body.email, body.role, actor)
-    return MemberPublic(user_id=m.user_id, email=body.email.lower(), role=body.role)
+    change = await projects.add_member(db, principal, project_id, body.email, body.role, actor)
+    return await _changed(hub, change, body.role)
+
+
+@router.patch("/{project_id}/members/{user_id}")
+async def update_member(
+    project_id: str,
+    user_id: str,
+    body: MemberUpdate,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> MemberPublic:
+    change = await projects.set_member_role(db, principal, project_id, user_id, body.role, actor)
+    return await _changed(hub, change, body.role)
+
+
+@router.delete("/{project_id}/members/{user_id}", status_code=204)
+async def remove_member(
+    project_id: str,
+    user_id: str,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> Response:
+    await _publish(hub, await projects.remove_member(db, principal, project_id, user_id, actor))
+    return Response(status_code=204)

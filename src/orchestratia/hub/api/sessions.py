@@ -13,7 +13,7 @@ from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActo
 from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services import recording, sessions, share_links
-from orchestratia.hub.ws.session_links import disconnect_share, send_to_daemon
+from orchestratia.hub.ws.session_links import send_to_daemon
 from orchestratia.protocol.rest import (
     SessionCreate,
     SessionList,
@@ -21,6 +21,7 @@ from orchestratia.protocol.rest import (
     ShareLinkCreate,
     ShareLinkPublic,
 )
+from orchestratia.protocol.revocations import ShareLinkRevoked
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
     SessionCloseFrame,
@@ -183,5 +184,5 @@ async def revoke_share(
     link_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     link = await share_links.revoke(db, principal, link_id, actor)
-    await disconnect_share(hub, link.session_id, link.token_hash)
+    await hub.revocations.publish(ShareLinkRevoked(token_hash=link.token_hash))
     return Response(status_code=204)

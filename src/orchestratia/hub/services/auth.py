@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import AuthSession, Tenant, User
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import TooManyRequests, Unauthorized
-from orchestratia.hub.security import new_secret, sha256_hex, verify_password
+from orchestratia.hub.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from orchestratia.hub.security import hash_password, new_secret, sha256_hex, verify_password
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.protocol.tokens import TokenKind
@@ -27,6 +27,8 @@ class Principal:
     email: str
     is_tenant_admin: bool
     auth_session_id: str
+    # When the login ends; None for principals built in-process (CLI bootstrap), bound to none.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ async def login(
         target_id=user.id,
     )
     await db.commit()
-    principal = Principal(user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id)
+    principal = Principal(
+        user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id, row.expires_at
+    )
     return LoginResult(token, principal)
 
 
@@ -102,7 +106,9 @@ async def resolve(db: AsyncSession, token: str) -> Principal:
     user = await db.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("not authenticated")
-    return Principal(user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id)
+    return Principal(
+        user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id, row.expires_at
+    )
 
 
 async def logout(db: AsyncSession, principal: Principal, actor: audit.Actor) -> None:
@@ -116,6 +122,68 @@ async def logout(db: AsyncSession, principal: Principal, actor: audit.Actor) -> 
     )
     await audit.record(db, actor, "auth.logout", tenant_id=principal.tenant_id)
     await db.commit()
+
+
+async def change_password(
+    db: AsyncSession,
+    throttle: LoginThrottle,
+    principal: Principal,
+    current: str,
+    new: str,
+    actor: audit.Actor,
+) -> list[str]:
+    """Set a new password after checking the current one, and end the user's other logins (a
+    stolen one must not outlive the change); the ids of the logins ended.
+
+    Wrong current passwords count against the login throttle: a stolen login must not be a way
+    to guess the password at leisure."""
+    ip = actor.ip or "unknown"
+    wait = throttle.retry_after(principal.email, ip)
+    if wait:
+        raise TooManyRequests("too many failed attempts; try again later", retry_after=wait)
+    user = await db.scalar(
+        select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
+    )
+    if user is None:
+        raise NotFound("user not found")
+    if not await asyncio.to_thread(verify_password, user.password_hash, current):
+        throttle.failed(principal.email, ip)
+        await audit.record(
+            db,
+            actor,
+            "auth.password_change_failed",
+            tenant_id=user.tenant_id,
+            target_type="user",
+            target_id=user.id,
+        )
+        await db.commit()
+        raise Forbidden("the current password is wrong")
+    throttle.succeeded(principal.email)
+    user.password_hash = await asyncio.to_thread(hash_password, new)
+    revoked = await db.scalars(
+        update(AuthSession)
+        .where(
+            AuthSession.user_id == user.id,
+            AuthSession.tenant_id == user.tenant_id,
+            AuthSession.id != principal.auth_session_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+        .values(revoked_at=utcnow())
+        .returning(AuthSession.id)
+    )
+    ids = list(revoked)
+    await audit.record(
+        db,
+        actor,
+        "auth.password_changed",
+        tenant_id=user.tenant_id,
+        target_type="user",
+        target_id=user.id,
+        details={"logins_revoked": len(ids)},
+    )
+    await db.commit()
+    return ids
 
 
 async def tenant_name(db: AsyncSession, tenant_id: str) -> str:

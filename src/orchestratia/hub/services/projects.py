@@ -113,6 +113,88 @@ async def create(
     return ProjectAccess(project, "owner")
 
 
+@dataclass(frozen=True)
+class MemberChange:
+    """A membership as a change left it (``role`` None once removed)."""
+
+    project_id: str
+    user_id: str
+    email: str
+    role: str | None
+    is_tenant_admin: bool
+
+    @property
+    def acting_role(self) -> str | None:
+        """The role the user now acts with: tenant admins own every project of their tenant."""
+        return "owner" if self.is_tenant_admin else self.role
+
+
+async def _managed(db: AsyncSession, principal: Principal, project_id: str) -> None:
+    """Only the project's owners (and tenant admins) manage its members."""
+    acc = await access(db, principal, project_id, write=True)
+    if acc.role != "owner":
+        raise Forbidden("only project owners manage members")
+
+
+async def _keep_an_owner(db: AsyncSession, membership: Membership, role: str | None) -> None:
+    if membership.role != "owner" or role == "owner":
+        return
+    others = await db.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.project_id == membership.project_id,
+            Membership.role == "owner",
+            Membership.id != membership.id,
+        )
+    )
+    if not others:
+        raise Conflict("a project keeps at least one owner; make someone else owner first")
+
+
+async def _member(
+    db: AsyncSession, principal: Principal, project_id: str, user_id: str
+) -> tuple[Membership, User]:
+    found = (
+        await db.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.project_id == project_id,
+                Membership.user_id == user_id,
+                Membership.tenant_id == principal.tenant_id,
+            )
+        )
+    ).first()
+    if found is None:
+        raise NotFound("member not found")
+    return found[0], found[1]
+
+
+async def _set_role(
+    db: AsyncSession,
+    membership: Membership,
+    user: User,
+    role: str,
+    actor: audit.Actor,
+) -> MemberChange:
+    previous = membership.role
+    await _keep_an_owner(db, membership, role)
+    membership.role = role
+    await audit.record(
+        db,
+        actor,
+        "project.member_set",
+        tenant_id=membership.tenant_id,
+        project_id=membership.project_id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": role, "previous_role": previous},
+    )
+    await db.commit()
+    return MemberChange(membership.project_id, user.id, user.email, role, user.is_tenant_admin)
+
+
 async def add_member(
     db: AsyncSession,
     principal: Principal,
@@ -120,10 +202,9 @@ async def add_member(
     email: str,
     role: str,
     actor: audit.Actor,
-) -> Membership:
-    acc = await access(db, principal, project_id, write=True)
-    if acc.role != "owner":
-        raise Forbidden("only project owners manage members")
+) -> MemberChange:
+    """Add a user of the tenant to the project, or change the role of one already in it."""
+    await _managed(db, principal, project_id)
     user = await db.scalar(
         select(User).where(User.email == email.lower(), User.tenant_id == principal.tenant_id)
     )
@@ -132,13 +213,11 @@ async def add_member(
     membership = await db.scalar(
         select(Membership).where(Membership.project_id == project_id, Membership.user_id == user.id)
     )
-    if membership is None:
-        membership = Membership(
-            tenant_id=principal.tenant_id, project_id=project_id, user_id=user.id, role=role
-        )
-        db.add(membership)
-    else:
-        membership.role = role
+    if membership is not None:
+        return await _set_role(db, membership, user, role, actor)
+    db.add(
+        Membership(tenant_id=principal.tenant_id, project_id=project_id, user_id=user.id, role=role)
+    )
     await audit.record(
         db,
         actor,
@@ -150,7 +229,41 @@ async def add_member(
         details={"role": role},
     )
     await db.commit()
-    return membership
+    return MemberChange(project_id, user.id, user.email, role, user.is_tenant_admin)
+
+
+async def set_member_role(
+    db: AsyncSession,
+    principal: Principal,
+    project_id: str,
+    user_id: str,
+    role: str,
+    actor: audit.Actor,
+) -> MemberChange:
+    await _managed(db, principal, project_id)
+    membership, user = await _member(db, principal, project_id, user_id)
+    return await _set_role(db, membership, user, role, actor)
+
+
+async def remove_member(
+    db: AsyncSession, principal: Principal, project_id: str, user_id: str, actor: audit.Actor
+) -> MemberChange:
+    await _managed(db, principal, project_id)
+    membership, user = await _member(db, principal, project_id, user_id)
+    await _keep_an_owner(db, membership, None)
+    await db.delete(membership)
+    await audit.record(
+        db,
+        actor,
+        "project.member_removed",
+        tenant_id=principal.tenant_id,
+        project_id=project_id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": membership.role},
+    )
+    await db.commit()
+    return MemberChange(project_id, user.id, user.email, None, user.is_tenant_admin)
 
 
 async def members(

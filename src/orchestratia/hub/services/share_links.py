@@ -79,6 +79,11 @@ async def revoke(
 
 async def resolve(db: AsyncSession, token: str) -> TerminalSession:
     """The session a live share token grants read access to."""
+    return (await resolve_link(db, token))[1]
+
+
+async def resolve_link(db: AsyncSession, token: str) -> tuple[ShareLink, TerminalSession]:
+    """A live share link and its session."""
     link = await db.scalar(
         select(ShareLink).where(
             ShareLink.token_hash == sha256_hex(token),
@@ -89,4 +94,4 @@ async def resolve(db: AsyncSession, token: str) -> TerminalSession:
     session = await db.get(TerminalSession, link.session_id) if link else None
     if link is None or session is None or session.tenant_id != link.tenant_id:
         raise Unauthorized("share link is invalid, revoked or expired")
-    return session
+    return link, session

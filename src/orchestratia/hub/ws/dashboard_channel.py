@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,10 +10,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestratia.hub.errors import HubError
+from orchestratia.hub.events import EventBus
 from orchestratia.hub.services import auth, projects, servers
 from orchestratia.hub.services.auth import Principal
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text
+from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
 from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.frames import ErrorFrame, dashboard_client_adapter, dump
 
@@ -42,9 +43,40 @@ async def _principal(ws: WebSocket, hub: HubState) -> Principal | None:
             return None
 
 
-async def _pump(ws: WebSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:
-    while True:
-        await ws.send_json(await queue.get())
+class _Feed:
+    """The project events this socket follows (one project at a time); shut for good once the
+    socket's login or membership is revoked."""
+
+    def __init__(self, ws: WebSocket, bus: EventBus) -> None:
+        self._ws, self._bus = ws, bus
+        self._current: tuple[str, asyncio.Queue[dict[str, Any]], asyncio.Task[None]] | None = None
+        self.shut = False
+
+    @property
+    def project_ids(self) -> set[str]:
+        return {self._current[0]} if self._current else set()
+
+    def follow(self, project_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.drop()
+        if self.shut:
+            self._bus.unsubscribe(project_id, queue)
+            return
+        self._current = (project_id, queue, asyncio.create_task(self._pump(queue)))
+
+    def drop(self) -> None:
+        if self._current is not None:
+            project_id, queue, task = self._current
+            self._bus.unsubscribe(project_id, queue)
+            task.cancel()
+            self._current = None
+
+    def shut_down(self) -> None:
+        self.shut = True
+        self.drop()
+
+    async def _pump(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            await self._ws.send_json(await queue.get())
 
 
 async def dashboard_channel(ws: WebSocket) -> None:
@@ -52,42 +84,53 @@ async def dashboard_channel(ws: WebSocket) -> None:
     if not origin_allowed(ws, hub.settings.allowed_origins):
         await ws.close(code=CloseCode.FORBIDDEN, reason="origin not allowed")
         return
-    principal = await _principal(ws, hub)
-    if principal is None:
-        await ws.close(code=CloseCode.UNAUTHORIZED, reason="not authenticated")
-        return
-    await ws.accept()
-    subscription: tuple[str, asyncio.Queue[dict[str, Any]], asyncio.Task[None]] | None = None
-    try:
-        while True:
-            raw = await receive_text(ws, hub.settings.max_ws_frame_bytes, None)
+    # Guarded from before the authorisation, so a revocation landing meanwhile is not missed.
+    with hub.guards.watch(ws) as guard:
+        principal = await _principal(ws, hub)
+        if principal is None:
+            await ws.close(code=CloseCode.UNAUTHORIZED, reason="not authenticated")
+            return
+        await ws.accept()
+        feed = _Feed(ws, hub.bus)
+        guard.bind(Grant.login(principal), on_revoke=feed.shut_down)
+        try:
+            await _serve(ws, hub, principal, guard, feed)
+        except (ChannelClosed, WebSocketDisconnect):
+            pass
+        finally:
+            feed.shut_down()
+
+
+async def _serve(
+    ws: WebSocket, hub: HubState, principal: Principal, guard: SocketGuard, feed: _Feed
+) -> None:
+    while not feed.shut:
+        raw = await receive_text(ws, hub.settings.max_ws_frame_bytes, None)
+        try:
+            frame = dashboard_client_adapter.validate_json(raw)
+        except ValidationError as exc:
+            await ws.send_text(dump(ErrorFrame(code="bad_frame", message=describe(exc))))
+            continue
+        # Bound to the project before its access check: a removal committed after the check
+        # reaches this socket, one committed before fails the check.
+        guard.project_ids = feed.project_ids | {frame.project_id}
+        async with hub.sessionmaker() as db:
             try:
-                frame = dashboard_client_adapter.validate_json(raw)
-            except ValidationError as exc:
-                await ws.send_text(dump(ErrorFrame(code="bad_frame", message=describe(exc))))
+                await projects.access(db, principal, frame.project_id)
+            except HubError as exc:
+                guard.project_ids = feed.project_ids
+                await ws.send_text(dump(ErrorFrame(code="not_found", message=exc.detail)))
                 continue
-            async with hub.sessionmaker() as db:
-                try:
-                    await projects.access(db, principal, frame.project_id)
-                except HubError as exc:
-                    await ws.send_text(dump(ErrorFrame(code="not_found", message=exc.detail)))
-                    continue
-                if subscription is not None:
-                    hub.bus.unsubscribe(subscription[0], subscription[1])
-                    subscription[2].cancel()
-                # Join the feed before reading the snapshot: a change landing in between is then
-                # queued behind the snapshot instead of lost.
-                queue = hub.bus.subscribe(frame.project_id)
-                rows = await servers.list_for_project(db, principal, frame.project_id)
-            await ws.send_json({"type": "subscribed", "project_id": frame.project_id})
-            for row in rows:
-                await ws.send_json(servers.server_event(row))
-            subscription = (frame.project_id, queue, asyncio.create_task(_pump(ws, queue)))
-    except (ChannelClosed, WebSocketDisconnect):
-        pass
-    finally:
-        if subscription is not None:
-            hub.bus.unsubscribe(subscription[0], subscription[1])
-            subscription[2].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await subscription[2]
+            feed.drop()
+            # Join the feed before reading the snapshot: a change landing in between is then
+            # queued behind the snapshot instead of lost.
+            queue = hub.bus.subscribe(frame.project_id)
+            rows = await servers.list_for_project(db, principal, frame.project_id)
+        guard.project_ids = {frame.project_id}
+        if feed.shut:
+            hub.bus.unsubscribe(frame.project_id, queue)
+            return
+        await ws.send_json({"type": "subscribed", "project_id": frame.project_id})
+        for row in rows:
+            await ws.send_json(servers.server_event(row))
+        feed.follow(frame.project_id, queue)

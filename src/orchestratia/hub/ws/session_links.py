@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from pydantic import BaseModel
 
 from orchestratia.hub.db.models import TerminalSession
@@ -11,7 +9,6 @@ from orchestratia.hub.services import recording
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView, SnapshotRoute
 from orchestratia.protocol.base import dump
-from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.sessions import SnapshotRequestFrame
 
 
@@ -47,14 +44,3 @@ def relay_for(hub: HubState, session: TerminalSession) -> SessionRelay:
         session_id,
         lambda: SessionRelay(session_id, session.output_offset, view, read, request_snapshot),
     )
-
-
-async def disconnect_share(hub: HubState, session_id: str, token_hash: str) -> None:
-    """Close the viewers watching through a share link that was just revoked."""
-    relay = hub.relays.get(session_id)
-    if relay is None:
-        return
-    for viewer in list(relay.viewers.values()):
-        if viewer.share_hash == token_hash:
-            with contextlib.suppress(Exception):
-                await viewer.ws.close(code=CloseCode.UNAUTHORIZED, reason="share link revoked")

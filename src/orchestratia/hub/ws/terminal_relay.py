@@ -61,8 +61,6 @@ RESYNC = _Resync()
 class Viewer:
     ws: WebSocket
     read_only: bool
-    # SHA-256 of the share token this viewer came in with, so revoking the link can cut it off.
-    share_hash: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     next_offset: int | None = None
     queue: asyncio.Queue[tuple[int, bytes] | str | _Resync] = field(default_factory=asyncio.Queue)
@@ -175,6 +173,16 @@ class SessionRelay:
         if self.driver == viewer.id:
             self.driver = None
             self._announce()
+
+    def make_read_only(self, viewer: Viewer) -> None:
+        """The viewer's user was demoted (or its login revoked): it watches on, but can no longer
+        type, resize or hold the driver lock."""
+        if viewer.read_only:
+            return
+        viewer.read_only = True
+        if self.driver == viewer.id:
+            self.driver = None
+        self._announce()
 
     def is_driver(self, viewer: Viewer) -> bool:
         return self.driver == viewer.id and not viewer.read_only

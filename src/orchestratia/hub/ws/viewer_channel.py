@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.errors import HubError
-from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import auth, projects, sessions, share_links
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.dashboard_channel import SESSION_COOKIE, origin_allowed
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text
 from orchestratia.hub.ws.session_links import relay_for, send_to_daemon
+from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
 from orchestratia.hub.ws.terminal_relay import SessionRelay, Viewer, run_viewer
 from orchestratia.protocol.base import b64encode, dump
 from orchestratia.protocol.codes import CloseCode
@@ -33,16 +34,23 @@ from orchestratia.protocol.viewer import (
 JOIN_TIMEOUT = 10.0
 
 
-async def _authorize(
-    ws: WebSocket, hub: HubState, session_id: str
-) -> tuple[TerminalSession, bool] | None:
-    """The session and whether this viewer is read-only; None when not allowed to watch."""
+@dataclass(frozen=True)
+class _Admission:
+    session: TerminalSession
+    read_only: bool
+    grant: Grant
+
+
+async def _authorize(ws: WebSocket, hub: HubState, session_id: str) -> _Admission | None:
+    """Who may watch the session and how; None when not allowed to."""
     async with hub.sessionmaker() as db:
         share = ws.query_params.get("share")
         try:
             if share:
-                session = await share_links.resolve(db, share)
-                return (session, True) if session.id == session_id else None
+                link, session = await share_links.resolve_link(db, share)
+                if session.id != session_id:
+                    return None
+                return _Admission(session, True, Grant.share_link(link.token_hash, link.expires_at))
             if not origin_allowed(ws, hub.settings.allowed_origins):
                 return None
             token = ws.cookies.get(SESSION_COOKIE)
@@ -51,7 +59,7 @@ async def _authorize(
             principal = await auth.resolve(db, token)
             session = await sessions.get(db, principal, session_id)
             acc = await projects.access(db, principal, session.project_id)
-            return session, not acc.can_write
+            return _Admission(session, not acc.can_write, Grant.login(principal))
         except HubError:
             return None
 
@@ -97,6 +105,12 @@ async def _handle(
 
 async def viewer_channel(ws: WebSocket, session_id: str) -> None:
     hub: HubState = ws.app.state.hub
+    # Guarded from before the authorisation, so a revocation landing meanwhile is not missed.
+    with hub.guards.watch(ws) as guard:
+        await _serve(ws, hub, guard, session_id)
+
+
+async def _serve(ws: WebSocket, hub: HubState, guard: SocketGuard, session_id: str) -> None:
     allowed = await _authorize(ws, hub, session_id)
     # Accept even to refuse: a refused handshake reaches a browser as a bare 1006 it would retry
     # forever, while 4401 tells the terminal to stop (docs/protocol.md).
@@ -104,7 +118,7 @@ async def viewer_channel(ws: WebSocket, session_id: str) -> None:
     if allowed is None:
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="not allowed to view this session")
         return
-    session, read_only = allowed
+    session = allowed.session
     limit = hub.settings.max_ws_frame_bytes
     try:
         raw = await receive_text(ws, limit, JOIN_TIMEOUT)
@@ -117,9 +131,19 @@ async def viewer_channel(ws: WebSocket, session_id: str) -> None:
     except (ChannelClosed, WebSocketDisconnect):
         return
     relay = relay_for(hub, session)
-    share = ws.query_params.get("share")
-    viewer = Viewer(ws, read_only, share_hash=sha256_hex(share) if share else None)
+    viewer = Viewer(ws, allowed.read_only)
     relay.add(viewer)
+
+    def stop_typing() -> None:
+        relay.make_read_only(viewer)
+
+    # Revoked: it stops typing at once, while the close handshake is still under way.
+    guard.bind(
+        allowed.grant,
+        project_id=session.project_id,
+        on_revoke=stop_typing,
+        on_read_only=stop_typing,
+    )
     sender = asyncio.create_task(run_viewer(relay, viewer, join.resume_offset))
     try:
         while True:

@@ -53,8 +53,13 @@ function followProject(projectId, indicator, onEvent, onLive) {
         onEvent(msg);
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       indicator.dataset.state = "offline";
+      // 4401: the login ended; 4403: removed from the project. Retrying would not help.
+      if (ev.code === 4401 || ev.code === 4403) {
+        indicator.textContent = ev.code === 4401 ? "logged out" : "no access";
+        return;
+      }
       indicator.textContent = "reconnecting…";
       setTimeout(connect, Math.random() * Math.min(30000, 1000 * 2 ** attempt++));
     };

@@ -16,6 +16,7 @@
   const REPLAY_BYTES = 1024 * 1024;
   const MAX_BACKOFF_MS = 30000;
   const UNAUTHORIZED = 4401;
+  const FORBIDDEN = 4403; // removed from the project while watching
   const SNAPSHOT_GRACE_MS = 1000;
   let fallbackTimer = 0;
   const $ = (id) => document.getElementById(id);
@@ -301,10 +302,13 @@
       state.ws = null;
       state.driving = false;
       term.options.disableStdin = true;
-      if (ev.code === UNAUTHORIZED) {
+      if (ev.code === UNAUTHORIZED || ev.code === FORBIDDEN) {
         state.stopped = true;
         setConn("offline", "not allowed");
-        toast(shareToken ? "This share link is no longer valid." : "Your login expired; log in again.");
+        let message = "Your login ended; log in again.";
+        if (shareToken) message = "This share link is no longer valid.";
+        else if (ev.code === FORBIDDEN) message = "You no longer have access to this project.";
+        toast(message);
         return;
       }
       if (state.stopped) return;
