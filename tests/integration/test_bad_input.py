@@ -173,6 +173,28 @@ CASES = [
         {"email": "a@b.c", "role": "viewer", "x": 1},
         mentions="x",
     ),
+    Case(
+        "member-role-unknown",
+        "PATCH",
+        f"/api/v1/projects/{PID}/members/someone",
+        {"role": "god"},
+        mentions="role",
+    ),
+    Case("member-nul-in-user-id", "DELETE", f"/api/v1/projects/{PID}/members/%00", status=400),
+    Case(
+        "password-too-short",
+        "POST",
+        "/api/v1/auth/password",
+        {"current_password": "x", "new_password": "short"},
+        mentions="new_password",
+    ),
+    Case(
+        "password-nul",
+        "POST",
+        "/api/v1/auth/password",
+        {"current_password": "x", "new_password": "long enough\x00"},
+        mentions="new_password",
+    ),
     # --- registration tokens (strict, authenticated) ---
     Case(
         "token-unknown-field",

@@ -56,6 +56,7 @@ async def test_other_tenant_sees_404_everywhere(
         assert res.status_code == 201
         b_project = res.json()["id"]
         sid = a_server["id"]
+        alice = (await admin.get("/api/v1/auth/me")).json()["id"]
         calls: list[tuple[str, str, dict[str, Any] | None]] = [
             ("GET", f"/api/v1/projects/{project_id}", None),
             ("GET", f"/api/v1/projects/{project_id}/members", None),
@@ -64,6 +65,8 @@ async def test_other_tenant_sees_404_everywhere(
                 f"/api/v1/projects/{project_id}/members",
                 {"email": "bob@b.example", "role": "owner"},
             ),
+            ("PATCH", f"/api/v1/projects/{project_id}/members/{alice}", {"role": "viewer"}),
+            ("DELETE", f"/api/v1/projects/{project_id}/members/{alice}", None),
             ("POST", "/api/v1/servers/tokens", {"project_id": project_id}),
             ("GET", f"/api/v1/servers?project_id={project_id}", None),
             ("GET", f"/api/v1/servers/{sid}", None),
