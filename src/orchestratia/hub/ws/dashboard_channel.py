@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,6 +75,14 @@ class _Feed:
         self.shut = True
         self.drop()
 
+    async def close(self) -> None:
+        """Shut down and reap the pump (which fails when the peer vanished mid-send)."""
+        task = self._current[2] if self._current else None
+        self.shut_down()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def _pump(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         while True:
             await self._ws.send_json(await queue.get())
@@ -98,7 +107,7 @@ async def dashboard_channel(ws: WebSocket) -> None:
         except (ChannelClosed, WebSocketDisconnect):
             pass
         finally:
-            feed.shut_down()
+            await feed.close()
 
 
 async def _serve(
