@@ -137,6 +137,8 @@ async def _managed(db: AsyncSession, principal: Principal, project_id: str) -> N
 
 
 async def _keep_an_owner(db: AsyncSession, membership: Membership, role: str | None) -> None:
+    """Refuse to demote or remove a project's last owner: only a tenant admin could then manage
+    its members, and the project would look abandoned to everyone else."""
     if membership.role != "owner" or role == "owner":
         return
     others = await db.scalar(
