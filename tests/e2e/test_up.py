@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,8 +141,8 @@ def seen_since(last_seen: str | None, since: datetime) -> bool:
     return (seen if seen.tzinfo else seen.replace(tzinfo=UTC)) >= since
 
 
-def wait_online(run: UpRun, password: str) -> dict[str, Any]:
-    """The project's one server row, once online; within ONLINE_WITHIN of the banner printing."""
+@contextmanager
+def admin_client(run: UpRun, password: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=run.url, timeout=5) as client:
         res = client.post(
             "/api/v1/auth/login", json={"email": "admin@localhost", "password": password}
@@ -147,6 +150,12 @@ def wait_online(run: UpRun, password: str) -> dict[str, Any]:
         assert res.status_code == 200, res.text
         client.cookies.clear()
         client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
+        yield client
+
+
+def wait_online(run: UpRun, password: str) -> dict[str, Any]:
+    """The project's one server row, once online; within ONLINE_WITHIN of the banner printing."""
+    with admin_client(run, password) as client:
         res = client.get("/api/v1/projects")
         assert res.status_code == 200, res.text
         projects = res.json()["projects"]
@@ -189,3 +198,66 @@ def test_up_runs_hub_and_daemon_and_restarts_on_same_data(launcher: Launcher) ->
     again = wait_online(second, password)
     assert again["id"] == server["id"]
     assert_stops_cleanly(second)
+
+
+def without_dir(path: str, directory: Path) -> str:
+    return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p) != directory)
+
+
+def test_sessions_find_the_cli_by_bare_name(launcher: Launcher) -> None:
+    """However the daemon was installed (here: a venv that is not on PATH) and whatever the
+    user's startup files do to PATH, ``orchestratia`` typed in a session is this install's CLI."""
+    venv_bin = Path(sys.executable).parent
+    launcher.env["PATH"] = without_dir(launcher.env["PATH"], venv_bin)
+    assert shutil.which("orchestratia", path=launcher.env["PATH"]) is None
+    launcher.env["SHELL"] = "/bin/bash"
+    home = Path(launcher.env["HOME"])
+    # Startup files that reset PATH (as Debian's /etc/profile does too), read by login shells.
+    reset = "PATH=/usr/bin:/bin; export PATH\n"
+    (home / ".bashrc").write_text(reset)
+    (home / ".profile").write_text(reset + '[ -n "$BASH_VERSION" ] && . "$HOME/.bashrc"\n')
+    run = launcher.start()
+    shown = PASSWORD_SHOWN.search(run.banner)
+    assert shown is not None, run.banner
+    server = wait_online(run, shown.group(1))
+    check = "command -v orchestratia; orchestratia status"
+    with admin_client(run, shown.group(1)) as client:
+        started = {
+            # An interactive login shell, typed into; and a program run through the login shell.
+            "typed": start_session(client, server, "typed", None, home),
+            "program": start_session(client, server, "program", f"{check}; sleep 600", home),
+        }
+    tmux_env = {**launcher.env, "PATH": os.environ["PATH"]}
+    tmux_cmd = ["tmux", "-L", "orchestratia"]
+    target = f"=orc-{started['typed']}:"
+    for keys in (["-l", check], ["Enter"]):
+        subprocess.run([*tmux_cmd, "send-keys", "-t", target, *keys], env=tmux_env, check=True)
+
+    def screen(sid: str) -> str:
+        out = subprocess.run(
+            [*tmux_cmd, "capture-pane", "-p", "-J", "-S", "-", "-t", f"=orc-{sid}:"],
+            env=tmux_env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout
+
+    for name, sid in started.items():
+        done = re.compile(rf"session: {name} |command not found")
+        text = wait_sync(lambda sid=sid, done=done: done.search(t := screen(sid)) and t, 20, name)
+        assert "command not found" not in text, text
+        assert f"session: {name} ({sid})" in text, text
+    assert_stops_cleanly(run)
+
+
+def start_session(
+    client: httpx.Client, server: dict[str, Any], name: str, command: str | None, cwd: Path
+) -> str:
+    res = client.post(
+        "/api/v1/sessions",
+        json={"server_id": server["id"], "name": name, "working_directory": str(cwd),
+              "command": command, "cols": 200, "rows": 40},
+    )  # fmt: skip
+    assert res.status_code == 201, res.text
+    sid = str(res.json()["id"])
+    running = lambda: client.get(f"/api/v1/sessions/{sid}").json()["status"] == "running"  # noqa: E731
+    wait_sync(running, 15, f"session {name} running")
+    return sid

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from orchestratia.agent.cli_path import cli_bin_dir, install_cli_shim
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.deliveries import DeliveryQueue, SessionTerminal
 from orchestratia.agent.link import NotConnected
@@ -204,14 +205,18 @@ class SessionRuntime(Supervisor):
         for stale in (paths.log, paths.ack, paths.gaps):  # left by an earlier, forgotten run
             stale.unlink(missing_ok=True)
         meta = SessionMeta.new(sid, frame.project_id, str(cwd))
+        cli_bin = cli_bin_dir(self.config)
         try:
+            install_cli_shim(cli_bin)
             self.store.save(paths, meta)
             async with self.topology:
                 pid = await self.tmux.new_session(
                     meta.tmux_name,
                     cwd,
-                    command_argv(frame.command),
-                    session_environment(self.config.hub_url, frame, policy_dir(self.config)),
+                    command_argv(frame.command, cli_bin),
+                    session_environment(
+                        self.config.hub_url, frame, policy_dir(self.config), cli_bin
+                    ),
                     cols=frame.cols,
                     rows=frame.rows,
                     log_path=paths.log,
