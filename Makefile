@@ -7,8 +7,9 @@ VENDOR := src/orchestratia/hub/web/static/vendor/htmx.min.js
 
 .PHONY: run test install assets test-deps lint typecheck pytest clean
 
+# `make run PORT=9000 HOST=0.0.0.0`; unset, `up` takes ORCHESTRATIA_PORT/ORCHESTRATIA_HOST or its defaults.
 run: install
-	$(BIN)/orchestratia up
+	$(BIN)/orchestratia up $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 test: install test-deps lint typecheck pytest
 

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,11 +26,13 @@ from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
 
+REPO = Path(__file__).resolve().parents[2]
 ONLINE_WITHIN = 5.0
 STOP_WITHIN = 15.0
 # Rich may wrap the banner anywhere a space is, so every pattern allows any whitespace.
 DASHBOARD = re.compile(r"dashboard:\s+(http://\S+?)/?\s")
 PASSWORD_SHOWN = re.compile(r"password:\s+(\S+)\s+\(shown\s+this\s+once\)")
+PASSWORD_FROM_ENV = re.compile(r"password:\s+from\s+ORCHESTRATIA_ADMIN_PASSWORD")
 PASSWORD_KEPT = re.compile(r"password:\s+the\s+one\s+printed\s+on\s+first\s+run")
 # The trailing \s: a line caught half-written must not yield a truncated pid.
 DAEMON_PID = re.compile(r"local\s+daemon\s+pid\s+(\d+)\s")
@@ -87,14 +90,20 @@ class Launcher:
         self.data_dir = tmp_path / "data"
         self.runs: list[UpRun] = []
 
-    def start(self) -> UpRun:
+    def start(
+        self, command: list[str] | None = None, port: int | None = None, host: str = "127.0.0.1"
+    ) -> UpRun:
+        """Run ``command`` (``up`` on a new port by default), expecting a dashboard on ``host``
+        and ``port``."""
         log = self.tmp_path / f"up-{len(self.runs) + 1}.log"
         # A new port each run on purpose: the local daemon must follow its hub to it.
-        port = free_port()
+        port = port or free_port()
+        if command is None:
+            command = orchestratia("up", "--port", str(port), "--data-dir", str(self.data_dir))
         started_at = datetime.now(UTC)
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                orchestratia("up", "--port", str(port), "--data-dir", str(self.data_dir)),
+                command,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -111,7 +120,7 @@ class Launcher:
         text = log.read_text()[: pid_line.end()]
         url = DASHBOARD.search(text)
         assert url is not None, text
-        assert url.group(1) == f"http://127.0.0.1:{port}"
+        assert url.group(1) == f"http://{host}:{port}"
         run = UpRun(proc, log, started_at, url.group(1), printed_at, text, int(pid_line.group(1)))
         self.runs.append(run)
         return run
@@ -198,6 +207,56 @@ def test_up_runs_hub_and_daemon_and_restarts_on_same_data(launcher: Launcher) ->
     again = wait_online(second, password)
     assert again["id"] == server["id"]
     assert_stops_cleanly(second)
+
+
+def test_up_takes_port_and_host_from_the_environment(launcher: Launcher) -> None:
+    port = free_port()
+    launcher.env.update(ORCHESTRATIA_PORT=str(port), ORCHESTRATIA_HOST="localhost")
+    run = launcher.start(
+        orchestratia("up", "--data-dir", str(launcher.data_dir)), port, "localhost"
+    )
+    shown = PASSWORD_SHOWN.search(run.banner)
+    assert shown is not None, run.banner
+    wait_online(run, shown.group(1))
+    assert_stops_cleanly(run)
+
+
+def test_make_run_takes_a_port(launcher: Launcher) -> None:
+    port = free_port()
+    launcher.env["ORCHESTRATIA_DATA_DIR"] = str(launcher.data_dir)
+    # -o install: the suite's own environment is installed already; BIN: this interpreter's.
+    make = ["make", "-s", "-C", str(REPO), "-o", "install", "run", f"PORT={port}"]
+    run = launcher.start([*make, f"BIN={Path(sys.executable).parent}"], port)
+    shown = PASSWORD_SHOWN.search(run.banner)
+    assert shown is not None, run.banner
+    wait_online(run, shown.group(1))
+
+
+@pytest.mark.parametrize("command", [["up"], ["hub", "serve"]])
+def test_a_busy_port_is_one_line_and_a_failure(launcher: Launcher, command: list[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        env = {**launcher.env, "ORCHESTRATIA_DATA_DIR": str(launcher.data_dir)}
+        done = subprocess.run(
+            orchestratia(*command, "--port", str(port)),
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0], out
+    assert "already in use" in lines[0], out
+
+
+def test_a_password_from_the_environment_is_not_printed(launcher: Launcher) -> None:
+    launcher.env["ORCHESTRATIA_ADMIN_PASSWORD"] = password = "env-given-secret-4321"
+    run = launcher.start()
+    assert password not in run.log.read_text(), run.banner
+    assert PASSWORD_SHOWN.search(run.banner) is None, run.banner
+    assert PASSWORD_FROM_ENV.search(run.banner) is not None, run.banner
+    wait_online(run, password)
+    assert_stops_cleanly(run)
 
 
 def without_dir(path: str, directory: Path) -> str:

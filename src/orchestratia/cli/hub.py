@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from typing import Annotated
 
 import typer
@@ -37,6 +38,16 @@ def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Confi
     )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` for uvicorn; a busy port (or an unknown host) is one
+    line and exit 1, where uvicorn would print a traceback from inside its serving task."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 def migrate_database(settings: HubSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     migrate.upgrade(settings.resolved_database_url())
@@ -52,9 +63,11 @@ def serve(
 ) -> None:
     """Serve the REST + WebSocket API and the dashboard."""
     settings = HubSettings()
+    host, port = host or settings.host, port or settings.port
+    sock = listen(host, port)
     if migrate_first:
         migrate_database(settings)
-    uvicorn.Server(uvicorn_config(settings, host or settings.host, port or settings.port)).run()
+    uvicorn.Server(uvicorn_config(settings, host, port)).run(sockets=[sock])
 
 
 @app.command("migrate")

@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy import select
 
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.registration import register
-from orchestratia.cli.hub import migrate_database, uvicorn_config
+from orchestratia.cli.hub import listen, migrate_database, uvicorn_config
 from orchestratia.cli.output import console
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.models import Project, User
@@ -35,7 +36,9 @@ DAEMON_STOP_TIMEOUT = 10.0
 class Bootstrap:
     principal: Principal
     project_id: str
-    new_password: str | None
+    # Only a password made up here is printed: one the user chose is theirs to know, and echoing
+    # it would put it in terminal scrollback and logs.
+    generated_password: str | None
 
 
 async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
@@ -43,14 +46,12 @@ async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
     engine = build_engine(settings.resolved_database_url())
     try:
         async with build_sessionmaker(engine)() as db:
-            new_password = None
+            generated = None
             if not await accounts.has_users(db):
-                new_password = os.environ.get(
-                    "ORCHESTRATIA_ADMIN_PASSWORD"
-                ) or secrets.token_urlsafe(12)
-                await accounts.create_admin(
-                    db, email, new_password, "default", settings.default_plan
-                )
+                given = os.environ.get("ORCHESTRATIA_ADMIN_PASSWORD")
+                password = given or secrets.token_urlsafe(12)
+                await accounts.create_admin(db, email, password, "default", settings.default_plan)
+                generated = None if given else password
             admin = await db.scalar(
                 select(User)
                 .where(User.is_tenant_admin.is_(True))
@@ -68,7 +69,7 @@ async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
                 project = (
                     await projects.create(db, principal, "default", audit.Actor("system"))
                 ).project
-            return Bootstrap(principal, project.id, new_password)
+            return Bootstrap(principal, project.id, generated)
     finally:
         await engine.dispose()
 
@@ -114,12 +115,18 @@ def _stop_on_signals(server: uvicorn.Server) -> None:
 
 
 async def _serve(
-    settings: HubSettings, host: str, port: int, email: str, config_path: Path, first_run: bool
+    settings: HubSettings,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    email: str,
+    config_path: Path,
+    first_run: bool,
 ) -> None:
     boot = await bootstrap(settings, email)
     server = uvicorn.Server(uvicorn_config(settings, host, port))
     _stop_on_signals(server)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():
             await serving
@@ -138,8 +145,8 @@ async def _serve(
         f"[bold green]Orchestratia is up[/bold green]  dashboard: [bold]{hub_url}/[/bold]"
     )
     console.print(f"  login: [bold]{boot.principal.email}[/bold]")
-    if boot.new_password:
-        console.print(f"  password: [bold]{boot.new_password}[/bold]  (shown this once)")
+    if boot.generated_password:
+        console.print(f"  password: [bold]{boot.generated_password}[/bold]  (shown this once)")
     elif os.environ.get("ORCHESTRATIA_ADMIN_PASSWORD"):
         console.print("  password: from ORCHESTRATIA_ADMIN_PASSWORD")
     else:
@@ -161,8 +168,13 @@ async def _serve(
 
 
 def up(
-    port: Annotated[int, typer.Option(help="Dashboard/API port.")] = 8765,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Dashboard/API port [default: ORCHESTRATIA_PORT or 8765].")
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to bind [default: ORCHESTRATIA_HOST or 127.0.0.1]."),
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the SQLite database lives.")] = None,
     email: Annotated[str, typer.Option(help="Admin login created on first run.")] = ADMIN_EMAIL,
 ) -> None:
@@ -170,6 +182,9 @@ def up(
     settings = HubSettings()
     if data_dir is not None:
         settings.data_dir = data_dir
+    host, port = host or settings.host, port or settings.port
+    sock = listen(host, port)  # first: a busy port fails before anything is created
     migrate_database(settings)
     config_path = settings.data_dir / "agent.yaml"
-    asyncio.run(_serve(settings, host, port, email, config_path, not config_path.exists()))
+    first_run = not config_path.exists()
+    asyncio.run(_serve(settings, sock, host, port, email, config_path, first_run))
