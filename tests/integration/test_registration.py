@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -234,3 +235,33 @@ async def test_server_key_is_stored_as_sha256(
     secret_part = key[len("orc_") :]
     for stored in [*keys, *servers]:
         assert all(secret_part not in value for value in _row_values(stored))
+
+
+def _dialog_token(page: str) -> str:
+    found = re.search(r'id="registration-token">(orcreg_[^<]+)<', page)
+    assert found is not None, page
+    return found.group(1)
+
+
+async def test_register_dialog_warns_of_a_loopback_hub_url_and_takes_another(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    dialog = f"/ui/projects/{project_id}/register-token"
+    res = await admin.post(dialog)
+    assert res.status_code == 200, res.text
+    assert decode_hub_url(_dialog_token(res.text)) == hub.url  # 127.0.0.1: this machine only
+    assert 'id="loopback-warning"' in res.text
+    assert "ORCHESTRATIA_PUBLIC_URL" in res.text
+
+    res = await admin.post(dialog, data={"hub_url": " https://hub.example.com:8443/ "})
+    assert res.status_code == 200, res.text
+    assert decode_hub_url(_dialog_token(res.text)) == "https://hub.example.com:8443"
+    assert 'id="loopback-warning"' not in res.text
+
+    bad_urls = ["ftp://hub.example.com", "hub.example.com", "http://", "http://h:99999",
+                "http://user:pw@hub.example", "http://hub.example/?x=1", "http://h/#f"]  # fmt: skip
+    for bad in bad_urls:
+        res = await admin.post(dialog, data={"hub_url": bad})
+        assert res.status_code == 422, (bad, res.text)
+        assert "orcreg_" not in res.text, bad
+        assert "Hub URL" in res.text, res.text

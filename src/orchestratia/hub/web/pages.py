@@ -12,6 +12,7 @@ from orchestratia import __version__
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url, install_command
 from orchestratia.hub.services import projects, servers
+from orchestratia.hub.services.hub_urls import BadHubUrl, clean_hub_url, is_loopback
 from orchestratia.hub.web import terminal_pages
 from orchestratia.hub.web.page_context import Page, open_project_page
 from orchestratia.hub.web.rendering import (
@@ -81,17 +82,25 @@ async def register_token(
     hub: HubDep,
     principal: PrincipalDep,
     actor: UserActorDep,
+    url: Annotated[str | None, Form(alias="hub_url", max_length=2048)] = None,
 ) -> Response:
-    url = hub_url(request, hub.settings.public_url)
+    """The dialog with a new token. ``hub_url`` (typed in the dialog) replaces the configured
+    URL for this token only; a loopback URL gets a warning, as other machines cannot reach it."""
+    context: dict[str, object] = {"project_id": project_id, "hub_url": url or ""}
+    try:
+        url = clean_hub_url(url) if url else hub_url(request, hub.settings.public_url)
+    except BadHubUrl as exc:
+        await projects.access(db, principal, project_id, write=True)  # its 404 comes first
+        context["error"] = str(exc)
+        return templates.TemplateResponse(request, "_register_token.html", context, 422)
     issued = await servers.issue_token(
         db, principal, project_id, url, hub.settings.registration_token_hours, actor
     )
-    return templates.TemplateResponse(
-        request,
-        "_register_token.html",
-        {
-            "token": issued.token,
-            "expires_at": issued.expires_at,
-            "install_command": install_command(issued.token),
-        },
+    context.update(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        install_command=install_command(issued.token),
+        embedded_url=url,
+        loopback=is_loopback(url),
     )
+    return templates.TemplateResponse(request, "_register_token.html", context)

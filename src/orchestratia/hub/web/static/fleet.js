@@ -4,6 +4,14 @@
 (() => {
   const table = document.getElementById("fleet");
   if (!table) return;
+  // A refused hub URL comes back as a 422 holding the dialog and its error: show it (htmx swaps
+  // only 2xx by default).
+  document.body.addEventListener("htmx:beforeSwap", (evt) => {
+    if (evt.detail.xhr.status === 422 && evt.detail.target.id === "register-panel") {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
   const projectId = table.dataset.projectId;
   const body = document.getElementById("fleet-body");
   const indicator = document.getElementById("live-indicator");
