@@ -5,6 +5,7 @@ read-only share link (and as a project viewer) without being able to type."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import subprocess
 import uuid
@@ -325,3 +326,58 @@ def test_invalid_share_link_is_a_page(browser: Browser, hub_process: HubProcess)
     assert response.headers["referrer-policy"] == "no-referrer"
     expect(page.locator("#error-page h1")).to_have_text("Not found")
     expect(page.locator("#error-page")).to_contain_text("invalid, revoked or expired")
+
+
+# Brightness of each pixel row of a PNG, computed by the browser itself (no image library needed):
+# the mean over the pixels of the row whose brightest channel passes the threshold.
+ROW_BRIGHTNESS_JS = """async ([png, threshold]) => {
+  const img = new Image();
+  img.src = "data:image/png;base64," + png;
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, img.width, img.height).data;
+  const rows = [];
+  for (let y = 0; y < img.height; y++) {
+    let lit = 0;
+    for (let x = 0; x < img.width; x++) {
+      const i = (y * img.width + x) * 4;
+      if (Math.max(data[i], data[i + 1], data[i + 2]) >= threshold) lit++;
+    }
+    rows.push(lit / img.width);
+  }
+  return rows;
+}"""
+
+
+def test_underscores_are_visible_at_1x(browser: Browser, fleet: Fleet, tmp_path: Path) -> None:
+    """An underscore sits at the very bottom of its cell, so a line height that clips glyph
+    descenders makes ``snake_case`` read as ``snake case``. Checked in the rendered pixels."""
+    res = fleet.api.post(
+        "/api/v1/sessions",
+        json={"server_id": fleet.server_id, "name": "underscores", "cols": 80, "rows": 24,
+              "working_directory": str(tmp_path),
+              "command": "printf '%s\\n' ________________________________; exec sleep 600"},
+    )  # fmt: skip
+    assert res.status_code == 201, res.text
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+    page = new_page(context)
+    log_in(page, fleet.hub)
+    page.goto(f"{fleet.hub.url}/sessions/{res.json()['id']}")
+    wait_screen(page, r"^_{32}$", "the line of underscores")
+    row = page.locator(".xterm-rows > div", has_text="_" * 32)
+    box = row.bounding_box()
+    assert box is not None
+    # Only the cells holding underscores (the first 32 of the row).
+    width = box["width"] * 32 / page.evaluate("window.term.cols")
+    clip = {"x": box["x"], "y": box["y"], "width": width, "height": box["height"]}
+    png = page.screenshot(clip=clip)
+    (tmp_path / "underscores.png").write_bytes(png)
+    page.screenshot(path=tmp_path / "page.png")
+    rows: list[float] = page.evaluate(ROW_BRIGHTNESS_JS, [base64.b64encode(png).decode(), 128])
+    # The underscore is one solid stroke across the cells: some pixel row is lit nearly all along.
+    assert max(rows) > 0.8, f"no underscore stroke drawn in the row: {rows} ({tmp_path})"
+    context.close()

@@ -51,6 +51,10 @@
     disableStdin: true,
     fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, Consolas, monospace',
     fontSize: window.matchMedia("(max-width: 700px)").matches ? 12 : 14,
+    // Each row clips its glyphs, and at lineHeight 1 the row is exactly the font's ascent plus
+    // descent rounded: the underscore, drawn at the bottom of the descent, fell outside at 1x
+    // device scale (DejaVu Sans Mono, 14 px). The extra height is split above and below the text.
+    lineHeight: 1.2,
     theme: {
       background: "#0b0d11",
       foreground: "#e6e8ee",
