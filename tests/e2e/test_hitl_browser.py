@@ -167,7 +167,7 @@ def test_rule_tester_live_log_and_inbox_approval(
     page.click("#rule-submit")
     param_error = page.locator('#rule-form [data-error-for="param_pattern"]')
     expect(param_error).to_be_visible()
-    expect(param_error).to_contain_text("param_pattern")
+    expect(param_error).to_contain_text("Param pattern: Not a valid regex pattern for the RE2")
     expect(page.locator("#rule-param")).to_have_attribute("aria-invalid", "true")
     page.fill("#rule-param", r"git push\s+--force")
     page.click("#rule-submit")

@@ -43,6 +43,7 @@ from orchestratia.hub.services import sessions as session_service
 from orchestratia.hub.services.throttle import LoginThrottle
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
+from orchestratia.hub.validation_messages import human_message
 from orchestratia.hub.web import inbox_pages, pages, permission_pages, task_pages
 from orchestratia.hub.ws import daemon_sessions, rule_push, task_delivery
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
@@ -116,9 +117,14 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Drop the echoed input: it may be huge or hold a password.
+        # Drop the echoed input: it may be huge or hold a password. ``message`` is for people.
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": e.get("msg", ""),
+                "type": e.get("type", ""),
+                "message": human_message(e),
+            }
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)

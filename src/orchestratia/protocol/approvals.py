@@ -23,14 +23,14 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from orchestratia.protocol.base import Frame
 from orchestratia.protocol.numbers import NonNegInt32
-from orchestratia.protocol.rest import JsonObject, StrictBody
+from orchestratia.protocol.rest import JsonObject, NotBlank, StrictBody
 
 RuleAction = Literal["allow", "deny", "ask"]
 # ``session`` rules come from the inbox ("allow this for this session for N minutes"): their
@@ -163,6 +163,9 @@ class ApprovalRuleCreate(_RuleFields):
     """A new rule from the dashboard; a bad regex is a 422 naming ``tool_pattern`` or
     ``param_pattern``."""
 
+    # Not on _RuleFields: a stored rule named before blank names were refused must still load.
+    name: Annotated[str, Field(min_length=1, max_length=200), NotBlank]
+
 
 class ApprovalRule(_RuleFields):
     """A stored rule as the hub serves it and the daemon caches it. Past ``expires_at`` the
@@ -182,7 +185,7 @@ class ApprovalRuleUpdate(StrictBody):
     """A partial change. Patterns are only checkable against the syntax the rule ends up with,
     so the service must call ``merged`` (which re-validates the whole rule) before storing."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str, Field(min_length=1, max_length=200), NotBlank] | None = None
     pattern_syntax: PatternSyntax | None = None
     tool_pattern: str | None = Field(default=None, min_length=1, max_length=MAX_PATTERN)
     param_pattern: str | None = Field(default=None, min_length=1, max_length=MAX_PATTERN)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from orchestratia.protocol.numbers import ByteOffset, Int32, NonNegInt32
 
@@ -20,6 +20,17 @@ def reject_nul(value: Any) -> Any:
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
+
+
+def not_blank(value: str) -> str:
+    """A name or title a person reads must show something: whitespace alone is refused."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# For names and titles people type (tasks, projects, rules); stored values are left as typed.
+NotBlank = AfterValidator(not_blank)
 
 
 class StrictBody(BaseModel):
@@ -61,7 +72,7 @@ class UserPublic(BaseModel):
 
 
 class ProjectCreate(StrictBody):
-    name: str = Field(min_length=1, max_length=120)
+    name: Annotated[str, Field(min_length=1, max_length=120), NotBlank]
 
 
 class ProjectPublic(BaseModel):

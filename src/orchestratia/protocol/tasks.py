@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from orchestratia.protocol.numbers import NonNegInt32
-from orchestratia.protocol.rest import JsonObject, StrictBody, TolerantBody
+from orchestratia.protocol.rest import JsonObject, NotBlank, StrictBody, TolerantBody
 
 TaskStatus = Literal[
     "pending",
@@ -48,6 +48,7 @@ RESULT_SCHEMA = "orchestratia/task-result/v1"
 MAX_JSON_BYTES = 256_000
 
 Title = Field(min_length=1, max_length=300)
+TitleText = Annotated[str, Title, NotBlank]
 SpecText = Field(default="", max_length=100_000)
 Name = Field(min_length=1, max_length=200)
 Ident = Field(min_length=1, max_length=64)
@@ -200,7 +201,7 @@ class DependencySpec(StrictBody):
 class TaskFields(StrictBody):
     """Fields shared by creation and pipelines."""
 
-    title: str = Title
+    title: TitleText
     spec: str = SpecText
     structured_spec: StructuredSpec | None = None
     priority: Priority = "normal"
@@ -227,7 +228,7 @@ class AgentTaskCreate(TaskCreate):
 
 
 class TaskUpdate(StrictBody):
-    title: str | None = Field(default=None, min_length=1, max_length=300)
+    title: TitleText | None = None
     spec: str | None = Field(default=None, max_length=100_000)
     structured_spec: StructuredSpec | None = None
     priority: Priority | None = None

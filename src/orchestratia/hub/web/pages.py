@@ -3,10 +3,11 @@ REST API; pages only shape HTML."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from orchestratia import __version__
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
@@ -19,6 +20,11 @@ from orchestratia.hub.web.rendering import (
     MaybePrincipal,
     templates,
 )
+from orchestratia.protocol.rest import NotBlank
+
+# The ICO holds 16, 32 and 48 px renderings of favicon.svg (the source, linked for browsers that
+# take SVG icons).
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 
 router = APIRouter(include_in_schema=False)
 router.include_router(terminal_pages.router)
@@ -27,6 +33,14 @@ router.include_router(terminal_pages.router)
 @router.get("/")
 async def index() -> RedirectResponse:
     return RedirectResponse("/fleet", status_code=303)
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """Browsers ask for it on every site whatever the page links; a 404 fills logs and tabs."""
+    return FileResponse(
+        FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -62,7 +76,7 @@ async def server_row(
 
 @router.post("/ui/projects", response_class=HTMLResponse)
 async def create_project(
-    name: Annotated[str, Form(min_length=1, max_length=120, pattern=r"^[^\x00]+$")],
+    name: Annotated[str, Form(min_length=1, max_length=120, pattern=r"^[^\x00]+$"), NotBlank],
     db: SessionDep,
     principal: PrincipalDep,
     actor: UserActorDep,

@@ -71,11 +71,31 @@ def remember_project(response: Response, current: ProjectAccess | None) -> Respo
     return response
 
 
+# Where an error page leads back to: the list the missing thing would be found in.
+BACK_LINKS = {
+    "tasks": ("/tasks", "Back to the task board"),
+    "pipelines": ("/tasks", "Back to the task board"),
+    "sessions": ("/sessions", "Back to sessions"),
+    "inbox": ("/inbox", "Back to the inbox"),
+    "permissions": ("/permissions", "Back to permissions"),
+    "activity": ("/activity", "Back to activity"),
+}
+DEFAULT_BACK = ("/fleet", "Back to the fleet")
+
+
+def back_link(path: str) -> tuple[str, str]:
+    """The (href, label) of the list page for the section ``path`` is in."""
+    return BACK_LINKS.get(path.strip("/").split("/", 1)[0], DEFAULT_BACK)
+
+
 def error_page(
     request: Request, hub: HubDep, principal: Principal | None, status: int, message: str
 ) -> HTMLResponse:
     """A human page for a missing or forbidden resource (the API answers JSON instead)."""
     titles = {401: "Not authorized", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
     title = titles.get(status, "Error")
-    context = page_context(request, hub, principal, status=status, title=title, message=message)
+    context = page_context(
+        request, hub, principal, status=status, title=title, message=message,
+        back=back_link(request.url.path),
+    )  # fmt: skip
     return templates.TemplateResponse(request, "error.html", context, status_code=status)

@@ -24,6 +24,33 @@ function csrfToken() {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
+// The sentence for one 422 entry: the hub's `message` names the field as a person reads it.
+function validationText(d) {
+  return d.message || `${(d.loc || []).slice(1).join(".")}: ${d.msg}`;
+}
+
+// The text to show for an error reply's parsed body.
+function apiErrorText(data, status) {
+  if (typeof data.detail === "string") return data.detail;
+  if (Array.isArray(data.detail) && data.detail.length) return data.detail.map(validationText).join(" ");
+  return `Request failed (HTTP ${status})`;
+}
+
+// An htmx form the hub refuses shows the hub's sentence in its [data-form-error] slot.
+document.addEventListener("htmx:responseError", (evt) => {
+  const form = evt.detail.elt.closest("form");
+  const slot = form && form.querySelector("[data-form-error]");
+  if (!slot) return;
+  let data = {};
+  try {
+    data = JSON.parse(evt.detail.xhr.responseText);
+  } catch (_) {
+    // not JSON: the generic sentence below
+  }
+  slot.textContent = apiErrorText(data, evt.detail.xhr.status);
+  slot.hidden = false;
+});
+
 async function postJson(url, body) {
   return fetch(url, {
     method: "POST",

@@ -186,12 +186,7 @@ const Inbox = (() => {
   }
 
   async function errorDetail(res) {
-    const data = await res.json().catch(() => ({}));
-    if (typeof data.detail === "string") return data.detail;
-    if (Array.isArray(data.detail)) {
-      return data.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-    }
-    return `Request failed (HTTP ${res.status})`;
+    return apiErrorText(await res.json().catch(() => ({})), res.status);
   }
 
   // Post one request's worth of decisions and show each item's outcome.

@@ -34,7 +34,8 @@
     editing = rule;
     clearErrors(form, general);
     field("name").value = rule ? rule.name : "";
-    field("action").value = rule ? rule.action : "allow";
+    // A new rule asks a person until someone chooses otherwise: the safe default.
+    field("action").value = rule ? rule.action : "ask";
     field("priority").value = rule ? String(rule.priority) : "0";
     scope.value = rule ? rule.scope : "project";
     if (rule && rule.scope === "server") field("scope_id").value = rule.scope_id;

@@ -10,9 +10,7 @@
   const toast = (message, kind) => (window.orcToast ? window.orcToast(message, kind) : alert(message));
 
   async function detail(res) {
-    const body = await res.json().catch(() => ({}));
-    if (typeof body.detail === "string") return body.detail;
-    return `request failed (HTTP ${res.status})`;
+    return apiErrorText(await res.json().catch(() => ({})), res.status);
   }
 
   async function end(kind) {

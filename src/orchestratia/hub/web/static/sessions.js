@@ -198,12 +198,7 @@
           window.location.assign(`/sessions/${created.id}`);
           return;
         }
-        const data = await res.json().catch(() => ({}));
-        error.textContent =
-          typeof data.detail === "string"
-            ? data.detail
-            : (data.detail || []).map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`).join("; ") ||
-              `Could not start the session (HTTP ${res.status})`;
+        error.textContent = apiErrorText(await res.json().catch(() => ({})), res.status);
         error.hidden = false;
       } finally {
         submit.disabled = false;

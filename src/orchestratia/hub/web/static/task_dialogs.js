@@ -25,7 +25,7 @@ function clearErrors(form, general) {
 function fieldError(form, field, text) {
   const slot = form.querySelector(`[data-error-for="${field}"]`);
   if (!slot) return false;
-  slot.textContent = slot.hidden ? text : `${slot.textContent}; ${text}`;
+  slot.textContent = slot.hidden ? text : `${slot.textContent} ${text}`;
   slot.hidden = false;
   const input = form.querySelector(`[name="${field}"]`);
   if (input) input.setAttribute("aria-invalid", "true");
@@ -40,7 +40,7 @@ async function showApiError(res, form, general) {
   if (Array.isArray(data.detail)) {
     for (const d of data.detail) {
       const loc = (d.loc || []).filter((part) => part !== "body" && part !== "query");
-      const text = loc.length ? `${loc.join(".")}: ${d.msg}` : d.msg;
+      const text = d.message || (loc.length ? `${loc.join(".")}: ${d.msg}` : d.msg);
       if (!loc.length || !fieldError(form, String(loc[0]), text)) loose.push(text);
     }
   } else if (typeof data.detail === "string") {
@@ -49,10 +49,10 @@ async function showApiError(res, form, general) {
     loose.push(`Request failed (HTTP ${res.status})`);
   }
   if (general && loose.length) {
-    general.textContent = loose.join("; ");
+    general.textContent = loose.join(" ");
     general.hidden = false;
   }
-  return loose.join("; ");
+  return loose.join(" ");
 }
 
 function showToast(text, kind) {
@@ -71,12 +71,7 @@ function showToast(text, kind) {
 }
 
 async function errorText(res) {
-  const data = await res.json().catch(() => ({}));
-  if (typeof data.detail === "string") return data.detail;
-  if (Array.isArray(data.detail)) {
-    return data.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  }
-  return `Request failed (HTTP ${res.status})`;
+  return apiErrorText(await res.json().catch(() => ({})), res.status);
 }
 
 const TaskDialogs = (() => {
