@@ -37,7 +37,11 @@ def prepend_path(directory: Path) -> str:
 
 
 def shim_text() -> str:
-    """The shim: this interpreter, so it is the daemon's install whatever ``PATH`` holds."""
+    """The shim: the console script beside this interpreter (venv, pipx), else the interpreter
+    itself, so it is the daemon's install whatever ``PATH`` holds."""
+    script = Path(sys.executable).parent / SHIM_NAME
+    if os.access(script, os.X_OK):
+        return f'#!/bin/sh\nexec {shlex.quote(str(script))} "$@"\n'
     return f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m orchestratia "$@"\n'
 
 
