@@ -28,7 +28,7 @@ async def test_blank_names_are_refused(admin: httpx.AsyncClient, project_id: str
         ("POST", "/api/v1/tasks", {"project_id": project_id, "title": BLANK}, "title", "Title"),
         ("PATCH", f"/api/v1/tasks/{task.json()['id']}", {"title": BLANK}, "title", "Title"),
         ("POST", "/api/v1/pipelines", {"project_id": project_id, "tasks": [{"title": BLANK}]},
-         "title", "Title"),
+         "title", "Title in tasks.0"),
         ("POST", "/api/v1/projects", {"name": BLANK}, "name", "Name"),
         ("POST", "/api/v1/approval-rules", rule_body(BLANK), "name", "Name"),
         ("PATCH", f"/api/v1/approval-rules/{rule['id']}", {"name": BLANK}, "name", "Name"),

@@ -18,11 +18,21 @@ _PREDICATES = ("must ", "is ", "cannot ", "has ", "needs ")
 
 
 def field_label(loc: Sequence[Any]) -> str:
-    """``["body", "acceptance_criteria", 2]`` → ``Acceptance criteria (item 3)``."""
-    names = [str(p) for p in loc if isinstance(p, str) and p not in _CONTAINERS]
-    items = [p for p in loc if isinstance(p, int)]
-    label = names[-1].replace("_", " ").capitalize() if names else "The request"
-    return f"{label} (item {items[-1] + 1})" if items and names and loc[-1] == items[-1] else label
+    """The field a person reads, with where it sits when nested:
+    ``["body", "title"]`` → ``Title``; ``["body", "acceptance_criteria", 2]`` →
+    ``Acceptance criteria (item 3)``; ``["body", "tasks", 0, "title"]`` → ``Title in tasks.0``."""
+    parts = [p for p in loc if not (isinstance(p, str) and p in _CONTAINERS)]
+    named = [i for i, p in enumerate(parts) if isinstance(p, str)]
+    if not named:
+        return "The request"
+    last = named[-1]
+    label = str(parts[last]).replace("_", " ").capitalize()
+    items = parts[last + 1 :]
+    if items and isinstance(items[-1], int):
+        label += f" (item {items[-1] + 1})"
+    if last:
+        label += " in " + ".".join(str(p) for p in parts[:last])
+    return label
 
 
 def human_message(error: Mapping[str, Any]) -> str:
