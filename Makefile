@@ -7,9 +7,13 @@ VENDOR := src/orchestratia/hub/web/static/vendor/htmx.min.js
 
 .PHONY: run test install assets test-deps lint typecheck pytest clean
 
-# `make run PORT=9000 HOST=0.0.0.0`; unset, `up` takes ORCHESTRATIA_PORT/ORCHESTRATIA_HOST or its defaults.
+# `make run PORT=9000 HOST=0.0.0.0`. Taken from the command line only: a PORT or HOST the shell
+# exports for something else must not move the hub. Otherwise `up` reads ORCHESTRATIA_PORT and
+# ORCHESTRATIA_HOST, then its defaults (127.0.0.1:8765).
+from_cli = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
+
 run: install
-	$(BIN)/orchestratia up $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
+	$(BIN)/orchestratia up $(call from_cli,PORT,--port) $(call from_cli,HOST,--host)
 
 test: install test-deps lint typecheck pytest
 
