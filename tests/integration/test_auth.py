@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.integration.conftest import PASSWORD, RunningHub, create_admin
@@ -79,3 +81,35 @@ async def test_logout_revokes_the_session(hub: RunningHub) -> None:
         client.cookies.clear()
         assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
         assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 401
+
+
+async def test_concurrent_logins_cannot_overrun_the_account_budget(hub: RunningHub) -> None:
+    """Every attempt claims its slot before the password is checked, so a burst that arrives
+    together still gets at most the budget of 401s, the rest 429s."""
+    await create_admin(hub, "alice@a.example", "tenant-a")
+    limit = hub.settings.login_failures_per_account
+    wrong = {"email": "alice@a.example", "password": "bad"}
+    async with httpx.AsyncClient(base_url=hub.url, timeout=30) as client:
+        burst = await asyncio.gather(
+            *(client.post("/api/v1/auth/login", json=wrong) for _ in range(30))
+        )
+        codes = sorted(res.status_code for res in burst)
+        assert codes == [401] * limit + [429] * (30 - limit)
+        right = await client.post(
+            "/api/v1/auth/login", json={"email": "alice@a.example", "password": PASSWORD}
+        )
+    assert right.status_code == 429
+
+
+async def test_concurrent_logins_cannot_overrun_the_ip_budget(hub: RunningHub) -> None:
+    limit = hub.settings.login_failures_per_ip
+    async with httpx.AsyncClient(base_url=hub.url, timeout=30) as client:
+        burst = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/auth/login", json={"email": f"u{i}@a.example", "password": "bad"}
+                )
+                for i in range(limit + 10)
+            )
+        )
+    assert sorted(res.status_code for res in burst) == [401] * limit + [429] * 10

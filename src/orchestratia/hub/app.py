@@ -97,6 +97,11 @@ async def _sweep_liveness(hub: HubState) -> None:
     await task_delivery.on_sessions_ended(hub)
 
 
+async def _prune_login_budgets(hub: HubState) -> None:
+    async with hub.sessionmaker() as db:
+        await hub.throttle.prune(db)
+
+
 async def _prune_recordings(hub: HubState) -> None:
     horizon = utcnow() - timedelta(days=hub.settings.recording_retention_days)
     async with hub.sessionmaker() as db:
@@ -159,6 +164,9 @@ def create_app(settings: HubSettings) -> FastAPI:
             ),
             asyncio.create_task(
                 _every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
+            ),
+            asyncio.create_task(
+                _every(3600, stop, lambda: _prune_login_budgets(hub), "login budget pruning")
             ),
             asyncio.create_task(
                 _every(

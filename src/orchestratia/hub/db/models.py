@@ -107,6 +107,17 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class LoginBudget(Base):
+    """Failed-login budget of one account or one client IP, shared by every hub replica. The
+    only table without ``tenant_id``: logins happen before any tenant is known. ``subject`` is a
+    SHA-256 so emails typed at the login form (real or not) are not stored in the clear."""
+
+    __tablename__ = "login_budgets"
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class RegistrationToken(Base):
     __tablename__ = "registration_tokens"
     id: Mapped[str] = _id()

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import AuthSession, Tenant, User
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from orchestratia.hub.errors import Forbidden, NotFound, Unauthorized
 from orchestratia.hub.security import hash_password, new_secret, sha256_hex, verify_password
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.throttle import LoginThrottle
@@ -47,14 +47,11 @@ async def login(
 ) -> LoginResult:
     """Verify credentials and open a new session (a fresh secret each login: session rotation)."""
     ip = actor.ip or "unknown"
-    wait = throttle.retry_after(email, ip)
-    if wait:
-        raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
+    await throttle.claim(db, email, ip)
     user = await db.scalar(select(User).where(User.email == email.lower()))
     # argon2 is deliberately slow; keep it off the event loop so sockets keep flowing.
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
-        throttle.failed(email, ip)
         await audit.record(
             db,
             actor,
@@ -66,7 +63,7 @@ async def login(
         )
         await db.commit()
         raise Unauthorized(INVALID_LOGIN)
-    throttle.succeeded(email)
+    await throttle.succeeded(db, email, ip)
     token = new_secret(TokenKind.LOGIN)
     row = AuthSession(
         tenant_id=user.tenant_id,
@@ -138,16 +135,13 @@ async def change_password(
     Wrong current passwords count against the login throttle: a stolen login must not be a way
     to guess the password at leisure."""
     ip = actor.ip or "unknown"
-    wait = throttle.retry_after(principal.email, ip)
-    if wait:
-        raise TooManyRequests("too many failed attempts; try again later", retry_after=wait)
+    await throttle.claim(db, principal.email, ip)
     user = await db.scalar(
         select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
     )
     if user is None:
         raise NotFound("user not found")
     if not await asyncio.to_thread(verify_password, user.password_hash, current):
-        throttle.failed(principal.email, ip)
         await audit.record(
             db,
             actor,
@@ -158,7 +152,7 @@ async def change_password(
         )
         await db.commit()
         raise Forbidden("the current password is wrong")
-    throttle.succeeded(principal.email)
+    await throttle.succeeded(db, principal.email, ip)
     user.password_hash = await asyncio.to_thread(hash_password, new)
     revoked = await db.scalars(
         update(AuthSession)
