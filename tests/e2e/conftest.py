@@ -156,9 +156,17 @@ def base_env(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
+def hub_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Extra environment for ``hub_process``; parametrise it (indirectly) to tune the hub."""
+    extra: dict[str, str] = getattr(request, "param", {})
+    return extra
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path, hub_env: dict[str, str]) -> Iterator[HubProcess]:
     data_dir = tmp_path / "hub"
-    hub = HubProcess(data_dir, free_port(), base_env(data_dir), tmp_path / "hub.log")
+    env = base_env(data_dir) | hub_env
+    hub = HubProcess(data_dir, free_port(), env, tmp_path / "hub.log")
     created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     hub.start()

@@ -50,6 +50,7 @@ async def start_hub(settings: HubSettings) -> tuple[RunningHub, asyncio.Task[Non
         ws_per_message_deflate=settings.ws_compression,
         log_level="warning",
         lifespan="on",
+        proxy_headers=False,  # as ``orchestratia hub serve``: the app decides whom to believe
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

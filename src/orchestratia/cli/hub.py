@@ -33,7 +33,9 @@ def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Confi
         ws_ping_interval=20,
         ws_ping_timeout=20,
         log_level="info",
-        proxy_headers=True,
+        # Forwarded headers are the app's business (``trusted_proxies``); uvicorn's default
+        # would believe them from any local process.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -58,12 +60,26 @@ class HubSettings(BaseSettings):
     login_window_seconds: int = 900
     cookie_secure: bool | None = None
     allowed_origins: list[str] = Field(default_factory=list)
+    # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For/-Proto are believed.
+    # None by default: a client's own forwarded headers must not pick its throttle address.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     default_plan: str = "unlimited"
     recording_retention_days: float = 30.0
     # How long a tool call a rule sent to ``ask`` waits in the inbox before it expires (seconds).
     approval_timeout: float = Field(default=300.0, gt=0)
     # How often to look for approval-rule changes made by another hub replica (seconds).
     approval_rules_sync_interval: float = Field(default=2.0, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            for item in value:
+                # Refuse a typo at start-up rather than silently trusting nobody (or everybody).
+                ipaddress.ip_network(str(item), strict=False)
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

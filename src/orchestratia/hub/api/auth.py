@@ -26,8 +26,8 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 def cookie_secure(request: Request, configured: bool | None) -> bool:
     if configured is not None:
         return configured
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-    return proto == "https"
+    # The scheme reflects X-Forwarded-Proto when, and only when, a trusted proxy sent it.
+    return request.url.scheme == "https"
 
 
 @router.post("/login")

@@ -1,0 +1,59 @@
+"""The hub's HTTP edge as a real ``orchestratia hub serve`` process sees it: which forwarded
+headers it believes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess
+
+pytestmark = pytest.mark.e2e
+
+# Two failures per address, and an account budget the test never reaches.
+THROTTLED = {
+    "ORCHESTRATIA_LOGIN_FAILURES_PER_IP": "2",
+    "ORCHESTRATIA_LOGIN_FAILURES_PER_ACCOUNT": "100",
+}
+
+
+def _failed_logins(hub: HubProcess, forwarded_for: list[str]) -> list[int]:
+    with httpx.Client(base_url=hub.url, timeout=10) as client:
+        return [
+            client.post(
+                "/api/v1/auth/login",
+                json={"email": ADMIN, "password": "wrong"},
+                headers={"X-Forwarded-For": address},
+            ).status_code
+            for address in forwarded_for
+        ]
+
+
+def _session_cookie_over_forwarded_https(hub: HubProcess) -> str:
+    with httpx.Client(base_url=hub.url, timeout=10) as client:
+        res = client.post(
+            "/api/v1/auth/login",
+            json={"email": ADMIN, "password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+    assert res.status_code == 200, res.text
+    return next(c for c in res.headers.get_list("set-cookie") if c.startswith("orc_session="))
+
+
+@pytest.mark.parametrize("hub_env", [THROTTLED], indirect=True)
+def test_forwarded_headers_are_ignored_by_default(hub_process: HubProcess) -> None:
+    """A client on loopback cannot reset its budget by making up addresses, nor claim https."""
+    assert "Secure" not in _session_cookie_over_forwarded_https(hub_process)
+    assert _failed_logins(hub_process, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [401, 401, 429]
+
+
+@pytest.mark.parametrize(
+    "hub_env",
+    [THROTTLED | {"ORCHESTRATIA_TRUSTED_PROXIES": "192.0.2.7, 127.0.0.0/8"}],
+    indirect=True,
+)
+def test_forwarded_headers_are_honoured_from_a_trusted_proxy(hub_process: HubProcess) -> None:
+    """Behind a configured proxy each forwarded client has its own budget."""
+    assert _failed_logins(hub_process, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [401, 401, 401]
+    assert _failed_logins(hub_process, ["10.0.0.9"] * 3) == [401, 401, 429]
+    assert "Secure" in _session_cookie_over_forwarded_https(hub_process)
