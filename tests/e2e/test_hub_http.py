@@ -1,11 +1,18 @@
 """The hub's HTTP edge as a real ``orchestratia hub serve`` process sees it: which forwarded
-headers it believes."""
+headers it believes, what its log keeps."""
 
 from __future__ import annotations
 
+import signal
+import uuid
+
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
+from orchestratia.hub.security import new_secret
+from orchestratia.protocol.tokens import SHARE_PREFIX, TOKEN_PREFIXES
 from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess
 
 pytestmark = pytest.mark.e2e
@@ -57,3 +64,22 @@ def test_forwarded_headers_are_honoured_from_a_trusted_proxy(hub_process: HubPro
     assert _failed_logins(hub_process, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [401, 401, 401]
     assert _failed_logins(hub_process, ["10.0.0.9"] * 3) == [401, 401, 429]
     assert "Secure" in _session_cookie_over_forwarded_https(hub_process)
+
+
+def test_tokens_never_reach_the_hub_log(hub_process: HubProcess) -> None:
+    """Share links (and any other token the hub issues) are masked in the access log."""
+    tokens = {prefix: new_secret(prefix) for prefix in TOKEN_PREFIXES}
+    share = tokens[SHARE_PREFIX]
+    with httpx.Client(base_url=hub_process.url, timeout=10) as client:
+        assert client.get(f"/share/{share}").status_code == 404
+        for token in tokens.values():
+            client.get("/api/v1/health", params={"token": token})
+    ws_url = hub_process.url.replace("http", "ws", 1)
+    view = f"{ws_url}/ws/sessions/{uuid.uuid4()}/view?share={share}"
+    with connect(view, proxy=None) as ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=5)
+    hub_process.kill(signal.SIGTERM)
+    log = hub_process.log.read_text()
+    assert "GET /share/orcsh_" in log and "/view?share=orcsh_" in log, log
+    leaked = [token for prefix, token in tokens.items() if token.removeprefix(prefix) in log]
+    assert leaked == [], log

@@ -6,6 +6,7 @@ from orchestratia.protocol.tokens import (
     MalformedToken,
     decode_hub_url,
     encode_registration_token,
+    mask_tokens,
     websocket_url,
 )
 
@@ -31,3 +32,14 @@ def test_malformed_tokens_are_refused(token: str) -> None:
 def test_websocket_url_follows_scheme() -> None:
     assert websocket_url("https://h.example/", "/ws/server") == "wss://h.example/ws/server"
     assert websocket_url("http://127.0.0.1:1", "/ws/server") == "ws://127.0.0.1:1/ws/server"
+
+
+def test_mask_tokens_hides_every_hub_token_and_keeps_its_kind() -> None:
+    registration = encode_registration_token("http://hub:8765", "s3cr3t-Body_x")
+    line = (
+        f'"GET /share/orcsh_Ab-c_9?x=1 HTTP/1.1" {registration} orcu_U1 orcs_S1, orc_K1. '
+        "orchestra orc-ok"
+    )
+    assert mask_tokens(line) == (
+        '"GET /share/orcsh_***?x=1 HTTP/1.1" orcreg_*** orcu_*** orcs_***, orc_*** orchestra orc-ok'
+    )

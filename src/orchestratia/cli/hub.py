@@ -15,6 +15,7 @@ from orchestratia.hub.app import create_app
 from orchestratia.hub.db import migrate
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.errors import HubError
+from orchestratia.hub.log_masking import hub_log_config
 from orchestratia.hub.services import accounts
 from orchestratia.hub.settings import HubSettings
 
@@ -33,6 +34,7 @@ def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Confi
         ws_ping_interval=20,
         ws_ping_timeout=20,
         log_level="info",
+        log_config=hub_log_config(),
         # Forwarded headers are the app's business (``trusted_proxies``); uvicorn's default
         # would believe them from any local process.
         proxy_headers=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from enum import StrEnum
 
 
@@ -24,6 +25,23 @@ class TokenKind(StrEnum):
     SESSION = "orcs_"  # a terminal session's token, for the agent CLI inside it
     LOGIN = "orcu_"  # a user's login (cookie or bearer)
     SHARE = "orcsh_"  # a read-only share link
+
+
+# Longest prefix first so ``orcsh_`` is not read as ``orcs_`` + "h…"; the body runs over every
+# character a token can hold (base64url, and the ``.`` of a registration token).
+_TOKEN = re.compile(
+    "("
+    + "|".join(re.escape(kind.value) for kind in sorted(TokenKind, key=len, reverse=True))
+    + ")"
+    + r"[A-Za-z0-9_\-.]+"
+)
+MASK = "***"
+
+
+def mask_tokens(text: str) -> str:
+    """``text`` with the secret of every hub token replaced by ``***`` (its prefix kept, so a log
+    still says which kind of token was there)."""
+    return _TOKEN.sub(lambda m: m.group(1) + MASK, text)
 
 
 class MalformedToken(ValueError):

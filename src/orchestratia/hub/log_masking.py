@@ -1,0 +1,44 @@
+"""The hub process's logging: uvicorn's own set-up, with every hub token masked on its way out.
+
+Masking the formatted text (not the record's arguments) covers the access log's request line,
+WebSocket handshake lines, our own messages and tracebacks alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from uvicorn.config import LOGGING_CONFIG
+from uvicorn.logging import AccessFormatter, DefaultFormatter
+
+from orchestratia.protocol.tokens import mask_tokens
+
+
+class _Masking(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_tokens(super().format(record))
+
+
+class MaskingFormatter(_Masking, DefaultFormatter):
+    """uvicorn's default formatter, tokens masked."""
+
+
+class MaskingAccessFormatter(_Masking, AccessFormatter):
+    """uvicorn's access-log formatter, tokens masked (share links travel in paths and queries)."""
+
+
+def hub_log_config() -> dict[str, Any]:
+    """uvicorn's ``LOGGING_CONFIG`` with masking formatters; our own ``orchestratia.*`` loggers
+    write through the same (masking) handler instead of Python's bare last-resort one."""
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    formatters = config["formatters"]
+    formatters["default"]["()"] = f"{__name__}.{MaskingFormatter.__name__}"
+    formatters["access"]["()"] = f"{__name__}.{MaskingAccessFormatter.__name__}"
+    config["loggers"]["orchestratia"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
