@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -34,6 +35,23 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# Child processes get the usual umask, so the modes of the files they create are their own doing.
+UMASK = 0o022
+
+
+def assert_hub_data_private(data_dir: Path) -> None:
+    """The hub's data dir is 0700 and its database (with its WAL files) and key are 0600."""
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    modes = {
+        name: oct(stat.S_IMODE((data_dir / name).stat().st_mode))
+        for name in ("hub.db", "hub.db-wal", "hub.db-shm", "secret_key")
+        if (data_dir / name).exists()
+    }
+    assert modes == dict.fromkeys(("hub.db", "hub.db-wal", "hub.db-shm"), "0o600") | (
+        {"secret_key": "0o600"} if "secret_key" in modes else {}
+    ), modes
 
 
 def orchestratia(*args: str) -> list[str]:
@@ -69,6 +87,7 @@ class HubProcess:
             self.proc = subprocess.Popen(
                 orchestratia("hub", "serve", "--port", str(self.port)),
                 env=self.env,
+                umask=UMASK,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -91,7 +110,12 @@ class HubProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            orchestratia(*args), env=self.env, capture_output=True, text=True, timeout=60
+            orchestratia(*args),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            umask=UMASK,
         )
 
 

@@ -1,5 +1,5 @@
 """The hub's HTTP edge as a real ``orchestratia hub serve`` process sees it: which forwarded
-headers it believes, what its log keeps."""
+headers it believes, what its log keeps, who may read its files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from orchestratia.hub.security import new_secret
 from orchestratia.protocol.tokens import SHARE_PREFIX, TOKEN_PREFIXES
-from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess
+from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess, assert_hub_data_private
 
 pytestmark = pytest.mark.e2e
 
@@ -83,3 +83,10 @@ def test_tokens_never_reach_the_hub_log(hub_process: HubProcess) -> None:
     assert "GET /share/orcsh_" in log and "/view?share=orcsh_" in log, log
     leaked = [token for prefix, token in tokens.items() if token.removeprefix(prefix) in log]
     assert leaked == [], log
+
+
+def test_database_and_key_are_private(hub_process: HubProcess) -> None:
+    """On a fresh data dir the hub creates its SQLite files (WAL ones too) and key for its user
+    alone."""
+    _failed_logins(hub_process, ["10.0.0.1"])  # a write, so the WAL files exist
+    assert_hub_data_private(hub_process.data_dir)

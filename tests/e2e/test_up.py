@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.conftest import orchestratia, wait_sync
+from tests.e2e.conftest import UMASK, assert_hub_data_private, orchestratia, wait_sync
 from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
@@ -108,6 +108,7 @@ class Launcher:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=UMASK,
             )
 
         def banner() -> re.Match[str] | None:
@@ -198,6 +199,7 @@ def test_up_runs_hub_and_daemon_and_restarts_on_same_data(launcher: Launcher) ->
     assert shown is not None, first.banner
     password = shown.group(1)
     server = wait_online(first, password)
+    assert_hub_data_private(launcher.data_dir)
     assert_stops_cleanly(first)
 
     second = launcher.start()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -21,8 +24,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def keep_sqlite_private(url: str) -> None:
+    """Create a SQLite database file 0600 (its directory 0700) before SQLite does it 0644, and
+    take group/other access away from one an older hub left readable. SQLite gives the WAL,
+    shared-memory and journal files the database's own mode. No-op for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + side) for side in SQLITE_SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(file, os.stat(file).st_mode & 0o700)
+
+
 def build_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
+        keep_sqlite_private(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from orchestratia.hub.db.engine import keep_sqlite_private
 from orchestratia.hub.db.models import Base
 
 target_metadata = Base.metadata
@@ -25,6 +26,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
+    keep_sqlite_private(url)
     engine = create_async_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
