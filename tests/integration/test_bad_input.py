@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestratia.hub.app import create_app
+from orchestratia.hub.settings import HubSettings
 from tests.integration.conftest import RunningHub
 
 MAX_BODY = 64 * 1024
@@ -431,3 +435,36 @@ async def test_login_failure_bodies_never_echo_the_password(
             res = await anon.post("/api/v1/auth/login", json=body)
             assert res.status_code in (401, 422), res.text
             assert SECRET not in res.text
+
+
+def _integer_query_parameters() -> list[tuple[str, str]]:
+    """Every (path, query parameter) of the hub's GET routes that takes an integer, read from
+    the app's OpenAPI schema so a new route cannot be missed."""
+    schema = create_app(HubSettings(database_url="sqlite+aiosqlite://")).openapi()
+    found = []
+    for path, operations in schema["paths"].items():
+        for param in operations.get("get", {}).get("parameters", []):
+            types = [param["schema"], *param["schema"].get("anyOf", [])]
+            if param["in"] == "query" and any(t.get("type") == "integer" for t in types):
+                found.append((path, param["name"]))
+    return found
+
+
+INTEGER_QUERIES = _integer_query_parameters()
+# Past a 64-bit column, at its edge (where offset + limit overflows), and below any count.
+OUT_OF_RANGE = [2**64, 2**63 - 1, 10**30, -1, -(2**63)]
+
+
+def test_integer_query_parameters_are_found() -> None:
+    assert ("/api/v1/sessions/{session_id}/output", "offset") in INTEGER_QUERIES
+
+
+@pytest.mark.parametrize(("path", "name"), INTEGER_QUERIES)
+async def test_integer_query_parameters_are_bounded(
+    admin: httpx.AsyncClient, path: str, name: str
+) -> None:
+    url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+    for value in OUT_OF_RANGE:
+        res = await admin.get(url, params={name: str(value)})
+        assert res.status_code == 422, (value, res.status_code, res.text)
+        assert _detail_mentions(res.json(), name), res.text

@@ -74,6 +74,7 @@ async def test_first_frame_must_be_join(live: Live) -> None:
     for first in (
         json.dumps({"type": "input", "data": "ls\r"}),
         json.dumps({"type": "join", "resume_offset": -1}),
+        json.dumps({"type": "join", "resume_offset": 2**63 - 1}),
         json.dumps({"type": "join", "surprise": 1}),
         "not json",
     ):

@@ -21,6 +21,7 @@ from orchestratia.protocol.rest import (
     ShareLinkCreate,
     ShareLinkPublic,
 )
+from orchestratia.protocol.numbers import OFFSET_MAX
 from orchestratia.protocol.revocations import ShareLinkRevoked
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
@@ -116,7 +117,7 @@ async def session_output(
     session_id: str,
     principal: PrincipalDep,
     db: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=OUTPUT_LIMIT)] = OUTPUT_LIMIT,
 ) -> Response:
     """Raw recorded bytes from ``offset``; the header says where they really start."""
