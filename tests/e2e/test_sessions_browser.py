@@ -381,3 +381,68 @@ def test_underscores_are_visible_at_1x(browser: Browser, fleet: Fleet, tmp_path:
     # The underscore is one solid stroke across the cells: some pixel row is lit nearly all along.
     assert max(rows) > 0.8, f"no underscore stroke drawn in the row: {rows} ({tmp_path})"
     context.close()
+
+
+# Reports what the browser refuses under the page's CSP (an init script is not subject to it).
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.reportCspViolation(`${e.violatedDirective} ${e.blockedURI} ${where}`);
+});
+"""
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+}
+
+
+def test_every_page_works_under_the_content_security_policy(
+    browser: Browser, fleet: Fleet, tmp_path: Path
+) -> None:
+    """Every dashboard page (and the share page) is served with the security headers, and the
+    browser reports no CSP violation while the page, htmx and the terminal do their work."""
+    created = fleet.api.post(
+        "/api/v1/sessions",
+        json={"server_id": fleet.server_id, "name": "csp", "working_directory": str(tmp_path)},
+    )
+    assert created.status_code == 201, created.text
+    session_id = created.json()["id"]
+    share = fleet.api.post(f"/api/v1/sessions/{session_id}/share", json={})
+    assert share.status_code == 201, share.text
+
+    other = fleet.api.post("/api/v1/projects", json={"name": "csp-other"})
+    assert other.status_code == 201, other.text
+
+    console: list[str] = []
+    violations: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.expose_function("reportCspViolation", lambda text: violations.append(text))
+    context.add_init_script(CSP_WATCH)
+    context.on("console", lambda msg: console.append(msg.text))
+    page = new_page(context)
+
+    def visit(path: str) -> None:
+        response = page.goto(f"{fleet.hub.url}{path}")
+        assert response is not None and response.ok, path
+        headers = response.headers
+        assert {k: headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS, (path, headers)
+        assert headers.get("referrer-policy") in ("same-origin", "no-referrer"), (path, headers)
+        csp = headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp, (path, csp)
+        page.wait_for_load_state("load")
+
+    visit("/login")
+    log_in(page, fleet.hub)
+    for path in ("/fleet", "/sessions", "/tasks", "/activity", "/inbox", "/permissions"):
+        visit(f"{path}?project_id={fleet.project_id}")
+    # The project switcher submits itself on change (once an inline handler).
+    page.select_option("#project-switcher", other.json()["id"])
+    page.wait_for_url(re.compile(re.escape(other.json()["id"])))
+    visit(f"/sessions/{session_id}")
+    type_line(page, "echo csp-$((6*7))")
+    wait_screen(page, r"^csp-42$", "the terminal working under the CSP")
+    visit(share.json()["url"].removeprefix(fleet.hub.url))
+    wait_screen(page, r"^csp-42$", "the shared terminal under the CSP")
+
+    refused = [text for text in console if "Content Security Policy" in text]
+    assert violations == [] and refused == [], (violations, refused)

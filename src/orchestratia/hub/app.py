@@ -37,6 +37,7 @@ from orchestratia.hub.middleware import (
     BodyLimitMiddleware,
     NulInUrlMiddleware,
     RequestIdMiddleware,
+    SecurityHeadersMiddleware,
 )
 from orchestratia.hub.services import recording
 from orchestratia.hub.services import servers as server_service
@@ -215,6 +216,8 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Outside the body limit and NUL check, so their own refusals carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     if settings.trusted_proxies:
         # Outermost, so every layer (and uvicorn's access log) sees the forwarded client. The
         # app does this rather than uvicorn so no way of serving it trusts loopback by default.

@@ -130,4 +130,8 @@ document.addEventListener("DOMContentLoaded", () => {
       setTimeout(() => delete pre.dataset.copied, 1200);
     }
   });
+  // Pickers that navigate as soon as they change (the CSP allows no inline handlers).
+  document.body.addEventListener("change", (ev) => {
+    if (ev.target.matches("select[data-submit-on-change]")) ev.target.form.submit();
+  });
 });
