@@ -91,7 +91,11 @@ class HubProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_sync(self._healthy, 20, f"hub health (log: {self.log})")
+        try:
+            wait_sync(self._healthy, 20, f"hub health (log: {self.log})")
+        except AssertionError:
+            self.kill()  # a hub that never became healthy must not outlive the test
+            raise
 
     def _healthy(self) -> bool:
         assert self.proc is not None
