@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from orchestratia.hub.security import new_secret
-from orchestratia.protocol.tokens import SHARE_PREFIX, TOKEN_PREFIXES
+from orchestratia.protocol.tokens import TokenKind
 from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess, assert_hub_data_private
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +68,8 @@ def test_forwarded_headers_are_honoured_from_a_trusted_proxy(hub_process: HubPro
 
 def test_tokens_never_reach_the_hub_log(hub_process: HubProcess) -> None:
     """Share links (and any other token the hub issues) are masked in the access log."""
-    tokens = {prefix: new_secret(prefix) for prefix in TOKEN_PREFIXES}
-    share = tokens[SHARE_PREFIX]
+    tokens = {prefix: new_secret(prefix) for prefix in TokenKind}
+    share = tokens[TokenKind.SHARE]
     with httpx.Client(base_url=hub_process.url, timeout=10) as client:
         assert client.get(f"/share/{share}").status_code == 404
         for token in tokens.values():

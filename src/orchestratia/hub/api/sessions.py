@@ -14,6 +14,7 @@ from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services import recording, sessions, share_links
 from orchestratia.hub.ws.session_links import send_to_daemon
+from orchestratia.protocol.numbers import OFFSET_MAX
 from orchestratia.protocol.rest import (
     SessionCreate,
     SessionList,
@@ -21,7 +22,6 @@ from orchestratia.protocol.rest import (
     ShareLinkCreate,
     ShareLinkPublic,
 )
-from orchestratia.protocol.numbers import OFFSET_MAX
 from orchestratia.protocol.revocations import ShareLinkRevoked
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
