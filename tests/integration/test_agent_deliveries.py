@@ -105,7 +105,10 @@ async def test_busy_output_and_a_half_typed_line_hold_normal_deliveries(
         reader_session(hub, socket_name, tmp_path) as daemon,
     ):
         await hub.send(typed("s", b"busy\r"))
-        await wait_until(lambda: b"got:busy\r\n.." in hub.output("s"), message="busy output")
+        # Typed input crosses the tmux control client: give a loaded machine time, not a race.
+        await wait_until(
+            lambda: b"got:busy\r\n.." in hub.output("s"), timeout=15, message="busy output"
+        )
         await hub.send(note("n1", "when you can"))
         # Output keeps coming for several idle periods: the normal delivery waits.
         start = len(hub.output("s"))
