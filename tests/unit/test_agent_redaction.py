@@ -210,9 +210,12 @@ def test_every_token_the_hub_issues_is_masked(kind: TokenKind) -> None:
         token = encode_registration_token("https://hub.example:8443", new_secret())
     out = run(Redactor(), b"$ echo " + token.encode() + b"\r\n")
     assert out == b"$ echo " + kind.encode() + b"[REDACTED:orchestratia_key]\r\n"
+    glued = run(Redactor(), b"$ echo x" + token.encode() + b"\r\n")
+    assert glued == b"$ echo x" + kind.encode() + b"[REDACTED:orchestratia_key]\r\n"
 
 
 GHP = b"ghp_"
+HUB_BODY = b"Kq3_x-Lg1n" * 4 + b"u8Q"  # 43 characters, as long as every secret the hub makes
 GHP_BODY = b"A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 # (what the terminal receives, what must leave): escapes stay where they were, so colours
 # still render, and the secret's characters are masked wherever the escapes cut them.
@@ -288,6 +291,17 @@ def test_coloured_secrets_resume_exactly_from_any_checkpoint() -> None:
         (b"tokenghp_" + GHP_BODY + b"\r\n", b"tokenghp_[REDACTED:github_token]\r\n"),
         (b"PATgithub_pat_11ABC_" + b"k" * 30, b"PATgithub_pat_[REDACTED:github_pat]"),
         (b"SLACKxoxb-123456789012-abcDEF\r\n", b"SLACKxoxb-[REDACTED:slack_token]\r\n"),
+        # Hub tokens (bodies as long as the hub makes them): a URL-encoded share link, a token
+        # after a JSON-escaped newline (a literal backslash-n), one glued to letters.
+        (
+            b"GET /x?next=%2Fshare%2Forcsh_" + HUB_BODY + b"%2Fview\r\n",
+            b"GET /x?next=%2Fshare%2Forcsh_[REDACTED:orchestratia_key]%2Fview\r\n",
+        ),
+        (
+            b'{"text": "key:\\norcs_' + HUB_BODY + b'"}\r\n',
+            b'{"text": "key:\\norcs_[REDACTED:orchestratia_key]"}\r\n',
+        ),
+        (b"xxxorcu_" + HUB_BODY, b"xxxorcu_[REDACTED:orchestratia_key]"),
     ],
 )
 def test_keys_glued_to_letters_are_masked(text: bytes, expected: bytes) -> None:
@@ -301,7 +315,8 @@ def test_ordinary_words_containing_a_head_stay_readable() -> None:
         b"MALAYSIAN EURASIA_REGION FANTASIA2024 ASIAPAC_SALES ASIAN_MARKETS_2024_Q1 "
         b"theasiadesk Akiak AKIAK highs_and_lows enoughs_said xoxo-gossip "
         b"task-runner-implements-the-login-flow desk-ant-colony-simulation-runner "
-        b"forc_something_long_enough corcs_another_identifier\r\n"
+        b"forc_something_long_enough corcs_another_identifier orchestra_tion "
+        b"xorcs_an_identifier_shorter_than_a_token\r\n"
     )
     redactor = Redactor()
     assert run(redactor, text) == text

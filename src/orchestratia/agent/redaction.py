@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from orchestratia.protocol.tokens import TokenKind
+from orchestratia.protocol.tokens import SECRET_CHARS, TokenKind
 
 ALNUM = string.ascii_letters + string.digits
 B64URL = ALNUM + "_-"
@@ -119,6 +119,12 @@ DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern("slack_token", r"xox[baprs]-", ALNUM + "-", min_len=10, boundary=False),
     SecretPattern("google_api_key", r"AIza", B64URL, min_len=35),
     SecretPattern("orchestratia_key", _HUB_TOKEN_HEAD, B64URL + ".", min_len=16),
+    # The same tokens glued to a letter or digit (``%2Forcsh_…`` in a URL-encoded link, ``\norcs_…``
+    # in JSON-escaped text): caught when the body is as long as every secret the hub makes, which
+    # an identifier such as ``forc_something_long_enough`` practically never is.
+    SecretPattern(
+        "orchestratia_key", _HUB_TOKEN_HEAD, B64URL + ".", min_len=SECRET_CHARS, boundary=False
+    ),
     SecretPattern(
         "jwt",
         r"eyJ",

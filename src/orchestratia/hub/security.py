@@ -9,7 +9,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from orchestratia.protocol.tokens import TokenKind
+from orchestratia.protocol.tokens import SECRET_BYTES, TokenKind
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the account does not exist, so both paths cost the same time.
@@ -27,7 +27,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def new_secret(kind: TokenKind | None = None, nbytes: int = 32) -> str:
+def new_secret(kind: TokenKind | None = None, nbytes: int = SECRET_BYTES) -> str:
     """A random secret; a bearer token when it starts with its ``kind``'s prefix."""
     return (kind or "") + secrets.token_urlsafe(nbytes)
 

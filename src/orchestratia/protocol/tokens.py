@@ -27,6 +27,12 @@ class TokenKind(StrEnum):
     SHARE = "orcsh_"  # a read-only share link
 
 
+# Random bytes in every secret the hub makes, and the base64url characters they become (no
+# padding): the daemon relies on a token's body being at least this long (``agent.redaction``).
+SECRET_BYTES = 32
+SECRET_CHARS = -(-SECRET_BYTES * 4 // 3)
+
+
 # Longest prefix first so ``orcsh_`` is not read as ``orcs_`` + "h…"; the body runs over every
 # character a token can hold (base64url, and the ``.`` of a registration token).
 _TOKEN = re.compile(
