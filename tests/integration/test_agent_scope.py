@@ -90,3 +90,41 @@ async def test_a_session_token_logs_permission_decisions_only_for_itself(
             assert (await ship(by_key, entry("by-daemon", sibling.id))).status_code == 201
         page = (await admin.get("/api/v1/permissions")).json()
         assert sorted(e["id"] for e in page["entries"]) == ["by-daemon", "own"]
+
+
+async def test_a_worker_token_posts_notes_only_on_its_own_tasks(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    # The hub types a note into its task's holder's terminal: a worker must not type into a
+    # sibling's session through it. Reading notes stays allowed.
+    async with fleet(hub, admin, project_id) as f:
+        mine = await f.session("mine")
+        await f.session("sibling")
+        lead = await f.session("lead", role="orchestrator")
+        theirs = await f.task("theirs")
+        await f.assign(theirs["id"], "sibling")
+        other = await f.task("other")
+        notes = f"/tasks/{theirs['id']}/notes"
+
+        for urgent in (False, True):
+            res = await mine.client.post(notes, json={"content": "rm -rf /", "urgent": urgent})
+            assert res.status_code == 403, res.text
+            assert "neither held nor created by this session" in res.json()["detail"]
+        res = await mine.client.get(notes)
+        assert res.status_code == 200 and res.json()["notes"] == []
+
+        # Its own task (created by it) and the orchestrator's wider right.
+        sub = (await mine.client.post("/tasks", json={"title": "sub", "spec": "s"})).json()
+        res = await mine.client.post(f"/tasks/{sub['id']}/notes", json={"content": "mine"})
+        assert res.status_code == 201, res.text
+        res = await lead.client.post(notes, json={"content": "steer", "urgent": True})
+        assert res.status_code == 201, res.text
+
+        # The server key notes a task a session on its server holds, not one none holds.
+        async with f.server_client() as by_key:
+            res = await by_key.post(notes, json={"content": "from the daemon's CLI"})
+            assert res.status_code == 201, res.text
+            res = await by_key.post(f"/tasks/{other['id']}/notes", json={"content": "x"})
+            assert res.status_code == 403, res.text
+        listed = (await admin.get(f"/api/v1/tasks/{theirs['id']}/notes")).json()["notes"]
+        assert sorted(n["content"] for n in listed) == ["from the daemon's CLI", "steer"]

@@ -205,6 +205,9 @@ async def add_note(
 ) -> NotePublic:
     async def work(outbox: Outbox) -> TaskNote:
         task = await tasks.load(db, caller, task_id, write=True)
+        # The hub types a note into its holder's terminal: a worker may not reach another
+        # session's terminal through a task that is not its own.
+        await caller.ensure_may_change(db, task)
         return await tasks.add_note(db, caller, task, body.content, body.urgent, outbox)
 
     note = await in_transaction(db, hub, work)
