@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
+from orchestratia.hub.db.models import LoginBudget
 from orchestratia.hub.errors import TooManyRequests
 from orchestratia.hub.services import throttle as throttle_module
 from orchestratia.hub.services.throttle import LoginThrottle
@@ -59,3 +61,25 @@ async def test_window_expiry(db: AsyncSession, monkeypatch: pytest.MonkeyPatch) 
     now += timedelta(seconds=10.5)
     assert await throttle.prune(db) == 2
     await throttle.claim(db, "a@x", "1.1.1.1")
+
+
+async def test_a_spent_budget_whose_window_passed_restarts_on_the_next_claim(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No prune in between: the claim's own UPDATE resets an expired window.
+    now = throttle_module.utcnow()
+    monkeypatch.setattr(throttle_module, "utcnow", lambda: now)
+    throttle = LoginThrottle(per_account=3, per_ip=100, window_seconds=10)
+    for _ in range(3):
+        await throttle.claim(db, "a@x", "1.1.1.1")
+    with pytest.raises(TooManyRequests):
+        await throttle.claim(db, "a@x", "1.1.1.1")
+    now += timedelta(seconds=10.5)
+    await throttle.claim(db, "a@x", "1.1.1.1")
+    # Both budgets (account spent, IP not) restarted at this attempt, counting it alone.
+    rows = (await db.execute(select(LoginBudget.failures, LoginBudget.window_started_at))).all()
+    assert [tuple(r) for r in rows] == [(1, now), (1, now)]
+    for _ in range(2):
+        await throttle.claim(db, "a@x", "1.1.1.1")
+    with pytest.raises(TooManyRequests):
+        await throttle.claim(db, "a@x", "1.1.1.1")
