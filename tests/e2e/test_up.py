@@ -133,6 +133,14 @@ class Launcher:
                 run.proc.wait(STOP_WITHIN)
             if alive(run.daemon_pid):
                 os.kill(run.daemon_pid, signal.SIGKILL)
+        # Sessions outlive their daemon by design: end the private tmux server under this test's
+        # TMUX_TMPDIR so no shell is left running after it.
+        subprocess.run(
+            ["tmux", "-L", "orchestratia", "kill-server"],
+            env={**self.env, "PATH": os.environ["PATH"]},
+            capture_output=True,
+            check=False,
+        )
 
 
 @pytest.fixture
