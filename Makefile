@@ -42,7 +42,7 @@ typecheck:
 	$(BIN)/mypy
 
 pytest:
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --durations=15
 
 
 clean:
