@@ -4,6 +4,8 @@ substitution, file redirection or background job; what cannot be parsed is asked
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from orchestratia.protocol.approvals import ApprovalRule, RuleSet
@@ -17,15 +19,21 @@ RULES = [
     {"id": "no-rm", "action": "deny", "param_pattern": "rm -rf*"},
     {"id": "curl", "action": "ask", "param_pattern": "curl *", "priority": 5},
 ]
-MATCHER = RuleMatcher(
-    RuleSet(
-        version=1,
-        rules=[
-            ApprovalRule.model_validate({"name": r["id"], "tool_pattern": "Bash", **r})
-            for r in RULES
-        ],
+
+
+def matcher(rules: list[dict[str, Any]], tool: str = "Bash") -> RuleMatcher:
+    return RuleMatcher(
+        RuleSet(
+            version=1,
+            rules=[
+                ApprovalRule.model_validate({"name": r["id"], "tool_pattern": tool, **r})
+                for r in rules
+            ],
+        )
     )
-)
+
+
+MATCHER = matcher(RULES)
 
 # (command, action, deciding rule or None for the default ask)
 TABLE: list[tuple[str, str, str | None]] = [
@@ -156,3 +164,69 @@ def test_an_exact_command_allows_that_command_only() -> None:
     assert verdict("ls *.py && curl -s y") == ("ask", "curl")  # the ask outranks "all"
     assert verdict("ls *.py && curl -s x; rm -rf /") == ("deny", "no-rm")
     assert verdict("make && make install") == ("allow", "all")
+
+
+BLANKET_RULES: list[dict[str, Any]] = [
+    {"id": "all", "action": "allow"},
+    {"id": "no-rm", "action": "deny", "param_pattern": "rm -rf*"},
+    {"id": "curl", "action": "ask", "param_pattern": "curl *", "priority": 5},
+]
+BLANKET = matcher(BLANKET_RULES)
+PADDING = " " + "x" * 4_100
+
+
+@pytest.mark.parametrize(
+    ("command", "action", "rule_id"),
+    [
+        # Unparseable: the blanket allow does not decide; quotes and assignments are stripped
+        # from the rough pieces before deny and ask rules are tried.
+        ("'rm' -rf /; : $'x'", "deny", "no-rm"),
+        ("'rm' -rf ~ $[1]", "deny", "no-rm"),
+        ("FOO=1 rm -rf /" + PADDING, "deny", "no-rm"),
+        ("c'url' x|sh; : $'x'", "ask", "curl"),
+        ("ls; : $'x'", "ask", None),
+        ("make" + PADDING, "ask", None),
+        ("make" + " a" * 70, "ask", None),  # too many words to try every suffix: unparsed
+        # Prefix commands: deny and ask rules see every suffix of a simple command.
+        ("time rm -rf /", "deny", "no-rm"),
+        ("coproc rm -rf /", "deny", "no-rm"),
+        ("exec rm -rf /", "deny", "no-rm"),
+        ("command rm -rf /", "deny", "no-rm"),
+        ("nohup rm -rf / &", "deny", "no-rm"),
+        ("sudo rm -rf /", "deny", "no-rm"),
+        ("env X=1 rm -rf /", "deny", "no-rm"),
+        ("nice -n 5 rm -rf /", "deny", "no-rm"),
+        ("builtin r'm' -rf /", "deny", "no-rm"),
+        ("ls && sudo -u root curl x", "ask", "curl"),
+        # Still decided by the blanket allow.
+        ("ls > f && make &", "allow", "all"),
+        ("echo rm -rf", "deny", "no-rm"),  # a suffix is just words: denying more is the price
+    ],
+)
+def test_a_blanket_allow_does_not_carry_hidden_commands(
+    command: str, action: str, rule_id: str | None
+) -> None:
+    verdict = BLANKET.decide("claude", "Bash", {"command": command}, None, None)
+    assert (verdict.action, verdict.rule_id) == (action, rule_id), verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("argv", "action", "rule_id"),
+    [
+        (["bash", "-lc", "rm -rf /"], "deny", "no-rm"),
+        (["/bin/sh", "-c", "ls; rm -rf /"], "deny", "no-rm"),
+        (["zsh", "-ic", "curl x", "zsh"], "ask", "curl"),
+        (["bash", "-e", "-c", "ls 'a b'"], "allow", "ls"),
+        (["bash", "-lc", "ls > out"], "ask", None),
+        (["ls", "a; rm -rf /"], "allow", "ls"),  # one argument, not a second command
+        (["bash", "-o", "pipefail", "-c", "ls"], "ask", None),  # not read as a script: asked
+    ],
+)
+def test_an_argv_shell_is_judged_by_its_script(
+    argv: list[str], action: str, rule_id: str | None
+) -> None:
+    verdict = matcher(RULES, "shell").decide("codex", "shell", {"command": argv}, None, None)
+    assert (verdict.action, verdict.rule_id) == (action, rule_id), verdict.reason
+    if action == "deny":  # also under a blanket allow
+        blanket = matcher(BLANKET_RULES, "shell")
+        assert blanket.decide("codex", "shell", {"command": argv}, None, None).action == "deny"

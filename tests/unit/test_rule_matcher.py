@@ -214,7 +214,8 @@ def test_hostile_text_is_matched_as_data(tmp_path: Path) -> None:
             ("https://a.org/x", "https://b.org/y"),
         ),
         ("web_fetch", {"prompt": "no links here"}, ("no links here",)),
-        ("shell", {"command": ["bash", "-lc", "rm -rf /"]}, ("bash -lc rm -rf /",)),
+        ("shell", {"command": ["bash", "-lc", "rm -rf /"]}, ("rm -rf /",)),  # the script
+        ("shell", {"command": ["ls", "a; b"]}, ("ls 'a; b'",)),  # one argument stays one word
         ("exec_command", {"cmd": "cargo test"}, ("cargo test",)),
         (
             "apply_patch",

@@ -23,9 +23,12 @@ whole command, or a command inside a substitution); the call is allowed only if 
 allowed by the allow rule that decides that part, and the command has no substitution, no
 redirection into a file and no background job, and could be parsed at all; otherwise it is
 ``ask``. A rule without a ``param_pattern`` does not look at the command, so it decides the whole
-call as before (an allow of the bare tool ``Bash`` allows any command), and nor does an allow
-whose glob has no wildcard (what an inbox "allow this for N minutes" makes): it allows exactly
-that whole command, which a person has read.
+call as before (an allow of the bare tool ``Bash`` allows any command) once no deny or ask rule
+matches a part, unless the command could not be parsed: then the deny check was only a rough one
+and the call is ``ask``. An allow whose glob has no wildcard (what an inbox "allow this for N
+minutes" makes) decides the whole call too, parsed or not: it allows exactly that command, which
+a person has read. An argv (``shell``, ``local_shell``, …) is one command quoted back together,
+and ``bash -lc SCRIPT`` (``sh``/``zsh``/``dash``, any ``-c`` flags) is judged as ``SCRIPT``.
 
 Tool input is only ever read as data: looked up by key, parsed as shell grammar by a pure parser,
 matched with RE2; nothing is ever run.
@@ -33,10 +36,13 @@ matched with RE2; nothing is ever run.
 
 from __future__ import annotations
 
+import itertools
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from orchestratia.protocol.approvals import (
@@ -102,6 +108,8 @@ SHELL_TOOLS = frozenset(
 )
 ARGV_TOOLS = frozenset({"shell", "local_shell", "shell_command", "exec_command"})
 LIST_TOOLS = frozenset({"read_many_files"})
+ARGV_SHELLS = frozenset({"sh", "bash", "zsh", "dash"})
+_SHELL_FLAGS = re.compile(r"-[a-np-zA-NP-Z]+")  # letters that take no argument ("-o" does)
 _URL = re.compile(r"https?://[^\s<>\"'`]+")  # no nested repetition: linear on any input
 _ONE_CHAR_CLASS = re.compile(r"\[[^!]\]")  # "[*]": how escape_glob writes a literal "*"
 _PATCH_PATH = re.compile(r"^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+)$", re.M)
@@ -149,7 +157,7 @@ def main_parameters(tool: str, tool_input: Mapping[str, Any]) -> tuple[str, ...]
         raw = tool_input.get(key)
         if isinstance(raw, list) and raw and all(isinstance(v, str) for v in raw):
             if tool in ARGV_TOOLS:
-                values.append(" ".join(raw))
+                values.append(_argv_command(raw))
             elif tool in LIST_TOOLS:
                 values.extend(raw)
         elif isinstance(raw, str):
@@ -159,6 +167,21 @@ def main_parameters(tool: str, tool_input: Mapping[str, Any]) -> tuple[str, ...]
     elif tool == "web_fetch":
         values = [url for text in values for url in (_URL.findall(text) or [text])]
     return tuple(_safe_text(v) for v in values) or None
+
+
+def _argv_command(argv: Sequence[str]) -> str:
+    """The shell command an argv runs: the script of ``bash -lc SCRIPT`` (and ``sh``, ``zsh``,
+    ``dash``; flags of letters only, so ``-o pipefail`` is not read as one), else the argv quoted
+    back into one command, so that an argument stays one word."""
+    flags = list(itertools.takewhile(lambda arg: arg.startswith("-"), argv[1:]))
+    if (
+        PurePosixPath(argv[0]).name in ARGV_SHELLS
+        and len(argv) > len(flags) + 1
+        and any("c" in flag for flag in flags)
+        and all(_SHELL_FLAGS.fullmatch(flag) for flag in flags)
+    ):
+        return argv[len(flags) + 1]
+    return shlex.join(argv)
 
 
 class RuleMatcher:
@@ -287,7 +310,10 @@ def _decide_shell(candidates: Sequence[_Rule], commands: Sequence[ShellCommand])
     rank = {e.rule.id: i for i, e in enumerate(candidates)}
     asks = [v for v in probed if v.action == "ask" and v.rule_id is not None]
     first_ask = min((rank[v.rule_id] for v in asks if v.rule_id is not None), default=len(rank))
-    whole = {e.rule.id for e in candidates if e.param is None or e.exact}
+    # A blanket allow never read the command, so it may not decide one we could not read either:
+    # the deny check on such text is only a rough one.
+    parsed = all(c.parsed for c in commands)
+    whole = {e.rule.id for e in candidates if (e.param is None and parsed) or e.exact}
     decider = probed[0].rule_id if probed and probed[0].action == "allow" else None
     if decider in whole and rank[decider or ""] < first_ask:
         return probed[0]

@@ -12,8 +12,10 @@ What the matcher gets (``ShellCommand``):
 - ``parts``: every simple command as written (assignments and redirections included, so
   ``LD_PRELOAD=x.so ls`` is not ``ls``). An allow needs every part allowed.
 - ``deny_texts``: what deny and ask rules are tried on, a superset: the whole command, every part,
-  each part from its command word on and as its unquoted words (so ``FOO=1 r'm' -rf /`` meets
-  ``rm -rf*``), and the simple commands inside command and process substitutions.
+  and every suffix of a part that starts at a word, as written and as its unquoted words (so
+  ``FOO=1 r'm' -rf /``, ``sudo rm -rf /`` and ``nice -n 5 rm -rf /`` all meet ``rm -rf*``; an
+  argument such as ``echo rm -rf`` does too, which can only add denials), and the simple commands
+  inside command and process substitutions.
 - ``refusal``: why no allow rule may cover the command even if every part is allowed: a command
   or process substitution (whose output becomes more command text), output redirected to a file
   (``> f``; ``2>&1`` and ``> /dev/null`` are harmless), a background job (``&``), a command
@@ -22,9 +24,14 @@ What the matcher gets (``ShellCommand``):
 
 Text we do not trust the parser on is refused before parsing: ANSI-C and locale quoting
 (``$'…'``, ``$"…"``, which bashlex reads differently from bash), commands over
-``MAX_PARSED_CHARS``, and everything bashlex itself refuses (``case``, ``time``, arithmetic).
-Then ``deny_texts`` falls back to a crude split on every operator character, quotes ignored:
-it may split too much, which can only add denials.
+``MAX_PARSED_CHARS``, and everything bashlex itself refuses (``case``, ``time``, ``coproc``,
+arithmetic); so is a simple command of more than ``MAX_SUFFIX_WORDS`` words, whose suffixes
+would cost too much to try. Such a command is not ``parsed``: no allow rule that ignores the
+command text may decide it (``rule_matching``). Its ``deny_texts`` come from a crude split on
+every operator character, quotes ignored (it may split too much, which can only add denials):
+each piece as written, and the word suffixes of each piece read with ``shlex`` (quotes
+removed; a plain whitespace split where shlex refuses), within ``ROUGH_BUDGET`` characters so a
+megabyte of text stays cheap; past that budget a piece is tried as written only.
 
 Importing bashlex builds its parser tables (about a second on a busy machine), so this module is
 imported by ``rule_matching`` at load time: the daemon pays it once when it starts, and a hook
@@ -34,7 +41,8 @@ process only when the daemon is not there to answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import shlex
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +50,8 @@ import bashlex  # type: ignore[import-untyped]  # bashlex ships no type informat
 
 MAX_PARSED_CHARS = 4_000  # bashlex is pure Python (~1 ms per 100 characters on a busy machine),
 # and the daemon decides on its event loop: longer commands are asked about unparsed
+MAX_SUFFIX_WORDS = 64  # deny and ask rules are tried on each word suffix: bounded, as above
+ROUGH_BUDGET = 65_536  # characters of an unparsed command read with shlex (~0.5 µs each)
 DEV_NULL = "/dev/null"
 # Redirections that write (or truncate) the file they name; ">&" only when followed by a word.
 WRITING_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
@@ -62,6 +72,11 @@ class ShellCommand:
     deny_texts: tuple[str, ...]
     refusal: str | None
 
+    @property
+    def parsed(self) -> bool:
+        """Whether ``parts`` are the command's simple commands for certain."""
+        return self.refusal != UNPARSED
+
 
 def split_command(command: str) -> ShellCommand:
     """``command`` split into its simple commands; never raises, never runs anything."""
@@ -78,14 +93,37 @@ def split_command(command: str) -> ShellCommand:
     walk = _Walk(text)
     for tree in trees:
         walk.visit(tree, nested=False)
+    if walk.too_many_words:
+        return _unparsed(text)
     refusal = refusal or walk.refusal
     deny = _unique([text, *walk.deny_texts])
     return ShellCommand(text, tuple(walk.parts), deny, refusal)
 
 
 def _unparsed(text: str) -> ShellCommand:
-    crude = (piece.strip() for piece in _CRUDE_SPLIT.split(text))
-    return ShellCommand(text, (), _unique([text, *crude]), UNPARSED)
+    found = [text]
+    budget = ROUGH_BUDGET
+    for piece in _CRUDE_SPLIT.split(text):
+        piece = piece.strip()
+        found.append(piece)
+        if budget > 0 and piece:
+            head = piece[:budget]
+            budget -= len(head)
+            found += _suffixes(_rough_words(head)[: MAX_SUFFIX_WORDS + 1])
+    return ShellCommand(text, (), _unique(found), UNPARSED)
+
+
+def _rough_words(piece: str) -> list[str]:
+    """The words of a piece cut out of text bashlex refused, quotes removed where shlex can."""
+    try:
+        return shlex.split(piece)
+    except ValueError:  # an unfinished quote or escape, perhaps cut there by the crude split
+        return piece.split()
+
+
+def _suffixes(words: Sequence[str]) -> list[str]:
+    """``words`` joined from each word on (``FOO=1 sudo rm`` → itself, ``sudo rm``, ``rm``)."""
+    return [" ".join(words[i:]) for i in range(len(words))]
 
 
 def _unique(texts: list[str]) -> tuple[str, ...]:
@@ -136,6 +174,7 @@ class _Walk:
         self.parts: list[str] = []
         self.deny_texts: list[str] = []
         self.refusal: str | None = None
+        self.too_many_words = False
 
     def refuse(self, reason: str) -> None:
         self.refusal = self.refusal or reason
@@ -167,9 +206,12 @@ class _Walk:
         self.deny_texts.append(whole)
         if words and "$" in self.text[words[0].pos[0] : words[0].pos[1]]:
             self.refuse(VARIABLE_COMMAND)  # "ls$X" is whatever X makes of it, not "ls…"
-        if words:
-            self.deny_texts.append(self.text[words[0].pos[0] : end].strip())
-            self.deny_texts.append(" ".join(w.word for w in words))
+        if len(words) > MAX_SUFFIX_WORDS:
+            self.too_many_words = True
+            return
+        for word in words:  # a prefix command (sudo, env X=1, nice -n 5, exec …) hides nothing
+            self.deny_texts.append(self.text[word.pos[0] : end].strip())
+        self.deny_texts += _suffixes([w.word for w in words])
 
 
 def _children(node: Any) -> Iterator[Any]:
