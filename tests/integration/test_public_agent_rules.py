@@ -141,3 +141,44 @@ async def test_our_daemon_still_gets_the_rule_set(
         assert res.status_code == 200 and res.json()["version"] == 1
         res = await http.get("/approval-rules", headers={PROTOCOL_HEADER: "x"})
         assert res.status_code == 422
+
+
+async def _served(hub: RunningHub, api_key: str, cache: Path) -> list[dict[str, Any]]:
+    """The reply a public daemon caches, written where its hook reads it."""
+    headers = {"X-API-Key": api_key}
+    async with httpx.AsyncClient(base_url=hub.url + "/api/v1/server", headers=headers) as http:
+        res = await http.get("/approval-rules")
+    assert res.status_code == 200, res.text
+    cache.write_text(res.text)
+    return list(res.json())
+
+
+async def test_public_hook_never_allows_what_a_posix_class_or_project_rule_denies(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, tmp_path: Path
+) -> None:
+    """RE2's ``[[:space:]]`` is not a literal run (the stdlib parser misreads it), and a
+    project-scope deny must apply even when the session's project is unknown to the hook, where
+    a tenant-scope allow still does."""
+    server = await register_server(admin, project_id)
+    ids = {
+        r["name"]: r["id"]
+        for r in [
+            await create_rule(admin, "posix rm", "deny", pattern_syntax="regex",
+                              param_pattern="rm[[:space:]]-rf"),
+            await create_rule(admin, "project rm", "deny", param_pattern="rm -rf*",
+                              scope="project", scope_id=project_id),
+            await create_rule(admin, "project curl", "ask", param_pattern="curl *",
+                              scope="project", scope_id=project_id),
+            await create_rule(admin, "exact rm", param_pattern="rm -rf build"),
+            await create_rule(admin, "exact curl", param_pattern="curl x"),
+        ]
+    }  # fmt: skip
+    cache = tmp_path / "orchestratia-rules.json"
+    served = await _served(hub, server["api_key"], cache)
+    assert {r["name"] for r in served} >= {"exact rm", "exact curl"}
+    for env in ({"ORCHESTRATIA_PROJECT_ID": project_id}, {}):
+        assert decide(cache, "Bash", {"command": "rm -rf /"}, env)[0] == "deny", env
+        assert decide(cache, "Bash", {"command": "rm -rf build"}, env)[0] == "deny", env
+        assert decide(cache, "Bash", {"command": "curl x"}, env)[0] == "deny", env
+    posix = next(r for r in served if r["id"] == ids["posix rm"])
+    assert posix["param_pattern"] is None  # no literal run is certain: the cover is "*"

@@ -16,7 +16,10 @@ or a reliable agent filter, so every rule is translated to err towards deny or a
   what they match here: a regex becomes a glob of its mandatory literal runs (``rm\\s+-rf`` →
   ``*rm*-rf*``, or ``*`` when there are none); a glob that can reach a shell tool is widened to
   ``*<glob>*``, since a simple command is a piece of the whole command; the agent filter is
-  dropped.
+  dropped, and the scope becomes the tenant: that hook applies a project rule only when it
+  knows the session's project (``ORCHESTRATIA_PROJECT_ID``), while tenant allows always apply,
+  and the hub sends a server only the rules that can apply to it anyway. A regex the stdlib
+  parser may read differently from RE2 (POSIX classes, nested sets) is covered by ``*``.
 - ``allow`` rules are sent only where the public hook decides exactly as we do: tool-only rules
   (no ``param_pattern``) that cannot reach a shell tool, ``param_pattern`` rules on a tool whose
   main parameter the public hook reads from the same field, and, on ``Bash`` /
@@ -86,15 +89,19 @@ def public_rules(rules: Sequence[ApprovalRule]) -> list[PublicApprovalRule]:
     return found
 
 
-def _public(rule: ApprovalRule, tool: str, param: str | None, agents: str) -> PublicApprovalRule:
+def _public(
+    rule: ApprovalRule, tool: str, param: str | None, agents: str, *, tenant: bool = False
+) -> PublicApprovalRule:
+    """``rule`` in the public shape; ``tenant`` sends it with tenant scope, which that hook
+    applies always (it skips a project rule when it does not know the session's project)."""
     return PublicApprovalRule(
         id=rule.id,
         name=rule.name,
         tool_pattern=tool,
         param_pattern=param,
         action=rule.action,
-        scope_type=rule.scope,
-        scope_id=rule.scope_id,
+        scope_type="tenant" if tenant else rule.scope,
+        scope_id=None if tenant else rule.scope_id,
         agent_filter=agents,
         priority=rule.priority,
     )
@@ -119,7 +126,7 @@ def _covers(rule: ApprovalRule) -> list[PublicApprovalRule]:
         elif _reaches_shell(rule):
             param = f"*{param}*"
     param = None if param == "*" else param
-    return [_public(rule, tool, param, "all") for tool in tools]
+    return [_public(rule, tool, param, "all", tenant=True) for tool in tools]
 
 
 def _exact(rule: ApprovalRule) -> PublicApprovalRule | None:
@@ -169,10 +176,17 @@ def regex_names(pattern: str) -> list[str] | None:
 
 def _parse(pattern: str) -> Any:
     """The stdlib parse of ``pattern``, or None when it fails or ignores case (then literals
-    say nothing); RE2 syntax it does not know fails, which callers take as "anything"."""
+    say nothing); RE2 syntax it does not know fails, which callers take as "anything". So does
+    anything the two engines may read differently: POSIX classes (``[[:space:]]``, which the
+    stdlib reads as a set followed by a literal ``]``), collating elements and equivalence
+    classes, and whatever the stdlib warns about (nested sets, set operations)."""
+    if any(posix in pattern for posix in ("[:", "[=", "[.")):
+        return None
     try:
-        parsed = sre_parse.parse(pattern)
-    except (re.error, ValueError, OverflowError, RecursionError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            parsed = sre_parse.parse(pattern)
+    except (re.error, ValueError, OverflowError, RecursionError, Warning):
         return None
     return None if parsed.state.flags & (re.IGNORECASE | re.VERBOSE) else parsed
 
