@@ -134,6 +134,11 @@ def test_parts_and_refusals() -> None:
     assert "id" in split.deny_texts  # inside the substitution
     assert split.refusal == "it runs a command substitution"
     assert split_command("ls " * 10_000).parts == ()  # too long to parse: asked about
+    prefixed = split_command("nice -n 5 'rm' -rf /")
+    assert prefixed.suffix_texts[-3:] == ("-n 5 rm -rf /", "5 rm -rf /", "rm -rf /")
+    assert "'rm' -rf /" in prefixed.suffix_texts
+    rough = split_command("time 'rm' -rf /; : $'x'")
+    assert not rough.parsed and "rm -rf /" in rough.suffix_texts
 
 
 def test_an_exact_command_allows_that_command_only() -> None:
@@ -230,3 +235,21 @@ def test_an_argv_shell_is_judged_by_its_script(
     if action == "deny":  # also under a blanket allow
         blanket = matcher(BLANKET_RULES, "shell")
         assert blanket.decide("codex", "shell", {"command": argv}, None, None).action == "deny"
+
+
+def test_prefix_commands_meet_regex_rules_anchored_or_not() -> None:
+    rules: list[dict[str, Any]] = [
+        {"id": "all", "action": "allow"},
+        {"id": "rm", "action": "deny", "pattern_syntax": "regex", "param_pattern": r"^rm\s+-rf"},
+        {"id": "shred", "action": "deny", "pattern_syntax": "regex", "param_pattern": r"shred\s"},
+        {"id": "push", "action": "ask", "param_pattern": "*git push*", "priority": 5},
+    ]
+    blanket = matcher(rules)
+    for command, rule_id in [
+        ("sudo rm -rf /", "rm"),
+        ("env A=1 nice -n 5 shred x", "shred"),
+        ("nohup git push -f", "push"),
+        ("make", "all"),
+    ]:
+        verdict = blanket.decide("claude", "Bash", {"command": command}, None, None)
+        assert verdict.rule_id == rule_id, (command, verdict)

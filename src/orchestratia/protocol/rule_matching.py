@@ -19,16 +19,18 @@ URLs). Then a ``deny`` or ``ask`` rule matches if *any* value matches, an ``allo
 
 Shell tools (``SHELL_TOOLS``) are matched per simple command (``shell_commands``, whitespace
 around the command ignored): a ``deny`` or ``ask`` rule matches if it matches *any* part (or the
-whole command, or a command inside a substitution); the call is allowed only if *every* part is
-allowed by the allow rule that decides that part, and the command has no substitution, no
-redirection into a file and no background job, and could be parsed at all; otherwise it is
-``ask``. A rule without a ``param_pattern`` does not look at the command, so it decides the whole
-call as before (an allow of the bare tool ``Bash`` allows any command) once no deny or ask rule
-matches a part, unless the command could not be parsed: then the deny check was only a rough one
-and the call is ``ask``. An allow whose glob has no wildcard (what an inbox "allow this for N
-minutes" makes) decides the whole call too, parsed or not: it allows exactly that command, which
-a person has read. An argv (``shell``, ``local_shell``, …) is one command quoted back together,
-and ``bash -lc SCRIPT`` (``sh``/``zsh``/``dash``, any ``-c`` flags) is judged as ``SCRIPT``.
+whole command, a command inside a substitution, or a part from any of its words on, so that a
+prefix command such as ``sudo``, ``env X=1`` or ``nice -n 5`` hides nothing); the call is
+allowed only if *every* part is allowed by the allow rule that decides that part, and the
+command has no substitution, no redirection into a file and no background job, and could be
+parsed at all; otherwise it is ``ask``. A rule without a ``param_pattern`` does not look at the
+command, so it decides the whole call as before (an allow of the bare tool ``Bash`` allows any
+command) once no deny or ask rule matches a part, unless the command could not be parsed: then
+the deny check was only a rough one and the call is ``ask``. An allow whose glob has no wildcard
+(what an inbox "allow this for N minutes" makes) decides the whole call too, parsed or not: it
+allows exactly that command, which a person has read. An argv (``shell``, ``local_shell``, …) is
+one command quoted back together, and ``bash -lc SCRIPT`` (``sh``/``zsh``/``dash``, any ``-c``
+flags) is judged as ``SCRIPT``.
 
 Tool input is only ever read as data: looked up by key, parsed as shell grammar by a pure parser,
 matched with RE2; nothing is ever run.
@@ -136,6 +138,12 @@ class _Rule:
     param: CompiledPattern | None
     agents: frozenset[str] | None
     exact: bool  # a glob param_pattern matching one text only (an inbox "allow this command")
+    # Whether it is tried on the word suffixes of a simple command: ask rules, and deny rules
+    # that may match a suffix without matching the simple command it was cut from (anchored at
+    # the start). An unanchored deny matching a suffix matches its command too, where a deny is
+    # never shadowed (deny rules come first), so trying it again would only cost time. Allow
+    # rules never judge a suffix: it is not a command of its own.
+    on_suffixes: bool
 
 
 def _safe_text(value: str) -> str:
@@ -215,6 +223,8 @@ class RuleMatcher:
             exact=rule.pattern_syntax == "glob"
             and rule.param_pattern is not None
             and not any(c in _ONE_CHAR_CLASS.sub("", rule.param_pattern) for c in "*?["),
+            on_suffixes=rule.param_pattern is not None
+            and (rule.action == "ask" or (rule.action == "deny" and _anchored(rule))),
         )
 
     def decide(
@@ -301,6 +311,10 @@ def _decide_shell(candidates: Sequence[_Rule], commands: Sequence[ShellCommand])
         return verdicts[text]
 
     probed = [of(text) for command in commands for text in command.deny_texts]
+    on_suffixes = [e for e in candidates if e.on_suffixes]
+    if on_suffixes:
+        suffixes = dict.fromkeys(t for command in commands for t in command.suffix_texts)
+        probed += [_first(on_suffixes, (_safe_text(t).encode("utf-8"),)) for t in suffixes]
     for verdict in probed:
         if verdict.action == "deny":
             return verdict
@@ -327,6 +341,15 @@ def _decide_shell(candidates: Sequence[_Rule], commands: Sequence[ShellCommand])
         return Verdict("ask", None, DEFAULT_REASON)
     not_allowed = next((v for v in parts if v.action != "allow"), None)
     return parts[0] if not_allowed is None else not_allowed
+
+
+def _anchored(rule: ApprovalRule) -> bool:
+    """Whether ``rule``'s param pattern may match at the start of a text only (conservative:
+    any ``^`` or ``\\A`` in a regex; a glob unless it starts with ``*``)."""
+    pattern = rule.param_pattern or ""
+    if rule.pattern_syntax == "glob":
+        return not pattern.startswith("*")
+    return "^" in pattern or "\\A" in pattern
 
 
 def _encoded(values: tuple[str, ...] | None) -> tuple[bytes, ...] | None:

@@ -11,11 +11,13 @@ What the matcher gets (``ShellCommand``):
 
 - ``parts``: every simple command as written (assignments and redirections included, so
   ``LD_PRELOAD=x.so ls`` is not ``ls``). An allow needs every part allowed.
-- ``deny_texts``: what deny and ask rules are tried on, a superset: the whole command, every part,
-  and every suffix of a part that starts at a word, as written and as its unquoted words (so
-  ``FOO=1 r'm' -rf /``, ``sudo rm -rf /`` and ``nice -n 5 rm -rf /`` all meet ``rm -rf*``; an
-  argument such as ``echo rm -rf`` does too, which can only add denials), and the simple commands
+- ``deny_texts``: what rules are tried on as commands, a superset: the whole command, every
+  part as written, from its command word on and as its unquoted words, and the simple commands
   inside command and process substitutions.
+- ``suffix_texts``: what deny and ask rules are tried on as well: every later suffix of a part
+  that starts at a word, as written and unquoted (so ``FOO=1 r'm' -rf /``, ``sudo rm -rf /`` and
+  ``nice -n 5 rm -rf /`` all meet ``rm -rf*``; an argument such as ``echo rm -rf`` does too,
+  which can only add denials).
 - ``refusal``: why no allow rule may cover the command even if every part is allowed: a command
   or process substitution (whose output becomes more command text), output redirected to a file
   (``> f``; ``2>&1`` and ``> /dev/null`` are harmless), a background job (``&``), a command
@@ -70,6 +72,7 @@ class ShellCommand:
     text: str
     parts: tuple[str, ...]
     deny_texts: tuple[str, ...]
+    suffix_texts: tuple[str, ...]
     refusal: str | None
 
     @property
@@ -97,11 +100,11 @@ def split_command(command: str) -> ShellCommand:
         return _unparsed(text)
     refusal = refusal or walk.refusal
     deny = _unique([text, *walk.deny_texts])
-    return ShellCommand(text, tuple(walk.parts), deny, refusal)
+    return ShellCommand(text, tuple(walk.parts), deny, _unique(walk.suffix_texts), refusal)
 
 
 def _unparsed(text: str) -> ShellCommand:
-    found = [text]
+    found, suffixes = [text], []
     budget = ROUGH_BUDGET
     for piece in _CRUDE_SPLIT.split(text):
         piece = piece.strip()
@@ -109,8 +112,10 @@ def _unparsed(text: str) -> ShellCommand:
         if budget > 0 and piece:
             head = piece[:budget]
             budget -= len(head)
-            found += _suffixes(_rough_words(head)[: MAX_SUFFIX_WORDS + 1])
-    return ShellCommand(text, (), _unique(found), UNPARSED)
+            words = _rough_words(head)
+            found.append(" ".join(words))
+            suffixes += _suffixes(words)
+    return ShellCommand(text, (), _unique(found), _unique(suffixes), UNPARSED)
 
 
 def _rough_words(piece: str) -> list[str]:
@@ -122,8 +127,9 @@ def _rough_words(piece: str) -> list[str]:
 
 
 def _suffixes(words: Sequence[str]) -> list[str]:
-    """``words`` joined from each word on (``FOO=1 sudo rm`` → itself, ``sudo rm``, ``rm``)."""
-    return [" ".join(words[i:]) for i in range(len(words))]
+    """``words`` joined from each later word on, up to ``MAX_SUFFIX_WORDS`` of them
+    (``FOO=1 sudo rm`` → ``sudo rm``, ``rm``)."""
+    return [" ".join(words[i:]) for i in range(1, min(len(words), MAX_SUFFIX_WORDS + 1))]
 
 
 def _unique(texts: list[str]) -> tuple[str, ...]:
@@ -173,6 +179,7 @@ class _Walk:
         self.text = text
         self.parts: list[str] = []
         self.deny_texts: list[str] = []
+        self.suffix_texts: list[str] = []
         self.refusal: str | None = None
         self.too_many_words = False
 
@@ -209,9 +216,12 @@ class _Walk:
         if len(words) > MAX_SUFFIX_WORDS:
             self.too_many_words = True
             return
-        for word in words:  # a prefix command (sudo, env X=1, nice -n 5, exec …) hides nothing
-            self.deny_texts.append(self.text[word.pos[0] : end].strip())
-        self.deny_texts += _suffixes([w.word for w in words])
+        if words:
+            self.deny_texts.append(self.text[words[0].pos[0] : end].strip())
+            self.deny_texts.append(" ".join(w.word for w in words))
+        for word in words[1:]:  # a prefix command (sudo, env X=1, nice -n 5, exec …) hides none
+            self.suffix_texts.append(self.text[word.pos[0] : end].strip())
+        self.suffix_texts += _suffixes([w.word for w in words])
 
 
 def _children(node: Any) -> Iterator[Any]:
