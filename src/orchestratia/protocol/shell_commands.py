@@ -29,7 +29,7 @@ Text we do not trust the parser on is refused before parsing: ANSI-C and locale 
 ``MAX_PARSED_CHARS``, and everything bashlex itself refuses (``case``, ``time``, ``coproc``,
 arithmetic); so is a simple command of more than ``MAX_SUFFIX_WORDS`` words, whose suffixes
 would cost too much to try. Such a command is not ``parsed``: no allow rule that ignores the
-command text may decide it (``rule_matching``). Its ``deny_texts`` come from a crude split on
+command text may decide it (``rule_matching``). Its texts for rules come from a crude split on
 every operator character, quotes ignored (it may split too much, which can only add denials):
 each piece as written, and the word suffixes of each piece read with ``shlex`` (quotes
 removed; a plain whitespace split where shlex refuses), within ``ROUGH_BUDGET`` characters so a
