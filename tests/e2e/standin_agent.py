@@ -81,7 +81,7 @@ CLI_TIMEOUT = 60.0
 WAIT_POLL = 0.05
 MAX_WAIT = 300.0
 SHOWN_ARG = 70  # long arguments (a result's JSON) are shortened on screen, not in the transcript
-# Lines the daemon types (orchestratia.agent.delivery_text); ids are 8-character prefixes.
+# Lines the daemon types (orchestratia.agent.delivery.text); ids are 8-character prefixes.
 RESPONSE = re.compile(r"Response to your request(?: on task (\S+))?: (.*)$")
 REVISION = re.compile(r"Plan for task (\S+) needs revision: (.*) Revise it and resubmit: ")
 APPROVED = re.compile(r"Plan approved for task (\S+): proceed with the work")

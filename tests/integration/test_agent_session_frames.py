@@ -17,8 +17,8 @@ import pyte
 import pytest
 
 from orchestratia.agent.daemon import run
-from orchestratia.agent.tmux import TmuxServer
-from orchestratia.agent.tmux_control import ANCHOR, ControlClient
+from orchestratia.agent.terminal.tmux import TmuxServer
+from orchestratia.agent.terminal.tmux_control import ANCHOR, ControlClient
 from tests.support import wait_until
 from tests.unit.agent_fakes import (
     PY,

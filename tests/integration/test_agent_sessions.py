@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from orchestratia.agent.rule_cache import policy_dir
-from orchestratia.agent.tmux import TmuxServer
+from orchestratia.agent.approvals.rule_cache import policy_dir
+from orchestratia.agent.terminal.tmux import TmuxServer
 from tests.support import wait_until
 from tests.unit.agent_fakes import (
     PY,

@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from orchestratia.agent.output_log import OutputLog, ensure_capture
-from orchestratia.agent.session_views import redact_snapshot
-from orchestratia.agent.tmux import SessionInfo, SessionNotFound, Snapshot, TmuxServer
+from orchestratia.agent.sessions.output_log import OutputLog, ensure_capture
+from orchestratia.agent.sessions.views import redact_snapshot
+from orchestratia.agent.terminal.tmux import SessionInfo, SessionNotFound, Snapshot, TmuxServer
 from tests.support import IN_CI, wait_until
 
 TMUX = shutil.which("tmux")

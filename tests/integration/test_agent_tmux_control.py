@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestratia.agent.output_log import OutputLog
-from orchestratia.agent.tmux import TmuxError, TmuxServer
-from orchestratia.agent.tmux_control import ANCHOR, ControlClient, attach_anchored
+from orchestratia.agent.sessions.output_log import OutputLog
+from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer
+from orchestratia.agent.terminal.tmux_control import ANCHOR, ControlClient, attach_anchored
 from tests.integration.test_agent_tmux import RAW_READER
 from tests.support import wait_until
 from tests.unit.agent_fakes import PY, private_tmux

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestratia.agent.cli_path import install_cli_shim
-from orchestratia.agent.session_launch import command_argv, session_environment
+from orchestratia.agent.sessions.cli_path import install_cli_shim
+from orchestratia.agent.sessions.launch import command_argv, session_environment
 from orchestratia.protocol.sessions import SessionStartFrame
 
 RESET = "PATH=/usr/bin:/bin; export PATH\n"

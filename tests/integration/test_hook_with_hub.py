@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from orchestratia.agent.approvals.policy import PolicyService
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.policy import PolicyService
 from orchestratia.hub.db.approval_models import ToolApproval
 from tests.integration.approval_support import create_rule, decide, user_caller
 from tests.integration.conftest import RunningHub

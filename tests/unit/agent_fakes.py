@@ -23,10 +23,10 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from orchestratia.agent.backoff import Backoff
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.connection import HubConnection
-from orchestratia.agent.sessions import SessionRuntime
+from orchestratia.agent.link.backoff import Backoff
+from orchestratia.agent.link.connection import HubConnection
+from orchestratia.agent.sessions.runtime import SessionRuntime
 from tests.support import IN_CI, wait_until
 
 TMUX = shutil.which("tmux")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from orchestratia.agent.backoff import Backoff
+from orchestratia.agent.link.backoff import Backoff
 
 
 class Extreme(random.Random):

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from orchestratia import __version__
-from orchestratia.agent.backoff import Backoff
-from orchestratia.agent.connection import HubConnection
-from orchestratia.agent.link import NotConnected
+from orchestratia.agent.link.backoff import Backoff
+from orchestratia.agent.link.connection import HubConnection
+from orchestratia.agent.link.errors import NotConnected
 from orchestratia.protocol.sessions import LiveSession
 from tests.support import wait_until
 from tests.unit.agent_fakes import FakeHub

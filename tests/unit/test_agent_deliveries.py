@@ -12,11 +12,11 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.deliveries import DeliveryQueue
-from orchestratia.agent.delivery_gate import HumanLine, QuietWatch
-from orchestratia.agent.delivery_log import FILE_NAME, TypedLog
-from orchestratia.agent.link import NotConnected
-from orchestratia.agent.tmux import TmuxError
+from orchestratia.agent.delivery.gate import HumanLine, QuietWatch
+from orchestratia.agent.delivery.log import FILE_NAME, TypedLog
+from orchestratia.agent.delivery.queue import DeliveryQueue
+from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.terminal.tmux import TmuxError
 
 
 class FakeClock:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestratia.agent.delivery_text import BODY_MAX, MAX_LINE, TITLE_MAX, clean, render
+from orchestratia.agent.delivery.text import BODY_MAX, MAX_LINE, TITLE_MAX, clean, render
 from orchestratia.protocol.deliveries import DeliveryMessage, delivery_adapter
 
 TASK = "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"

@@ -14,9 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from orchestratia.agent.deliveries import DeliveryQueue, SessionTerminal, session_foreground
-from orchestratia.agent.delivery_text import MAX_LINE
-from orchestratia.agent.foreground import (
+from orchestratia.agent.delivery.foreground import (
     Proc,
     Verdict,
     _runs_command,
@@ -25,6 +23,8 @@ from orchestratia.agent.foreground import (
     foreground_group,
     inspect,
 )
+from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal, session_foreground
+from orchestratia.agent.delivery.text import MAX_LINE
 from tests.unit.test_agent_deliveries import FakeClock, FakeLink, FakeTerminal, note, settle
 
 WRAPPER = ("sh", "-c", 'trap : INT QUIT TSTP HUP; "$0" -l -c "$1"; ...', "/bin/bash", "claude")

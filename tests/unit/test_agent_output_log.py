@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestratia.agent.output_log import (
+from orchestratia.agent.sessions.output_log import (
     AckPoint,
     AckState,
     LogTruncated,

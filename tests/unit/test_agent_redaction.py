@@ -7,8 +7,8 @@ import random
 import pytest
 
 from orchestratia.agent.redaction import Redactor, SecretPattern
-from orchestratia.agent.session_views import redact_rows
-from orchestratia.agent.snapshot import wrapped_rows
+from orchestratia.agent.sessions.views import redact_rows
+from orchestratia.agent.terminal.snapshot import wrapped_rows
 from orchestratia.hub.security import new_secret
 from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 

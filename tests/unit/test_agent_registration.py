@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from orchestratia import __version__
-from orchestratia.agent.registration import RegistrationError, register
+from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.protocol.tokens import encode_registration_token
 
 HUB = "https://hub.example.com"

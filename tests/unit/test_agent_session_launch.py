@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestratia.agent.session_launch import (
+from orchestratia.agent.sessions.launch import (
     LaunchError,
     command_argv,
     login_shell,
     session_environment,
     working_directory,
 )
-from orchestratia.agent.session_store import SessionMeta, SessionStore, tmux_name_for
+from orchestratia.agent.sessions.store import SessionMeta, SessionStore, tmux_name_for
 from orchestratia.protocol.sessions import SessionStartFrame
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from orchestratia.agent.output_log import AckState, OutputLog, SessionPaths, wait_settled
 from orchestratia.agent.redaction import Redactor
-from orchestratia.agent.session_stream import OutputStream
+from orchestratia.agent.sessions.output_log import AckState, OutputLog, SessionPaths, wait_settled
+from orchestratia.agent.sessions.stream import OutputStream
 from orchestratia.protocol.sessions import SessionClosedFrame, SessionGapFrame, SessionOutputFrame
 from tests.support import wait_until
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestratia.agent.hook_formats import (
+from orchestratia.agent.approvals.hook_formats import (
     EVENT,
     MAX_HOOK_INPUT,
     MAX_REASON,

@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestratia.agent.backoff import Backoff
-from orchestratia.agent.permission_shipping import SpoolShipper
-from orchestratia.agent.permission_spool import (
+from orchestratia.agent.approvals.permission_shipping import SpoolShipper
+from orchestratia.agent.approvals.permission_spool import (
     REJECTED_FILE,
     SENDING_GLOB,
     SPOOL_FILE,
@@ -23,6 +22,7 @@ from orchestratia.agent.permission_spool import (
     new_entry,
     rotate,
 )
+from orchestratia.agent.link.backoff import Backoff
 
 
 def entry(n: int, **extra: Any) -> dict[str, Any]:

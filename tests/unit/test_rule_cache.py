@@ -12,12 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestratia.agent.backoff import Backoff
-from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.decision_server import DecisionServer
-from orchestratia.agent.decision_socket import ask_daemon
-from orchestratia.agent.policy import PolicyService
-from orchestratia.agent.rule_cache import (
+from orchestratia.agent.approvals.decision_server import DecisionServer
+from orchestratia.agent.approvals.decision_socket import ask_daemon
+from orchestratia.agent.approvals.policy import PolicyService
+from orchestratia.agent.approvals.rule_cache import (
     RULES_FILE,
     CachedRules,
     RuleCache,
@@ -25,7 +23,9 @@ from orchestratia.agent.rule_cache import (
     policy_dir,
     read_cache,
 )
-from orchestratia.agent.session_launch import session_environment
+from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.link.backoff import Backoff
+from orchestratia.agent.sessions.launch import session_environment
 from orchestratia.protocol.sessions import SessionStartFrame
 from tests.support import wait_until
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestratia.agent.approvals.policy import PolicyService
 from orchestratia.agent.config import AgentConfig, default_config_path
-from orchestratia.agent.connection import FrameHandler, HubConnection
 from orchestratia.agent.files import write_private_file
-from orchestratia.agent.policy import PolicyService
-from orchestratia.agent.sessions import SessionRuntime
+from orchestratia.agent.link.connection import FrameHandler, HubConnection
+from orchestratia.agent.sessions.runtime import SessionRuntime
 
 log = logging.getLogger(__name__)
 

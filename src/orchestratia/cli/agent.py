@@ -12,7 +12,7 @@ import typer
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import read_state, run, state_path_for
-from orchestratia.agent.registration import RegistrationError, register
+from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.cli.install_hooks import install_hooks
 from orchestratia.cli.output import console, emit_json, fail
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import run, state_path_for
-from orchestratia.agent.registration import RegistrationError, register
+from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.cli.agent import configure_logging
 
 

@@ -34,8 +34,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from orchestratia.agent.decision_socket import ask_daemon
-from orchestratia.agent.hook_formats import (
+from orchestratia.agent.approvals.decision_socket import ask_daemon
+from orchestratia.agent.approvals.hook_formats import (
     AGENTS,
     MAX_HOOK_INPUT,
     Agent,
@@ -46,7 +46,7 @@ from orchestratia.agent.hook_formats import (
     parse_pre_tool_use,
     render_decision,
 )
-from orchestratia.agent.permission_spool import append_entry, new_entry
+from orchestratia.agent.approvals.permission_spool import append_entry, new_entry
 
 if TYPE_CHECKING:
     from orchestratia.cli.agent_api import AgentOptions
@@ -116,7 +116,7 @@ def decide(policy_dir: str | None, request: dict[str, Any]) -> dict[str, Any]:
         pass
     from pathlib import Path
 
-    from orchestratia.agent.rule_cache import decide_from_cache
+    from orchestratia.agent.approvals.rule_cache import decide_from_cache
 
     return decide_from_cache(Path(policy_dir), request)
 

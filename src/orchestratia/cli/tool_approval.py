@@ -22,7 +22,7 @@ from dataclasses import replace
 from types import FrameType
 from typing import Any
 
-from orchestratia.agent.hook_formats import Agent, ToolCall
+from orchestratia.agent.approvals.hook_formats import Agent, ToolCall
 from orchestratia.cli.agent_api import AgentApi, AgentApiError, AgentOptions, resolve_config
 from orchestratia.cli.pre_tool_use import ENV_SESSION_ID, Outcome
 
@@ -99,7 +99,7 @@ def _decided(reply: Any, rule_id: str | None) -> Outcome | None:
 
 def _request_body(agent: Agent, call: ToolCall, session_id: str | None, rule_id: str | None,
                   reason: str, timeout: float) -> dict[str, Any]:  # fmt: skip
-    from orchestratia.agent.permission_shipping import redact_value
+    from orchestratia.agent.approvals.permission_shipping import redact_value
     from orchestratia.protocol.approvals import clip_tool_input
 
     body: dict[str, Any] = {

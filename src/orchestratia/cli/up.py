@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy import select
 
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.registration import register
+from orchestratia.agent.link.registration import register
 from orchestratia.cli.hub import listen, migrate_database, uvicorn_config
 from orchestratia.cli.output import console
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker

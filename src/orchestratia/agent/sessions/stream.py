@@ -34,10 +34,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
-from orchestratia.agent.link import NotConnected
-from orchestratia.agent.output_log import AckPoint, OutputLog, SessionPaths
+from orchestratia.agent.link.errors import NotConnected
 from orchestratia.agent.redaction import Redactor
-from orchestratia.agent.stream_ledger import StreamLedger
+from orchestratia.agent.sessions.output_log import AckPoint, OutputLog, SessionPaths
+from orchestratia.agent.sessions.stream_ledger import StreamLedger
 from orchestratia.protocol.base import b64encode
 from orchestratia.protocol.sessions import SessionClosedFrame, SessionGapFrame, SessionOutputFrame
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestratia.agent.decision_socket import socket_path, usable_path
+from orchestratia.agent.approvals.decision_socket import socket_path, usable_path
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import os
 import pwd
 from pathlib import Path
 
-from orchestratia.agent.cli_path import BASH_RC_NAME, prepend_path
+from orchestratia.agent.sessions.cli_path import BASH_RC_NAME, prepend_path
 from orchestratia.protocol.sessions import SessionStartFrame
 
 FALLBACK_SHELL = "/bin/sh"

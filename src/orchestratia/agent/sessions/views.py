@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from orchestratia.agent.output_log import wait_settled
 from orchestratia.agent.redaction import Redactor
-from orchestratia.agent.snapshot import Snapshot
-from orchestratia.agent.tmux import TmuxServer
+from orchestratia.agent.sessions.output_log import wait_settled
+from orchestratia.agent.terminal.snapshot import Snapshot
+from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.protocol.base import b64encode
 from orchestratia.protocol.sessions import (
     MAX_SCROLLBACK_CHARS,
@@ -31,7 +31,7 @@ from orchestratia.protocol.sessions import (
 )
 
 if TYPE_CHECKING:
-    from orchestratia.agent.session_supervisor import RunningSession
+    from orchestratia.agent.sessions.supervisor import RunningSession
 
 ViewMaker = Callable[[TmuxServer, "RunningSession", str, Sequence[str]], Awaitable[BaseModel]]
 

@@ -34,13 +34,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from orchestratia.agent.delivery_gate import HumanLine, QuietWatch
-from orchestratia.agent.delivery_log import TypedLog
-from orchestratia.agent.delivery_text import render
-from orchestratia.agent.foreground import Verdict, as_comment, inspect
-from orchestratia.agent.link import NotConnected
-from orchestratia.agent.session_supervisor import RunningSession
-from orchestratia.agent.tmux import TmuxError
+from orchestratia.agent.delivery.foreground import Verdict, as_comment, inspect
+from orchestratia.agent.delivery.gate import HumanLine, QuietWatch
+from orchestratia.agent.delivery.log import TypedLog
+from orchestratia.agent.delivery.text import render
+from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.sessions.supervisor import RunningSession
+from orchestratia.agent.terminal.tmux import TmuxError
 from orchestratia.protocol.deliveries import DeliveryAckFrame, DeliveryMessage, delivery_adapter
 
 log = logging.getLogger(__name__)

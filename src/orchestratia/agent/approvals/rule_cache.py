@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from orchestratia.agent.backoff import Backoff
 from orchestratia.agent.files import DIR_MODE, ensure_private_dir, write_private_file
+from orchestratia.agent.link.backoff import Backoff
 from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame, RuleSet
 from orchestratia.protocol.rule_matching import RuleMatcher
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestratia.agent.files import ensure_private_dir
-from orchestratia.agent.pane_state import (
+from orchestratia.agent.terminal.pane_state import (
     LIST_FORMAT,
     STATUS_FORMAT,
     PaneStatus,
@@ -26,8 +26,8 @@ from orchestratia.agent.pane_state import (
     parse_listing,
     parse_status,
 )
-from orchestratia.agent.process_tree import kill_session_processes
-from orchestratia.agent.snapshot import Snapshot, parse_snapshot, snapshot_commands
+from orchestratia.agent.terminal.process_tree import kill_session_processes
+from orchestratia.agent.terminal.snapshot import Snapshot, parse_snapshot, snapshot_commands
 
 __all__ = ["PaneStatus", "SessionInfo", "SessionNotFound", "Snapshot", "TmuxError", "TmuxServer"]
 

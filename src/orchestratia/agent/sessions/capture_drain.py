@@ -25,8 +25,8 @@ from pathlib import Path
 
 import psutil
 
-from orchestratia.agent.output_log import OutputLog, wait_settled
-from orchestratia.agent.tmux import SessionNotFound, TmuxServer
+from orchestratia.agent.sessions.output_log import OutputLog, wait_settled
+from orchestratia.agent.terminal.tmux import SessionNotFound, TmuxServer
 
 log = logging.getLogger(__name__)
 

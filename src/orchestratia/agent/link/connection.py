@@ -16,10 +16,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from orchestratia import __version__
-from orchestratia.agent.backoff import Backoff
 from orchestratia.agent.capabilities import detect_capabilities
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.link import (
+from orchestratia.agent.link.backoff import Backoff
+from orchestratia.agent.link.errors import (
     KeyRejected,
     LinkError,
     NotConnected,

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from orchestratia.agent.output_log import AckPoint, AckState
+from orchestratia.agent.sessions.output_log import AckPoint, AckState
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from orchestratia.agent.tmux import TmuxError, TmuxServer, clean_environment
+from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer, clean_environment
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,14 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from orchestratia.agent.backoff import Backoff
+from orchestratia.agent.approvals.permission_spool import (
+    OPEN_APPEND,
+    REJECTED_FILE,
+    SENDING_GLOB,
+    rotate,
+)
 from orchestratia.agent.files import write_private_file
-from orchestratia.agent.permission_spool import OPEN_APPEND, REJECTED_FILE, SENDING_GLOB, rotate
+from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.redaction import Redactor
 from orchestratia.protocol.approvals import PermissionDecisionEntry, clip_tool_input
 

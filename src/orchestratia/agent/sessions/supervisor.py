@@ -19,13 +19,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestratia.agent.capture_drain import remove_drained
-from orchestratia.agent.log_watch import LogWatcher
-from orchestratia.agent.output_log import SessionPaths, ensure_capture
-from orchestratia.agent.session_store import TMUX_PREFIX, SessionMeta, SessionStore
-from orchestratia.agent.session_stream import OutputStream
-from orchestratia.agent.tmux import PaneStatus, SessionInfo, SessionNotFound, TmuxError, TmuxServer
-from orchestratia.agent.tmux_control import ControlLink
+from orchestratia.agent.sessions.capture_drain import remove_drained
+from orchestratia.agent.sessions.log_watch import LogWatcher
+from orchestratia.agent.sessions.output_log import SessionPaths, ensure_capture
+from orchestratia.agent.sessions.store import TMUX_PREFIX, SessionMeta, SessionStore
+from orchestratia.agent.sessions.stream import OutputStream
+from orchestratia.agent.terminal.tmux import (
+    PaneStatus,
+    SessionInfo,
+    SessionNotFound,
+    TmuxError,
+    TmuxServer,
+)
+from orchestratia.agent.terminal.tmux_control import ControlLink
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestratia.agent.files import write_private_file
-from orchestratia.agent.output_log import SessionPaths
+from orchestratia.agent.sessions.output_log import SessionPaths
 
 log = logging.getLogger(__name__)
 

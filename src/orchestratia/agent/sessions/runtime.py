@@ -21,23 +21,23 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from orchestratia.agent.cli_path import cli_bin_dir, install_cli_shim
+from orchestratia.agent.approvals.rule_cache import policy_dir
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.deliveries import DeliveryQueue, SessionTerminal
-from orchestratia.agent.link import NotConnected
-from orchestratia.agent.output_log import SessionPaths
-from orchestratia.agent.rule_cache import policy_dir
-from orchestratia.agent.session_launch import (
+from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal
+from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.sessions.cli_path import cli_bin_dir, install_cli_shim
+from orchestratia.agent.sessions.launch import (
     LaunchError,
     command_argv,
     session_environment,
     working_directory,
 )
-from orchestratia.agent.session_store import SessionMeta, SessionStore
-from orchestratia.agent.session_stream import WINDOW, OutputStream, Send
-from orchestratia.agent.session_supervisor import RunningSession, Supervisor
-from orchestratia.agent.session_views import ViewMaker, scrollback_frame, snapshot_frame
-from orchestratia.agent.tmux import TmuxError, TmuxServer
+from orchestratia.agent.sessions.output_log import SessionPaths
+from orchestratia.agent.sessions.store import SessionMeta, SessionStore
+from orchestratia.agent.sessions.stream import WINDOW, OutputStream, Send
+from orchestratia.agent.sessions.supervisor import RunningSession, Supervisor
+from orchestratia.agent.sessions.views import ViewMaker, scrollback_frame, snapshot_frame
+from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer
 from orchestratia.protocol.base import b64decode
 from orchestratia.protocol.deliveries import DELIVERY_TYPES
 from orchestratia.protocol.frames import hub_frame_adapter

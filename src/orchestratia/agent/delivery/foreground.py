@@ -38,7 +38,7 @@ from typing import Literal, Protocol
 
 import psutil
 
-from orchestratia.agent.delivery_text import MAX_LINE, clean
+from orchestratia.agent.delivery.text import MAX_LINE, clean
 
 SHELLS = frozenset((
     "sh", "bash", "rbash", "dash", "ash", "zsh", "fish", "ksh", "mksh", "pdksh", "oksh",

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 
 from orchestratia import __version__
+from orchestratia.agent.approvals.decision_server import DecisionServer
+from orchestratia.agent.approvals.permission_shipping import SpoolShipper
+from orchestratia.agent.approvals.rule_cache import RuleCache, policy_dir
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.decision_server import DecisionServer
-from orchestratia.agent.permission_shipping import SpoolShipper
-from orchestratia.agent.rule_cache import RuleCache, policy_dir
 from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
