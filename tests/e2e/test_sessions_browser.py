@@ -21,7 +21,8 @@ import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.services import accounts, audit
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access import accounts
 from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client, wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 
-from orchestratia.hub.services import accounts, audit, tool_approvals
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access import accounts
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.approvals import tool_approvals
+from orchestratia.hub.services.tasks.context import Caller
 from tests.integration.conftest import PASSWORD, RunningHub, bearer_client, create_admin
 
 

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from orchestratia.hub import security
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.services import accounts
+from orchestratia.hub.services.access import accounts
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 

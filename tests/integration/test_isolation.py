@@ -8,7 +8,8 @@ import httpx
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import RegistrationToken
-from orchestratia.hub.services import accounts, audit
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access import accounts
 from tests.integration.conftest import (
     PASSWORD,
     RunningHub,

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.models import LoginBudget
 from orchestratia.hub.errors import TooManyRequests
-from orchestratia.hub.services import throttle as throttle_module
-from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.hub.services.access import throttle as throttle_module
+from orchestratia.hub.services.access.throttle import LoginThrottle
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from orchestratia.hub.services.permission_log import bucket_seconds
+from orchestratia.hub.services.approvals.permission_log import bucket_seconds
 from tests.integration.approval_support import add_user, tenant_b
 from tests.integration.conftest import RunningHub, register_server
 from tests.integration.task_support import fleet

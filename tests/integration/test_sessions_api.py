@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 
 from orchestratia.hub.db.models import Tenant, TerminalSession
 from orchestratia.hub.security import sha256_hex
-from orchestratia.hub.services import accounts, audit
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access import accounts
 from tests.integration.conftest import (
     PASSWORD,
     RunningHub,

@@ -306,7 +306,8 @@ async def test_a_viewer_reads_the_board_without_controls(
     task = await admin.post("/api/v1/tasks", json={"project_id": project_id, "title": "Look"})
     me = (await admin.get("/api/v1/auth/me")).json()
     async with hub.state.sessionmaker() as db:
-        from orchestratia.hub.services import accounts, audit
+        from orchestratia.hub.services import audit
+        from orchestratia.hub.services.access import accounts
 
         await accounts.create_user(
             db, me["tenant_id"], "vera@a.example", PASSWORD, audit.Actor("system")

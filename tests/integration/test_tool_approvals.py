@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from orchestratia.hub.db.approval_models import ApprovalRule, ToolApproval
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden
-from orchestratia.hub.services import tool_approvals
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services.approvals import tool_approvals
+from orchestratia.hub.services.tasks.context import Caller
 from tests.integration.approval_support import add_user, ask, decide, tenant_b, user_caller
 from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import audit_rows

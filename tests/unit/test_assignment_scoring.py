@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from orchestratia.hub.services.assignment_scoring import (
+from orchestratia.hub.services.tasks.assignment_scoring import (
     Candidate,
     TaskProfile,
     Weights,

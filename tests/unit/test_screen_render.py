@@ -6,7 +6,7 @@ import base64
 
 import pyte
 
-from orchestratia.hub.services.screen_render import TAIL_BYTES, render
+from orchestratia.hub.services.fleet.screen_render import TAIL_BYTES, render
 from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView, SnapshotRoute
 
 

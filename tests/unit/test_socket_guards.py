@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.revocation_bus import LocalRevocationBus
-from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuards
 from orchestratia.protocol.revocations import AccessChanged, LoginsRevoked, ShareLinkRevoked
 

@@ -16,7 +16,7 @@ from orchestratia.hub.db import migrate
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.errors import HubError
 from orchestratia.hub.log_masking import hub_log_config
-from orchestratia.hub.services import accounts
+from orchestratia.hub.services.access import accounts
 from orchestratia.hub.settings import HubSettings
 
 app = typer.Typer(help="Operate a hub.", no_args_is_help=True)

@@ -24,8 +24,10 @@ from orchestratia.cli.hub import listen, migrate_database, uvicorn_config
 from orchestratia.cli.output import console
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.models import Project, User
-from orchestratia.hub.services import accounts, audit, projects, servers
-from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access import accounts, projects
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.settings import HubSettings
 
 ADMIN_EMAIL = "admin@localhost"

@@ -39,10 +39,10 @@ from orchestratia.hub.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
-from orchestratia.hub.services import recording
-from orchestratia.hub.services import servers as server_service
-from orchestratia.hub.services import sessions as session_service
-from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.hub.services.access.throttle import LoginThrottle
+from orchestratia.hub.services.fleet import recording
+from orchestratia.hub.services.fleet import servers as server_service
+from orchestratia.hub.services.fleet import sessions as session_service
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.events import EventBus
 from orchestratia.hub.revocation_bus import LocalRevocationBus, RevocationBus
-from orchestratia.hub.services.throttle import LoginThrottle
-from orchestratia.hub.services.tool_approvals import ApprovalWaiters
+from orchestratia.hub.services.access.throttle import LoginThrottle
+from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.pending import PendingReplies
 from orchestratia.hub.ws.registry import ConnectionRegistry

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.errors import Forbidden
-from orchestratia.hub.services import permission_log, rule_sets, tool_approvals
+from orchestratia.hub.services.approvals import permission_log, rule_sets, tool_approvals
 from orchestratia.protocol.approval_api import (
     PermissionLogStored,
     ToolApprovalCreate,

@@ -15,8 +15,12 @@ from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.db.task_models import Intervention
-from orchestratia.hub.services import interventions, servers, task_flow, task_views, tasks
-from orchestratia.hub.services.task_context import Caller, Outbox
+from orchestratia.hub.services.fleet import servers
+from orchestratia.hub.services.inbox import interventions
+from orchestratia.hub.services.tasks import flow as task_flow
+from orchestratia.hub.services.tasks import records as tasks
+from orchestratia.hub.services.tasks import views as task_views
+from orchestratia.hub.services.tasks.context import Caller, Outbox
 from orchestratia.protocol.agent_status import AgentStatus, TaskSummary
 from orchestratia.protocol.rest import StrictBody
 from orchestratia.protocol.tasks import (

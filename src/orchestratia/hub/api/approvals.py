@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
-from orchestratia.hub.services import approval_rules, permission_log, rule_sets
+from orchestratia.hub.services.approvals import permission_log, rule_sets
+from orchestratia.hub.services.approvals import rules as approval_rules
 from orchestratia.hub.ws import rule_push
 from orchestratia.protocol.approval_api import (
     ApprovalRuleList,

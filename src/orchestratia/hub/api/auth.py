@@ -16,7 +16,7 @@ from orchestratia.hub.api.deps import (
     UserActorDep,
 )
 from orchestratia.hub.security import csrf_token_for
-from orchestratia.hub.services import auth
+from orchestratia.hub.services.access import auth
 from orchestratia.protocol.rest import LoginRequest, PasswordChange, TokenResponse, UserPublic
 from orchestratia.protocol.revocations import LoginsRevoked
 

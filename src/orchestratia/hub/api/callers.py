@@ -12,9 +12,10 @@ from orchestratia.hub.api.deps import ActorDep, PrincipalDep, SessionDep, UserAc
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.errors import Unauthorized
 from orchestratia.hub.security import sha256_hex
-from orchestratia.hub.services import audit, servers
-from orchestratia.hub.services.task_context import Caller
-from orchestratia.hub.services.task_states import Trigger
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.fleet import servers
+from orchestratia.hub.services.tasks.context import Caller
+from orchestratia.hub.services.tasks.states import Trigger
 from orchestratia.protocol.tokens import TokenKind
 
 LIVE_SESSION = ("starting", "running")

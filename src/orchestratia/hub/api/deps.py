@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import Server
 from orchestratia.hub.errors import Forbidden, Unauthorized
 from orchestratia.hub.security import constant_time_equals, csrf_token_for
-from orchestratia.hub.services import audit, auth, servers
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access import auth
+from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
 
 SESSION_COOKIE = "orc_session"

@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
-from orchestratia.hub.services import audit, inbox
-from orchestratia.hub.services.projects import list_for
-from orchestratia.hub.services.task_context import Outbox
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access.projects import list_for
+from orchestratia.hub.services.inbox import items as inbox
+from orchestratia.hub.services.tasks.context import Outbox
 from orchestratia.hub.ws import rule_push, task_delivery
 from orchestratia.protocol.rest import StrictBody
 

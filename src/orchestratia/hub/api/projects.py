@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
-from orchestratia.hub.services import projects
+from orchestratia.hub.services.access import projects
 from orchestratia.hub.state import HubState
 from orchestratia.protocol.rest import (
     MemberCreate,

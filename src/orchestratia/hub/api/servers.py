@@ -14,7 +14,7 @@ from orchestratia.hub.api.deps import (
     SessionDep,
     UserActorDep,
 )
-from orchestratia.hub.services import servers
+from orchestratia.hub.services.fleet import servers
 from orchestratia.protocol.rest import (
     HeartbeatRequest,
     HeartbeatResponse,

@@ -12,7 +12,8 @@ from fastapi.responses import PlainTextResponse
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.errors import Conflict
-from orchestratia.hub.services import recording, sessions, share_links
+from orchestratia.hub.services.access import share_links
+from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.ws.session_links import send_to_daemon
 from orchestratia.protocol.numbers import OFFSET_MAX
 from orchestratia.protocol.rest import (

@@ -12,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.task_models import Task, TaskEvent, TaskNote
 from orchestratia.hub.errors import Conflict
-from orchestratia.hub.services import interventions, pipelines, task_flow, task_views, tasks
-from orchestratia.hub.services import task_dependencies as deps
-from orchestratia.hub.services.task_context import Caller, Outbox, event_public
+from orchestratia.hub.services.inbox import interventions
+from orchestratia.hub.services.tasks import dependencies as deps
+from orchestratia.hub.services.tasks import flow as task_flow
+from orchestratia.hub.services.tasks import pipelines
+from orchestratia.hub.services.tasks import records as tasks
+from orchestratia.hub.services.tasks import views as task_views
+from orchestratia.hub.services.tasks.context import Caller, Outbox, event_public
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import task_delivery
 from orchestratia.protocol.tasks import (

@@ -10,7 +10,8 @@ from orchestratia.hub.api import task_ops
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.errors import Invalid
-from orchestratia.hub.services import audit, tasks
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.tasks import records as tasks
 from orchestratia.hub.ws import task_delivery
 from orchestratia.protocol.tasks import (
     ApprovalDecision,

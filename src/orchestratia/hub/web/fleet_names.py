@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestratia.hub.api.deps import SessionDep
-from orchestratia.hub.services import servers, sessions
-from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.fleet import servers, sessions
 
 SESSION_CHOICES = 300
 

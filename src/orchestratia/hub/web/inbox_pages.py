@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound
-from orchestratia.hub.services import inbox
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import list_for
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import list_for
+from orchestratia.hub.services.inbox import items as inbox
 from orchestratia.hub.web.fleet_names import load_fleet
 from orchestratia.hub.web.page_context import Page, open_page, person_caller
 from orchestratia.hub.web.rendering import MaybePrincipal, templates

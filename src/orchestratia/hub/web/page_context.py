@@ -12,9 +12,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from orchestratia.hub.api.callers import user_caller
 from orchestratia.hub.api.deps import SessionDep, user_actor
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import ProjectAccess
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import ProjectAccess
+from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.hub.state import HubState
 from orchestratia.hub.web.rendering import (
     error_page,

@@ -12,8 +12,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from orchestratia import __version__
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url, install_command
-from orchestratia.hub.services import projects, servers
-from orchestratia.hub.services.hub_urls import BadHubUrl, clean_hub_url, is_loopback
+from orchestratia.hub.services.access import projects
+from orchestratia.hub.services.fleet import servers
+from orchestratia.hub.services.fleet.hub_urls import BadHubUrl, clean_hub_url, is_loopback
 from orchestratia.hub.web import terminal_pages
 from orchestratia.hub.web.page_context import Page, open_project_page
 from orchestratia.hub.web.rendering import (

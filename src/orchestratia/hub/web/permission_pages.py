@@ -19,9 +19,10 @@ from fastapi.responses import HTMLResponse, Response
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound
-from orchestratia.hub.services import approval_rules, permission_log
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import ProjectAccess, list_for
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import ProjectAccess, list_for
+from orchestratia.hub.services.approvals import permission_log
+from orchestratia.hub.services.approvals import rules as approval_rules
 from orchestratia.hub.web.fleet_names import Fleet, load_fleet
 from orchestratia.hub.web.page_context import Page, open_project_page, person_caller
 from orchestratia.hub.web.rendering import MaybePrincipal, compact_json, templates

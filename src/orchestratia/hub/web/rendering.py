@@ -15,9 +15,9 @@ from orchestratia import __version__
 from orchestratia.hub.api.deps import HubDep, SessionDep, current_principal
 from orchestratia.hub.errors import HubError
 from orchestratia.hub.security import csrf_token_for
-from orchestratia.hub.services import projects
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import ProjectAccess
+from orchestratia.hub.services.access import projects
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import ProjectAccess
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PROJECT_COOKIE = "orc_project"

@@ -17,9 +17,12 @@ from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound
-from orchestratia.hub.services import projects, servers, sessions, task_views, tasks
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.task_context import event_public
+from orchestratia.hub.services.access import projects
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.fleet import servers, sessions
+from orchestratia.hub.services.tasks import records as tasks
+from orchestratia.hub.services.tasks import views as task_views
+from orchestratia.hub.services.tasks.context import event_public
 from orchestratia.hub.web.page_context import Page, open_page, open_project_page, person_caller
 from orchestratia.hub.web.pipeline_layout import NODE_H, NODE_W, layout
 from orchestratia.hub.web.rendering import MaybePrincipal, templates

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.errors import NotFound, Unauthorized
-from orchestratia.hub.services import projects, servers, sessions, share_links
+from orchestratia.hub.services.access import projects, share_links
+from orchestratia.hub.services.fleet import servers, sessions
 from orchestratia.hub.web.page_context import Page, open_page, open_project_page
 from orchestratia.hub.web.rendering import MaybePrincipal, error_page, page_context, templates
 from orchestratia.protocol.rest import ServerPublic, SessionPublic

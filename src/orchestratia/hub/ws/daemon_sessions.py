@@ -7,7 +7,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import TerminalSession
-from orchestratia.hub.services import audit, recording, sessions
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import task_delivery
 from orchestratia.hub.ws.registry import DaemonConnection

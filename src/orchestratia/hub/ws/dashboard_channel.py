@@ -12,8 +12,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestratia.hub.errors import HubError
 from orchestratia.hub.events import EventBus
-from orchestratia.hub.services import auth, projects, servers
-from orchestratia.hub.services.auth import Principal
+from orchestratia.hub.services.access import auth, projects
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuard

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from orchestratia.hub.errors import Unauthorized
-from orchestratia.hub.services import audit, servers
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import daemon_sessions, task_delivery
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text, send_error

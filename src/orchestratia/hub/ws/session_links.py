@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from orchestratia.hub.db.models import TerminalSession
-from orchestratia.hub.services import recording
+from orchestratia.hub.services.fleet import recording
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView, SnapshotRoute
 from orchestratia.protocol.base import dump

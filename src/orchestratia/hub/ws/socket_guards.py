@@ -12,8 +12,8 @@ from datetime import datetime
 from starlette.websockets import WebSocket
 
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import WRITE_ROLES
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import WRITE_ROLES
 from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.revocations import (
     AccessChanged,

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Delivery, Task
-from orchestratia.hub.services import assignment, deliveries, lost_sessions, task_views
-from orchestratia.hub.services.task_context import Outbox
+from orchestratia.hub.services.tasks import assignment, deliveries, lost_sessions
+from orchestratia.hub.services.tasks import views as task_views
+from orchestratia.hub.services.tasks.context import Outbox
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol.base import dump

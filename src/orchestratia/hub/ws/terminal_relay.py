@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from orchestratia.hub.services import screen_render
+from orchestratia.hub.services.fleet import screen_render
 from orchestratia.protocol.base import b64encode, dump
 from orchestratia.protocol.sessions import SessionSnapshotFrame
 from orchestratia.protocol.viewer import (

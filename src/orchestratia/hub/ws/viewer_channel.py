@@ -11,7 +11,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.errors import HubError
-from orchestratia.hub.services import auth, projects, sessions, share_links
+from orchestratia.hub.services.access import auth, projects, share_links
+from orchestratia.hub.services.fleet import sessions
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.dashboard_channel import SESSION_COOKIE, origin_allowed
 from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text

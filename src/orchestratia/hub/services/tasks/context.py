@@ -15,9 +15,9 @@ from orchestratia.hub.db.task_models import Delivery, Task, TaskEvent
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Forbidden, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import access, list_for
-from orchestratia.hub.services.task_states import Trigger
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import access, list_for
+from orchestratia.hub.services.tasks.states import Trigger
 
 
 @dataclass(frozen=True)

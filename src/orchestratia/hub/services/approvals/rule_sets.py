@@ -13,7 +13,8 @@ from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Forbidden, Invalid, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.approval_rules import (
+from orchestratia.hub.services.access.projects import access
+from orchestratia.hub.services.approvals.rules import (
     NOT_FOUND,
     applicable,
     bump_version,
@@ -21,8 +22,7 @@ from orchestratia.hub.services.approval_rules import (
     to_wire,
     version,
 )
-from orchestratia.hub.services.projects import access
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.protocol.approval_api import RuleTestRequest, RuleTestResult
 from orchestratia.protocol.approvals import MAX_PATTERN, RuleSet, escape_glob
 from orchestratia.protocol.rule_matching import SHELL_TOOLS, RuleMatcher, main_parameters

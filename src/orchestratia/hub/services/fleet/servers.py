@@ -14,9 +14,9 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import LimitExceeded, NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.plans import limits_for
-from orchestratia.hub.services.projects import access
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.plans import limits_for
+from orchestratia.hub.services.access.projects import access
 from orchestratia.protocol.rest import RegisterRequest, ServerPublic
 from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 

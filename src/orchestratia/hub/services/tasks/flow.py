@@ -16,16 +16,18 @@ from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, StaleEpoch
-from orchestratia.hub.services import audit, deliveries, task_states
-from orchestratia.hub.services.task_context import Caller, Outbox, add_event, system_caller
-from orchestratia.hub.services.task_dependencies import (
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.tasks import deliveries
+from orchestratia.hub.services.tasks import states as task_states
+from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event, system_caller
+from orchestratia.hub.services.tasks.dependencies import (
     describe_blockers,
     on_upstream_done,
     on_upstream_stopped,
     short,
     unresolved_blockers,
 )
-from orchestratia.hub.services.task_states import Action, Trigger
+from orchestratia.hub.services.tasks.states import Action, Trigger
 from orchestratia.protocol.tasks import TaskComplete, TaskPlanSubmit
 
 LIVE_SESSION = ("starting", "running")

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import Project, TerminalSession
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.services import audit, deliveries
-from orchestratia.hub.services.task_context import Caller, Outbox, add_event
-from orchestratia.hub.services.task_flow import close_interventions, move
-from orchestratia.hub.services.task_states import NON_TERMINAL
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.tasks import deliveries
+from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
+from orchestratia.hub.services.tasks.flow import close_interventions, move
+from orchestratia.hub.services.tasks.states import NON_TERMINAL
 
 Policy = Literal["requeue", "leave"]
 POLICIES: tuple[str, ...] = get_args(Policy)

@@ -12,8 +12,8 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.sessions import get as get_session
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.fleet.sessions import get as get_session
 from orchestratia.protocol.tokens import TokenKind
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import Membership, Project, Tenant, User
 from orchestratia.hub.errors import Conflict, Forbidden, LimitExceeded, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.plans import limits_for
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.plans import limits_for
 
 WRITE_ROLES = {"owner", "member"}
 

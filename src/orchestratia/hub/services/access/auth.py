@@ -14,7 +14,7 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden, NotFound, Unauthorized
 from orchestratia.hub.security import hash_password, new_secret, sha256_hex, verify_password
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.throttle import LoginThrottle
+from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.protocol.tokens import TokenKind
 
 INVALID_LOGIN = "invalid email or password"

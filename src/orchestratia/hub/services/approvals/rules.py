@@ -28,9 +28,9 @@ from orchestratia.hub.db.models import Membership, Project, Server, Tenant, Term
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden, Invalid, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.auth import Principal
-from orchestratia.hub.services.projects import access, list_for
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.access.projects import access, list_for
+from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.protocol.approval_api import ApprovalRulePublic
 from orchestratia.protocol.approvals import (
     ApprovalRule,

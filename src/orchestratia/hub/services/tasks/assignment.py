@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.services.assignment_scoring import Candidate, TaskProfile, decide
-from orchestratia.hub.services.task_context import Outbox, add_event, system_caller
-from orchestratia.hub.services.task_dependencies import unresolved_blockers
-from orchestratia.hub.services.task_flow import assign
+from orchestratia.hub.services.tasks.assignment_scoring import Candidate, TaskProfile, decide
+from orchestratia.hub.services.tasks.context import Outbox, add_event, system_caller
+from orchestratia.hub.services.tasks.dependencies import unresolved_blockers
+from orchestratia.hub.services.tasks.flow import assign
 from orchestratia.protocol.tasks import ACTIVE_STATUSES
 
 PRIORITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}

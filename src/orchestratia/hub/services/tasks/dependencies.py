@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.task_models import Task, TaskDependency
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, NotFound
-from orchestratia.hub.services.task_context import Outbox, add_event
-from orchestratia.hub.services.task_views import BLOCKING
+from orchestratia.hub.services.tasks.context import Outbox, add_event
+from orchestratia.hub.services.tasks.views import BLOCKING
 
 Trigger = Callable[[AsyncSession, Outbox, Task], Awaitable[None]]
 

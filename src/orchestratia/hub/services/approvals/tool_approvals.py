@@ -26,9 +26,10 @@ from orchestratia.hub.db.approval_models import ToolApproval
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden, NotFound
-from orchestratia.hub.services import audit, rule_sets
-from orchestratia.hub.services.projects import access
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access.projects import access
+from orchestratia.hub.services.approvals import rule_sets
+from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.protocol.approval_api import (
     ApprovalStatus,
     ToolApprovalCreate,

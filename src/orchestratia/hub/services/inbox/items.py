@@ -23,8 +23,11 @@ from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Intervention, Task, TaskEvent
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, NotFound
-from orchestratia.hub.services import interventions, task_flow, tasks, tool_approvals
-from orchestratia.hub.services.task_context import Caller, Outbox, add_event
+from orchestratia.hub.services.approvals import tool_approvals
+from orchestratia.hub.services.inbox import interventions
+from orchestratia.hub.services.tasks import flow as task_flow
+from orchestratia.hub.services.tasks import records as tasks
+from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
 
 Kind = Literal["intervention", "plan_review", "task_approval", "tool_approval", "session_lost"]
 Outcome = Literal["applied", "already_applied", "conflict", "not_found"]

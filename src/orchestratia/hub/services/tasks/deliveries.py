@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Delivery, Task, TaskNote
 from orchestratia.hub.db.types import new_id, utcnow
-from orchestratia.hub.services.task_context import Outbox, add_event
+from orchestratia.hub.services.tasks.context import Outbox, add_event
 from orchestratia.protocol.deliveries import DeliveryAckFrame, delivery_adapter
 
 OPEN = ("queued", "sent")

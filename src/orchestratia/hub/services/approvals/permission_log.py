@@ -18,8 +18,8 @@ from orchestratia.hub.db.approval_models import PermissionDecision as LogRow
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Forbidden, Invalid, NotFound
-from orchestratia.hub.services.projects import access
-from orchestratia.hub.services.task_context import Caller
+from orchestratia.hub.services.access.projects import access
+from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.protocol.approval_api import (
     DecisionBucket,
     DecisionCounts,
