@@ -38,7 +38,7 @@ from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.rule_cache import CachedRules, RuleCache, decide_from_cache
 from orchestratia.agent.config import AgentConfig
 from orchestratia.protocol.approvals import RuleSet
-from orchestratia.protocol.rule_matching import RuleMatcher
+from orchestratia.rules.matching import RuleMatcher
 
 BAR_P99_MS = 50.0
 RULES = 200

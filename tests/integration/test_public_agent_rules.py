@@ -13,7 +13,7 @@ import httpx
 
 from orchestratia.protocol import PROTOCOL_HEADER
 from orchestratia.protocol.approvals import RuleSet
-from orchestratia.protocol.rule_matching import RuleMatcher
+from orchestratia.rules.matching import RuleMatcher
 from tests.integration.approval_support import create_rule
 from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import FakeDaemon

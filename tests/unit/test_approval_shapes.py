@@ -12,22 +12,25 @@ from pydantic import ValidationError
 
 from orchestratia.protocol.approvals import (
     MAX_PATTERN,
-    ApprovalRule,
-    ApprovalRuleCreate,
     ApprovalRuleUpdate,
     PermissionDecisionEntry,
     PermissionLogBatch,
     RuleSet,
     clip_tool_input,
+)
+from orchestratia.rules.patterns import (
+    CheckedRule,
+    CheckedRuleCreate,
+    CheckedRuleSet,
     compile_pattern,
     escape_glob,
     glob_to_re2,
 )
 
 
-def rule(**fields: Any) -> ApprovalRule:
+def rule(**fields: Any) -> CheckedRule:
     base: dict[str, Any] = {"id": "r1", "name": "n", "tool_pattern": "Bash", "action": "deny"}
-    return ApprovalRule.model_validate({**base, **fields})
+    return CheckedRule.model_validate({**base, **fields})
 
 
 def error_fields(exc: pytest.ExceptionInfo[ValidationError]) -> list[tuple[Any, ...]]:
@@ -75,7 +78,7 @@ async def test_regex_error_is_a_422_naming_the_field() -> None:
     app = FastAPI()
 
     @app.post("/rules")
-    def create(body: ApprovalRuleCreate) -> dict[str, str]:
+    def create(body: CheckedRuleCreate) -> dict[str, str]:
         return {"name": body.name}
 
     body = {
@@ -140,10 +143,22 @@ def test_update_is_revalidated_against_the_merged_rule() -> None:
 
 
 def test_rule_set_round_trips_as_json() -> None:
-    rules = RuleSet(version=3, rules=[rule(), rule(id="r2", action="allow", agent_filter="claude")])
-    assert RuleSet.model_validate_json(rules.model_dump_json()) == rules
+    rules = CheckedRuleSet(
+        version=3, rules=[rule(), rule(id="r2", action="allow", agent_filter="claude")]
+    )
+    assert CheckedRuleSet.model_validate_json(rules.model_dump_json()) == rules
+    as_shape = RuleSet.model_validate_json(rules.model_dump_json())
+    assert as_shape.model_dump_json() == rules.model_dump_json()
     with pytest.raises(ValidationError):
         RuleSet(version=-1)
+
+
+def test_a_rule_set_with_a_pattern_re2_refuses_is_invalid_only_when_checked() -> None:
+    payload = {"version": 1, "rules": [rule().model_dump() | {"param_pattern": "file[z-a]"}]}
+    assert RuleSet.model_validate(payload).rules[0].param_pattern == "file[z-a]"  # a shape
+    with pytest.raises(ValidationError) as exc:
+        CheckedRuleSet.model_validate(payload)
+    assert error_fields(exc) == [("rules", 0, "param_pattern")]
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from orchestratia.protocol.approvals import ApprovalRule, RuleSet
-from orchestratia.protocol.rule_matching import RuleMatcher
-from orchestratia.protocol.shell_commands import split_command
+from orchestratia.rules.matching import RuleMatcher
+from orchestratia.rules.shell_commands import split_command
 
 RULES = [
     {"id": "ls", "action": "allow", "param_pattern": "ls*"},

@@ -21,7 +21,7 @@ from orchestratia.agent.approvals.hook_formats import (
     render_decision,
 )
 from orchestratia.protocol.approvals import ApprovalRule, RuleSet
-from orchestratia.protocol.rule_matching import RuleMatcher
+from orchestratia.rules.matching import RuleMatcher
 
 SAMPLES = Path(__file__).parent / "hook_samples" / "pretooluse"
 SHELLS = "^(Bash|run_shell_command)$"

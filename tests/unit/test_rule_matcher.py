@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from orchestratia.protocol.approvals import ApprovalRule, RuleSet
-from orchestratia.protocol.rule_matching import (
+from orchestratia.rules.matching import (
     DEFAULT_REASON,
     RuleMatcher,
     Verdict,

@@ -1,16 +1,8 @@
 """Approval rules and the permission log (SPEC §2, §8): REST bodies, the rule set the daemon
-caches, and the one place that turns a rule's pattern into a compiled matcher.
-
-Pattern semantics live here, not in the daemon, so that the hub validates a pattern with exactly
-the engine that will later run it (and its "would this match?" tester can share them):
-
-- ``glob`` (the default): ``*`` matches any run of characters *including* ``/`` and newlines,
-  ``?`` any one character, ``[abc]``/``[!abc]`` a character class; case-sensitive; anchored, so
-  the pattern must match the whole text (``git status*``, not ``*git status*``).
-- ``regex``: RE2 syntax (no backreferences or lookaround, so no catastrophic backtracking),
-  case-sensitive, searched (unanchored) like ``grep``: ``rm\\s+-rf`` matches anywhere in the
-  command; anchor with ``^``/``$`` when you mean the whole text. ``.`` does not cross a newline
-  unless the pattern says ``(?s)``.
+caches, and the permission-log entries hooks write. Shapes only: what a pattern means and whether
+it compiles is ``orchestratia.rules.patterns``, which also holds the checked variants of these
+models (``CheckedRule``, ``CheckedRuleCreate``, ``CheckedRuleSet``) that the hub and the daemon
+validate rules with.
 
 Rule bodies are strict: a newer hub sending a field this daemon does not understand (a condition
 that narrows an ``allow``, say) must make the rule set unreadable - and so everything ``ask`` -
@@ -23,10 +15,9 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol, cast
+from typing import Annotated, Any, Literal, TypeVar
 
-import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from orchestratia.protocol.base import Frame
 from orchestratia.protocol.numbers import NonNegInt32
@@ -46,68 +37,6 @@ MAX_BATCH = 500
 MAX_TOOL_INPUT_CHARS = 16_000
 AGENT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 RuleId = Field(min_length=1, max_length=64)
-
-
-class CompiledPattern(Protocol):
-    # UTF-8 bytes are the fast path: a str is re-encoded on every call.
-    def search(self, text: str | bytes) -> object | None: ...
-
-
-def _re2_options() -> Any:
-    options = re2.Options()
-    options.log_errors = False  # RE2 would print parse errors on stderr, which a hook must own
-    options.never_capture = True  # only "does it match" is ever asked; groups cost time
-    return options
-
-
-_OPTIONS = _re2_options()
-
-
-def glob_to_re2(pattern: str) -> str:
-    """The anchored RE2 expression for a glob (semantics in the module docstring)."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            if not out or out[-1] != ".*":  # "**" means the same as "*"
-                out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[":
-            # fnmatch rules: "[!" negates, and a "]" right after "[" or "[!" is a member.
-            end = i + 1 if pattern[i : i + 1] == "!" else i
-            end = pattern.find("]", end + 1 if pattern[end : end + 1] == "]" else end)
-            if end < 0:  # no closing bracket: a literal "[", as fnmatch does
-                out.append(re.escape(ch))
-                continue
-            body, i = pattern[i:end], end + 1
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            for special in ("\\", "[", "]", "^"):
-                body = body.replace(special, "\\" + special)
-            out.append(f"[{'^' if negate else ''}{body}]")
-        else:
-            out.append(re.escape(ch))
-    return f"(?s)\\A(?:{''.join(out)})\\z"
-
-
-def escape_glob(text: str) -> str:
-    """A glob matching exactly ``text``: each metacharacter becomes a one-member class."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
-
-
-def compile_pattern(pattern: str, syntax: PatternSyntax) -> CompiledPattern:
-    """Compile a rule pattern; raises ``ValueError`` saying why RE2 refuses it."""
-    source = glob_to_re2(pattern) if syntax == "glob" else pattern
-    try:
-        return cast(CompiledPattern, re2.compile(source, _OPTIONS))
-    except re2.error as exc:
-        detail = exc.args[0] if exc.args else exc
-        if isinstance(detail, bytes):
-            detail = detail.decode("utf-8", "replace")
-        raise ValueError(f"not a valid {syntax} pattern for the RE2 engine: {detail}") from None
 
 
 def _agents(value: Any) -> Any:
@@ -143,14 +72,6 @@ class _RuleFields(StrictBody):
                 raise ValueError(f"agent names are short lowercase words, not {name!r}")
         return value
 
-    @field_validator("tool_pattern", "param_pattern")
-    @classmethod
-    def _compiles(cls, value: str | None, info: ValidationInfo) -> str | None:
-        syntax = info.data.get("pattern_syntax")  # absent when it was itself invalid
-        if value is not None and syntax is not None:
-            compile_pattern(value, syntax)
-        return value
-
     @model_validator(mode="after")
     def _scope_target(self) -> _RuleFields:
         # A tenant rule's scope_id is not consulted (the hub may store the tenant id there).
@@ -181,6 +102,9 @@ class ApprovalRule(_RuleFields):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+RuleT = TypeVar("RuleT", bound=ApprovalRule)
+
+
 class ApprovalRuleUpdate(StrictBody):
     """A partial change. Patterns are only checkable against the syntax the rule ends up with,
     so the service must call ``merged`` (which re-validates the whole rule) before storing."""
@@ -198,12 +122,13 @@ class ApprovalRuleUpdate(StrictBody):
 
     _agent_list = field_validator("agent_filter", mode="before")(_agents)
 
-    def merged(self, current: ApprovalRule) -> ApprovalRule:
+    def merged(self, current: RuleT) -> RuleT:
         """``current`` with the fields this update set (an explicit null clears an optional
         field); raises ``pydantic.ValidationError`` naming the offending field."""
         data = current.model_dump()
         data.update(self.model_dump(exclude_unset=True))
-        return ApprovalRule.model_validate(data)
+        # Validated as the class it came as: a checked rule stays checked (``rules.patterns``).
+        return type(current).model_validate(data)
 
 
 class RuleSet(StrictBody):

@@ -33,7 +33,8 @@ from pydantic import ValidationError
 from orchestratia.agent.files import DIR_MODE, ensure_private_dir, write_private_file
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame, RuleSet
-from orchestratia.protocol.rule_matching import RuleMatcher
+from orchestratia.rules.matching import RuleMatcher
+from orchestratia.rules.patterns import CheckedRuleSet
 
 if TYPE_CHECKING:
     import httpx
@@ -244,7 +245,7 @@ class RuleCache:
         if not isinstance(version, int) or version < 0:
             raise RuleFetchError("reply has no rule-set version")
         try:
-            rule_set: dict[str, Any] | None = RuleSet.model_validate(payload).model_dump(
+            rule_set: dict[str, Any] | None = CheckedRuleSet.model_validate(payload).model_dump(
                 mode="json"
             )
             error = None

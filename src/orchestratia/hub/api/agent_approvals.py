@@ -18,7 +18,7 @@ from orchestratia.protocol.approval_api import (
     ToolApprovalState,
 )
 from orchestratia.protocol.approvals import PermissionLogBatch, RuleSet
-from orchestratia.protocol.public_rules import PublicApprovalRule, public_rules
+from orchestratia.rules.public_rules import PublicApprovalRule, public_rules
 
 router = APIRouter(prefix="/api/v1/server", tags=["agent"])
 

@@ -23,10 +23,10 @@ from orchestratia.protocol.approval_api import (
     RuleTestResult,
 )
 from orchestratia.protocol.approvals import (
-    ApprovalRuleCreate,
     ApprovalRuleUpdate,
     PermissionDecision,
 )
+from orchestratia.rules.patterns import CheckedRuleCreate
 
 router = APIRouter(tags=["approvals"])
 OptionalId = Annotated[str | None, Query(min_length=1, max_length=64)]
@@ -40,7 +40,7 @@ async def list_rules(caller: UserCallerDep, db: SessionDep) -> ApprovalRuleList:
 
 @router.post("/api/v1/approval-rules", status_code=201)
 async def create_rule(
-    body: ApprovalRuleCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
+    body: CheckedRuleCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> ApprovalRulePublic:
     row, version = await approval_rules.create(db, caller, body)
     await rule_push.push(hub, caller.tenant_id, version)

@@ -28,7 +28,7 @@ from orchestratia.hub.web.page_context import Page, open_project_page, person_ca
 from orchestratia.hub.web.rendering import MaybePrincipal, compact_json, templates
 from orchestratia.protocol.approval_api import ApprovalRulePublic, PermissionEntryPublic
 from orchestratia.protocol.approvals import PermissionDecision
-from orchestratia.protocol.rule_matching import MAIN_PARAMETER, main_parameters
+from orchestratia.rules.matching import MAIN_PARAMETER, main_parameters
 
 router = APIRouter(include_in_schema=False)
 

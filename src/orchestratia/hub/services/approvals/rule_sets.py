@@ -24,8 +24,9 @@ from orchestratia.hub.services.approvals.rules import (
 )
 from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.protocol.approval_api import RuleTestRequest, RuleTestResult
-from orchestratia.protocol.approvals import MAX_PATTERN, RuleSet, escape_glob
-from orchestratia.protocol.rule_matching import SHELL_TOOLS, RuleMatcher, main_parameters
+from orchestratia.protocol.approvals import MAX_PATTERN, RuleSet
+from orchestratia.rules.matching import SHELL_TOOLS, RuleMatcher, main_parameters
+from orchestratia.rules.patterns import escape_glob
 
 TOOL_PATTERN_COLUMN = 1_000  # approval_rules.tool_pattern
 RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")

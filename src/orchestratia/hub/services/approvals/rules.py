@@ -37,15 +37,16 @@ from orchestratia.protocol.approvals import (
     ApprovalRuleCreate,
     ApprovalRuleUpdate,
 )
-from orchestratia.protocol.rule_matching import SCOPE_RANK
+from orchestratia.rules.matching import SCOPE_RANK
+from orchestratia.rules.patterns import CheckedRule
 
 NOT_FOUND = "approval rule not found"
 FROM_INBOX = "scope: session rules are made from the inbox, not created or re-scoped here"
 
 
-def to_wire(row: RuleRow) -> ApprovalRule:
+def to_wire(row: RuleRow) -> CheckedRule:
     """The rule as the daemon caches it (validated again, so a bad row fails loudly)."""
-    return ApprovalRule.model_validate(
+    return CheckedRule.model_validate(
         {
             "id": row.id,
             "name": row.name,

@@ -36,7 +36,7 @@ from orchestratia.protocol.approval_api import (
     ToolApprovalState,
 )
 from orchestratia.protocol.approvals import clip_tool_input
-from orchestratia.protocol.rule_matching import main_parameters
+from orchestratia.rules.matching import main_parameters
 
 Outcome = Literal["applied", "already_applied", "conflict", "not_found"]
 POLL_SECONDS = 0.5

@@ -41,9 +41,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from orchestratia.protocol.approvals import ApprovalRule, RuleAction, compile_pattern, escape_glob
-from orchestratia.protocol.rule_matching import SCOPE_RANK, SHELL_TOOLS
-from orchestratia.protocol.shell_commands import split_command
+from orchestratia.protocol.approvals import ApprovalRule, RuleAction
+from orchestratia.rules.matching import SCOPE_RANK, SHELL_TOOLS
+from orchestratia.rules.patterns import compile_pattern, escape_glob
+from orchestratia.rules.shell_commands import split_command
 
 with warnings.catch_warnings():  # the stdlib regex parser, used only to find literal runs
     warnings.simplefilter("ignore", DeprecationWarning)

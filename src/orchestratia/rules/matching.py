@@ -49,13 +49,12 @@ from typing import Any
 
 from orchestratia.protocol.approvals import (
     ApprovalRule,
-    CompiledPattern,
     DecidedBy,
     RuleAction,
     RuleSet,
-    compile_pattern,
 )
-from orchestratia.protocol.shell_commands import ShellCommand, split_command
+from orchestratia.rules.patterns import CompiledPattern, compile_pattern
+from orchestratia.rules.shell_commands import ShellCommand, split_command
 
 SCOPE_RANK = {"session": 0, "server": 1, "project": 2, "tenant": 3}
 DEFAULT_REASON = "No approval rule matches this tool call, so a person has to decide."
