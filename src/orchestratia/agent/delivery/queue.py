@@ -1,14 +1,14 @@
 """Typing the hub's deliveries into sessions, each exactly once, when it is safe to.
 
-Each delivery frame becomes one line (``delivery_text``) queued for its session. A session's
+Each delivery frame becomes one line (``delivery.text``) queued for its session. A session's
 queue is drained in order by one worker, which types the next line only when the human's
 input line is empty and, unless the delivery is urgent, the terminal has been quiet for
-``idle_seconds`` (``delivery_gate``); an urgent delivery goes ahead of normal ones. A line is
+``idle_seconds`` (``delivery.gate``); an urgent delivery goes ahead of normal ones. A line is
 typed, then Enter follows after ``enter_delay``: agent CLIs such as Claude Code take text and
 Enter arriving together for a paste and would not submit it. Viewers' keystrokes arriving
 meanwhile are held and typed after that Enter, so they never land inside the line.
 
-Then the daemon answers ``delivery_ack``. Ids already typed are remembered (``delivery_log``):
+Then the daemon answers ``delivery_ack``. Ids already typed are remembered (``delivery.log``):
 a resend after a reconnect or restart is acknowledged again, never retyped; a resend of one
 still queued is dropped (its ack follows when it is typed). Acks that find the link down wait
 in ``unsent`` and go out when it comes back. A frame without ``delivery_id`` (an older hub) is

@@ -7,7 +7,7 @@ a minimal ``PATH``, so the console script's directory is not necessarily on the 
 interpreter's ``orchestratia``, and puts it first on the session's ``PATH``.
 
 A login shell reads the user's startup files, which may reset ``PATH`` (Debian's /etc/profile
-does), so putting it in the environment is not enough: ``session_launch`` puts it first again
+does), so putting it in the environment is not enough: ``sessions.launch`` puts it first again
 once those files have been read.
 """
 

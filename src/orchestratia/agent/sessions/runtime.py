@@ -2,8 +2,8 @@
 
 ``SessionRuntime`` owns every session of this daemon. Each runs in tmux on the private socket
 as ``orc-<session id>``, its output captured by ``pipe-pane`` into a private log and streamed by
-an ``OutputStream`` (offsets, acks and resume are explained in ``session_stream``). Sessions
-outlive the daemon: ``start()`` finds them again (``session_store``) and resumes their streams;
+an ``OutputStream`` (offsets, acks and resume are explained in ``sessions.stream``). Sessions
+outlive the daemon: ``start()`` finds them again (``sessions.store``) and resumes their streams;
 ``stop()`` leaves them running.
 
 Frames that may take long (close, kill, snapshots) run as tasks, so the connection's receive

@@ -4,7 +4,7 @@
 the cursor, the scroll region and the modes a redraw must restore. ``TmuxServer.capture_snapshot``
 runs all in one tmux command list so they describe the same moment.
 
-Secrets are masked on the *logical* lines (``session_views``): a token the terminal wrapped over
+Secrets are masked on the *logical* lines (``sessions.views``): a token the terminal wrapped over
 two rows is one line to the matcher. tmux does not report which rows wrap, so the same screen is
 captured again with wrapped rows joined (``-J``) and the two are aligned. Rows of history just
 above the screen come too, so a secret whose start has scrolled off is still recognised.

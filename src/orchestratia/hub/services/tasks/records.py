@@ -1,5 +1,5 @@
 """Tasks: creation (idempotent by ``external_ref``), lookup by id or prefix, listing, edits,
-notes and the approval of agent-created tasks. Transitions live in ``task_flow``."""
+notes and the approval of agent-created tasks. Transitions live in ``tasks.flow``."""
 
 from __future__ import annotations
 
