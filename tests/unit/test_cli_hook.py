@@ -184,7 +184,7 @@ def test_init_print_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_guide_example_result_is_a_valid_task_result() -> None:
-    from orchestratia.protocol.tasks import TaskResult
+    from orchestratia.protocol.task_documents import TaskResult
 
     example = GUIDE.split("```json\n", 1)[1].split("```", 1)[0]
     result = TaskResult.model_validate(json.loads(example))

@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from orchestratia.cli.agent_api import AgentOptions
 from orchestratia.cli.main import app
-from orchestratia.protocol.tasks import TaskPublic
+from orchestratia.protocol.task_replies import TaskPublic
 from tests.unit.test_cli_agent_api import TASK_A, TASK_B, TASK_C, FakeHub
 
 NOW = "2025-01-01T00:00:00Z"

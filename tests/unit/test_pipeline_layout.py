@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestratia.hub.web.pipeline_layout import NODE_W, layout
-from orchestratia.protocol.tasks import DependencyPublic, TaskPublic
+from orchestratia.protocol.task_replies import DependencyPublic, TaskPublic
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -141,7 +141,7 @@ def load_pipeline(file: str | None, inline: str | None) -> JsonObject:
     """The pipeline document, checked here so a typo costs no round trip and creates nothing."""
     from pydantic import ValidationError
 
-    from orchestratia.protocol.tasks import PipelineCreate
+    from orchestratia.protocol.pipelines import PipelineCreate
 
     if (file is None) == (inline is None):
         raise AgentApiError("give exactly one of --file or --inline")

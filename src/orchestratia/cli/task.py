@@ -79,7 +79,7 @@ def parse_result(raw: str) -> JsonObject | str:
     """``--result``: plain text, or an ``orchestratia/task-result/v1`` object checked here."""
     from pydantic import ValidationError
 
-    from orchestratia.protocol.tasks import TaskResult
+    from orchestratia.protocol.task_documents import TaskResult
 
     value = json_object_or_text(raw, "--result")
     if isinstance(value, str):

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestratia.protocol.tasks import TaskPublic
+from orchestratia.protocol.task_replies import TaskPublic
 
 
 class TaskSummary(BaseModel):

@@ -22,27 +22,28 @@ from orchestratia.hub.services.tasks import records as tasks
 from orchestratia.hub.services.tasks import views as task_views
 from orchestratia.hub.services.tasks.context import Caller, Outbox
 from orchestratia.protocol.agent_status import AgentStatus, TaskSummary
+from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
 from orchestratia.protocol.rest import StrictBody
+from orchestratia.protocol.task_replies import (
+    CancelResponse,
+    DependencyPublic,
+    HelpResponse,
+    NoteList,
+    NotePublic,
+    TaskList,
+    TaskPublic,
+)
 from orchestratia.protocol.tasks import (
     AgentDependencyCreate,
     AgentNoteCreate,
     AgentTaskAssign,
     AgentTaskCreate,
     AgentTaskUpdate,
-    CancelResponse,
-    DependencyPublic,
     EpochBody,
-    HelpResponse,
-    NoteList,
-    NotePublic,
-    PipelineCreate,
-    PipelineResult,
     TaskComplete,
     TaskFail,
     TaskHelpRequest,
-    TaskList,
     TaskPlanSubmit,
-    TaskPublic,
 )
 
 router = APIRouter(prefix="/api/v1/server", tags=["agent"])

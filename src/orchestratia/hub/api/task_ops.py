@@ -21,28 +21,29 @@ from orchestratia.hub.services.tasks import views as task_views
 from orchestratia.hub.services.tasks.context import Caller, Outbox, event_public
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import task_delivery
-from orchestratia.protocol.tasks import (
-    ApprovalDecision,
+from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
+from orchestratia.protocol.task_replies import (
     CancelResponse,
     DependencyPublic,
-    DependencySpec,
     HelpResponse,
-    NoteCreate,
     NoteList,
     NotePublic,
-    PipelineCreate,
-    PipelineResult,
+    TaskEventList,
+    TaskEventPublic,
+    TaskList,
+    TaskPublic,
+)
+from orchestratia.protocol.tasks import (
+    ApprovalDecision,
+    DependencySpec,
+    NoteCreate,
     PlanDecision,
     TaskAssign,
     TaskComplete,
     TaskCreate,
-    TaskEventList,
-    TaskEventPublic,
     TaskFail,
     TaskHelpRequest,
-    TaskList,
     TaskPlanSubmit,
-    TaskPublic,
     TaskUpdate,
 )
 

@@ -13,23 +13,24 @@ from orchestratia.hub.errors import Invalid
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.tasks import records as tasks
 from orchestratia.hub.ws import task_delivery
-from orchestratia.protocol.tasks import (
-    ApprovalDecision,
+from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
+from orchestratia.protocol.task_replies import (
     CancelResponse,
-    DependencyCreate,
     DependencyPublic,
-    NoteCreate,
     NoteList,
     NotePublic,
-    PipelineCreate,
-    PipelineResult,
+    TaskEventList,
+    TaskList,
+    TaskPublic,
+)
+from orchestratia.protocol.tasks import (
+    ApprovalDecision,
+    DependencyCreate,
+    NoteCreate,
     PlanDecision,
     ProjectTaskSettings,
     TaskAssign,
     TaskCreate,
-    TaskEventList,
-    TaskList,
-    TaskPublic,
     TaskStatus,
     TaskUpdate,
 )

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestratia.protocol.tasks import DependencyPublic, TaskPublic
+from orchestratia.protocol.task_replies import DependencyPublic, TaskPublic
 
 NODE_W = 230
 NODE_H = 70

@@ -26,15 +26,8 @@ from orchestratia.hub.services.tasks.context import event_public
 from orchestratia.hub.web.page_context import Page, open_page, open_project_page, person_caller
 from orchestratia.hub.web.pipeline_layout import NODE_H, NODE_W, layout
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
-from orchestratia.protocol.tasks import (
-    TERMINAL_STATUSES,
-    NotePublic,
-    Priority,
-    TaskEventPublic,
-    TaskPublic,
-    TaskStatus,
-    TaskType,
-)
+from orchestratia.protocol.task_replies import NotePublic, TaskEventPublic, TaskPublic
+from orchestratia.protocol.tasks import TERMINAL_STATUSES, Priority, TaskStatus, TaskType
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,7 +14,7 @@ from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
 from orchestratia.hub.services.tasks.dependencies import add as add_dependency
 from orchestratia.hub.services.tasks.flow import assign
 from orchestratia.hub.services.tasks.records import load, new_task, session_by
-from orchestratia.protocol.tasks import PipelineCreate, PipelineDependency, PipelineRef
+from orchestratia.protocol.pipelines import PipelineCreate, PipelineDependency, PipelineRef
 
 
 class PipelineError(Invalid):

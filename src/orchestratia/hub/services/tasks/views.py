@@ -11,12 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task, TaskDependency
-from orchestratia.protocol.tasks import (
-    TERMINAL_STATUSES,
-    BlockerPublic,
-    DependencyPublic,
-    TaskPublic,
-)
+from orchestratia.protocol.task_replies import BlockerPublic, DependencyPublic, TaskPublic
+from orchestratia.protocol.tasks import TERMINAL_STATUSES
 
 BLOCKING = ("blocks", "input")
 
