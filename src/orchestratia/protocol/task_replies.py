@@ -13,6 +13,7 @@ from orchestratia.protocol.rest import JsonObject
 from orchestratia.protocol.tasks import (
     ApprovalStatus,
     DependencyType,
+    LostSessionPolicy,
     Priority,
     TaskStatus,
     TaskType,
@@ -133,3 +134,31 @@ class CancelResponse(BaseModel):
     cancelled: bool
     task_id: str
     task: TaskPublic
+
+
+class TaskSettingsPublic(BaseModel):
+    auto_assign: bool
+    require_task_approval: bool
+    lost_session_policy: LostSessionPolicy
+
+
+class InterventionPublic(BaseModel):
+    """A question an agent asked a person; times are ``datetime.isoformat()`` text."""
+
+    id: str
+    task_id: str | None
+    session_id: str | None
+    project_id: str
+    type: str
+    question: str
+    context: str | None
+    urgency: str
+    status: str
+    response: str | None
+    responder: str | None
+    created_at: str
+    responded_at: str | None
+
+
+class InterventionList(BaseModel):
+    interventions: list[InterventionPublic]

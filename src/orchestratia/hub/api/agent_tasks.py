@@ -3,31 +3,28 @@ inside a session calls. Reply shapes follow the public CLI, so it works against 
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
-from sqlalchemy import select
 
 from orchestratia.hub.api import task_ops
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
-from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.db.task_models import Intervention
-from orchestratia.hub.services.fleet import servers
+from orchestratia.hub.services.fleet import briefs
 from orchestratia.hub.services.inbox import interventions
-from orchestratia.hub.services.tasks import flow as task_flow
 from orchestratia.hub.services.tasks import records as tasks
-from orchestratia.hub.services.tasks import views as task_views
-from orchestratia.hub.services.tasks.context import Caller, Outbox
-from orchestratia.protocol.agent_status import AgentStatus, TaskSummary
+from orchestratia.hub.services.tasks.context import Outbox
+from orchestratia.protocol.agent_status import AgentStatus, ServerBriefList, SessionBriefList
 from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
 from orchestratia.protocol.rest import StrictBody
 from orchestratia.protocol.task_replies import (
     CancelResponse,
     DependencyPublic,
     HelpResponse,
+    InterventionList,
+    InterventionPublic,
     NoteList,
     NotePublic,
     TaskList,
@@ -49,23 +46,10 @@ from orchestratia.protocol.tasks import (
 router = APIRouter(prefix="/api/v1/server", tags=["agent"])
 PUBLIC_LIST_LIMIT = 50
 OptionalId = Annotated[str | None, Query(max_length=64)]
-UNDER_WAY = frozenset({"running", "needs_human"})
 
 
 class InterventionAnswer(StrictBody):
     response: str = Field(min_length=1, max_length=20_000)
-
-
-async def _with_session(db: SessionDep, caller: Caller, session_id: str | None) -> Caller:
-    """A server key may name the session it acts for; only a session on its own server."""
-    if caller.session is not None or not session_id or caller.server is None:
-        return caller
-    session = await db.scalar(
-        select(TerminalSession).where(
-            TerminalSession.id == session_id, TerminalSession.server_id == caller.server.id
-        )
-    )
-    return dataclasses.replace(caller, session=session) if session is not None else caller
 
 
 @router.get("/tasks")
@@ -84,7 +68,7 @@ async def list_tasks(
 async def create_task(
     body: AgentTaskCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
-    caller = await _with_session(db, caller, body.session_id)
+    caller = await briefs.with_session(db, caller, body.session_id)
     return await task_ops.create(db, hub, caller, body, response)
 
 
@@ -193,9 +177,9 @@ async def list_interventions(
     db: SessionDep,
     task_id: OptionalId = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
-) -> dict[str, list[dict[str, object]]]:
+) -> InterventionList:
     rows = await interventions.list_for(db, caller, task_id, status)
-    return {"interventions": [interventions.public(r) for r in rows]}
+    return InterventionList(interventions=[interventions.public(r) for r in rows])
 
 
 @router.post("/interventions/{intervention_id}/respond")
@@ -205,7 +189,7 @@ async def respond(
     caller: AgentCallerDep,
     db: SessionDep,
     hub: HubDep,
-) -> dict[str, object]:
+) -> InterventionPublic:
     async def work(outbox: Outbox) -> Intervention:
         row = await interventions.load(db, caller, intervention_id)
         await interventions.respond(db, caller, row, body.response, outbox)
@@ -217,81 +201,21 @@ async def respond(
 
 
 @router.get("/servers")
-async def list_servers(caller: AgentCallerDep, db: SessionDep) -> dict[str, list[dict[str, Any]]]:
+async def list_servers(caller: AgentCallerDep, db: SessionDep) -> ServerBriefList:
     project = await caller.project(db, None, write=False)
-    rows = await db.scalars(
-        select(Server).where(Server.project_id == project.id).order_by(Server.name)
-    )
-    return {"servers": [_server(s) for s in rows]}
+    return ServerBriefList(servers=await briefs.project_servers(db, project.id))
 
 
 @router.get("/sessions")
 async def list_sessions(
     caller: AgentCallerDep, db: SessionDep, project_id: OptionalId = None
-) -> dict[str, list[dict[str, Any]]]:
+) -> SessionBriefList:
     project = await caller.project(db, project_id, write=False)
-    rows = await db.execute(
-        select(TerminalSession, Server)
-        .join(Server, Server.id == TerminalSession.server_id)
-        .where(
-            TerminalSession.project_id == project.id,
-            TerminalSession.status.in_(task_flow.LIVE_SESSION),
-        )
-        .order_by(TerminalSession.name)
-    )
-    return {"sessions": [_session(s, srv) for s, srv in rows]}
+    return SessionBriefList(sessions=await briefs.live_sessions(db, project.id))
 
 
 @router.get("/status")
 async def status(
     caller: AgentCallerDep, db: SessionDep, session_id: OptionalId = None
 ) -> AgentStatus:
-    caller = await _with_session(db, caller, session_id)
-    project = await db.get(Project, caller.agent_project_id or "")
-    session, server = caller.session, caller.server
-    active = await task_views.render(
-        db, await tasks.check(db, caller, None) if session is not None else []
-    )
-    running = sum(t.status in UNDER_WAY for t in active)
-    return AgentStatus(
-        server_id=server.id if server else None,
-        server_name=server.name if server else None,
-        session_id=session.id if session else None,
-        session_name=session.name if session else None,
-        project_id=project.id if project else None,
-        project_name=project.name if project else None,
-        role=session.role if session else None,
-        task_summary=TaskSummary(pending=len(active) - running, running=running, total=len(active)),
-        tasks=active,
-        session=_session(session, server) if session and server else None,
-        project={"id": project.id, "name": project.name} if project else None,
-        server=_server(server) if server else None,
-    )
-
-
-def _server(s: Server) -> dict[str, Any]:
-    public = servers.to_public(s)
-    return {
-        "id": s.id,
-        "name": s.name,
-        "hostname": s.hostname,
-        "os": s.os,
-        "status": public.status,
-        "last_heartbeat": public.last_seen.isoformat() if public.last_seen else None,
-        "repos": dict(s.repos or {}),
-        "labels": list(s.labels or []),
-        "capabilities": list(s.capabilities or []),
-    }
-
-
-def _session(s: TerminalSession, server: Server) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "name": s.name,
-        "server_id": s.server_id,
-        "server_name": server.name,
-        "status": s.status,
-        "working_directory": s.working_directory,
-        "role": s.role,
-        "agent_type": s.agent_type,
-    }
+    return await briefs.status(db, await briefs.with_session(db, caller, session_id))

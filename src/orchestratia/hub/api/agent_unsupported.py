@@ -10,20 +10,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from orchestratia.hub.api.callers import AgentCallerDep
+from orchestratia.protocol.agent_polls import AccessGrant, PendingPull, PendingUpload
 
 router = APIRouter(prefix="/api/v1/server", tags=["agent"])
 
 
 @router.get("/files/pending")
-async def pending_uploads(caller: AgentCallerDep) -> list[dict[str, object]]:
+async def pending_uploads(caller: AgentCallerDep) -> list[PendingUpload]:
     return []
 
 
 @router.get("/files/pulls/pending")
-async def pending_pulls(caller: AgentCallerDep) -> list[dict[str, object]]:
+async def pending_pulls(caller: AgentCallerDep) -> list[PendingPull]:
     return []
 
 
 @router.get("/access-grants")
-async def access_grants(caller: AgentCallerDep) -> list[dict[str, object]]:
+async def access_grants(caller: AgentCallerDep) -> list[AccessGrant]:
     return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import Field
@@ -15,6 +15,7 @@ from orchestratia.hub.services.access.projects import list_for
 from orchestratia.hub.services.inbox import items as inbox
 from orchestratia.hub.services.tasks.context import Outbox
 from orchestratia.hub.ws import rule_push, task_delivery
+from orchestratia.protocol.inbox import DecisionResult, DecisionResults, InboxList
 from orchestratia.protocol.rest import StrictBody
 
 router = APIRouter(tags=["inbox"])
@@ -45,15 +46,15 @@ async def list_inbox(
     server_id: OptionalId = None,
     session_id: OptionalId = None,
     kind: Annotated[inbox.Kind | None, Query()] = None,
-) -> dict[str, list[dict[str, Any]]]:
+) -> InboxList:
     filters = inbox.Filters(project_id, server_id, session_id, kind)
-    return {"items": await inbox.pending(db, caller, filters)}
+    return InboxList.model_validate({"items": await inbox.pending(db, caller, filters)})
 
 
 @router.post("/api/v1/inbox/decisions")
 async def decide(
     body: DecisionsIn, caller: UserCallerDep, db: SessionDep, hub: HubDep
-) -> dict[str, list[dict[str, str]]]:
+) -> DecisionResults:
     """Each decision commits on its own, so one refused item never undoes the others."""
     results = []
     for item in body.decisions:
@@ -80,10 +81,10 @@ async def decide(
         else:
             await db.rollback()
         results.append(
-            {"id": item.id, "decision_id": item.decision_id, "outcome": outcome, "detail": detail}
+            DecisionResult(id=item.id, decision_id=item.decision_id, outcome=outcome, detail=detail)
         )
     await rule_push.sync(hub)  # an "allow for N minutes" answer made a session rule
     assert caller.principal is not None
     for access in await list_for(db, caller.principal):
         hub.bus.publish(access.project.id, {"type": "inbox_update"})
-    return {"results": results}
+    return DecisionResults(results=results)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -34,6 +34,12 @@ from orchestratia.protocol.sessions import (
 router = APIRouter(tags=["sessions"])
 OUTPUT_LIMIT = 4 * 1024 * 1024
 SCROLLBACK_TIMEOUT = 5.0
+# The recorded output is bytes, not JSON: say so in the OpenAPI description.
+RAW_BYTES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    }
+}
 
 
 @router.post("/api/v1/sessions", status_code=201)
@@ -99,21 +105,21 @@ async def _end(
     return Response(status_code=202)
 
 
-@router.post("/api/v1/sessions/{session_id}/close", status_code=202)
+@router.post("/api/v1/sessions/{session_id}/close", status_code=202, response_class=Response)
 async def close_session(
     session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     return await _end(session_id, principal, db, hub, actor, kill=False)
 
 
-@router.post("/api/v1/sessions/{session_id}/kill", status_code=202)
+@router.post("/api/v1/sessions/{session_id}/kill", status_code=202, response_class=Response)
 async def kill_session(
     session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     return await _end(session_id, principal, db, hub, actor, kill=True)
 
 
-@router.get("/api/v1/sessions/{session_id}/output")
+@router.get("/api/v1/sessions/{session_id}/output", response_class=Response, responses=RAW_BYTES)
 async def session_output(
     session_id: str,
     principal: PrincipalDep,

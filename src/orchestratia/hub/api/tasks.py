@@ -22,6 +22,7 @@ from orchestratia.protocol.task_replies import (
     TaskEventList,
     TaskList,
     TaskPublic,
+    TaskSettingsPublic,
 )
 from orchestratia.protocol.tasks import (
     ApprovalDecision,
@@ -175,7 +176,7 @@ async def project_activity(
 @router.patch("/api/v1/projects/{project_id}/task-settings")
 async def task_settings(
     project_id: str, body: ProjectTaskSettings, caller: UserCallerDep, db: SessionDep, hub: HubDep
-) -> dict[str, bool | str]:
+) -> TaskSettingsPublic:
     project = await caller.project(db, project_id, write=True)
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(project, key, value)
@@ -192,8 +193,4 @@ async def task_settings(
     await db.commit()
     if project.auto_assign:
         await task_delivery.on_capacity(hub, project.id)
-    return {
-        "auto_assign": project.auto_assign,
-        "require_task_approval": project.require_task_approval,
-        "lost_session_policy": project.lost_session_policy,
-    }
+    return TaskSettingsPublic.model_validate(project, from_attributes=True)

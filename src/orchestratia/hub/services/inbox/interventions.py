@@ -16,6 +16,7 @@ from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
 from orchestratia.hub.services.tasks.dependencies import short
 from orchestratia.hub.services.tasks.flow import LIVE_SESSION, ensure_holder, holder_of, move
+from orchestratia.protocol.task_replies import InterventionPublic
 from orchestratia.protocol.tasks import TaskHelpRequest
 
 
@@ -92,22 +93,22 @@ async def respond(
     return task
 
 
-def public(row: Intervention) -> dict[str, object]:
-    return {
-        "id": row.id,
-        "task_id": row.task_id,
-        "session_id": row.session_id,
-        "project_id": row.project_id,
-        "type": row.type,
-        "question": row.question,
-        "context": row.context,
-        "urgency": row.urgency,
-        "status": row.status,
-        "response": row.response,
-        "responder": row.responder,
-        "created_at": row.created_at.isoformat(),
-        "responded_at": row.responded_at.isoformat() if row.responded_at else None,
-    }
+def public(row: Intervention) -> InterventionPublic:
+    return InterventionPublic(
+        id=row.id,
+        task_id=row.task_id,
+        session_id=row.session_id,
+        project_id=row.project_id,
+        type=row.type,
+        question=row.question,
+        context=row.context,
+        urgency=row.urgency,
+        status=row.status,
+        response=row.response,
+        responder=row.responder,
+        created_at=row.created_at.isoformat(),
+        responded_at=row.responded_at.isoformat() if row.responded_at else None,
+    )
 
 
 async def ask_help(
