@@ -24,6 +24,8 @@ from orchestratia.cli.agent_api import (
     resolve_task_id,
 )
 from orchestratia.cli.output import take_json_flag
+from orchestratia.protocol.agent_status import AgentStatus
+from orchestratia.protocol.task_replies import TaskList, TaskPublic
 
 TASK_A = "1a2b3c4d-0000-4000-8000-000000000001"
 TASK_B = "1a2b9999-0000-4000-8000-000000000002"
@@ -70,8 +72,98 @@ def api_for(hub: FakeHub, config: ClientConfig = CONFIG) -> AgentApi:
     return AgentApi(config, transport=hub.transport)
 
 
-def task(task_id: str, title: str = "t", **extra: Any) -> dict[str, Any]:
-    return {"id": task_id, "title": title, "status": "assigned", "priority": "normal", **extra}
+NOW = "2025-01-01T00:00:00Z"
+
+
+def task_public(task_id: str = TASK_A, **overrides: Any) -> dict[str, Any]:
+    """A task reply exactly as the hub shapes it (validated by the protocol model)."""
+    fields: dict[str, Any] = {
+        "id": task_id,
+        "project_id": "proj-1",
+        "pipeline_id": None,
+        "title": "Build the orders API",
+        "spec": "Add GET /orders.",
+        "structured_spec": None,
+        "status": "assigned",
+        "priority": "normal",
+        "type": "feature",
+        "target_repo": None,
+        "target_branch": None,
+        "acceptance_criteria": [],
+        "labels": [],
+        "external_ref": None,
+        "assigned_session_id": "sess-1",
+        "target_session_name": "backend",
+        "assigned_server_id": "srv-1",
+        "assigned_server_name": "devbox",
+        "source_session_id": None,
+        "source_session_name": None,
+        "created_by": None,
+        "require_plan": False,
+        "plan": None,
+        "plan_feedback": None,
+        "result": None,
+        "error": None,
+        "resolved_inputs": {},
+        "missing_contracts": [],
+        "git_diff_stats": None,
+        "assignment_reason": None,
+        "epoch": 1,
+        "approval_status": "none",
+        "pending_approval": False,
+        "blocked": False,
+        "blocked_by": [],
+        "dependencies": [],
+        "created_at": NOW,
+        "updated_at": NOW,
+        "assigned_at": None,
+        "started_at": None,
+        "completed_at": None,
+    }
+    fields.update(overrides)
+    return TaskPublic.model_validate(fields).model_dump(mode="json")
+
+
+SERVER = {
+    "id": "srv-1",
+    "name": "devbox",
+    "hostname": "h",
+    "os": "linux",
+    "status": "online",
+    "last_heartbeat": NOW,
+    "repos": {},
+    "labels": ["gpu"],
+    "capabilities": [],
+}
+SESSION = {
+    "id": "sess-1",
+    "name": "backend",
+    "server_id": "srv-1",
+    "server_name": "devbox",
+    "status": "running",
+    "working_directory": "/srv",
+    "role": "worker",
+    "agent_type": "claude",
+}
+
+
+def status_reply(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``GET /status`` reply exactly as the hub shapes it, for session ``backend``."""
+    fields = {
+        "server_id": "srv-1",
+        "server_name": "devbox",
+        "session_id": "sess-1",
+        "session_name": "backend",
+        "project_id": "proj-1",
+        "project_name": "shop",
+        "role": "worker",
+        "task_summary": {"pending": 0, "running": len(tasks), "total": len(tasks)},
+        "tasks": tasks,
+        "session": SESSION,
+        "project": {"id": "proj-1", "name": "shop"},
+        "server": SERVER,
+    }
+    return AgentStatus.model_validate(fields).model_dump(mode="json")
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -158,7 +250,9 @@ def test_config_file_must_be_a_mapping(tmp_path: Path) -> None:
 def test_requests_carry_the_key_and_drop_empty_params() -> None:
     hub = FakeHub({("GET", "tasks"): {"tasks": [], "count": 0}})
     with api_for(hub) as api:
-        assert api.list_tasks(status=None, project_id="proj-1") == {"tasks": [], "count": 0}
+        reply = api.list_tasks(status=None, project_id="proj-1")
+        assert reply.raw == {"tasks": [], "count": 0}
+        assert reply.data == TaskList(tasks=[], count=0)
     sent = hub.requests[0]
     assert str(sent.url) == "http://hub.test/api/v1/server/tasks?project_id=proj-1"
     assert sent.headers["X-API-Key"] == "orcs_key"
@@ -245,7 +339,7 @@ def test_no_content_and_non_json_replies() -> None:
         }
     )
     with api_for(hub) as api:
-        assert api.remove_dependency(TASK_A, TASK_C) == {}
+        assert api.remove_dependency(TASK_A, TASK_C) is None
         with pytest.raises(AgentApiError, match="not JSON"):
             api.servers()
 
@@ -299,7 +393,9 @@ def test_full_uuid_is_used_without_a_lookup() -> None:
 
 
 def test_unique_prefix_resolves_from_the_task_list() -> None:
-    hub = FakeHub({("GET", "tasks"): {"tasks": [task(TASK_A), task(TASK_C)], "count": 2}})
+    hub = FakeHub(
+        {("GET", "tasks"): {"tasks": [task_public(TASK_A), task_public(TASK_C)], "count": 2}}
+    )
     with api_for(hub) as api:
         assert resolve_task_id(api, "5E6F") == TASK_C
     assert hub.calls() == [("GET", "tasks")]
@@ -317,7 +413,7 @@ def test_unique_prefix_resolves_from_the_task_list() -> None:
 def test_bad_prefixes_are_explained(ref: str, message: str) -> None:
     hub = FakeHub(
         {
-            ("GET", "tasks"): {"tasks": [task(TASK_A), task(TASK_B)], "count": 2},
+            ("GET", "tasks"): {"tasks": [task_public(TASK_A), task_public(TASK_B)], "count": 2},
             ("GET", "tasks/check"): {"tasks": [], "count": 0},
         }
     )
@@ -328,8 +424,8 @@ def test_bad_prefixes_are_explained(ref: str, message: str) -> None:
 def test_prefix_falls_back_to_this_sessions_tasks() -> None:
     hub = FakeHub(
         {
-            ("GET", "tasks"): {"tasks": [task(TASK_A)], "count": 1},
-            ("GET", "tasks/check"): {"tasks": [task(TASK_C)], "count": 1},
+            ("GET", "tasks"): {"tasks": [task_public(TASK_A)], "count": 1},
+            ("GET", "tasks/check"): {"tasks": [task_public(TASK_C)], "count": 1},
         }
     )
     with api_for(hub) as api:

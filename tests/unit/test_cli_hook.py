@@ -17,16 +17,12 @@ from typer.testing import CliRunner, Result
 from orchestratia.cli.agent_api import AgentOptions
 from orchestratia.cli.agent_commands import GUIDE
 from orchestratia.cli.main import app
-from tests.unit.test_cli_agent_api import TASK_A, TASK_C, FakeHub
-from tests.unit.test_cli_task import session_env, task_public  # noqa: F401  (autouse fixture)
+from tests.unit.test_cli_agent_api import TASK_A, TASK_C, FakeHub, status_reply, task_public
+from tests.unit.test_cli_task import session_env  # noqa: F401  (autouse fixture)
 
 SAMPLES = Path(__file__).parent / "hook_samples"
-STATUS = {
-    "session": {"id": "sess-1", "name": "backend", "server_name": "devbox", "status": "running"},
-    "role": "worker",
-    "project": {"id": "proj-1", "name": "shop"},
-    "server": {"id": "srv-1", "name": "devbox", "status": "online"},
-    "tasks": [
+STATUS = status_reply(
+    [
         task_public(TASK_A, status="running"),
         task_public(
             TASK_C,
@@ -36,8 +32,8 @@ STATUS = {
                 {"task_id": TASK_A, "title": "API", "status": "running", "dependency_type": "input"}
             ],
         ),
-    ],
-}
+    ]
+)
 
 
 def hook(hub: FakeHub, agent: str | None, stdin: str) -> Result:

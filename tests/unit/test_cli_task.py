@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,61 +16,19 @@ from typer.testing import CliRunner, Result
 
 from orchestratia.cli.agent_api import AgentOptions
 from orchestratia.cli.main import app
-from orchestratia.protocol.task_replies import TaskPublic
-from tests.unit.test_cli_agent_api import TASK_A, TASK_B, TASK_C, FakeHub
+from tests.unit.test_cli_agent_api import (
+    NOW,
+    SERVER,
+    SESSION,
+    TASK_A,
+    TASK_B,
+    TASK_C,
+    FakeHub,
+    status_reply,
+    task_public,
+)
 
-NOW = "2025-01-01T00:00:00Z"
 ENV = ("HUB_URL", "API_KEY", "SESSION_ID", "PROJECT_ID", "ROLE", "TIMEOUT")
-
-
-def task_public(task_id: str = TASK_A, **overrides: Any) -> dict[str, Any]:
-    """A task reply exactly as the hub shapes it (validated by the protocol model)."""
-    fields: dict[str, Any] = {
-        "id": task_id,
-        "project_id": "proj-1",
-        "pipeline_id": None,
-        "title": "Build the orders API",
-        "spec": "Add GET /orders.",
-        "structured_spec": None,
-        "status": "assigned",
-        "priority": "normal",
-        "type": "feature",
-        "target_repo": None,
-        "target_branch": None,
-        "acceptance_criteria": [],
-        "labels": [],
-        "external_ref": None,
-        "assigned_session_id": "sess-1",
-        "target_session_name": "backend",
-        "assigned_server_id": "srv-1",
-        "assigned_server_name": "devbox",
-        "source_session_id": None,
-        "source_session_name": None,
-        "created_by": None,
-        "require_plan": False,
-        "plan": None,
-        "plan_feedback": None,
-        "result": None,
-        "error": None,
-        "resolved_inputs": {},
-        "missing_contracts": [],
-        "git_diff_stats": None,
-        "assignment_reason": None,
-        "epoch": 1,
-        "approval_status": "none",
-        "pending_approval": False,
-        "blocked": False,
-        "blocked_by": [],
-        "dependencies": [],
-        "created_at": NOW,
-        "updated_at": NOW,
-        "assigned_at": None,
-        "started_at": None,
-        "completed_at": None,
-    }
-    fields.update(overrides)
-    return TaskPublic.model_validate(fields).model_dump(mode="json")
-
 
 LIST = {"tasks": [task_public(TASK_A), task_public(TASK_C, title="Docs")], "count": 2}
 
@@ -237,7 +194,15 @@ def test_start_fail_help_note_bodies() -> None:
                 "status": "pending",
                 "task": task_public(status="needs_human"),
             },
-            ("POST", f"tasks/{TASK_A}/notes"): {"id": "n1", "task_id": TASK_A},
+            ("POST", f"tasks/{TASK_A}/notes"): {
+                "id": "n1",
+                "task_id": TASK_A,
+                "author": "session:backend",
+                "content": "halfway",
+                "urgent": True,
+                "created_at": NOW,
+                "delivered_at": None,
+            },
         }
     )
     ok(run(hub, "task", "start", TASK_A))
@@ -420,6 +385,8 @@ def test_deps_add_and_remove() -> None:
         "depends_on_task_id": TASK_C,
         "dependency_type": "input",
         "contract_key": "orders_api",
+        "resolved": False,
+        "resolved_at": None,
     }
     hub = FakeHub(
         {
@@ -531,13 +498,7 @@ def test_agent_commands_do_not_load_the_hub_stack() -> None:
 
 
 def test_status_shows_identity_and_tasks() -> None:
-    status = {
-        "session": {"id": "sess-1", "name": "backend"},
-        "role": "worker",
-        "project": {"id": "proj-1", "name": "shop"},
-        "server": {"id": "srv-1", "name": "devbox", "status": "online"},
-        "tasks": [task_public()],
-    }
+    status = status_reply([task_public()])
     hub = FakeHub({("GET", "status"): status})
     out = ok(run(hub, "status")).stdout
     assert dict(hub.requests[0].url.params) == {"session_id": "sess-1"}
@@ -549,32 +510,8 @@ def test_status_shows_identity_and_tasks() -> None:
 
 
 def test_server_and_session_lists() -> None:
-    servers = {
-        "servers": [
-            {
-                "id": "srv-1",
-                "name": "devbox",
-                "status": "online",
-                "hostname": "h",
-                "os": "linux",
-                "last_heartbeat": NOW,
-                "labels": ["gpu"],
-            }
-        ]
-    }
-    sessions = {
-        "sessions": [
-            {
-                "id": "sess-1",
-                "name": "backend",
-                "server_name": "devbox",
-                "status": "running",
-                "role": "worker",
-                "agent_type": "claude",
-                "working_directory": "/srv",
-            }
-        ]
-    }
+    servers = {"servers": [SERVER]}
+    sessions = {"sessions": [SESSION]}
     hub = FakeHub({("GET", "servers"): servers, ("GET", "sessions"): sessions})
     assert "devbox" in ok(run(hub, "server", "list")).stdout
     out = ok(run(hub, "session", "list")).stdout
@@ -657,10 +594,17 @@ def test_pipeline_problems_are_caught_before_sending(args: list[str], message: s
 INTERVENTION = {
     "id": "9f8e7d6c-0000-4000-8000-00000000000a",
     "task_id": TASK_A,
+    "session_id": "sess-1",
+    "project_id": "proj-1",
     "type": "question",
-    "status": "pending",
     "question": "Which DB?",
+    "context": None,
+    "urgency": "normal",
+    "status": "pending",
     "response": None,
+    "responder": None,
+    "created_at": "2025-01-01T00:00:00+00:00",
+    "responded_at": None,
 }
 
 
@@ -683,3 +627,24 @@ def test_intervention_list_and_respond_by_prefix() -> None:
     ]
     assert hub.body() == {"response": "Postgres"}
     assert f"answered intervention {INTERVENTION['id']}" in out
+
+
+def test_a_reply_of_the_wrong_shape_is_one_line() -> None:
+    hub = FakeHub({("GET", "tasks/check"): {"tasks": [{"id": TASK_A}], "count": 1}})
+    res = run(hub, "task", "check")
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.startswith(
+        "error: the hub's reply to GET tasks/check is not what this CLI expects: tasks.0."
+    )
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    res = run(hub, "task", "check", "--json")
+    assert res.exit_code == 1
+    assert "tasks.0.project_id: Field required" in json.loads(res.stdout)["error"]
+
+
+def test_fields_a_newer_hub_adds_are_ignored_and_still_printed_in_json() -> None:
+    newer = {"tasks": [task_public(TASK_A)], "count": 1, "next_page": None}
+    newer["tasks"][0]["shiny"] = True
+    hub = FakeHub({("GET", "tasks/check"): newer})
+    assert "Build the orders API" in ok(run(hub, "task", "check")).stdout
+    assert json.loads(ok(run(hub, "task", "check", "--json")).stdout) == newer

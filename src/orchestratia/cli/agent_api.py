@@ -1,5 +1,9 @@
 """A small typed client for the hub's agent API (``/api/v1/server/…``, docs/tasks.md).
 
+Each method checks the hub's reply against its protocol model and returns both (``Reply``):
+commands read the model, ``--json`` prints the JSON exactly as the hub sent it. Reply models
+ignore fields they do not know, so a newer hub's additions pass.
+
 Agents run the CLI many times a minute, so this module imports nothing heavy at import time:
 ``httpx``, ``yaml``, pydantic models and the daemon's config module load only when a call needs
 them.
@@ -13,12 +17,26 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
+
+    from orchestratia.protocol.agent_status import AgentStatus, ServerBriefList, SessionBriefList
+    from orchestratia.protocol.pipelines import PipelineResult
+    from orchestratia.protocol.task_replies import (
+        CancelResponse,
+        DependencyPublic,
+        HelpResponse,
+        InterventionList,
+        InterventionPublic,
+        NoteList,
+        NotePublic,
+        TaskList,
+        TaskPublic,
+    )
 
 JsonObject = dict[str, Any]
 
@@ -39,6 +57,21 @@ class AgentApiError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class HubReplyError(AgentApiError):
+    """The hub answered, but not with the shape this CLI knows."""
+
+
+M = TypeVar("M", bound="BaseModel")
+
+
+@dataclass(frozen=True)
+class Reply(Generic[M]):
+    """A hub reply: checked against its model (``data``) and as the hub sent it (``raw``)."""
+
+    data: M
+    raw: Any
 
 
 @dataclass
@@ -229,63 +262,127 @@ class AgentApi:
                 f"hub sent a reply that is not JSON (HTTP {response.status_code})"
             ) from exc
 
+    def fetch(
+        self,
+        model: type[M],
+        method: str,
+        path: str,
+        params: Mapping[str, str | None] | None = None,
+        body: JsonObject | None = None,
+    ) -> Reply[M]:
+        """``call``, with the reply checked against ``model``."""
+        from pydantic import ValidationError
+
+        raw = self.call(method, path, params, body)
+        try:
+            return Reply(model.model_validate(raw), raw)
+        except ValidationError as exc:
+            raise HubReplyError(
+                f"the hub's reply to {method} {path} is not what this CLI expects: "
+                f"{render_detail(exc.errors(include_url=False))}"
+            ) from None
+
     # --- tasks ---------------------------------------------------------------------------------
 
-    def list_tasks(self, status: str | None = None, project_id: str | None = None) -> Any:
-        return self.call("GET", "tasks", {"status": status, "project_id": project_id})
+    def list_tasks(
+        self, status: str | None = None, project_id: str | None = None
+    ) -> Reply[TaskList]:
+        from orchestratia.protocol.task_replies import TaskList
 
-    def check_tasks(self, session_id: str | None) -> Any:
-        return self.call("GET", "tasks/check", {"session_id": session_id})
+        return self.fetch(TaskList, "GET", "tasks", {"status": status, "project_id": project_id})
 
-    def get_task(self, task_id: str) -> Any:
-        return self.call("GET", f"tasks/{_seg(task_id)}")
+    def check_tasks(self, session_id: str | None) -> Reply[TaskList]:
+        from orchestratia.protocol.task_replies import TaskList
 
-    def create_task(self, body: BaseModel) -> Any:
-        return self.call("POST", "tasks", body=_dump(body))
+        return self.fetch(TaskList, "GET", "tasks/check", {"session_id": session_id})
 
-    def update_task(self, task_id: str, body: BaseModel) -> Any:
-        return self.call("PUT", f"tasks/{_seg(task_id)}", body=_dump(body))
+    def get_task(self, task_id: str) -> Reply[TaskPublic]:
+        from orchestratia.protocol.task_replies import TaskPublic
 
-    def cancel_task(self, task_id: str) -> Any:
-        return self.call("DELETE", f"tasks/{_seg(task_id)}")
+        return self.fetch(TaskPublic, "GET", f"tasks/{_seg(task_id)}")
 
-    def task_action(self, task_id: str, action: str, body: BaseModel) -> Any:
-        """``start``, ``complete``, ``fail``, ``plan``, ``help`` or ``assign``."""
-        return self.call("POST", f"tasks/{_seg(task_id)}/{action}", body=_dump(body))
+    def create_task(self, body: BaseModel) -> Reply[TaskPublic]:
+        from orchestratia.protocol.task_replies import TaskPublic
 
-    def list_notes(self, task_id: str) -> Any:
-        return self.call("GET", f"tasks/{_seg(task_id)}/notes")
+        return self.fetch(TaskPublic, "POST", "tasks", body=_dump(body))
 
-    def add_note(self, task_id: str, body: BaseModel) -> Any:
-        return self.call("POST", f"tasks/{_seg(task_id)}/notes", body=_dump(body))
+    def update_task(self, task_id: str, body: BaseModel) -> Reply[TaskPublic]:
+        from orchestratia.protocol.task_replies import TaskPublic
 
-    def add_dependency(self, task_id: str, body: BaseModel) -> Any:
-        return self.call("POST", f"tasks/{_seg(task_id)}/dependencies", body=_dump(body))
+        return self.fetch(TaskPublic, "PUT", f"tasks/{_seg(task_id)}", body=_dump(body))
 
-    def remove_dependency(self, task_id: str, depends_on: str) -> Any:
-        return self.call("DELETE", f"tasks/{_seg(task_id)}/dependencies/{_seg(depends_on)}")
+    def cancel_task(self, task_id: str) -> Reply[CancelResponse]:
+        from orchestratia.protocol.task_replies import CancelResponse
+
+        return self.fetch(CancelResponse, "DELETE", f"tasks/{_seg(task_id)}")
+
+    def task_action(self, task_id: str, action: str, body: BaseModel) -> Reply[TaskPublic]:
+        """``start``, ``complete``, ``fail``, ``plan`` or ``assign``: each answers the task."""
+        from orchestratia.protocol.task_replies import TaskPublic
+
+        return self.fetch(TaskPublic, "POST", f"tasks/{_seg(task_id)}/{action}", body=_dump(body))
+
+    def ask_help(self, task_id: str, body: BaseModel) -> Reply[HelpResponse]:
+        from orchestratia.protocol.task_replies import HelpResponse
+
+        return self.fetch(HelpResponse, "POST", f"tasks/{_seg(task_id)}/help", body=_dump(body))
+
+    def list_notes(self, task_id: str) -> Reply[NoteList]:
+        from orchestratia.protocol.task_replies import NoteList
+
+        return self.fetch(NoteList, "GET", f"tasks/{_seg(task_id)}/notes")
+
+    def add_note(self, task_id: str, body: BaseModel) -> Reply[NotePublic]:
+        from orchestratia.protocol.task_replies import NotePublic
+
+        return self.fetch(NotePublic, "POST", f"tasks/{_seg(task_id)}/notes", body=_dump(body))
+
+    def add_dependency(self, task_id: str, body: BaseModel) -> Reply[DependencyPublic]:
+        from orchestratia.protocol.task_replies import DependencyPublic
+
+        path = f"tasks/{_seg(task_id)}/dependencies"
+        return self.fetch(DependencyPublic, "POST", path, body=_dump(body))
+
+    def remove_dependency(self, task_id: str, depends_on: str) -> None:
+        self.call("DELETE", f"tasks/{_seg(task_id)}/dependencies/{_seg(depends_on)}")
 
     # --- fleet, pipelines, interventions -------------------------------------------------------
 
-    def status(self, session_id: str | None) -> Any:
-        return self.call("GET", "status", {"session_id": session_id})
+    def status(self, session_id: str | None) -> Reply[AgentStatus]:
+        from orchestratia.protocol.agent_status import AgentStatus
 
-    def servers(self) -> Any:
-        return self.call("GET", "servers")
+        return self.fetch(AgentStatus, "GET", "status", {"session_id": session_id})
 
-    def sessions(self, project_id: str) -> Any:
-        return self.call("GET", "sessions", {"project_id": project_id})
+    def servers(self) -> Reply[ServerBriefList]:
+        from orchestratia.protocol.agent_status import ServerBriefList
 
-    def create_pipeline(self, body: JsonObject) -> Any:
-        return self.call("POST", "pipelines", body=body)
+        return self.fetch(ServerBriefList, "GET", "servers")
 
-    def interventions(self, task_id: str | None = None, status: str | None = None) -> Any:
-        return self.call("GET", "interventions", {"task_id": task_id, "status": status})
+    def sessions(self, project_id: str) -> Reply[SessionBriefList]:
+        from orchestratia.protocol.agent_status import SessionBriefList
 
-    def respond_intervention(self, intervention_id: str, response: str) -> Any:
-        return self.call(
-            "POST", f"interventions/{_seg(intervention_id)}/respond", body={"response": response}
-        )
+        return self.fetch(SessionBriefList, "GET", "sessions", {"project_id": project_id})
+
+    def create_pipeline(self, body: JsonObject) -> Reply[PipelineResult]:
+        from orchestratia.protocol.pipelines import PipelineResult
+
+        return self.fetch(PipelineResult, "POST", "pipelines", body=body)
+
+    def interventions(
+        self, task_id: str | None = None, status: str | None = None
+    ) -> Reply[InterventionList]:
+        from orchestratia.protocol.task_replies import InterventionList
+
+        params = {"task_id": task_id, "status": status}
+        return self.fetch(InterventionList, "GET", "interventions", params)
+
+    def respond_intervention(
+        self, intervention_id: str, response: str
+    ) -> Reply[InterventionPublic]:
+        from orchestratia.protocol.task_replies import InterventionPublic
+
+        path = f"interventions/{_seg(intervention_id)}/respond"
+        return self.fetch(InterventionPublic, "POST", path, body={"response": response})
 
 
 def is_full_uuid(value: str) -> bool:
@@ -312,9 +409,8 @@ def match_prefix(ref: str, ids: list[str], kind: str = "task") -> str:
     )
 
 
-def _task_ids(reply: Any) -> list[str]:
-    tasks = reply.get("tasks") if isinstance(reply, dict) else None
-    return [str(t["id"]) for t in tasks or [] if isinstance(t, dict) and t.get("id")]
+def _task_ids(reply: Reply[TaskList]) -> list[str]:
+    return [t.id for t in reply.data.tasks]
 
 
 def resolve_task_id(api: AgentApi, ref: str) -> str:

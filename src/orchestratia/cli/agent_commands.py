@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,6 +32,18 @@ from orchestratia.cli.output import (
     say,
     short_id,
 )
+
+if TYPE_CHECKING:
+    from orchestratia.protocol.agent_status import (
+        AgentStatus,
+        ProjectRef,
+        ServerBrief,
+        ServerBriefList,
+        SessionBrief,
+        SessionBriefList,
+    )
+    from orchestratia.protocol.pipelines import PipelineResult
+    from orchestratia.protocol.task_replies import InterventionList
 
 server_app = typer.Typer(
     help="Servers of this project.", no_args_is_help=True, callback=connection_callback
@@ -65,20 +77,19 @@ def status(
         call.show(call.api.status(call.api.config.session_id), show_status)
 
 
-def _named(item: Any) -> str:
-    if not isinstance(item, dict):
+def _named(item: SessionBrief | ProjectRef | ServerBrief | None) -> str:
+    if item is None:
         return "-"
-    return f"{item.get('name') or '?'} ({item.get('id') or '?'})"
+    return f"{item.name or '?'} ({item.id or '?'})"
 
 
-def show_status(reply: Any) -> None:
-    session = reply.get("session")
-    say(f"session: {_named(session)}  role: {reply.get('role') or '-'}")
-    say(f"project: {_named(reply.get('project'))}")
-    server = reply.get("server")
-    state = f"  {server.get('status')}" if isinstance(server, dict) and server.get("status") else ""
+def show_status(reply: AgentStatus) -> None:
+    say(f"session: {_named(reply.session)}  role: {reply.role or '-'}")
+    say(f"project: {_named(reply.project)}")
+    server = reply.server
+    state = f"  {server.status}" if server is not None and server.status else ""
     say(f"server:  {_named(server)}{state}")
-    out.show_task_table(reply, empty="no active tasks assigned to this session")
+    out.show_task_table(reply.tasks, empty="no active tasks assigned to this session")
 
 
 @server_app.command("list")
@@ -88,18 +99,10 @@ def server_list(ctx: typer.Context) -> None:
         call.show(call.api.servers(), show_servers)
 
 
-def show_servers(reply: Any) -> None:
-    servers = [s for s in reply.get("servers") or [] if isinstance(s, dict)]
+def show_servers(reply: ServerBriefList) -> None:
     rows = [
-        (
-            s.get("name"),
-            s.get("status"),
-            s.get("hostname"),
-            s.get("os"),
-            s.get("last_heartbeat"),
-            ", ".join(s.get("labels") or []),
-        )
-        for s in servers
+        (s.name, s.status, s.hostname, s.os, s.last_heartbeat, ", ".join(s.labels))
+        for s in reply.servers
     ]
     if not rows:
         say("no servers")
@@ -117,19 +120,10 @@ def session_list(ctx: typer.Context) -> None:
         call.show(call.api.sessions(project_id), show_sessions)
 
 
-def show_sessions(reply: Any) -> None:
-    sessions = [s for s in reply.get("sessions") or [] if isinstance(s, dict)]
+def show_sessions(reply: SessionBriefList) -> None:
     rows = [
-        (
-            s.get("name"),
-            s.get("status"),
-            s.get("role"),
-            s.get("agent_type"),
-            s.get("server_name"),
-            s.get("working_directory"),
-            short_id(s.get("id")),
-        )
-        for s in sessions
+        (s.name, s.status, s.role, s.agent_type, s.server_name, s.working_directory, short_id(s.id))
+        for s in reply.sessions
     ]
     if not rows:
         say("no live sessions")
@@ -189,12 +183,11 @@ def pipeline_create(
         call.show(call.api.create_pipeline(body), show_pipeline)
 
 
-def show_pipeline(reply: Any) -> None:
-    say(f"pipeline {reply.get('pipeline_id')}: {reply.get('tasks_created')} tasks created")
-    id_map = reply.get("id_map") or {}
-    if id_map:
-        say("ids: " + ", ".join(f"{k} -> {v}" for k, v in id_map.items()))
-    out.show_task_table(reply)
+def show_pipeline(reply: PipelineResult) -> None:
+    say(f"pipeline {reply.pipeline_id}: {reply.tasks_created} tasks created")
+    if reply.id_map:
+        say("ids: " + ", ".join(f"{k} -> {v}" for k, v in reply.id_map.items()))
+    out.show_task_table(reply.tasks)
 
 
 def _intervention_id(call: out.AgentCall, ref: str) -> str:
@@ -205,9 +198,7 @@ def _intervention_id(call: out.AgentCall, ref: str) -> str:
         raise AgentApiError(
             f"intervention id {ref!r} is too short: give at least {MIN_PREFIX} characters"
         )
-    reply = call.api.interventions()
-    items = reply.get("interventions") if isinstance(reply, dict) else None
-    ids = [str(i["id"]) for i in items or [] if isinstance(i, dict) and i.get("id")]
+    ids = [i.id for i in call.api.interventions().data.interventions]
     return match_prefix(ref, ids, "intervention")
 
 
@@ -223,21 +214,13 @@ def intervention_list(
         call.show(call.api.interventions(task_id=resolved, status=status), show_interventions)
 
 
-def show_interventions(reply: Any) -> None:
-    items = [i for i in reply.get("interventions") or [] if isinstance(i, dict)]
-    if not items:
+def show_interventions(reply: InterventionList) -> None:
+    if not reply.interventions:
         say("no interventions")
         return
     rows = [
-        (
-            short_id(i.get("id")),
-            short_id(i.get("task_id")),
-            i.get("type"),
-            i.get("status"),
-            i.get("question"),
-            i.get("response") or "",
-        )
-        for i in items
+        (short_id(i.id), short_id(i.task_id), i.type, i.status, i.question, i.response or "")
+        for i in reply.interventions
     ]
     out.print_table(["ID", "TASK", "TYPE", "STATUS", "QUESTION", "RESPONSE"], rows)
 
@@ -251,7 +234,7 @@ def intervention_respond(
     """Answer an intervention; the answer is delivered to the session that asked."""
     with agent_call(ctx) as call:
         reply = call.api.respond_intervention(_intervention_id(call, intervention), response)
-        call.show(reply, lambda r: say(f"answered intervention {r.get('id', intervention)}"))
+        call.show(reply, lambda r: say(f"answered intervention {r.id}"))
 
 
 def init(

@@ -21,12 +21,21 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orchestratia.cli.agent_api import AgentApi, AgentApiError, resolve_config
-from orchestratia.cli.output import agent_options, connection_callback, short_id, tasks_of
+from orchestratia.cli.agent_api import AgentApi, AgentApiError, HubReplyError, resolve_config
+from orchestratia.cli.output import agent_options, connection_callback, short_id
+
+if TYPE_CHECKING:
+    from orchestratia.protocol.agent_status import (
+        AgentStatus,
+        ProjectRef,
+        ServerBrief,
+        SessionBrief,
+    )
+    from orchestratia.protocol.task_replies import TaskPublic
 
 app = typer.Typer(
     help="Hooks for AI agent CLIs.", no_args_is_help=True, callback=connection_callback
@@ -83,39 +92,38 @@ def _one_line(value: Any, limit: int = MAX_TITLE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _named(item: Any) -> str:
-    if not isinstance(item, dict):
+def _named(item: SessionBrief | ProjectRef | ServerBrief | None) -> str:
+    if item is None:
         return "unknown"
-    return f"{_one_line(item.get('name')) or '?'} (id {item.get('id') or '?'})"
+    return f"{_one_line(item.name) or '?'} (id {item.id or '?'})"
 
 
-def task_lines(tasks: list[dict[str, Any]]) -> list[str]:
+def task_lines(tasks: list[TaskPublic]) -> list[str]:
     lines = []
     for t in tasks:
-        state = str(t.get("status") or "?")
-        if t.get("blocked"):
-            blockers = [short_id(b.get("task_id")) for b in t.get("blocked_by") or []]
+        state: str = t.status
+        if t.blocked:
+            blockers = [short_id(b.task_id) for b in t.blocked_by]
             state += f", blocked by {', '.join(blockers)}" if blockers else ", blocked"
-        lines.append(f"- {t.get('id')} [{state}] {_one_line(t.get('title'))}")
+        lines.append(f"- {t.id} [{state}] {_one_line(t.title)}")
     return lines
 
 
-def describe_status(reply: Any, source: str | None) -> str:
-    """The context text for a session the hub knows about."""
-    reply = reply if isinstance(reply, dict) else {}
+def describe_status(status: AgentStatus | None, source: str | None) -> str:
+    """The context text for a session the hub knows about (``None``: it answered, but with
+    nothing this CLI could read)."""
     lines = [
         "You are running in an Orchestratia session (a terminal managed by an Orchestratia hub)."
     ]
     if source:
         lines.append(f"This context was loaded at session {source}.")
-    lines.append(f"Session: {_named(reply.get('session'))}; role: {reply.get('role') or 'none'}")
-    lines.append(f"Project: {_named(reply.get('project'))}")
-    server = reply.get("server")
-    online = (
-        f", {server.get('status')}" if isinstance(server, dict) and server.get("status") else ""
-    )
+    session, role = (status.session, status.role) if status else (None, None)
+    lines.append(f"Session: {_named(session)}; role: {role or 'none'}")
+    lines.append(f"Project: {_named(status.project if status else None)}")
+    server = status.server if status else None
+    online = f", {server.status}" if server is not None and server.status else ""
     lines.append(f"Server: {_named(server)}{online}")
-    tasks = tasks_of(reply)
+    tasks = status.tasks if status else []
     if tasks:
         lines.append(f"Tasks assigned to you ({len(tasks)}):")
         lines.extend(task_lines(tasks))
@@ -147,14 +155,16 @@ def build_context(ctx: typer.Context, hook_input: dict[str, Any]) -> tuple[str, 
         )
     try:
         with AgentApi(config, transport=options.transport) as api:
-            reply = api.status(config.session_id)
+            status: AgentStatus | None = api.status(config.session_id).data
+    except HubReplyError:
+        status = None  # the hub answered: say what little is known rather than fail
     except AgentApiError as exc:
         return (
             f"Orchestratia: could not load this session's tasks ({exc}). "
             "Run `orchestratia task check` later to see what is assigned to you.",
             False,
         )
-    return describe_status(reply, source), True
+    return describe_status(status, source), True
 
 
 def session_start_output(agent: str, context: str, loaded: bool) -> dict[str, Any]:

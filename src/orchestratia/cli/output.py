@@ -6,7 +6,8 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,10 +17,21 @@ from orchestratia.cli.agent_api import (
     AgentApi,
     AgentApiError,
     AgentOptions,
+    M,
+    Reply,
     render_detail,
     resolve_config,
     resolve_task_id,
 )
+
+if TYPE_CHECKING:
+    from orchestratia.protocol.task_replies import (
+        DependencyPublic,
+        HelpResponse,
+        NoteList,
+        TaskList,
+        TaskPublic,
+    )
 
 console = Console()
 err_console = Console(stderr=True)
@@ -135,12 +147,12 @@ class AgentCall:
     def fail(self, message: str) -> NoReturn:
         fail(message, self.as_json)
 
-    def show(self, data: Any, render: Callable[[Any], None]) -> None:
-        """The hub's reply as JSON in ``--json`` mode, else ``render(data)`` for humans."""
+    def show(self, reply: Reply[M], render: Callable[[M], None]) -> None:
+        """The hub's reply as it sent it in ``--json`` mode, else rendered for humans."""
         if self.as_json:
-            emit_json(data)
+            emit_json(reply.raw)
         else:
-            render(data)
+            render(reply.data)
 
     def close(self) -> None:
         if self._api is not None:
@@ -197,57 +209,53 @@ def say(text: str) -> None:
 # --- task summaries for humans (``--json`` prints the hub's reply instead) ---------------------
 
 
-def tasks_of(reply: Any) -> list[dict[str, Any]]:
-    items = reply.get("tasks") if isinstance(reply, dict) else reply
-    return [t for t in items or [] if isinstance(t, dict)]
+def wire_time(value: datetime) -> str:
+    """A time written as the hub writes it (pydantic's JSON form), as it appears in its reply."""
+    from pydantic import TypeAdapter
+
+    text: str = TypeAdapter(datetime).dump_python(value, mode="json")
+    return text
 
 
-def _blockers(task: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{short_id(b.get('task_id'))} {b.get('title', '')!r} ({b.get('status', '?')})"
-        for b in task.get("blocked_by") or []
-        if isinstance(b, dict)
-    )
+def _blockers(task: TaskPublic) -> str:
+    return ", ".join(f"{short_id(b.task_id)} {b.title!r} ({b.status})" for b in task.blocked_by)
 
 
-def show_task_table(reply: Any, empty: str = "no tasks") -> None:
-    tasks = tasks_of(reply)
+def show_task_table(tasks: Sequence[TaskPublic], empty: str = "no tasks") -> None:
     if not tasks:
         say(empty)
         return
     rows = [
         (
-            short_id(t.get("id")),
-            t.get("status"),
-            t.get("priority"),
-            t.get("title"),
-            t.get("target_session_name") or t.get("assigned_server_name") or "",
-            ", ".join(short_id(b.get("task_id")) for b in t.get("blocked_by") or []) or "",
+            short_id(t.id),
+            t.status,
+            t.priority,
+            t.title,
+            t.target_session_name or t.assigned_server_name or "",
+            ", ".join(short_id(b.task_id) for b in t.blocked_by) or "",
         )
         for t in tasks
     ]
     print_table(["ID", "STATUS", "PRIORITY", "TITLE", "ASSIGNED", "BLOCKED BY"], rows)
 
 
-def show_check(reply: Any) -> None:
-    show_task_table(reply, empty="no tasks assigned to this session")
-    if tasks_of(reply):
+def show_task_list(reply: TaskList) -> None:
+    show_task_table(reply.tasks)
+
+
+def show_check(reply: TaskList) -> None:
+    show_task_table(reply.tasks, empty="no tasks assigned to this session")
+    if reply.tasks:
         say("next: orchestratia task view <id>, then orchestratia task start <id>")
 
 
-def show_task(task: Any) -> None:
-    if not isinstance(task, dict):
-        say(str(task))
-        return
-    say(f"{task.get('id', '')}  {task.get('title', '')}")
-    say(
-        f"  status: {task.get('status')}  priority: {task.get('priority')}"
-        f"  type: {task.get('type')}"
-    )
-    if task.get("target_session_name") or task.get("assigned_server_name"):
-        where = task.get("target_session_name") or "-"
-        say(f"  assigned: {where} on {task.get('assigned_server_name') or '-'}")
-    if task.get("blocked"):
+def show_task(task: TaskPublic) -> None:
+    say(f"{task.id}  {task.title}")
+    say(f"  status: {task.status}  priority: {task.priority}  type: {task.type}")
+    if task.target_session_name or task.assigned_server_name:
+        where = task.target_session_name or "-"
+        say(f"  assigned: {where} on {task.assigned_server_name or '-'}")
+    if task.blocked:
         say(f"  blocked by: {_blockers(task) or 'unfinished dependencies'}")
 
 
@@ -264,80 +272,67 @@ def _block(label: str, value: Any) -> None:
             say(f"  {line}")
 
 
-def show_task_full(task: Any) -> None:
+def show_task_full(task: TaskPublic) -> None:
     show_task(task)
-    if not isinstance(task, dict):
-        return
-    if task.get("target_repo"):
-        say(f"  repo: {task['target_repo']}  branch: {task.get('target_branch') or '-'}")
-    if task.get("source_session_name"):
-        say(f"  from session: {task['source_session_name']}")
-    _block("spec", task.get("spec"))
-    _block("structured spec", task.get("structured_spec"))
-    criteria = task.get("acceptance_criteria") or []
-    if criteria:
+    if task.target_repo:
+        say(f"  repo: {task.target_repo}  branch: {task.target_branch or '-'}")
+    if task.source_session_name:
+        say(f"  from session: {task.source_session_name}")
+    _block("spec", task.spec)
+    _block("structured spec", task.structured_spec)
+    if task.acceptance_criteria:
         say("acceptance criteria:")
-        for n, item in enumerate(criteria, 1):
+        for n, item in enumerate(task.acceptance_criteria, 1):
             say(f"  {n}. {item}")
-    deps = [d for d in task.get("dependencies") or [] if isinstance(d, dict)]
-    if deps:
+    if task.dependencies:
         say("depends on:")
-        for d in deps:
-            key = (
-                f" key={d['contract_key']} ({d.get('contract_status')})"
-                if d.get("contract_key")
-                else ""
-            )
-            state = "resolved" if d.get("resolved") else d.get("depends_on_status") or "open"
+        for d in task.dependencies:
+            key = f" key={d.contract_key} ({d.contract_status})" if d.contract_key else ""
+            state = "resolved" if d.resolved else d.depends_on_status or "open"
             say(
-                f"  {d.get('dependency_type')} {short_id(d.get('depends_on_task_id'))} "
-                f"{d.get('depends_on_title') or ''!r} [{state}]{key}"
+                f"  {d.dependency_type} {short_id(d.depends_on_task_id)} "
+                f"{d.depends_on_title or ''!r} [{state}]{key}"
             )
-    _block("inputs from upstream tasks", task.get("resolved_inputs"))
-    if task.get("missing_contracts"):
-        say(f"missing contracts: {', '.join(task['missing_contracts'])}")
-    _block("plan", task.get("plan"))
-    _block("plan feedback", task.get("plan_feedback"))
-    _block("result", task.get("result"))
-    _block("error", task.get("error"))
+    _block("inputs from upstream tasks", task.resolved_inputs)
+    if task.missing_contracts:
+        say(f"missing contracts: {', '.join(task.missing_contracts)}")
+    _block("plan", task.plan)
+    _block("plan feedback", task.plan_feedback)
+    _block("result", task.result)
+    _block("error", task.error)
 
 
-def headline(verb: str) -> Callable[[Any], None]:
-    def render(task: Any) -> None:
+def headline(verb: str) -> Callable[[TaskPublic], None]:
+    def render(task: TaskPublic) -> None:
         say(f"{verb}:")
         show_task(task)
 
     return render
 
 
-def show_completed(task: Any) -> None:
+def show_completed(task: TaskPublic) -> None:
     headline("completed")(task)
-    result = task.get("result") if isinstance(task, dict) else None
-    contracts = result.get("contracts") if isinstance(result, dict) else None
+    contracts = (task.result or {}).get("contracts")
     if contracts:
         say(f"  published contracts: {', '.join(sorted(contracts))}")
 
 
-def show_help_reply(reply: Any) -> None:
-    say(f"help requested: intervention {reply.get('intervention_id')} ({reply.get('status')})")
+def show_help_reply(reply: HelpResponse) -> None:
+    say(f"help requested: intervention {reply.intervention_id} ({reply.status})")
     say("the answer will be delivered to this session")
 
 
-def show_notes(reply: Any) -> None:
-    notes = [n for n in reply.get("notes") or [] if isinstance(n, dict)]
-    if not notes:
+def show_notes(reply: NoteList) -> None:
+    if not reply.notes:
         say("no notes")
         return
     rows = [
-        (n.get("created_at"), n.get("author"), "yes" if n.get("urgent") else "", n.get("content"))
-        for n in notes
+        (wire_time(n.created_at), n.author, "yes" if n.urgent else "", n.content)
+        for n in reply.notes
     ]
     print_table(["WHEN", "AUTHOR", "URGENT", "NOTE"], rows)
 
 
-def show_dependency(dep: Any) -> None:
-    key = f", contract key {dep['contract_key']}" if dep.get("contract_key") else ""
-    say(
-        f"task {dep.get('task_id')} now depends on {dep.get('depends_on_task_id')} "
-        f"({dep.get('dependency_type')}{key})"
-    )
+def show_dependency(dep: DependencyPublic) -> None:
+    key = f", contract key {dep.contract_key}" if dep.contract_key else ""
+    say(f"task {dep.task_id} now depends on {dep.depends_on_task_id} ({dep.dependency_type}{key})")

@@ -132,7 +132,7 @@ def list_cmd(
     """List the project's newest tasks."""
     with agent_call(ctx) as call:
         reply = call.api.list_tasks(status=status, project_id=call.api.config.project_id)
-        call.show(reply, out.show_task_table)
+        call.show(reply, out.show_task_list)
 
 
 @app.command()
@@ -200,7 +200,7 @@ def help_cmd(
     if context is not None:
         body["context"] = context
     with agent_call(ctx) as call:
-        reply = call.api.task_action(call.task_id(task), "help", TaskHelpRequest(**body))
+        reply = call.api.ask_help(call.task_id(task), TaskHelpRequest(**body))
         call.show(reply, out.show_help_reply)
 
 
@@ -292,9 +292,7 @@ def create(
             assign_body = AgentTaskAssign(session_name=assign, require_plan=require_plan or None)
         reply = call.api.create_task(body)
         if assign:
-            created = reply.get("id") if isinstance(reply, dict) else None
-            if not created:
-                call.fail("the hub's reply to create names no task id; nothing was assigned")
+            created = reply.data.id
             try:
                 reply = call.api.task_action(created, "assign", assign_body)
             except AgentApiError as exc:
@@ -356,7 +354,7 @@ def cancel(ctx: typer.Context, task: TaskRef) -> None:
     """Cancel a task (it is kept, with status cancelled)."""
     with agent_call(ctx) as call:
         reply = call.api.cancel_task(call.task_id(task))
-        call.show(reply, lambda r: say(f"cancelled task {r.get('task_id', '')}"))
+        call.show(reply, lambda r: say(f"cancelled task {r.task_id}"))
 
 
 @deps_app.command("add")
@@ -393,5 +391,7 @@ def deps_remove(
         task_id, upstream = call.task_id(task), call.task_id(depends_on)
         call.api.remove_dependency(task_id, upstream)
         # The hub answers 204; JSON mode still prints what happened.
-        reply = {"removed": True, "task_id": task_id, "depends_on_task_id": upstream}
-        call.show(reply, lambda _: say(f"task {task_id} no longer depends on {upstream}"))
+        if call.as_json:
+            out.emit_json({"removed": True, "task_id": task_id, "depends_on_task_id": upstream})
+        else:
+            say(f"task {task_id} no longer depends on {upstream}")
