@@ -21,9 +21,9 @@ from orchestratia.cli.agent_api import (
     read_daemon_config,
     render_detail,
     resolve_config,
-    resolve_task_id,
 )
 from orchestratia.cli.output import take_json_flag
+from orchestratia.cli.task_ids import resolve_task_id
 from orchestratia.protocol.agent_status import AgentStatus
 from orchestratia.protocol.task_replies import TaskList, TaskPublic
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ JsonObject = dict[str, Any]
 
 API_PREFIX = "/api/v1/server/"
 DEFAULT_TIMEOUT = 15.0
-MIN_PREFIX = 4
 ENV_HUB_URL = "ORCHESTRATIA_HUB_URL"
 ENV_API_KEY = "ORCHESTRATIA_API_KEY"
 ENV_SESSION_ID = "ORCHESTRATIA_SESSION_ID"
@@ -208,7 +206,7 @@ def _seg(value: str) -> str:
 
 
 class AgentApi:
-    """One hub, one key. Every method returns the hub's JSON reply or raises ``AgentApiError``."""
+    """One hub, one key. Every method returns the checked reply or raises ``AgentApiError``."""
 
     def __init__(self, config: ClientConfig, transport: httpx.BaseTransport | None = None) -> None:
         import httpx
@@ -383,50 +381,3 @@ class AgentApi:
 
         path = f"interventions/{_seg(intervention_id)}/respond"
         return self.fetch(InterventionPublic, "POST", path, body={"response": response})
-
-
-def is_full_uuid(value: str) -> bool:
-    try:
-        return len(value) == 36 and str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
-def match_prefix(ref: str, ids: list[str], kind: str = "task") -> str:
-    """The one id in ``ids`` that starts with ``ref``; otherwise an error saying why not."""
-    prefix = ref.strip().lower()
-    matches = sorted({i for i in ids if i.lower().startswith(prefix)})
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise AgentApiError(
-            f"no {kind} id starts with {ref!r} (only recent {kind}s are searched; use the full id)"
-        )
-    shown = ", ".join(m[:12] for m in matches[:5])
-    raise AgentApiError(
-        f"{kind} id prefix {ref!r} is ambiguous ({len(matches)} match: {shown}); "
-        "give more characters"
-    )
-
-
-def _task_ids(reply: Reply[TaskList]) -> list[str]:
-    return [t.id for t in reply.data.tasks]
-
-
-def resolve_task_id(api: AgentApi, ref: str) -> str:
-    """A full task id from a full UUID or a unique prefix of at least four characters.
-
-    The prefix is matched against the hub's newest tasks and, failing that, the tasks assigned
-    to this session (which may be older than the newest page).
-    """
-    ref = ref.strip()
-    if is_full_uuid(ref):
-        return ref.lower()
-    if len(ref) < MIN_PREFIX:
-        raise AgentApiError(
-            f"task id {ref!r} is too short: give at least {MIN_PREFIX} characters or the full id"
-        )
-    ids = _task_ids(api.list_tasks(project_id=api.config.project_id))
-    if not any(i.lower().startswith(ref.lower()) for i in ids) and api.config.session_id:
-        ids += _task_ids(api.check_tasks(api.config.session_id))
-    return match_prefix(ref, ids)

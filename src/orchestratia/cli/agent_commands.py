@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orchestratia.cli import output as out
-from orchestratia.cli.agent_api import (
-    MIN_PREFIX,
-    AgentApiError,
-    JsonObject,
-    is_full_uuid,
-    match_prefix,
-    render_detail,
-)
+from orchestratia.cli.agent_api import AgentApiError, JsonObject, render_detail
 from orchestratia.cli.output import (
     ApiKeyOpt,
     HubUrlOpt,
@@ -32,6 +25,7 @@ from orchestratia.cli.output import (
     say,
     short_id,
 )
+from orchestratia.cli.task_ids import MIN_PREFIX, is_full_uuid, match_prefix
 
 if TYPE_CHECKING:
     from orchestratia.protocol.agent_status import (

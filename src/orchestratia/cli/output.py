@@ -21,8 +21,8 @@ from orchestratia.cli.agent_api import (
     Reply,
     render_detail,
     resolve_config,
-    resolve_task_id,
 )
+from orchestratia.cli.task_ids import resolve_task_id
 
 if TYPE_CHECKING:
     from orchestratia.protocol.task_replies import (
