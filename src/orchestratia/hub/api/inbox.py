@@ -15,7 +15,7 @@ from orchestratia.hub.services.access.projects import list_for
 from orchestratia.hub.services.inbox import items as inbox
 from orchestratia.hub.services.tasks.context import Outbox
 from orchestratia.hub.ws import rule_push, task_delivery
-from orchestratia.protocol.inbox import DecisionResult, DecisionResults, InboxList
+from orchestratia.protocol.inbox import DecisionResult, DecisionResults, InboxKind, InboxList
 from orchestratia.protocol.rest import StrictBody
 
 router = APIRouter(tags=["inbox"])
@@ -23,7 +23,7 @@ OptionalId = Annotated[str | None, Query(max_length=64)]
 
 
 class DecisionIn(StrictBody):
-    kind: inbox.Kind
+    kind: InboxKind
     id: str = Field(min_length=1, max_length=64)
     decision_id: str = Field(min_length=8, max_length=64)
     action: Literal["approve", "deny", "respond", "acknowledge"]
@@ -45,7 +45,7 @@ async def list_inbox(
     project_id: OptionalId = None,
     server_id: OptionalId = None,
     session_id: OptionalId = None,
-    kind: Annotated[inbox.Kind | None, Query()] = None,
+    kind: Annotated[InboxKind | None, Query()] = None,
 ) -> InboxList:
     filters = inbox.Filters(project_id, server_id, session_id, kind)
     return InboxList.model_validate({"items": await inbox.pending(db, caller, filters)})

@@ -24,12 +24,13 @@ from orchestratia.hub.services.inbox import items as inbox
 from orchestratia.hub.web.fleet_names import load_fleet
 from orchestratia.hub.web.page_context import Page, open_page, person_caller
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
+from orchestratia.protocol.inbox import InboxKind
 
 router = APIRouter(include_in_schema=False)
 
 Ident = Annotated[str | None, Query(max_length=64)]
 FilterText = Annotated[str, Query(max_length=64)]
-KINDS: tuple[str, ...] = get_args(inbox.Kind)
+KINDS: tuple[str, ...] = get_args(InboxKind)
 KIND_LABELS = {
     "intervention": "Help request",
     "plan_review": "Plan review",

@@ -28,9 +28,7 @@ from orchestratia.hub.services.inbox import interventions
 from orchestratia.hub.services.tasks import flow as task_flow
 from orchestratia.hub.services.tasks import records as tasks
 from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
-
-Kind = Literal["intervention", "plan_review", "task_approval", "tool_approval", "session_lost"]
-Outcome = Literal["applied", "already_applied", "conflict", "not_found"]
+from orchestratia.protocol.inbox import DecisionOutcome, InboxKind
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Filters:
 
 @dataclass
 class Item:
-    kind: Kind
+    kind: InboxKind
     id: str
     project_id: str
     title: str
@@ -227,7 +225,7 @@ async def _decorate(db: AsyncSession, items: list[Item], filters: Filters) -> li
 
 @dataclass(frozen=True)
 class Decision:
-    kind: Kind
+    kind: InboxKind
     id: str
     decision_id: str
     action: Literal["approve", "deny", "respond", "acknowledge"]
@@ -243,7 +241,7 @@ async def decide(
     decision: Decision,
     outbox: Outbox,
     waiters: tool_approvals.ApprovalWaiters | None = None,
-) -> tuple[Outcome, str]:
+) -> tuple[DecisionOutcome, str]:
     """Apply one decision in the caller's transaction; the caller commits on ``applied``."""
     earlier = await db.get(InboxDecision, decision.decision_id)
     if earlier is not None:
