@@ -639,7 +639,9 @@ def test_a_reply_of_the_wrong_shape_is_one_line() -> None:
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     res = run(hub, "task", "check", "--json")
     assert res.exit_code == 1
-    assert "tasks.0.project_id: Field required" in json.loads(res.stdout)["error"]
+    error = json.loads(res.stdout)["error"]
+    assert "tasks.0.project_id: Field required" in error
+    assert error.endswith(" more)") and error.count("Field required") == 3
 
 
 def test_fields_a_newer_hub_adds_are_ignored_and_still_printed_in_json() -> None:

@@ -41,6 +41,7 @@ JsonObject = dict[str, Any]
 
 API_PREFIX = "/api/v1/server/"
 DEFAULT_TIMEOUT = 15.0
+SHOWN_ERRORS = 3
 ENV_HUB_URL = "ORCHESTRATIA_HUB_URL"
 ENV_API_KEY = "ORCHESTRATIA_API_KEY"
 ENV_SESSION_ID = "ORCHESTRATIA_SESSION_ID"
@@ -275,9 +276,12 @@ class AgentApi:
         try:
             return Reply(model.model_validate(raw), raw)
         except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            # A list of wrong items repeats one mistake per item: the first few say it.
+            more = f" (and {len(errors) - SHOWN_ERRORS} more)" if len(errors) > SHOWN_ERRORS else ""
             raise HubReplyError(
                 f"the hub's reply to {method} {path} is not what this CLI expects: "
-                f"{render_detail(exc.errors(include_url=False))}"
+                f"{render_detail(errors[:SHOWN_ERRORS])}{more}"
             ) from None
 
     # --- tasks ---------------------------------------------------------------------------------
