@@ -1,10 +1,17 @@
-"""Typed domain errors. ``app.py`` maps them to HTTP statuses in one place."""
+"""Typed domain errors. Each type carries the HTTP status (applied by ``app.py``) and the
+WebSocket close code (applied by ``ws/io.close_for``) it maps to, so both mappings live here."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from orchestratia.protocol.codes import CloseCode
+
 
 class HubError(Exception):
-    status_code = 400
+    status_code: ClassVar[int] = 400
+    # A socket closed over an error the peer can't fix by retrying as is.
+    close_code: ClassVar[CloseCode] = CloseCode.PROTOCOL_ERROR
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -17,14 +24,17 @@ class NotFound(HubError):
 
 class Unauthorized(HubError):
     status_code = 401
+    close_code = CloseCode.UNAUTHORIZED
 
 
 class Forbidden(HubError):
     status_code = 403
+    close_code = CloseCode.FORBIDDEN
 
 
 class Conflict(HubError):
     status_code = 409
+    close_code = CloseCode.REPLACED
 
 
 class LimitExceeded(HubError):

@@ -14,6 +14,7 @@ from orchestratia.hub.api.deps import (
     SessionDep,
     UserActorDep,
 )
+from orchestratia.hub.errors import Unauthorized
 from orchestratia.hub.services.fleet import servers
 from orchestratia.protocol.rest import (
     HeartbeatRequest,
@@ -106,7 +107,5 @@ async def revoke_keys(
     server_id: str, principal: PrincipalDep, db: SessionDep, actor: UserActorDep, hub: HubDep
 ) -> Response:
     await servers.revoke_keys(db, principal, server_id, actor)
-    conn = hub.registry.get(server_id)
-    if conn is not None:
-        await conn.websocket.close(code=4401, reason="server key revoked")
+    await hub.registry.disconnect(server_id, Unauthorized("server key revoked"))
     return Response(status_code=204)

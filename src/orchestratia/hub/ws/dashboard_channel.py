@@ -10,15 +10,14 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from orchestratia.hub.errors import HubError
+from orchestratia.hub.errors import Forbidden, HubError, Unauthorized
 from orchestratia.hub.events import EventBus
 from orchestratia.hub.services.access import auth, projects
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text
+from orchestratia.hub.ws.io import ChannelClosed, close_for, describe, receive_text
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
-from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.frames import ErrorFrame, dashboard_client_adapter, dump
 
 SESSION_COOKIE = "orc_session"
@@ -92,13 +91,13 @@ class _Feed:
 async def dashboard_channel(ws: WebSocket) -> None:
     hub: HubState = ws.app.state.hub
     if not origin_allowed(ws, hub.settings.allowed_origins):
-        await ws.close(code=CloseCode.FORBIDDEN, reason="origin not allowed")
+        await close_for(ws, Forbidden("origin not allowed"))
         return
     # Guarded from before the authorisation, so a revocation landing meanwhile is not missed.
     with hub.guards.watch(ws) as guard:
         principal = await _principal(ws, hub)
         if principal is None:
-            await ws.close(code=CloseCode.UNAUTHORIZED, reason="not authenticated")
+            await close_for(ws, Unauthorized("not authenticated"))
             return
         await ws.accept()
         feed = _Feed(ws, hub.bus)

@@ -1,4 +1,5 @@
-"""Frame I/O shared by the WebSocket channels: size limits, binary refusal, error frames."""
+"""Frame I/O shared by the WebSocket channels: size limits, binary refusal, error frames, and
+closing a socket over a hub error."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import asyncio
 from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
+from orchestratia.hub.errors import HubError
 from orchestratia.protocol.frames import ErrorFrame, dump
+
+# A close frame's reason is at most 123 bytes.
+MAX_CLOSE_REASON = 120
 
 
 class ChannelClosed(Exception):
@@ -40,3 +45,8 @@ async def receive_text(ws: WebSocket, max_bytes: int, timeout: float | None) -> 
 
 async def send_error(ws: WebSocket, code: str, message: str, fatal: bool = False) -> None:
     await ws.send_text(dump(ErrorFrame(code=code, message=message, fatal=fatal)))
+
+
+async def close_for(ws: WebSocket, error: HubError) -> None:
+    """Close ``ws`` because of ``error``: with its close code, and its detail as the reason."""
+    await ws.close(code=error.close_code, reason=error.detail[:MAX_CLOSE_REASON])

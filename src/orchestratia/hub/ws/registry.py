@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
+
+from orchestratia.hub.errors import HubError
+from orchestratia.hub.ws.io import close_for
 
 
 @dataclass(eq=False)
@@ -19,6 +23,11 @@ class DaemonConnection:
     async def send_text(self, text: str) -> None:
         async with self.send_lock:
             await self.websocket.send_text(text)
+
+    async def close(self, error: HubError) -> None:
+        """Close the socket over ``error``; one already gone or mid-close counts as closed."""
+        with contextlib.suppress(Exception):
+            await close_for(self.websocket, error)
 
 
 class ConnectionRegistry:
@@ -37,6 +46,13 @@ class ConnectionRegistry:
             del self._by_server[conn.server_id]
             return True
         return False
+
+    async def disconnect(self, server_id: str, error: HubError) -> None:
+        """Close the server's live socket, if this hub holds one, over ``error``. The socket's
+        channel then forgets it and marks the server disconnected, as for any other close."""
+        conn = self._by_server.get(server_id)
+        if conn is not None:
+            await conn.close(error)
 
     def get(self, server_id: str) -> DaemonConnection | None:
         return self._by_server.get(server_id)

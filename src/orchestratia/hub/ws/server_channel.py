@@ -9,12 +9,18 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from orchestratia.hub.errors import Unauthorized
+from orchestratia.hub.errors import Conflict, Unauthorized
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import daemon_sessions, task_delivery
-from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text, send_error
+from orchestratia.hub.ws.io import (
+    MAX_CLOSE_REASON,
+    ChannelClosed,
+    describe,
+    receive_text,
+    send_error,
+)
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol import PROTOCOL_VERSION
 from orchestratia.protocol.codes import CloseCode
@@ -37,9 +43,10 @@ log = logging.getLogger(__name__)
 
 
 async def close_with(ws: WebSocket, close: CloseCode, code: str, message: str) -> None:
+    """Tell the daemon why in a fatal error frame, then close."""
     with contextlib.suppress(Exception):
         await send_error(ws, code, message, fatal=True)
-        await ws.close(code=close, reason=message[:120])
+        await ws.close(code=close, reason=message[:MAX_CLOSE_REASON])
 
 
 async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnection | None:
@@ -66,17 +73,14 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
                 db, frame.api_key, audit.Actor("anonymous", None, ip)
             )
         except Unauthorized as exc:
-            await close_with(ws, CloseCode.UNAUTHORIZED, "unauthorized", exc.detail)
+            await close_with(ws, exc.close_code, "unauthorized", exc.detail)
             return None
         protocol = frame.protocol or 1
         updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
     conn = DaemonConnection(server.id, server.project_id, ws, protocol)
     previous = hub.registry.add(conn)
     if previous is not None:
-        with contextlib.suppress(Exception):
-            await previous.websocket.close(
-                code=CloseCode.REPLACED, reason="replaced by a newer connection"
-            )
+        await previous.close(Conflict("replaced by a newer connection"))
     if updated is not None:
         hub.bus.publish(updated.project_id, servers.server_event(updated))
     await conn.send_text(

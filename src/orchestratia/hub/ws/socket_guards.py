@@ -12,9 +12,10 @@ from datetime import datetime
 from starlette.websockets import WebSocket
 
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.errors import Forbidden, HubError, Unauthorized
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.projects import WRITE_ROLES
-from orchestratia.protocol.codes import CloseCode
+from orchestratia.hub.ws.io import close_for
 from orchestratia.protocol.revocations import (
     AccessChanged,
     LoginsRevoked,
@@ -89,7 +90,7 @@ class SocketGuard:
         if grant.expires_at is not None:
             delay = max(0.0, (grant.expires_at - utcnow()).total_seconds())
             self._timer = asyncio.get_running_loop().call_later(
-                delay, self.revoke, CloseCode.UNAUTHORIZED, grant.expiry_reason
+                delay, self.revoke, Unauthorized(grant.expiry_reason)
             )
         missed, self._missed = self._missed, []
         for event in missed:
@@ -103,28 +104,28 @@ class SocketGuard:
             self._missed.append(event)
         elif isinstance(event, LoginsRevoked):
             if grant.auth_session_id in event.auth_session_ids:
-                self.revoke(CloseCode.UNAUTHORIZED, LOGIN_ENDED[event.reason])
+                self.revoke(Unauthorized(LOGIN_ENDED[event.reason]))
         elif isinstance(event, AccessChanged):
             if event.user_id == grant.user_id and event.project_id in self.project_ids:
                 if event.role is None:
-                    self.revoke(CloseCode.FORBIDDEN, "removed from the project")
+                    self.revoke(Forbidden("removed from the project"))
                 elif event.role not in WRITE_ROLES:
                     self._on_read_only()
         elif isinstance(event, ShareLinkRevoked) and event.token_hash == grant.share_hash:
-            self.revoke(CloseCode.UNAUTHORIZED, "share link revoked")
+            self.revoke(Unauthorized("share link revoked"))
 
-    def revoke(self, code: int, reason: str) -> None:
+    def revoke(self, error: HubError) -> None:
         if self.revoked:
             return
         self.revoked = True
         self.release()
         self._on_revoke()
-        self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+        self._closing = asyncio.get_running_loop().create_task(self._close(error))
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def _close(self, error: HubError) -> None:
         # The peer may be gone already, or the socket mid-close: either way it is closed.
         with contextlib.suppress(Exception):
-            await self.ws.close(code=code, reason=reason)
+            await close_for(self.ws, error)
 
     def release(self) -> None:
         if self._timer is not None:

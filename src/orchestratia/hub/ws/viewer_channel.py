@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestratia.hub.db.models import TerminalSession
-from orchestratia.hub.errors import HubError
+from orchestratia.hub.errors import HubError, Unauthorized
 from orchestratia.hub.services.access import auth, projects, share_links
 from orchestratia.hub.services.fleet import sessions
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.dashboard_channel import SESSION_COOKIE, origin_allowed
-from orchestratia.hub.ws.io import ChannelClosed, describe, receive_text
+from orchestratia.hub.ws.io import ChannelClosed, close_for, describe, receive_text
 from orchestratia.hub.ws.session_links import relay_for, send_to_daemon
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
 from orchestratia.hub.ws.terminal_relay import SessionRelay, Viewer, run_viewer
@@ -114,10 +114,10 @@ async def viewer_channel(ws: WebSocket, session_id: str) -> None:
 async def _serve(ws: WebSocket, hub: HubState, guard: SocketGuard, session_id: str) -> None:
     allowed = await _authorize(ws, hub, session_id)
     # Accept even to refuse: a refused handshake reaches a browser as a bare 1006 it would retry
-    # forever, while 4401 tells the terminal to stop (docs/protocol.md).
+    # forever, while an Unauthorized close tells the terminal to stop (docs/protocol.md).
     await ws.accept()
     if allowed is None:
-        await ws.close(code=CloseCode.UNAUTHORIZED, reason="not allowed to view this session")
+        await close_for(ws, Unauthorized("not allowed to view this session"))
         return
     session = allowed.session
     limit = hub.settings.max_ws_frame_bytes
