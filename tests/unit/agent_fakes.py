@@ -261,12 +261,9 @@ async def start_daemon(config: AgentConfig, **options: Any) -> Daemon:
     options = {"monitor_interval": 0.1, "closed_linger": 0.1, **options}
     runtime = SessionRuntime(config, **options)
 
-    async def on_frame(frame: dict[str, Any]) -> None:
-        await runtime.handle_frame(frame)
-
     connection = HubConnection(
         config,
-        on_frame=on_frame,
+        routes=runtime.routes(),
         on_state_change=lambda c: runtime.link_changed(c.state == "connected"),
         live_sessions=runtime.live_sessions,
         capabilities=[],

@@ -16,6 +16,7 @@ from orchestratia.agent.delivery.gate import HumanLine, QuietWatch
 from orchestratia.agent.delivery.log import FILE_NAME, TypedLog
 from orchestratia.agent.delivery.queue import DeliveryQueue
 from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.link.routing import FrameRouter
 from orchestratia.agent.terminal.tmux import TmuxError
 
 
@@ -95,6 +96,10 @@ class Rig:
             sleep=self.clock.sleep,
         )
 
+    async def receive(self, raw: dict[str, Any]) -> None:
+        """A hub frame, routed to the queue as the daemon routes it."""
+        await FrameRouter(self.queue.routes()).dispatch(raw)
+
     @property
     def s1(self) -> FakeTerminal:
         return self.terminals["s1"]
@@ -135,7 +140,7 @@ async def spin(steps: int = 300) -> None:
 
 async def test_normal_delivery_waits_for_quiet_output_then_types_and_acks(rig: Rig) -> None:
     rig.s1.busy_until = 10.0
-    await rig.queue.receive(note("d1", "use v2"))
+    await rig.receive(note("d1", "use v2"))
     await settle(lambda: rig.link.sent)
     [(at, text), (enter_at, enter)] = rig.s1.typed
     assert at >= 13.0  # 3 s of quiet after the output stopped at 10 s
@@ -155,15 +160,15 @@ async def test_normal_delivery_waits_for_quiet_output_then_types_and_acks(rig: R
 async def test_quiet_counts_from_the_last_output_seen(rig: Rig) -> None:
     rig.queue.human_input("s1", b"")  # the session is known from now (t=0)
     rig.clock.now = 60.0  # nothing written since
-    await rig.queue.receive(note("d1"))
+    await rig.receive(note("d1"))
     await settle(lambda: rig.s1.typed)
     assert rig.s1.typed[0][0] == 60.0
 
 
 async def test_urgent_delivery_does_not_wait_for_quiet(rig: Rig) -> None:
     rig.s1.busy_until = 1000.0
-    await rig.queue.receive(note("n1"))
-    await rig.queue.receive(note("u1", "stop now", urgent=True))
+    await rig.receive(note("n1"))
+    await rig.receive(note("u1", "stop now", urgent=True))
     await settle(lambda: rig.link.sent)
     assert rig.s1.lines() == [b"[orchestratia] URGENT note on task task1234: stop now"]
     assert rig.s1.typed[0][0] < 1.0
@@ -172,8 +177,8 @@ async def test_urgent_delivery_does_not_wait_for_quiet(rig: Rig) -> None:
 
 async def test_a_half_typed_line_holds_every_delivery(rig: Rig) -> None:
     assert rig.queue.human_input("s1", b"git sta") is False  # typed through, not held
-    await rig.queue.receive(note("n1"))
-    await rig.queue.receive(note("u1", urgent=True))
+    await rig.receive(note("n1"))
+    await rig.receive(note("u1", urgent=True))
     await spin()
     assert rig.clock.now > 10 and rig.s1.typed == []
     rig.queue.human_input("s1", b"tus\r")
@@ -184,7 +189,7 @@ async def test_a_half_typed_line_holds_every_delivery(rig: Rig) -> None:
 @pytest.mark.parametrize("clearing", [b"\r", b"\n", b"\x03", b"\x15", b"\x7f" * 3])
 async def test_the_line_is_clean_again_after(rig: Rig, clearing: bytes) -> None:
     rig.queue.human_input("s1", b"abc")
-    await rig.queue.receive(note("u1", urgent=True))
+    await rig.receive(note("u1", urgent=True))
     await spin()
     assert rig.s1.typed == []
     rig.queue.human_input("s1", clearing)
@@ -193,8 +198,8 @@ async def test_the_line_is_clean_again_after(rig: Rig, clearing: bytes) -> None:
 
 async def test_deliveries_keep_their_order(rig: Rig) -> None:
     for i in range(3):
-        await rig.queue.receive(note(f"n{i}", f"normal {i}"))
-    await rig.queue.receive(note("u0", "urgent", urgent=True))
+        await rig.receive(note(f"n{i}", f"normal {i}"))
+    await rig.receive(note("u0", "urgent", urgent=True))
     await settle(lambda: len(rig.link.sent) == 4)
     assert [a for a, _ in rig.link.acks()] == ["u0", "n0", "n1", "n2"]
     times = [at for at, data in rig.s1.typed if data != b"\r"]
@@ -202,7 +207,7 @@ async def test_deliveries_keep_their_order(rig: Rig) -> None:
 
 
 async def test_input_during_a_typed_line_follows_its_enter(rig: Rig) -> None:
-    await rig.queue.receive(note("u1", urgent=True))
+    await rig.receive(note("u1", urgent=True))
     await settle(lambda: rig.s1.typed)  # the line is typed, Enter not yet
     assert rig.queue.human_input("s1", b"ls") is True
     await settle(lambda: rig.link.sent)
@@ -211,14 +216,14 @@ async def test_input_during_a_typed_line_follows_its_enter(rig: Rig) -> None:
 
 
 async def test_a_resent_id_is_acked_but_never_typed_twice(rig: Rig, tmp_path: Path) -> None:
-    await rig.queue.receive(note("d1", urgent=True))
+    await rig.receive(note("d1", urgent=True))
     await settle(lambda: rig.link.sent)
-    await rig.queue.receive(note("d1", urgent=True))
+    await rig.receive(note("d1", urgent=True))
     assert rig.link.acks() == [("d1", "delivered")] * 2 and len(rig.s1.lines()) == 1
 
     await rig.queue.stop()
     rig.queue = rig.new_queue()  # a restarted daemon
-    await rig.queue.receive(note("d1", urgent=True))
+    await rig.receive(note("d1", urgent=True))
     assert rig.link.acks()[-1] == ("d1", "delivered") and len(rig.s1.lines()) == 1
     path = tmp_path / "s1" / FILE_NAME
     assert json.loads(path.read_text()) == {"typed": ["d1"]}
@@ -227,8 +232,8 @@ async def test_a_resent_id_is_acked_but_never_typed_twice(rig: Rig, tmp_path: Pa
 
 async def test_a_resend_of_a_queued_id_is_not_queued_twice(rig: Rig) -> None:
     rig.s1.busy_until = 5.0
-    await rig.queue.receive(note("d1"))
-    await rig.queue.receive(note("d1"))
+    await rig.receive(note("d1"))
+    await rig.receive(note("d1"))
     assert rig.queue.queued("s1") == ["d1"]
     await settle(lambda: rig.link.sent)
     await spin()
@@ -236,9 +241,9 @@ async def test_a_resend_of_a_queued_id_is_not_queued_twice(rig: Rig) -> None:
 
 
 async def test_unknown_and_ended_sessions_fail(rig: Rig) -> None:
-    await rig.queue.receive(note("x1", session_id="ghost"))
+    await rig.receive(note("x1", session_id="ghost"))
     rig.add("s2").alive = False
-    await rig.queue.receive(note("x2", session_id="s2"))
+    await rig.receive(note("x2", session_id="s2"))
     assert rig.link.sent[0]["detail"] == "no session ghost on this server"
     assert rig.link.sent[1]["detail"] == "session s2 has ended"
     assert rig.link.acks() == [("x1", "failed"), ("x2", "failed")]
@@ -246,7 +251,7 @@ async def test_unknown_and_ended_sessions_fail(rig: Rig) -> None:
 
 async def test_a_session_ending_fails_what_waits_for_it(rig: Rig) -> None:
     rig.queue.human_input("s1", b"half")
-    await rig.queue.receive(note("d1"))
+    await rig.receive(note("d1"))
     await spin(20)
     rig.s1.alive = False
     await settle(lambda: rig.link.sent)
@@ -255,29 +260,29 @@ async def test_a_session_ending_fails_what_waits_for_it(rig: Rig) -> None:
 
 async def test_typing_failure_is_reported_and_not_remembered(rig: Rig) -> None:
     rig.s1.fail = True
-    await rig.queue.receive(note("d1", urgent=True))
+    await rig.receive(note("d1", urgent=True))
     await settle(lambda: rig.link.sent)
     assert rig.link.acks() == [("d1", "failed")]
     assert "no such session" in rig.link.sent[0]["detail"]
     rig.s1.fail = False
-    await rig.queue.receive(note("d1", urgent=True))  # the hub tries again
+    await rig.receive(note("d1", urgent=True))  # the hub tries again
     await settle(lambda: len(rig.link.sent) == 2)
     assert rig.link.acks()[-1] == ("d1", "delivered") and len(rig.s1.lines()) == 1
 
 
 async def test_without_delivery_id_it_is_typed_but_not_acked(rig: Rig) -> None:
-    await rig.queue.receive(note(None, "old hub", urgent=True))
+    await rig.receive(note(None, "old hub", urgent=True))
     await settle(lambda: len(rig.s1.typed) == 2)
     await spin()
     assert rig.link.sent == []
-    await rig.queue.receive(note(None, "ghost", session_id="ghost"))
+    await rig.receive(note(None, "ghost", session_id="ghost"))
     assert rig.link.sent == []
 
 
 async def test_acks_wait_for_the_link(rig: Rig) -> None:
     rig.link.up = False
-    await rig.queue.receive(note("x1", session_id="ghost"))
-    await rig.queue.receive(note("d1", urgent=True))
+    await rig.receive(note("x1", session_id="ghost"))
+    await rig.receive(note("d1", urgent=True))
     await settle(lambda: len(rig.queue.unsent) == 2)
     rig.queue.link_changed(False)
     rig.link.up = True
@@ -288,14 +293,14 @@ async def test_acks_wait_for_the_link(rig: Rig) -> None:
 
 
 async def test_malformed_frames_are_refused(rig: Rig) -> None:
-    await rig.queue.receive({**note("d1"), "urgent": "very"})
-    await rig.queue.receive({"type": "task_note", "content": "no ids"})
+    await rig.receive({**note("d1"), "urgent": "very"})
+    await rig.receive({"type": "task_note", "content": "no ids"})
     assert rig.link.acks() == [("d1", "failed")]
     assert rig.link.sent[0]["detail"] == "malformed delivery frame"
 
 
 async def test_stop_finishes_the_line_being_typed(rig: Rig) -> None:
-    await rig.queue.receive(note("d1", urgent=True))
+    await rig.receive(note("d1", urgent=True))
     await settle(lambda: rig.s1.typed)
     await rig.queue.stop()
     assert [data for _, data in rig.s1.typed][-1] == b"\r"

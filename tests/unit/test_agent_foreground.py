@@ -25,6 +25,7 @@ from orchestratia.agent.delivery.foreground import (
 )
 from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal, session_foreground
 from orchestratia.agent.delivery.text import MAX_LINE
+from orchestratia.agent.link.routing import FrameRouter
 from tests.unit.test_agent_deliveries import FakeClock, FakeLink, FakeTerminal, note, settle
 
 WRAPPER = ("sh", "-c", 'trap : INT QUIT TSTP HUP; "$0" -l -c "$1"; ...', "/bin/bash", "claude")
@@ -254,7 +255,7 @@ class Rig:
         return self.verdicts.pop(0) if len(self.verdicts) > 1 else self.verdicts[0]
 
     async def deliver(self, content: str) -> dict[str, Any]:
-        await self.queue.receive(note("d1", content))
+        await FrameRouter(self.queue.routes()).dispatch(note("d1", content))
         await settle(lambda: self.link.sent)
         await self.queue.stop()
         return self.link.sent[0]

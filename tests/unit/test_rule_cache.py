@@ -25,6 +25,7 @@ from orchestratia.agent.approvals.rule_cache import (
 )
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.backoff import Backoff
+from orchestratia.agent.link.routing import FrameRouter
 from orchestratia.agent.sessions.launch import session_environment
 from orchestratia.protocol.sessions import SessionStartFrame
 from tests.support import wait_until
@@ -150,12 +151,12 @@ async def test_run_fetches_on_request_retries_and_skips_known_versions(tmp_path:
         cache.request()  # as on connect
         await wait_until(lambda: cache.version == 4, message="rules fetched after two failures")
         assert hub.gets == 3
-        cache.on_frame({"type": "approval_rules_updated", "version": 4})  # already have it
-        cache.on_frame({"type": "approval_rules_updated", "version": 3})
+        cache.request(4)  # pushed, but already have it
+        cache.request(3)
         await asyncio.sleep(0.05)  # give a wrongly woken loop the chance to fetch
         assert hub.gets == 3
         hub.sets = [rule_set(6)]
-        cache.on_frame({"type": "approval_rules_updated", "version": 6})
+        cache.request(6)
         await wait_until(lambda: cache.version == 6, message="announced version fetched")
     finally:
         task.cancel()
@@ -186,13 +187,14 @@ async def test_policy_service_fetches_on_connect_and_answers_hooks(tmp_path: Pat
     policy = PolicyService(config, transport=httpx.MockTransport(hub), ship_interval=0.05)
     await policy.start()
     try:
-        assert not await policy.handle_frame({"type": "session_input"})
+        router = FrameRouter(policy.routes())
+        assert router.types() == {"approval_rules_updated"}  # session frames are not its own
         policy.link_changed(True)
         await wait_until(lambda: policy.rules.version == 1, message="fetched on connect")
         reply = await asyncio.to_thread(ask_daemon, policy.directory, REQUEST, 5.0)
         assert (reply["action"], reply["rule_id"], reply["version"]) == ("allow", "r1", 1)
         hub.sets = [rule_set(2)]
-        assert await policy.handle_frame({"type": "approval_rules_updated", "version": 2})
+        await router.dispatch({"type": "approval_rules_updated", "version": 2})
         await wait_until(lambda: policy.rules.version == 2, message="fetched on push")
         cached = json.loads((policy.directory / RULES_FILE).read_text())
         assert cached["version"] == 2 and cached["server_id"] == "srv-1"

@@ -16,7 +16,8 @@ from typing import Any
 from orchestratia.agent.approvals.policy import PolicyService
 from orchestratia.agent.config import AgentConfig, default_config_path
 from orchestratia.agent.files import write_private_file
-from orchestratia.agent.link.connection import FrameHandler, HubConnection
+from orchestratia.agent.link.connection import HubConnection
+from orchestratia.agent.link.routing import FrameHandler, Route
 from orchestratia.agent.sessions.runtime import SessionRuntime
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,11 @@ def read_state(config_path: Path | None = None) -> dict[str, Any] | None:
     return state
 
 
+def hub_routes(sessions: SessionRuntime, rules: PolicyService) -> list[Route]:
+    """Where the daemon's hub frames go; the link's own ones are ``HubConnection``'s."""
+    return [*sessions.routes(), *rules.routes()]
+
+
 async def run(
     config: AgentConfig,
     state_path: Path | None = None,
@@ -91,7 +97,7 @@ async def run(
     default config path. Terminal sessions are run by ``runtime`` (default: a
     ``SessionRuntime`` for ``config``), which resumes sessions left by an earlier daemon before
     the first connection; they keep running after we stop. ``on_frame`` receives the hub frames
-    that are not session or approval-rule frames. ``policy`` (default: a ``PolicyService``
+    of types without a route (``hub_routes``). ``policy`` (default: a ``PolicyService``
     for ``config``) keeps the approval-rule cache, answers pre-tool-use hooks and ships their
     permission log.
     """
@@ -104,15 +110,10 @@ async def run(
         rules.link_changed(connection.state == "connected")
         state_file.write(connection)
 
-    async def dispatch(frame: dict[str, Any]) -> None:
-        if await sessions.handle_frame(frame) or await rules.handle_frame(frame):
-            return
-        if on_frame is not None:
-            await on_frame(frame)
-
     connection = HubConnection(
         config,
-        on_frame=dispatch,
+        routes=hub_routes(sessions, rules),
+        on_frame=on_frame,
         on_state_change=state_changed,
         live_sessions=sessions.live_sessions,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -14,6 +14,18 @@ from orchestratia.protocol.rest import reject_nul
 class Frame(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _no_nul = field_validator("*")(reject_nul)
+
+
+def frame_classes(union: Any) -> tuple[type[Frame], ...]:
+    """The frame classes of a discriminated union, ``Annotated[A | B, Field(discriminator=…)]``."""
+    members, _discriminator = get_args(union)
+    return get_args(members)
+
+
+def frame_type(cls: type[BaseModel]) -> str:
+    """The ``type`` value a frame class is discriminated on."""
+    (name,) = get_args(cls.model_fields["type"].annotation)
+    return str(name)
 
 
 def dump(frame: BaseModel) -> str:

@@ -112,20 +112,6 @@ DeliveryMessage = Annotated[
     Field(discriminator="type"),
 ]
 delivery_adapter: TypeAdapter[DeliveryMessage] = TypeAdapter(DeliveryMessage)
-DELIVERY_TYPES: frozenset[str] = frozenset(
-    {
-        "task_assigned",
-        "task_approved",
-        "task_rejected",
-        "task_updated",
-        "task_status_update",
-        "task_note",
-        "note_for_session",
-        "intervention_response",
-        "plan_approved",
-        "plan_revision",
-    }
-)
 
 
 class DeliveryAckFrame(Frame):

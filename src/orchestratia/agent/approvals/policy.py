@@ -2,7 +2,7 @@
 
 ``PolicyService`` is what ``daemon.run`` wires in: ``start()`` before connecting (so hooks get
 answers from the cached rules at once), ``link_changed`` on every connect and disconnect (a
-connect fetches the rule set), ``handle_frame`` for the hub's ``approval_rules_updated`` push,
+connect fetches the rule set), ``routes`` for the hub's ``approval_rules_updated`` push,
 ``stop()`` on the way out. All three parts share one HTTP client for the agent API, with the
 server key and a timeout on every request; TLS is verified.
 """
@@ -15,17 +15,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from orchestratia import __version__
 from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.permission_shipping import SpoolShipper
 from orchestratia.agent.approvals.rule_cache import RuleCache, policy_dir
 from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.link.routing import Route, route
 from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
+from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame
 
 log = logging.getLogger(__name__)
 
-RULES_UPDATED = "approval_rules_updated"
 HTTP_TIMEOUT = 10.0
 
 
@@ -78,12 +80,17 @@ class PolicyService:
         if connected:
             self.rules.request()  # rules may have changed while we were away
 
-    async def handle_frame(self, frame: Mapping[str, Any]) -> bool:
-        """True if ``frame`` was ours (``approval_rules_updated``)."""
-        if frame.get("type") != RULES_UPDATED:
-            return False
-        self.rules.on_frame(frame)
-        return True
+    def routes(self) -> list[Route]:
+        """The hub frames this service acts on: the ``approval_rules_updated`` push."""
+        return [route(ApprovalRulesUpdatedFrame, self._rules_updated, self._malformed_push)]
+
+    async def _rules_updated(self, frame: ApprovalRulesUpdatedFrame) -> None:
+        self.rules.request(frame.version)
+
+    async def _malformed_push(self, raw: Mapping[str, Any], _exc: ValidationError) -> None:
+        # Still a sign the rules changed: fetch whatever the hub serves now.
+        log.warning("malformed approval_rules_updated frame: %.200s", raw)
+        self.rules.request()
 
     async def stop(self) -> None:
         for task in self._tasks:

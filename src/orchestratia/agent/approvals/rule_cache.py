@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from orchestratia.agent.files import DIR_MODE, ensure_private_dir, write_private_file
 from orchestratia.agent.link.backoff import Backoff
-from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame, RuleSet
+from orchestratia.protocol.approvals import RuleSet
 from orchestratia.rules.matching import RuleMatcher
 from orchestratia.rules.patterns import CheckedRuleSet
 
@@ -189,15 +189,6 @@ class RuleCache:
             self._target = max(self._target, version)
         self._pending = True
         self._wake.set()
-
-    def on_frame(self, frame: Mapping[str, Any]) -> None:
-        """Handle ``approval_rules_updated``; a malformed one still triggers a fetch."""
-        try:
-            version: int | None = ApprovalRulesUpdatedFrame.model_validate(frame).version
-        except ValidationError:
-            log.warning("malformed approval_rules_updated frame: %.200s", frame)
-            version = None
-        self.request(version)
 
     async def run(self) -> None:
         """Fetch whenever asked, retrying with backoff, until cancelled."""

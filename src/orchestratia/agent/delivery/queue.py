@@ -39,9 +39,11 @@ from orchestratia.agent.delivery.gate import HumanLine, QuietWatch
 from orchestratia.agent.delivery.log import TypedLog
 from orchestratia.agent.delivery.text import render
 from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.link.routing import Route
 from orchestratia.agent.sessions.supervisor import RunningSession
 from orchestratia.agent.terminal.tmux import TmuxError
-from orchestratia.protocol.deliveries import DeliveryAckFrame, DeliveryMessage, delivery_adapter
+from orchestratia.protocol.base import frame_classes
+from orchestratia.protocol.deliveries import DeliveryAckFrame, DeliveryMessage
 
 log = logging.getLogger(__name__)
 
@@ -149,23 +151,21 @@ class DeliveryQueue:
         state.quiet.observe(terminal.output_mark(), now)
         return state.quiet.quiet_for(now)
 
-    async def receive(self, raw: Mapping[str, Any]) -> None:
-        """Take a delivery frame from the hub; a malformed one is refused with a failed ack."""
-        try:
-            frame = delivery_adapter.validate_python(raw)
-        except ValidationError as exc:
-            log.warning("malformed %s delivery from the hub: %s", raw.get("type"), exc)
-            with contextlib.suppress(ValidationError):  # no usable ids: nothing to answer
-                await self._send_ack(
-                    DeliveryAckFrame(
-                        delivery_id=raw.get("delivery_id"),
-                        session_id=raw.get("session_id"),
-                        status="failed",
-                        detail="malformed delivery frame",
-                    )
+    def routes(self) -> list[Route]:
+        """The hub's delivery frames: each is queued; a malformed one is refused."""
+        return [Route(frame, self.submit, self._refuse) for frame in frame_classes(DeliveryMessage)]
+
+    async def _refuse(self, raw: Mapping[str, Any], exc: ValidationError) -> None:
+        log.warning("malformed %s delivery from the hub: %s", raw.get("type"), exc)
+        with contextlib.suppress(ValidationError):  # no usable ids: nothing to answer
+            await self._send_ack(
+                DeliveryAckFrame(
+                    delivery_id=raw.get("delivery_id"),
+                    session_id=raw.get("session_id"),
+                    status="failed",
+                    detail="malformed delivery frame",
                 )
-            return
-        await self.submit(frame)
+            )
 
     async def submit(self, frame: DeliveryMessage) -> None:
         """Queue ``frame`` for typing, or answer at once if it was typed or cannot be."""

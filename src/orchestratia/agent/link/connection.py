@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from orchestratia.agent.link.errors import (
     parse_frame,
     raise_for_handshake_error,
 )
+from orchestratia.agent.link.routing import FrameHandler, FrameRouter, Route, route
 from orchestratia.agent.sysinfo import collect_system_info, prime_cpu_percent
 from orchestratia.protocol import PROTOCOL_VERSION
 from orchestratia.protocol.codes import CloseCode
@@ -36,8 +37,10 @@ from orchestratia.protocol.frames import (
     AuthFrame,
     AuthOkFrame,
     ErrorFrame,
+    HeartbeatAckFrame,
     HeartbeatFrame,
     HelloFrame,
+    PongFrame,
     dump,
     hub_frame_adapter,
 )
@@ -47,7 +50,6 @@ from orchestratia.protocol.tokens import websocket_url
 log = logging.getLogger(__name__)
 
 State = Literal["connecting", "connected", "backoff", "stopped"]
-FrameHandler = Callable[[dict[str, Any]], Awaitable[None]]
 StateListener = Callable[["HubConnection"], None]
 LiveSessionsProvider = Callable[[], Sequence[LiveSession]]
 
@@ -68,7 +70,8 @@ class HubConnection:
 
     ``state``, ``last_connected_at``, ``last_error`` and ``server_id`` describe the link for status
     reporting; ``on_state_change`` is called after any of them changes. Hub frames other than
-    the handshake and liveness ones go to ``on_frame``; a failing handler is logged, never fatal.
+    the handshake and liveness ones go through ``router``: ``routes`` by type, frames of other
+    types to ``on_frame``; a failing handler is logged, never fatal.
     ``live_sessions`` supplies the sessions announced in every ``hello`` (SPEC §5), so the hub
     can ack what it holds of each and the daemon resend the rest.
     """
@@ -77,6 +80,7 @@ class HubConnection:
         self,
         config: AgentConfig,
         *,
+        routes: Iterable[Route] = (),
         on_frame: FrameHandler | None = None,
         on_state_change: StateListener | None = None,
         live_sessions: LiveSessionsProvider | None = None,
@@ -92,7 +96,7 @@ class HubConnection:
         self.last_connected_at: datetime | None = None
         self.last_error: str | None = None
         self.server_id: str = config.server_id
-        self._on_frame = on_frame
+        self.router = FrameRouter([*_LINK_ROUTES, *routes], unknown=on_frame)
         self._on_state_change = on_state_change
         self._live_sessions = live_sessions
         self._capabilities = capabilities
@@ -326,25 +330,10 @@ class HubConnection:
             await asyncio.sleep(min(next_beat, self._last_rx + dead_after) - now)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        if kind in ("heartbeat_ack", "pong", "auth_ok"):
-            return
-        if kind == "error":
-            try:
-                error = ErrorFrame.model_validate(frame)
-            except ValidationError:
-                log.warning("hub sent a malformed error frame: %.200s", frame)
-                return
-            # A fatal error is followed by the hub's close, whose code ends the connection.
-            log.warning("hub reported %s: %s%s", error.code, error.message, _fatal(error))
-            return
-        if self._on_frame is None:
-            log.debug("no handler for %r frame from hub", kind)
-            return
         try:
-            await self._on_frame(frame)
+            await self.router.dispatch(frame)
         except Exception:
-            log.exception("handler failed on %r frame from hub", kind)
+            log.exception("handler failed on %r frame from hub", frame.get("type"))
 
     async def _send_on(self, ws: ClientConnection, frame: BaseModel | Mapping[str, Any]) -> None:
         text = dump(frame) if isinstance(frame, BaseModel) else json.dumps(dict(frame))
@@ -368,8 +357,27 @@ class HubConnection:
                 log.exception("state listener failed")
 
 
-def _fatal(error: ErrorFrame) -> str:
-    return " (fatal)" if error.fatal else ""
+async def _ignore(_frame: object, _exc: object = None) -> None:
+    """Liveness replies count by arriving (``_last_rx``); a late ``auth_ok`` says nothing new."""
+
+
+async def _hub_error(error: ErrorFrame) -> None:
+    # A fatal error is followed by the hub's close, whose code ends the connection.
+    fatal = " (fatal)" if error.fatal else ""
+    log.warning("hub reported %s: %s%s", error.code, error.message, fatal)
+
+
+async def _malformed_error(raw: Mapping[str, Any], _exc: ValidationError) -> None:
+    log.warning("hub sent a malformed error frame: %.200s", raw)
+
+
+# The link's own frames after the handshake; the rest are the daemon's (``routes``).
+_LINK_ROUTES = (
+    route(AuthOkFrame, _ignore, _ignore),
+    route(HeartbeatAckFrame, _ignore, _ignore),
+    route(PongFrame, _ignore, _ignore),
+    route(ErrorFrame, _hub_error, _malformed_error),
+)
 
 
 def _describe(exc: BaseException) -> str:

@@ -16,15 +16,16 @@ them through the same path and watches viewers' input so as not to type into a h
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from orchestratia.agent.approvals.rule_cache import policy_dir
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal
 from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.link.routing import Route, route
 from orchestratia.agent.sessions.cli_path import cli_bin_dir, install_cli_shim
 from orchestratia.agent.sessions.launch import (
     LaunchError,
@@ -39,8 +40,6 @@ from orchestratia.agent.sessions.supervisor import RunningSession, Supervisor
 from orchestratia.agent.sessions.views import ViewMaker, scrollback_frame, snapshot_frame
 from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer
 from orchestratia.protocol.base import b64decode
-from orchestratia.protocol.deliveries import DELIVERY_TYPES
-from orchestratia.protocol.frames import hub_frame_adapter
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
     LiveSession,
@@ -58,16 +57,20 @@ from orchestratia.protocol.sessions import (
 
 log = logging.getLogger(__name__)
 
-SESSION_FRAMES = frozenset((
-    "session_start", "session_input", "session_resize", "session_close", "session_kill",
-    "session_output_ack", "snapshot_request", "capture_scrollback", "session_recovered_ack",
-))  # fmt: skip
+
+class _SessionFrame(Protocol):
+    @property
+    def session_id(self) -> str: ...
+
+
+S = TypeVar("S", bound=_SessionFrame)
+Handler = Callable[[S], Awaitable[None]]
 
 
 class SessionRuntime(Supervisor):
     """All terminal sessions of one daemon; see the module docstring.
 
-    Wiring: ``attach(connection.send)``; ``handle_frame`` for hub frames; ``live_sessions`` for
+    Wiring: ``attach(connection.send)``; ``routes`` for hub frames; ``live_sessions`` for
     ``hello``; ``link_changed`` on every connect and disconnect; ``start()`` before connecting
     and ``stop()`` after.
     """
@@ -137,55 +140,61 @@ class SessionRuntime(Supervisor):
         await self.deliveries.stop()
         await super().stop()
 
-    async def handle_frame(self, raw: Mapping[str, Any]) -> bool:
-        """Act on a hub frame; False if it is not a session or delivery frame. Never raises."""
-        kind = raw.get("type")
-        if kind in DELIVERY_TYPES:
-            try:
-                await self.deliveries.receive(raw)
-            except Exception:
-                log.exception("failed to handle %s frame for %s", kind, raw.get("session_id"))
-            return True
-        if kind not in SESSION_FRAMES:
-            return False
-        try:
-            frame = hub_frame_adapter.validate_python(raw)
-        except ValidationError as exc:
-            log.warning("ignoring malformed %s frame from the hub: %s", kind, exc)
-            return True
-        try:
-            await self._dispatch(frame)
-        except Exception:
-            log.exception("failed to handle %s frame for %s", kind, raw.get("session_id"))
-        return True
+    def routes(self) -> list[Route]:
+        """The hub frames this runtime acts on, its deliveries' included."""
+        return [
+            route(SessionStartFrame, self._start),
+            route(SessionRecoveredAckFrame, self._recovered_ack),
+            route(SessionOutputAckFrame, self._output_ack),
+            route(SessionInputFrame, self._in_session(self._input_frame)),
+            route(SessionResizeFrame, self._in_session(self._resize_frame)),
+            route(SessionCloseFrame, self._in_session(self._close_frame)),
+            route(SessionKillFrame, self._in_session(self._close_frame)),
+            route(SnapshotRequestFrame, self._in_session(self._snapshot_frame)),
+            route(CaptureScrollbackFrame, self._in_session(self._scrollback_frame)),
+            *self.deliveries.routes(),
+        ]
 
     # --- frames -------------------------------------------------------------------------------
 
-    async def _dispatch(self, frame: BaseModel) -> None:
-        if isinstance(frame, SessionStartFrame):
-            await self._start(frame)
-            return
-        if isinstance(frame, SessionRecoveredAckFrame):
-            log.debug("ignoring legacy session_recovered_ack for %s", frame.tmux_name)
-            return
-        session_id: str = getattr(frame, "session_id", "")
-        session = self.sessions.get(session_id)
-        if isinstance(frame, SessionOutputAckFrame):
-            if session is not None:
-                session.stream.on_ack(frame.offset)
-            return
-        if session is None:
-            await self._error(session_id, f"no session {session_id} on this server")
-        elif isinstance(frame, SessionInputFrame):
-            await self._input(session, b64decode(frame.data))
-        elif isinstance(frame, SessionResizeFrame):
-            await self._resize(session, frame.cols, frame.rows)
-        elif isinstance(frame, SessionCloseFrame | SessionKillFrame):
-            self.spawn(self.close(session, kill=isinstance(frame, SessionKillFrame)))
-        elif isinstance(frame, SnapshotRequestFrame):
-            self.spawn(self._view(snapshot_frame, session, frame.request_id))
-        elif isinstance(frame, CaptureScrollbackFrame):
-            self.spawn(self._view(scrollback_frame, session, frame.request_id))
+    def _in_session(self, act: Callable[[RunningSession, S], Awaitable[None]]) -> Handler[S]:
+        """``act`` on the frame's session; a session this daemon lacks is reported instead."""
+
+        async def handle(frame: S) -> None:
+            session = self.sessions.get(frame.session_id)
+            if session is None:
+                await self._error(frame.session_id, f"no session {frame.session_id} on this server")
+            else:
+                await act(session, frame)
+
+        return handle
+
+    async def _recovered_ack(self, frame: SessionRecoveredAckFrame) -> None:
+        log.debug("ignoring legacy session_recovered_ack for %s", frame.tmux_name)
+
+    async def _output_ack(self, frame: SessionOutputAckFrame) -> None:
+        session = self.sessions.get(frame.session_id)
+        if session is not None:
+            session.stream.on_ack(frame.offset)
+
+    async def _input_frame(self, session: RunningSession, frame: SessionInputFrame) -> None:
+        await self._input(session, b64decode(frame.data))
+
+    async def _resize_frame(self, session: RunningSession, frame: SessionResizeFrame) -> None:
+        await self._resize(session, frame.cols, frame.rows)
+
+    async def _close_frame(
+        self, session: RunningSession, frame: SessionCloseFrame | SessionKillFrame
+    ) -> None:
+        self.spawn(self.close(session, kill=isinstance(frame, SessionKillFrame)))
+
+    async def _snapshot_frame(self, session: RunningSession, frame: SnapshotRequestFrame) -> None:
+        self.spawn(self._view(snapshot_frame, session, frame.request_id))
+
+    async def _scrollback_frame(
+        self, session: RunningSession, frame: CaptureScrollbackFrame
+    ) -> None:
+        self.spawn(self._view(scrollback_frame, session, frame.request_id))
 
     async def _start(self, frame: SessionStartFrame) -> None:
         sid = frame.session_id
