@@ -153,6 +153,7 @@ class DeliveryQueue:
 
     def routes(self) -> list[Route]:
         """The hub's delivery frames: each is queued; a malformed one is refused."""
+        # ``Route`` rather than ``route``: ``submit`` takes every delivery class, not one.
         return [Route(frame, self.submit, self._refuse) for frame in frame_classes(DeliveryMessage)]
 
     async def _refuse(self, raw: Mapping[str, Any], exc: ValidationError) -> None:

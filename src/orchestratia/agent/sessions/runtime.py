@@ -149,7 +149,7 @@ class SessionRuntime(Supervisor):
             route(SessionInputFrame, self._in_session(self._input_frame)),
             route(SessionResizeFrame, self._in_session(self._resize_frame)),
             route(SessionCloseFrame, self._in_session(self._close_frame)),
-            route(SessionKillFrame, self._in_session(self._close_frame)),
+            route(SessionKillFrame, self._in_session(self._kill_frame)),
             route(SnapshotRequestFrame, self._in_session(self._snapshot_frame)),
             route(CaptureScrollbackFrame, self._in_session(self._scrollback_frame)),
             *self.deliveries.routes(),
@@ -183,10 +183,11 @@ class SessionRuntime(Supervisor):
     async def _resize_frame(self, session: RunningSession, frame: SessionResizeFrame) -> None:
         await self._resize(session, frame.cols, frame.rows)
 
-    async def _close_frame(
-        self, session: RunningSession, frame: SessionCloseFrame | SessionKillFrame
-    ) -> None:
-        self.spawn(self.close(session, kill=isinstance(frame, SessionKillFrame)))
+    async def _close_frame(self, session: RunningSession, _frame: SessionCloseFrame) -> None:
+        self.spawn(self.close(session, kill=False))
+
+    async def _kill_frame(self, session: RunningSession, _frame: SessionKillFrame) -> None:
+        self.spawn(self.close(session, kill=True))
 
     async def _snapshot_frame(self, session: RunningSession, frame: SnapshotRequestFrame) -> None:
         self.spawn(self._view(snapshot_frame, session, frame.request_id))
