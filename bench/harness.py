@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,11 @@ import httpx
 import psutil
 import yaml
 from websockets.asyncio.client import ClientConnection, connect
+
+# Benchmarks run as scripts (`python bench/x.py`), which puts only bench/ on the path; the
+# repository root is added so they share the test suite's polling helper instead of a copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import free_port, wait_sync
 
 PASSWORD = "bench-password-1"
 ADMIN = "bench@bench.example"
@@ -47,25 +51,6 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
         "mean_ms": round(statistics.fmean(samples) * 1000, 3),
         "n": len(samples),
     }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -124,7 +109,7 @@ class Stack:
         )
         res.raise_for_status()
         session_id: str = res.json()["id"]
-        wait_for(
+        wait_sync(
             lambda: self.api().get(f"/api/v1/sessions/{session_id}").json()["status"] == "running",
             15,
             "session running",
@@ -166,7 +151,7 @@ def stack(daemon: bool = True) -> Iterator[Stack]:
     try:
         st.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
         st.spawn("hub", "hub", "serve", "--port", str(st.port))
-        wait_for(lambda: _healthy(st.url), 30, "hub health")
+        wait_sync(lambda: _healthy(st.url), 30, "hub health")
         st.client = httpx.Client(base_url=st.url, timeout=30)
         login = st.client.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
         login.raise_for_status()
@@ -187,7 +172,7 @@ def stack(daemon: bool = True) -> Iterator[Stack]:
         data["state_dir"] = str(root / "sessions")
         config.write_text(yaml.safe_dump(data))
         st.spawn("daemon", "agent", "run", "--config", str(config))
-        servers = wait_for(
+        servers = wait_sync(
             lambda: [
                 s
                 for s in st.api()

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import Stack, emit, percentile, run, stack, wait_for
+from harness import Stack, emit, percentile, run, stack, wait_sync
 from orchestratia.protocol.viewer import unpack_output
 
 VIEWERS = int(os.environ.get("BENCH_VIEWERS", "100"))
@@ -100,7 +100,7 @@ def raw_tmux(root: Path, printer: Path) -> dict[str, float]:
     )
     subprocess.run([*tmux, "pipe-pane", "-t", "fan", f"cat >> {log}"], check=True)
     try:
-        wait_for(log.exists, 10, "raw log")
+        wait_sync(log.exists, 10, "raw log")
         data = bytearray()
         arrivals: list[tuple[int, int]] = []
         with log.open("rb") as fh:

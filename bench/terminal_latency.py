@@ -15,7 +15,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection
 
-from harness import Stack, emit, run, stack, summary_ms, wait_for
+from harness import Stack, emit, run, stack, summary_ms, wait_sync
 from orchestratia.protocol.viewer import unpack_output
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "300"))
@@ -77,7 +77,7 @@ def raw_tmux(root: Path) -> list[float]:
     )
     assert control.stdin is not None
     try:
-        wait_for(log.exists, 5, "raw pipe-pane log")
+        wait_sync(log.exists, 5, "raw pipe-pane log")
         samples: list[float] = []
         for i in range(SAMPLES + WARMUP):
             size = log.stat().st_size

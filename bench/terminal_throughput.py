@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import Stack, emit, run, stack, wait_for
+from harness import Stack, emit, run, stack, wait_sync
 from orchestratia.protocol.viewer import unpack_output
 
 MB = 1024 * 1024
@@ -74,9 +74,9 @@ def raw_tmux(root: Path, gen: Path, total: int) -> float:
     )
     subprocess.run([*tmux, "pipe-pane", "-t", "tp", f"cat >> {log}"], check=True)
     try:
-        wait_for(lambda: log.exists() and log.stat().st_size > 0, 10, "raw output starts")
+        wait_sync(lambda: log.exists() and log.stat().st_size > 0, 10, "raw output starts")
         start = time.perf_counter()
-        wait_for(lambda: log.stat().st_size >= total, 120, "raw output complete")
+        wait_sync(lambda: log.stat().st_size >= total, 120, "raw output complete")
         return total / (time.perf_counter() - start) / MB
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)

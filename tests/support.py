@@ -7,7 +7,7 @@ import inspect
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
@@ -18,12 +18,37 @@ POSTGRES_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+class _Polling:
+    """The deadline and the last value seen of one wait: both faces below stop and report alike."""
+
+    def __init__(self, timeout: float, message: str) -> None:
+        self.timeout = timeout
+        self.message = message
+        self.deadline = time.monotonic() + timeout
+        self.last: object = None
+
+    def tries(self) -> Iterator[None]:
+        """One step per probe, until the deadline."""
+        while time.monotonic() < self.deadline:
+            yield
+
+    def settled(self, result: object) -> bool:
+        """Whether ``result`` ends the wait (truthy); otherwise it is kept for the failure."""
+        self.last = result
+        return bool(result)
+
+    def timed_out(self) -> AssertionError:
+        return AssertionError(
+            f"timed out after {self.timeout}s waiting for {self.message} (last: {self.last!r})"
+        )
+
+
 @overload
 async def wait_until(
     probe: Callable[[], Awaitable[T]],
     timeout: float = ...,
-    interval: float = ...,
     message: str = ...,
+    interval: float = ...,
 ) -> T: ...
 
 
@@ -31,29 +56,42 @@ async def wait_until(
 async def wait_until(
     probe: Callable[[], T],
     timeout: float = ...,
-    interval: float = ...,
     message: str = ...,
+    interval: float = ...,
 ) -> T: ...
 
 
 async def wait_until(
     probe: Callable[[], Any],
     timeout: float = 5.0,
-    interval: float = 0.05,
     message: str = "condition",
+    interval: float = 0.05,
 ) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with ``message`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
+    """Poll ``probe`` (plain or async) until it returns something truthy, and return that; fail
+    with ``message`` after ``timeout``."""
+    polling = _Polling(timeout, message)
+    for _ in polling.tries():
         result = probe()
         if inspect.isawaitable(result):
             result = await result
-        last = result
-        if result:
+        if polling.settled(result):
             return result
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+    raise polling.timed_out()
+
+
+def wait_sync(
+    probe: Callable[[], T], timeout: float = 5.0, message: str = "condition", interval: float = 0.05
+) -> T:
+    """``wait_until`` for code with no event loop (browser tests, benchmarks); blocks between
+    tries."""
+    polling = _Polling(timeout, message)
+    for _ in polling.tries():
+        result = probe()
+        if polling.settled(result):
+            return result
+        time.sleep(interval)
+    raise polling.timed_out()
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.support import IN_CI, free_port
+from tests.support import IN_CI, free_port, wait_sync
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -56,17 +55,6 @@ def assert_hub_data_private(data_dir: Path) -> None:
 
 def orchestratia(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestratia", *args]
-
-
-def wait_sync(probe: Any, timeout: float, message: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
 
 
 @dataclass

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.conftest import DaemonProcess, HubProcess, wait_sync
+from tests.e2e.conftest import DaemonProcess, HubProcess
+from tests.support import wait_sync
 
 STANDIN = Path(__file__).with_name("standin_agent.py")
 # Deliveries wait for a quiet terminal; a short wait keeps the pipeline test quick.

@@ -22,8 +22,9 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess, api_client, wait_sync
+from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess, api_client
 from tests.e2e.task_support import TaskRig
+from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, HubProcess, api_client, wait_sync
+from tests.e2e.conftest import ADMIN, HubProcess, api_client
 from tests.e2e.task_support import StandIn, TaskRig
+from tests.support import wait_sync
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client, wait_sync
+from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client
+from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

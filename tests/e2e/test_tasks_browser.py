@@ -20,8 +20,9 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client, wait_sync
+from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client
 from tests.e2e.task_support import StandIn, TaskRig
+from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

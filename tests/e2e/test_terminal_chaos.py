@@ -25,7 +25,7 @@ import psutil
 import pyte
 import pytest
 
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env, wait_sync
+from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.e2e.terminal_support import (
     MIXED_SCRIPT,
     PLAIN_SCRIPT,
@@ -40,7 +40,7 @@ from tests.e2e.terminal_support import (
     sha,
     tmux,
 )
-from tests.support import free_port
+from tests.support import free_port, wait_sync
 
 pytestmark = pytest.mark.e2e
 

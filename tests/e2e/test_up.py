@@ -21,8 +21,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.conftest import UMASK, assert_hub_data_private, orchestratia, wait_sync
-from tests.support import free_port
+from tests.e2e.conftest import UMASK, assert_hub_data_private, orchestratia
+from tests.support import free_port, wait_sync
 
 pytestmark = pytest.mark.e2e
 

@@ -19,6 +19,7 @@ from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services.access import accounts
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
+from tests.support import wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -54,10 +55,11 @@ async def start_hub(settings: HubSettings) -> tuple[RunningHub, asyncio.Task[Non
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
+    await wait_until(
+        lambda: server.started or task.done(), timeout=30, message="the hub to start", interval=0.01
+    )
+    if task.done():
+        await task  # it stopped before starting: raise why
     port = server.servers[0].sockets[0].getsockname()[1]
     return RunningHub(f"http://127.0.0.1:{port}", settings, server), task
 

@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     recv_json,
     ws_connect,
 )
+from tests.support import wait_until
 
 FRAMES = Path(__file__).parents[1] / "fixtures" / "public_agent_v020" / "frames"
 COLS, ROWS = 80, 24  # the size the output was recorded at
@@ -82,11 +83,11 @@ async def _public_session(
     for frame in frames:
         await ws.send(json.dumps(frame))
     data = output_bytes(frames)
-    for _ in range(100):
-        if await recording(admin, sid) == data:
-            break
-        await asyncio.sleep(0.05)
-    assert await recording(admin, sid) == data
+
+    async def recorded_whole() -> bool:
+        return await recording(admin, sid) == data
+
+    await wait_until(recorded_whole, timeout=10, message="the whole output recorded")
     return sid
 
 
@@ -119,10 +120,11 @@ async def test_text_view_of_a_public_agent_session(
             else:
                 assert "Could not capture scrollback" in res.json()["detail"]
         await ws.send(json.dumps(fixture("session_closed.json", session_id=sid)))
-        for _ in range(100):
-            if (await admin.get(f"/api/v1/sessions/{sid}")).json()["status"] == "exited":
-                break
-            await asyncio.sleep(0.05)
+
+        async def exited() -> bool:
+            return (await admin.get(f"/api/v1/sessions/{sid}")).json()["status"] == "exited"
+
+        await wait_until(exited, timeout=10, message="the session exited")
         assert (await admin.get(f"/api/v1/sessions/{sid}")).json()["exit_code"] == 0
 
 

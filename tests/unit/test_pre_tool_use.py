@@ -22,7 +22,7 @@ from orchestratia.agent.approvals.hook_formats import MAX_HOOK_INPUT
 from orchestratia.agent.approvals.permission_spool import SPOOL_FILE
 from orchestratia.agent.approvals.rule_cache import CACHE_FORMAT, RULES_FILE
 from orchestratia.cli.pre_tool_use import run
-from tests.support import free_port
+from tests.support import free_port, wait_sync
 from tests.unit.approval_stub import ApprovalStub
 
 SAMPLES = Path(__file__).parent / "hook_samples" / "pretooluse"
@@ -159,10 +159,8 @@ def test_ask_approved_in_the_inbox_allows(
             assert process.stdin is not None
             process.stdin.write((SAMPLES / f"{sample}.json").read_bytes())
             process.stdin.close()
-            deadline = time.monotonic() + 30
-            while not hub.created and time.monotonic() < deadline:
-                time.sleep(0.02)  # polling the stub; the hook is a separate process
-            assert hub.created, "the hook raised no approval"
+            # Polling the stub: the hook is a separate process.
+            wait_sync(lambda: hub.created, 30, "the hook to raise an approval", interval=0.02)
             hub.decide("appr-1", "approved", "")
             assert process.stdout is not None and process.stderr is not None
             stdout, stderr = process.stdout.read(), process.stderr.read()  # until it exits
