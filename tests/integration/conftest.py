@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher
 
+from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.hub import security
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
@@ -20,6 +21,7 @@ from orchestratia.hub.services.access import accounts
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from tests.support import wait_until
+from tests.unit.agent_fakes import private_tmux
 
 PASSWORD = "correct horse battery"
 
@@ -171,3 +173,16 @@ async def register_server(
     assert res.status_code == 200, res.text
     body: dict[str, Any] = res.json()
     return body
+
+
+@pytest.fixture
+def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The name of a private tmux server for this test (see ``private_tmux``)."""
+    with private_tmux(monkeypatch) as name:
+        yield name
+
+
+@pytest.fixture
+def tmux(socket_name: str) -> TmuxServer:
+    """That private tmux server, driven through the daemon's ``TmuxServer``."""
+    return TmuxServer(socket_name)

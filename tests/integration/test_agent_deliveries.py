@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from tests.unit.agent_fakes import (
     Daemon,
     FakeHub,
     frames,
-    private_tmux,
     start_daemon,
     start_frame,
     typed,
@@ -42,12 +41,6 @@ for line in sys.stdin:
         busy.clear()
     print("got:" + line, flush=True)
 """
-
-
-@pytest.fixture
-def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with private_tmux(monkeypatch) as name:
-        yield name
 
 
 def note(delivery_id: str, content: str, *, urgent: bool = False, sid: str = "s") -> dict[str, Any]:

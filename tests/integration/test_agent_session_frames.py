@@ -8,7 +8,6 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from tests.unit.agent_fakes import (
     frames,
     printed,
     printer,
-    private_tmux,
     start_daemon,
     start_frame,
     typed,
@@ -43,12 +41,6 @@ SCREEN = (
     "sys.stdout.write('key=ghp_' + 'Zz9' * 12 + '\\n'); sys.stdout.flush()\n"
     "time.sleep(1000)\n"
 )
-
-
-@pytest.fixture
-def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with private_tmux(monkeypatch) as name:
-        yield name
 
 
 async def test_bad_frames_never_stop_the_runtime(socket_name: str, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import shlex
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -24,17 +24,10 @@ from tests.unit.agent_fakes import (
     frames,
     printed,
     printer,
-    private_tmux,
     start_daemon,
     start_frame,
     typed,
 )
-
-
-@pytest.fixture
-def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with private_tmux(monkeypatch) as name:
-        yield name
 
 
 async def test_program_output_is_streamed_exactly(socket_name: str, tmp_path: Path) -> None:

@@ -7,11 +7,7 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -20,7 +16,7 @@ import pytest
 from orchestratia.agent.sessions.output_log import OutputLog, ensure_capture
 from orchestratia.agent.sessions.views import redact_snapshot
 from orchestratia.agent.terminal.tmux import SessionInfo, SessionNotFound, Snapshot, TmuxServer
-from tests.support import IN_CI, wait_until
+from tests.support import wait_until
 
 TMUX = shutil.which("tmux")
 PY = sys.executable
@@ -48,30 +44,6 @@ out.flush()
 
 def produced(lines: int) -> bytes:
     return b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\n" % i for i in range(lines))
-
-
-@pytest.fixture
-def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[TmuxServer]:
-    """A private tmux server (unique socket name and directory), killed afterwards."""
-    if TMUX is None:
-        if IN_CI:
-            pytest.fail("tmux is not installed; CI must run the tmux tests")
-        pytest.skip("tmux is not installed")
-    # Short directory: tmux's socket path must fit in a sockaddr_un (about 100 bytes).
-    socket_dir = tempfile.mkdtemp(prefix="orc-tmux-")
-    monkeypatch.setenv("TMUX_TMPDIR", socket_dir)
-    server = TmuxServer(f"orc-test-{uuid.uuid4().hex[:12]}")
-    try:
-        yield server
-    finally:
-        subprocess.run(
-            [TMUX, "-L", server.socket_name, "kill-server"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-            env={**os.environ, "TMUX_TMPDIR": socket_dir},
-        )
-        shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 def gone(pid: int) -> bool:

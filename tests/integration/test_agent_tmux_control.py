@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,7 @@ from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer
 from orchestratia.agent.terminal.tmux_control import ANCHOR, ControlClient, attach_anchored
 from tests.integration.test_agent_tmux import RAW_READER
 from tests.support import wait_until
-from tests.unit.agent_fakes import PY, private_tmux
-
-
-@pytest.fixture
-def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[TmuxServer]:
-    with private_tmux(monkeypatch) as name:
-        yield TmuxServer(name)
+from tests.unit.agent_fakes import PY
 
 
 async def test_control_input_is_byte_exact(tmux: TmuxServer, tmp_path: Path) -> None:

@@ -6,26 +6,18 @@ across a daemon restart in the middle of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
-import pytest
 
 from orchestratia.agent.config import AgentConfig
 from tests.integration.conftest import RunningHub, register_server
 from tests.support import wait_until
-from tests.unit.agent_fakes import printed, printer, private_tmux, start_daemon
+from tests.unit.agent_fakes import printed, printer, start_daemon
 
 OUTPUT_PAGE = 1_000_000
-
-
-@pytest.fixture
-def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with private_tmux(monkeypatch) as name:
-        yield name
 
 
 async def recording(admin: httpx.AsyncClient, session_id: str) -> bytes:
