@@ -75,7 +75,10 @@ async def test_window_bounds_unacked_output(socket_name: str, tmp_path: Path) ->
         try:
             await hub.send(start_frame("s1", tmp_path, printer(20_000)))
             await wait_until(lambda: len(hub.output("s1")) >= window, timeout=10)
-            await asyncio.sleep(0.3)
+            # A second, short session streams in full meanwhile: the daemon kept sending, only
+            # not the unacked session's bytes past the window.
+            await hub.send(start_frame("s2", tmp_path, printer(10)))
+            await wait_until(lambda: hub.output("s2") == printed(10), message="s2 streamed")
             assert len(hub.output("s1")) < window + 64 * 1024  # one chunk may straddle it
             hub.ack_output = True
             await hub.send({"type": "session_output_ack", "session_id": "s1", "offset": window})
@@ -95,7 +98,10 @@ async def test_restarted_daemon_resumes_the_same_program(socket_name: str, tmp_p
         pid = frames(hub, "session_started", "s1")[0]["pid"]
         await first.stop()
         held = len(hub.output("s1"))
-        await asyncio.sleep(0.3)  # the program keeps writing while no daemon runs
+        # The program keeps writing while no daemon runs.
+        log = tmp_path / "state" / "s1" / "output.log"
+        logged = log.stat().st_size
+        await wait_until(lambda: log.stat().st_size > logged + 100_000, message="writing on")
 
         second = await start_daemon(config)
         try:
@@ -120,7 +126,13 @@ async def test_typing_reaches_the_shell(socket_name: str, tmp_path: Path) -> Non
         await wait_until(lambda: b"\r\nhello\r\n120\r\n" in hub.output("sh"), message="echo")
         await hub.send({"type": "session_resize", "session_id": "sh", "cols": 99, "rows": 30})
         await wait_until(lambda: daemon.runtime.control.ready is not None)
-        await asyncio.sleep(0.05)
+        tmux = TmuxServer(socket_name)
+
+        async def resized() -> bool:
+            width = await tmux.run("display-message", "-p", "-t", "=orc-sh:", "#{pane_width}")
+            return width.strip() == "99"
+
+        await wait_until(resized, message="the pane resized")
         await hub.send(typed("sh", b"tput cols\r"))
         await wait_until(lambda: b"\r\n99\r\n" in hub.output("sh"), message="resized")
 

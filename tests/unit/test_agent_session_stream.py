@@ -105,15 +105,27 @@ def new_stream(hub: Hub, paths: SessionPaths, **kwargs: object) -> OutputStream:
     return stream
 
 
+async def a_fresh_stream_sent(tmp_path: Path) -> None:
+    """Evidence that streams started earlier have had their turn: one started now, over a log
+    with bytes in it, has sent its first frame."""
+    paths = SessionPaths.for_session(tmp_path, "clock")
+    paths.log.write_bytes(b"tick")
+    hub = Hub()
+    stream = new_stream(hub, paths)
+    try:
+        await wait_until(lambda: hub.inflight, message="a fresh stream's first frame")
+    finally:
+        await stream.stop()
+
+
 async def finish(hub: Hub, stream: OutputStream, expected: bytes) -> None:
     stream.end_of_input(0)
 
-    async def closed() -> bool:
+    def closed() -> bool:
         hub.deliver()
-        await asyncio.sleep(0.001)
         return bool(hub.closed) and stream.done
 
-    await wait_until(closed, timeout=20, message="session_closed and full ack")
+    await wait_until(closed, timeout=20, message="session_closed and full ack", interval=0.001)
     assert bytes(hub.data) == expected
     assert hub.closed[-1].final_offset == len(expected)
     assert hub.closed[-1].exit_code == 0
@@ -134,7 +146,7 @@ async def test_stream_survives_random_losses_without_duplicates(tmp_path: Path, 
             log.flush()
             written += step
             stream.wake()
-            for _ in range(rng.randint(0, 5)):
+            for _ in range(rng.randint(0, 5)):  # deliberate: a random interleaving with the pump
                 await asyncio.sleep(0)
             roll = rng.random()
             if roll < 0.1:
@@ -164,7 +176,7 @@ async def test_restart_resumes_from_the_persisted_ack(tmp_path: Path) -> None:
     with paths.log.open("ab") as log:
         log.write(raw[150_000:])  # the program kept writing while the daemon was down
     restarted = new_stream(hub, paths, chunk=8192, resuming=True)
-    await asyncio.sleep(0.05)
+    await a_fresh_stream_sent(tmp_path)
     assert not hub.inflight, "a resuming stream waits for the hub's ack"
     restarted.link_up()
     restarted.on_ack(len(hub.data))  # hub answers hello with what it holds
@@ -192,7 +204,7 @@ async def test_unacked_bytes_stay_within_the_window(tmp_path: Path) -> None:
     hub = Hub()
     stream = new_stream(hub, paths, chunk=1000, window=10_000)
     await wait_until(lambda: len(hub.inflight) >= 10)
-    await asyncio.sleep(0.05)
+    await a_fresh_stream_sent(tmp_path)
     outputs = [f for f in hub.inflight if isinstance(f, SessionOutputFrame)]
     in_flight = sum(len(base64.b64decode(f.data)) for f in outputs)
     assert in_flight == 10_000
@@ -206,7 +218,7 @@ async def test_gap_is_reported_at_its_stream_offset(tmp_path: Path) -> None:
     paths.log.write_bytes(b"before ghp_" + b"a" * 20)  # a held-back candidate, cut by the gap
     hub = Hub()
     stream = new_stream(hub, paths)
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: stream.produced, message="the bytes before the gap read")
     gap = output.record_gap("capture stopped; restarted")
     stream.add_gap(gap.offset)
     with paths.log.open("ab") as log:
