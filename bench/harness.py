@@ -26,8 +26,9 @@ import psutil
 import yaml
 from websockets.asyncio.client import ClientConnection, connect
 
-# Benchmarks run as scripts (`python bench/x.py`), which puts only bench/ on the path; the
-# repository root is added so they share the test suite's polling helper instead of a copy.
+# Benchmarks run as scripts (`python bench/x.py`), which puts only bench/ on the path. Importing
+# this module (every benchmark does, first) adds the repository root, so benchmarks share the
+# test suite's helpers (`tests.support`) instead of copies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support import free_port, wait_sync
 

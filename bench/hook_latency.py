@@ -89,8 +89,10 @@ def stdin_for(tool: str, tool_input: dict[str, Any]) -> bytes:
 
 
 def in_process(directory: Path) -> tuple[list[float], list[float]]:
-    requests = [{"agent": "claude", "tool": t, "tool_input": i, "session_id": "s1",
-                 "project_id": "proj-1"} for t, i in CALLS]  # fmt: skip
+    requests: list[dict[str, Any]] = [
+        {"agent": "claude", "tool": t, "tool_input": i, "session_id": "s1", "project_id": "proj-1"}
+        for t, i in CALLS
+    ]
     load_and_match, match_only = [], []
     matcher = RuleMatcher(RuleSet.model_validate(rule_set()))
     for n in range(N_IN_PROCESS):

@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import Stack, emit, percentile, run, stack, wait_sync
+from harness import Stack, emit, percentile, run, stack
 from orchestratia.protocol.viewer import unpack_output
+from tests.support import wait_sync
 
 VIEWERS = int(os.environ.get("BENCH_VIEWERS", "100"))
 LINES = int(os.environ.get("BENCH_LINES", "1000"))

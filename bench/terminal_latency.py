@@ -12,11 +12,13 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from harness import Stack, emit, run, stack, summary_ms, wait_sync
+from harness import Stack, emit, run, stack, summary_ms
 from orchestratia.protocol.viewer import unpack_output
+from tests.support import wait_sync
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "300"))
 WARMUP = 30
@@ -103,7 +105,7 @@ async def main() -> None:
     with stack() as st:
         raw = raw_tmux(st.root)
         hub = await through_hub(st)
-    figures = {
+    figures: dict[str, Any] = {
         "bench": "terminal_latency",
         "raw_tmux": summary_ms(raw),
         "through_hub": summary_ms(hub),

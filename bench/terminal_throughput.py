@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import Stack, emit, run, stack, wait_sync
+from harness import Stack, emit, run, stack
 from orchestratia.protocol.viewer import unpack_output
+from tests.support import wait_sync
 
 MB = 1024 * 1024
 SIZE = int(os.environ.get("BENCH_MB", "32")) * MB

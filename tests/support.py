@@ -8,9 +8,11 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeGuard, TypeVar, overload
 
 T = TypeVar("T")
+# What a probe returns for "not yet". The helpers return the first truthy result, so never these.
+NotYet = None | Literal[False]
 
 POSTGRES_URL = os.environ.get(
     "ORCHESTRATIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -32,7 +34,7 @@ class _Polling:
         while time.monotonic() < self.deadline:
             yield
 
-    def settled(self, result: object) -> bool:
+    def settled(self, result: T | NotYet) -> TypeGuard[T]:
         """Whether ``result`` ends the wait (truthy); otherwise it is kept for the failure."""
         self.last = result
         return bool(result)
@@ -45,7 +47,7 @@ class _Polling:
 
 @overload
 async def wait_until(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | NotYet]],
     timeout: float = ...,
     message: str = ...,
     interval: float = ...,
@@ -54,7 +56,7 @@ async def wait_until(
 
 @overload
 async def wait_until(
-    probe: Callable[[], T],
+    probe: Callable[[], T | NotYet],
     timeout: float = ...,
     message: str = ...,
     interval: float = ...,
@@ -81,7 +83,10 @@ async def wait_until(
 
 
 def wait_sync(
-    probe: Callable[[], T], timeout: float = 5.0, message: str = "condition", interval: float = 0.05
+    probe: Callable[[], T | NotYet],
+    timeout: float = 5.0,
+    message: str = "condition",
+    interval: float = 0.05,
 ) -> T:
     """``wait_until`` for code with no event loop (browser tests, benchmarks); blocks between
     tries."""

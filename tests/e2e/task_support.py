@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +164,13 @@ class TaskRig:
         """Every server's daemon (started by ``add_server``) is connected."""
         for server in self.servers.values():
             wait_sync(
-                lambda s=server: self.server_status(s.id) == "online",
+                partial(self.server_online, server.id),
                 20,
                 f"server {server.name} online (daemon log: {server.daemon.log})",
             )
+
+    def server_online(self, server_id: str) -> bool:
+        return self.server_status(server_id) == "online"
 
     def server_status(self, server_id: str) -> str | None:
         res = self.api.get(f"/api/v1/servers/{server_id}")

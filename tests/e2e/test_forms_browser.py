@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from orchestratia.protocol.tokens import decode_hub_url as decode_hub_url_of
 from tests.e2e.conftest import HubProcess
@@ -17,8 +17,8 @@ from tests.e2e.test_dashboard_browser import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def shoot(page: Page, path: Path, name: str) -> None:

@@ -137,7 +137,9 @@ class LoseFirstReply:
         self.bodies: list[dict[str, Any]] = []
 
     def __call__(self, route: Route) -> None:
-        self.bodies.append(route.request.post_data_json)
+        body = route.request.post_data_json
+        assert body is not None, "a decision request without a body"
+        self.bodies.append(body)
         if len(self.bodies) == 1:
             reached = route.fetch()
             assert reached.status == 200, reached.text()

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,7 @@ def test_plan_mode_round_trip_with_one_revision(rig: TaskRig) -> None:
     kinds = [d["kind"] for d in rig.deliveries(task_id)]
     assert kinds == ["task_assigned", "plan_revision", "plan_approved"], kinds
     for frame in kinds:
-        wait_sync(lambda f=frame: delivered(rig, task_id, f), 10, f"{frame} acknowledged")
+        wait_sync(partial(delivered, rig, task_id, frame), 10, f"{frame} acknowledged")
     screen = agent.screen()
     short = task_id[:8]
     assert f"Plan first: read it with orchestratia task view {short}" in screen, screen

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, expect
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
@@ -375,7 +375,7 @@ def test_underscores_are_visible_at_1x(browser: Browser, fleet: Fleet, tmp_path:
     assert box is not None
     # Only the cells holding underscores (the first 32 of the row).
     width = box["width"] * 32 / page.evaluate("window.term.cols")
-    clip = {"x": box["x"], "y": box["y"], "width": width, "height": box["height"]}
+    clip: FloatRect = {"x": box["x"], "y": box["y"], "width": width, "height": box["height"]}
     png = page.screenshot(clip=clip)
     (tmp_path / "underscores.png").write_bytes(png)
     page.screenshot(path=tmp_path / "page.png")

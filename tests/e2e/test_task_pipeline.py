@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,7 @@ def test_pipeline_runs_to_done_across_two_servers(rig: TaskRig) -> None:
     # Each assignment reached its session and was acknowledged exactly once.
     sessions = {"schema": schema.id, "api": api.id, "ui": ui.id}
     for key, task_id in ids.items():
-        wait_sync(lambda t=task_id: delivered_assignments(rig, t), 10, f"{key}'s delivery acked")
+        wait_sync(partial(delivered_assignments, rig, task_id), 10, f"{key}'s delivery acked")
         acked = delivered_assignments(rig, task_id)
         assert len(acked) == 1, (key, acked)
         assert acked[0]["details"]["session_id"] == sessions[key]
@@ -191,9 +192,7 @@ def test_pipeline_runs_to_done_across_two_servers(rig: TaskRig) -> None:
     for key, agent in (("schema", schema), ("api", api), ("ui", ui)):
         task_id = ids[key]
         # The hub records the completion before the agent's CLI process has returned.
-        wait_sync(
-            lambda a=agent, t=task_id: finished(a, t), 10, f"{key} agent's transcript of its task"
-        )
+        wait_sync(partial(finished, agent, task_id), 10, f"{key} agent's transcript of its task")
         ok_starts = [e for e in agent.commands("start") if task_id in e["argv"] and e["rc"] == 0]
         completes = [e for e in agent.commands("complete") if task_id in e["argv"]]
         assert len(ok_starts) == 1 and len(completes) == 1, agent.entries()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -309,9 +310,13 @@ def test_sessions_find_the_cli_by_bare_name(launcher: Launcher) -> None:
         )  # fmt: skip
         return out.stdout
 
+    def screen_showing(sid: str, done: re.Pattern[str]) -> str | None:
+        text = screen(sid)
+        return text if done.search(text) else None
+
     for name, sid in started.items():
         done = re.compile(rf"session: {name} |command not found")
-        text = wait_sync(lambda sid=sid, done=done: done.search(t := screen(sid)) and t, 20, name)
+        text = wait_sync(partial(screen_showing, sid, done), 20, name)
         assert "command not found" not in text, text
         assert f"session: {name} ({sid})" in text, text
     assert_stops_cleanly(run)

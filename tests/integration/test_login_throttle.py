@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.models import LoginBudget
+from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import TooManyRequests
 from orchestratia.hub.services.access import throttle as throttle_module
 from orchestratia.hub.services.access.throttle import LoginThrottle
@@ -52,7 +53,7 @@ async def test_ip_limit_spans_accounts_and_success_returns_the_slot(db: AsyncSes
 
 
 async def test_window_expiry(db: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = throttle_module.utcnow()
+    now = utcnow()
     monkeypatch.setattr(throttle_module, "utcnow", lambda: now)
     throttle = LoginThrottle(per_account=1, per_ip=100, window_seconds=10)
     await throttle.claim(db, "a@x", "1.1.1.1")
@@ -67,7 +68,7 @@ async def test_a_spent_budget_whose_window_passed_restarts_on_the_next_claim(
     db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No prune in between: the claim's own UPDATE resets an expired window.
-    now = throttle_module.utcnow()
+    now = utcnow()
     monkeypatch.setattr(throttle_module, "utcnow", lambda: now)
     throttle = LoginThrottle(per_account=3, per_ip=100, window_seconds=10)
     for _ in range(3):

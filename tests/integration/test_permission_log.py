@@ -98,7 +98,10 @@ async def test_query_filters_counts_and_buckets(
     now = datetime.now(UTC)
     async with fleet(hub, admin, project_id) as f:
         work, other = await f.session("work"), await f.session("other")
-        ago = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+
+        def ago(minutes: int) -> str:
+            return (now - timedelta(minutes=minutes)).isoformat()
+
         batch = [
             entry("a", work.id, created_at=ago(1)),
             entry("b", work.id, "denied", created_at=ago(2), tool="Read"),

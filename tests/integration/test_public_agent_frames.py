@@ -122,7 +122,8 @@ async def test_text_view_of_a_public_agent_session(
         await ws.send(json.dumps(fixture("session_closed.json", session_id=sid)))
 
         async def exited() -> bool:
-            return (await admin.get(f"/api/v1/sessions/{sid}")).json()["status"] == "exited"
+            status: str = (await admin.get(f"/api/v1/sessions/{sid}")).json()["status"]
+            return status == "exited"
 
         await wait_until(exited, timeout=10, message="the session exited")
         assert (await admin.get(f"/api/v1/sessions/{sid}")).json()["exit_code"] == 0

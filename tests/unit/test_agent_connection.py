@@ -7,6 +7,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import pytest
@@ -195,10 +196,17 @@ async def test_unknown_and_garbage_frames_never_break_the_link() -> None:
 
 async def test_backoff_resets_after_a_stable_connection() -> None:
     async with FakeHub() as hub, running(hub, stable_after=0.0) as (conn, backoff):
+
+        def connected_again(drops: int) -> bool:
+            return hub.connections > drops and conn.state == "connected"
+
+        def backed_off(drops: int) -> bool:
+            return len(backoff.kinds) > drops
+
         for round_ in range(3):
-            await wait_until(lambda r=round_: hub.connections > r and conn.state == "connected")
+            await wait_until(partial(connected_again, round_))
             await hub.drop_all()
-            await wait_until(lambda r=round_: len(backoff.kinds) > r)
+            await wait_until(partial(backed_off, round_))
         assert backoff.attempt == 1
 
 

@@ -126,14 +126,15 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_text_becomes_plain_printable_text(text: str) -> None:
-    for kind, fields in [
+    cases: list[tuple[str, dict[str, Any]]] = [
         ("task_note", {"task_id": TASK, "content": text, "author": text}),
         ("task_assigned", {"task_id": TASK, "title": text, "from_session_name": text}),
         ("plan_revision", {"task_id": text, "feedback": text}),
         ("intervention_response", {"response": text}),
         ("task_updated", {"task_id": TASK, "title": text, "changes": [text, text]}),
         ("task_status_update", {"task_id": TASK, "status": text[:32], "detail": text}),
-    ]:
+    ]
+    for kind, fields in cases:
         line = render(frame(kind, **fields))
         assert_one_safe_line(line)
         assert "\x1b" not in line and "\r" not in line and "\n" not in line

@@ -12,7 +12,7 @@ from orchestratia.protocol.approvals import ApprovalRule, RuleSet
 from orchestratia.rules.matching import RuleMatcher
 from orchestratia.rules.shell_commands import split_command
 
-RULES = [
+RULES: list[dict[str, Any]] = [
     {"id": "ls", "action": "allow", "param_pattern": "ls*"},
     {"id": "git", "action": "allow", "param_pattern": "git status*"},
     {"id": "echo", "action": "allow", "param_pattern": "echo *"},
@@ -143,7 +143,7 @@ def test_parts_and_refusals() -> None:
 
 def test_an_exact_command_allows_that_command_only() -> None:
     """What an inbox "allow this for N minutes" makes: the escaped whole command."""
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"id": "exact", "action": "allow", "param_pattern": "ls [*].py && curl -s x",
          "scope": "session", "scope_id": "s1"},
         {"id": "curl", "action": "ask", "param_pattern": "curl *"},

@@ -19,7 +19,7 @@ from orchestratia.cli.install_hooks import enable_codex_hooks, is_ours
 
 EXE = "/opt/orc tools/bin/orchestratia"  # a space, so quoting is exercised
 USER_HOOK = {"type": "command", "command": "~/bin/audit-bash.sh", "timeout": 5}
-CLAUDE_SETTINGS = {
+CLAUDE_SETTINGS: dict[str, Any] = {
     "model": "opus",
     "permissions": {"allow": ["Bash(git status:*)"]},
     "hooks": {

@@ -91,9 +91,10 @@ def test_session_rules_are_narrowest_only_for_their_session_and_lose_to_deny() -
         rule("other-session", "allow", tool="Read", scope="session", scope_id="sess-2"),
         rule("deny", "deny", param_pattern="rm *", priority=-100),
     )
-    run = lambda session, tool="Bash", cmd="ls": m.decide(  # noqa: E731
-        "claude", tool, {"command": cmd}, SERVER, PROJECT, session
-    )
+
+    def run(session: str | None, tool: str = "Bash", cmd: str = "ls") -> Verdict:
+        return m.decide("claude", tool, {"command": cmd}, SERVER, PROJECT, session)
+
     assert run(SESSION).rule_id == "session"
     assert run(SESSION, cmd="rm -rf /").rule_id == "deny"  # deny first, whatever the scope
     assert run("sess-2").rule_id == run(None).rule_id == "server"
@@ -107,7 +108,10 @@ def test_expired_rules_are_skipped() -> None:
         rule("gone", "deny", expires_at=NOW),
         rule("naive", "deny", tool="Read", expires_at=datetime(2026, 1, 1, 13)),  # read as UTC
     )
-    at = lambda now, tool="Bash": m.decide("claude", tool, {}, SERVER, PROJECT, SESSION, now)  # noqa: E731
+
+    def at(now: datetime, tool: str = "Bash") -> Verdict:
+        return m.decide("claude", tool, {}, SERVER, PROJECT, SESSION, now)
+
     assert at(NOW).rule_id == "soon"
     assert at(NOW - timedelta(seconds=1)).rule_id == "gone"
     assert at(NOW + timedelta(days=2)).action == "ask"
