@@ -1,8 +1,10 @@
-"""Helpers for the approval tests: a second tenant, extra users, rule bodies, and inbox decisions
-taken through ``tool_approvals.decide`` as the inbox API takes them."""
+"""Helpers for the approval tests: a second tenant, extra users, rule bodies, inbox decisions
+taken through ``tool_approvals.decide`` as the inbox API takes them, and permission-log entries
+shipped as a daemon ships them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,7 +14,8 @@ from orchestratia.hub.services.access import accounts
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.tasks.context import Caller
-from tests.integration.conftest import PASSWORD, RunningHub, bearer_client, create_admin
+from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin
+from tests.integration.running_hub import RunningHub
 
 
 def rule_body(name: str, action: str = "allow", **fields: Any) -> dict[str, Any]:
@@ -88,3 +91,25 @@ async def ask(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     res = await client.post("/approvals", json=payload)
     assert res.status_code == 201, res.text
     return dict(res.json())
+
+
+def entry(
+    entry_id: str, session_id: str, decision: str = "allowed", **fields: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": entry_id,
+        "session_id": session_id,
+        "agent": "claude",
+        "tool": "Bash",
+        "tool_input": {"command": f"echo {entry_id}"},
+        "decision": decision,
+        "decided_by": "default",
+        "reason": "",
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    body.update(fields)
+    return body
+
+
+async def ship(client: httpx.AsyncClient, *entries: dict[str, Any]) -> httpx.Response:
+    return await client.post("/permissions/log", json={"entries": list(entries)})

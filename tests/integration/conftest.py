@@ -1,82 +1,23 @@
-"""A real hub on a real socket, in-process: uvicorn serving ``create_app`` on a free port."""
+"""Fixtures of the integration tests: a hub in-process on each database, an admin, a project,
+a private tmux server, a live session with a fake daemon."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 
 from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.hub import security
-from orchestratia.hub.app import create_app
-from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.services.access import accounts
-from orchestratia.hub.settings import HubSettings
-from orchestratia.hub.state import HubState
-from tests.support import wait_until
+from tests.integration.hub_setup import bearer_client, create_admin
+from tests.integration.running_hub import RunningHub, make_settings, start_hub
+from tests.integration.viewer_support import Live, live_session
 from tests.unit.agent_fakes import private_tmux
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class RunningHub:
-    url: str
-    settings: HubSettings
-    server: uvicorn.Server
-
-    @property
-    def state(self) -> HubState:
-        app: Any = self.server.config.app
-        state: HubState = app.state.hub
-        return state
-
-    @property
-    def ws_url(self) -> str:
-        return "ws" + self.url[len("http") :]
-
-
-async def start_hub(settings: HubSettings) -> tuple[RunningHub, asyncio.Task[None]]:
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=0,
-        ws="websockets-sansio",
-        ws_max_size=settings.ws_transport_max_bytes(),
-        ws_per_message_deflate=settings.ws_compression,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=False,  # as ``orchestratia hub serve``: the app decides whom to believe
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await wait_until(
-        lambda: server.started or task.done(), timeout=30, message="the hub to start", interval=0.01
-    )
-    if task.done():
-        await task  # it stopped before starting: raise why
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningHub(f"http://127.0.0.1:{port}", settings, server), task
-
-
-def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> HubSettings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "data_dir": data_dir,
-        "secret_key": "test-secret-key-not-for-production",
-        "restart_grace": 0,
-        "heartbeat_timeout": 3,
-        "liveness_sweep_interval": 0.2,
-    }
-    values.update(overrides)
-    return HubSettings(**values)
 
 
 @pytest.fixture(autouse=True)
@@ -106,24 +47,6 @@ async def hub(
         await asyncio.wait_for(task, 10)
 
 
-async def create_admin(hub: RunningHub, email: str, tenant: str) -> None:
-    engine = build_engine(hub.settings.resolved_database_url())
-    try:
-        async with build_sessionmaker(engine)() as db:
-            await accounts.create_admin(db, email, PASSWORD, tenant, "unlimited")
-    finally:
-        await engine.dispose()
-
-
-async def bearer_client(hub: RunningHub, email: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=hub.url, timeout=10)
-    res = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert res.status_code == 200, res.text
-    client.cookies.clear()  # act as a pure API client
-    client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
-    return client
-
-
 @pytest.fixture
 async def admin(hub: RunningHub) -> AsyncIterator[httpx.AsyncClient]:
     """Bearer-authenticated client for the admin of tenant A."""
@@ -143,38 +66,6 @@ async def project_id(admin: httpx.AsyncClient) -> str:
     return pid
 
 
-async def registration_token(client: httpx.AsyncClient, project_id: str) -> str:
-    res = await client.post("/api/v1/servers/tokens", json={"project_id": project_id})
-    assert res.status_code == 201, res.text
-    token: str = res.json()["token"]
-    return token
-
-
-def register_body(token: str, machine_id: str = "machine-1", **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "build-1",
-        "hostname": "build-1.local",
-        "ip": "0.0.0.0",
-        "os": "linux",
-        "repos": {"api": "/srv/api"},
-        "system_info": {"cpu_percent": 12.5, "memory_percent": 40.0, "disk_percent": 70.0},
-        "registration_token": token,
-        "machine_id": machine_id,
-        "mac_address": "00:11:22:33:44:55",
-        **extra,
-    }
-
-
-async def register_server(
-    client: httpx.AsyncClient, project_id: str, machine_id: str = "machine-1"
-) -> dict[str, Any]:
-    token = await registration_token(client, project_id)
-    res = await client.post("/api/v1/servers/register", json=register_body(token, machine_id))
-    assert res.status_code == 200, res.text
-    body: dict[str, Any] = res.json()
-    return body
-
-
 @pytest.fixture
 def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The name of a private tmux server for this test (see ``private_tmux``)."""
@@ -186,3 +77,10 @@ def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def tmux(socket_name: str) -> TmuxServer:
     """That private tmux server, driven through the daemon's ``TmuxServer``."""
     return TmuxServer(socket_name)
+
+
+@pytest.fixture
+async def live(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> AsyncIterator[Live]:
+    """A running session on a fake daemon, as a viewer would join it."""
+    async with live_session(hub, admin, project_id) as running:
+        yield running

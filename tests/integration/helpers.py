@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from orchestratia.hub.db.models import AuditEvent
 from orchestratia.protocol.viewer import unpack_output
-from tests.integration.conftest import PASSWORD, RunningHub
+from tests.integration.hub_setup import PASSWORD
+from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
 
 FRAME_TIMEOUT = 5.0

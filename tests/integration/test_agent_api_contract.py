@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 
 # Fields the public CLI reads from a task (its _print_task and commands).

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.integration.conftest import RunningHub
+from tests.integration.approval_support import entry, ship
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
-from tests.integration.test_permission_log import entry, ship
 
 
 async def test_a_worker_token_cannot_edit_a_siblings_task_or_its_dependencies(

@@ -17,22 +17,11 @@ from orchestratia.agent.sessions.output_log import OutputLog, ensure_capture
 from orchestratia.agent.sessions.views import redact_snapshot
 from orchestratia.agent.terminal.tmux import SessionInfo, SessionNotFound, Snapshot, TmuxServer
 from tests.support import wait_until
+from tests.unit.agent_fakes import RAW_READER
 
 TMUX = shutil.which("tmux")
 PY = sys.executable
 
-# Raw-mode reader: prints READY, reads exactly N bytes from the PTY, stores them in a file.
-RAW_READER = """
-import os, sys, tty
-n, path = int(sys.argv[1]), sys.argv[2]
-tty.setraw(0)
-os.write(1, b"READY")
-data = b""
-while len(data) < n:
-    data += os.read(0, 65536)
-with open(path, "wb") as f:
-    f.write(data)
-"""
 PRODUCER = """
 import sys
 out = sys.stdout.buffer

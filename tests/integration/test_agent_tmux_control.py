@@ -11,9 +11,8 @@ import pytest
 from orchestratia.agent.sessions.output_log import OutputLog
 from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer
 from orchestratia.agent.terminal.tmux_control import ANCHOR, ControlClient, attach_anchored
-from tests.integration.test_agent_tmux import RAW_READER
 from tests.support import wait_until
-from tests.unit.agent_fakes import PY
+from tests.unit.agent_fakes import PY, RAW_READER
 
 
 async def test_control_input_is_byte_exact(tmux: TmuxServer, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import httpx
 import psutil
 
 from orchestratia.agent.config import AgentConfig
-from tests.integration.conftest import RunningHub, register_server
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
 from tests.unit.agent_fakes import printed, printer, start_daemon
 

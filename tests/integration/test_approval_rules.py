@@ -22,8 +22,9 @@ from tests.integration.approval_support import (
     tenant_b,
     user_caller,
 )
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import FakeDaemon, audit_rows
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 
 

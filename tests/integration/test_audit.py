@@ -10,8 +10,9 @@ from sqlalchemy import delete, select, update
 
 from orchestratia.hub.db.models import AuditEvent
 from orchestratia.hub.services import audit
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import audit_rows
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 
 WRONG_PASSWORD = "wrong-Pa55word-do-not-log"
 

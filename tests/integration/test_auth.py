@@ -4,7 +4,8 @@ import asyncio
 
 import httpx
 
-from tests.integration.conftest import PASSWORD, RunningHub, create_admin
+from tests.integration.hub_setup import PASSWORD, create_admin
+from tests.integration.running_hub import RunningHub
 
 
 async def test_login_sets_cookie_and_returns_bearer(hub: RunningHub) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from orchestratia.hub.app import create_app
 from orchestratia.hub.settings import HubSettings
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 
 MAX_BODY = 64 * 1024
 SECRET = "hunter2-Sup3r-SECRET-pw"

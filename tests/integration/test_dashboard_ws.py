@@ -10,12 +10,6 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.integration.conftest import (
-    RunningHub,
-    bearer_client,
-    create_admin,
-    register_server,
-)
 from tests.integration.helpers import (
     authenticate,
     heartbeat_ok,
@@ -23,6 +17,8 @@ from tests.integration.helpers import (
     recv_json,
     ws_connect,
 )
+from tests.integration.hub_setup import bearer_client, create_admin, register_server
+from tests.integration.running_hub import RunningHub
 
 ALICE = "alice@a.example"
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.integration.approval_support import create_rule, rule_body
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 
 BLANK = " \t  "
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.integration.approval_support import create_rule, tenant_b
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import AgentSession, Fleet, fleet
 
 

@@ -18,7 +18,7 @@ from orchestratia.agent.approvals.policy import PolicyService
 from orchestratia.agent.config import AgentConfig
 from orchestratia.hub.db.approval_models import ToolApproval
 from tests.integration.approval_support import create_rule, decide, user_caller
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 from tests.support import wait_until
 

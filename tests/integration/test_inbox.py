@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import AuditEvent
-from tests.integration.conftest import RunningHub
 from tests.integration.helpers import FakeDaemon
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import AgentSession, Fleet, fleet
 
 

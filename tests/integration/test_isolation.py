@@ -10,14 +10,9 @@ from sqlalchemy import func, select
 from orchestratia.hub.db.models import RegistrationToken
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
-from tests.integration.conftest import (
-    PASSWORD,
-    RunningHub,
-    bearer_client,
-    create_admin,
-    register_server,
-)
 from tests.integration.helpers import server_row
+from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin, register_server
+from tests.integration.running_hub import RunningHub
 
 
 async def _tenant_b(hub: RunningHub) -> httpx.AsyncClient:

@@ -11,14 +11,8 @@ from sqlalchemy import update
 
 from orchestratia.hub.db.models import Server
 from orchestratia.hub.db.types import utcnow
-from tests.integration.conftest import (
-    RunningHub,
-    bearer_client,
-    create_admin,
-    make_settings,
-    register_server,
-    start_hub,
-)
+from tests.integration.hub_setup import bearer_client, create_admin, register_server
+from tests.integration.running_hub import RunningHub, make_settings, start_hub
 from tests.support import wait_until
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import update
 
 from orchestratia.hub.db.models import Server
 from orchestratia.hub.db.types import utcnow
-from tests.integration.conftest import RunningHub
 from tests.integration.helpers import FakeDaemon, audit_rows
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import AgentSession, Fleet, fleet
 from tests.support import wait_until
 

@@ -10,31 +10,10 @@ from typing import Any
 import httpx
 
 from orchestratia.hub.services.approvals.permission_log import bucket_seconds
-from tests.integration.approval_support import add_user, tenant_b
-from tests.integration.conftest import RunningHub, register_server
+from tests.integration.approval_support import add_user, entry, ship, tenant_b
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
-
-
-def entry(
-    entry_id: str, session_id: str, decision: str = "allowed", **fields: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": entry_id,
-        "session_id": session_id,
-        "agent": "claude",
-        "tool": "Bash",
-        "tool_input": {"command": f"echo {entry_id}"},
-        "decision": decision,
-        "decided_by": "default",
-        "reason": "",
-        "created_at": datetime.now(UTC).isoformat(),
-    }
-    body.update(fields)
-    return body
-
-
-async def ship(client: httpx.AsyncClient, *entries: dict[str, Any]) -> httpx.Response:
-    return await client.post("/permissions/log", json={"entries": list(entries)})
 
 
 async def test_batches_are_stored_once_and_published(

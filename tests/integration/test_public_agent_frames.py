@@ -14,7 +14,6 @@ import pyte
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import (
     FakeDaemon,
     ViewerClient,
@@ -23,6 +22,8 @@ from tests.integration.helpers import (
     recv_json,
     ws_connect,
 )
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
 
 FRAMES = Path(__file__).parents[1] / "fixtures" / "public_agent_v020" / "frames"

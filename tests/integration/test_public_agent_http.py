@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestratia.cli.main import app
-from tests.integration.conftest import RunningHub
 from tests.integration.public_agent_http import missing_reads, recorded, replay
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 
 

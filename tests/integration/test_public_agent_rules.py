@@ -15,8 +15,9 @@ from orchestratia.protocol import PROTOCOL_HEADER
 from orchestratia.protocol.approvals import RuleSet
 from orchestratia.rules.matching import RuleMatcher
 from tests.integration.approval_support import create_rule
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import FakeDaemon
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 from tests.public_agent_hook import FIXTURES, decide
 
 SHELLS = "^(Bash|run_shell_command)$"

@@ -12,12 +12,8 @@ from sqlalchemy import select, update
 from orchestratia.hub.db.models import RegistrationToken, Server, ServerApiKey
 from orchestratia.hub.security import sha256_hex
 from orchestratia.protocol.tokens import decode_hub_url
-from tests.integration.conftest import (
-    RunningHub,
-    register_body,
-    register_server,
-    registration_token,
-)
+from tests.integration.hub_setup import register_body, register_server, registration_token
+from tests.integration.running_hub import RunningHub
 
 SERVER_FIELDS = {"status", "last_seen", "system_info", "capabilities", "agent_version"}
 

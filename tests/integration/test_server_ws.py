@@ -10,7 +10,6 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import (
     FakeDaemon,
     audit_rows,
@@ -23,6 +22,8 @@ from tests.integration.helpers import (
     wait_for_status,
     ws_connect,
 )
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 
 MAX_FRAME = 2048
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import OutputChunk
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import FakeDaemon, recording, start_session
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
 
 

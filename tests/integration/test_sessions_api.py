@@ -13,13 +13,6 @@ from orchestratia.hub.db.models import Tenant, TerminalSession
 from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
-from tests.integration.conftest import (
-    PASSWORD,
-    RunningHub,
-    bearer_client,
-    create_admin,
-    register_server,
-)
 from tests.integration.helpers import (
     FakeDaemon,
     ViewerClient,
@@ -28,6 +21,8 @@ from tests.integration.helpers import (
     start_session,
     viewer_refusal,
 )
+from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin, register_server
+from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
 
 

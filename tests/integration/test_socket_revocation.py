@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -17,7 +16,6 @@ from sqlalchemy import update
 from orchestratia.hub.db.models import ShareLink
 from orchestratia.hub.db.types import utcnow
 from tests.integration.approval_support import add_user, tenant_b
-from tests.integration.conftest import PASSWORD, RunningHub, bearer_client
 from tests.integration.helpers import (
     ViewerClient,
     audit_rows,
@@ -27,7 +25,8 @@ from tests.integration.helpers import (
     recv_json,
     viewer_refusal,
 )
-from tests.integration.viewer_support import ALICE, Live, live_session
+from tests.integration.hub_setup import PASSWORD, bearer_client
+from tests.integration.viewer_support import ALICE, Live
 
 MIA = "mia@a.example"
 AT_ONCE = 1.0  # seconds a revocation may take to reach an open socket
@@ -36,12 +35,6 @@ AT_ONCE = 1.0  # seconds a revocation may take to reach an open socket
 @pytest.fixture
 def hub_overrides() -> dict[str, Any]:
     return {"heartbeat_timeout": 60}  # fake daemons don't heartbeat
-
-
-@pytest.fixture
-async def live(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> AsyncIterator[Live]:
-    async with live_session(hub, admin, project_id) as running:
-        yield running
 
 
 async def _typed(live: Live, viewer: ViewerClient, text: str) -> None:

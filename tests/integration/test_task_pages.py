@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import PASSWORD, RunningHub, bearer_client, create_admin
+from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import Fleet, fleet
 
 SPEC = {

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 
 

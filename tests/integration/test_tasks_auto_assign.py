@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import RunningHub
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import Fleet, fleet
 from tests.support import wait_until
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.integration.conftest import RunningHub
+from tests.integration.hub_setup import bearer_client, create_admin, register_server
+from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 
 CONTRACT = {"type": "db_schema", "description": "users table", "tables": {"users": ["id"]}}
@@ -211,8 +212,6 @@ async def test_unacked_deliveries_are_resent_after_reconnect(
 async def test_other_tenants_cannot_see_or_touch_tasks(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    from tests.integration.conftest import bearer_client, create_admin, register_server
-
     async with fleet(hub, admin, project_id) as f:
         worker = await f.session("w")
         task = await f.task()

@@ -8,14 +8,12 @@ import base64
 import json
 import random
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from orchestratia.hub.ws import terminal_relay
-from tests.integration.conftest import RunningHub
 from tests.integration.helpers import (
     FakeDaemon,
     ViewerClient,
@@ -24,19 +22,14 @@ from tests.integration.helpers import (
     start_session,
     viewer_refusal,
 )
-from tests.integration.viewer_support import Live, live_session
+from tests.integration.running_hub import RunningHub
+from tests.integration.viewer_support import Live
 from tests.support import wait_until
 
 
 @pytest.fixture
 def hub_overrides() -> dict[str, Any]:
     return {"heartbeat_timeout": 60}  # fake daemons don't heartbeat
-
-
-@pytest.fixture
-async def live(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> AsyncIterator[Live]:
-    async with live_session(hub, admin, project_id) as running:
-        yield running
 
 
 def _stream(seed: int, size: int) -> bytes:

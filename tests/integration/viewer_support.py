@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import RunningHub, register_server
 from tests.integration.helpers import FakeDaemon, ViewerClient, login_cookie, start_session
+from tests.integration.hub_setup import register_server
+from tests.integration.running_hub import RunningHub
 
 ALICE = "alice@a.example"
 

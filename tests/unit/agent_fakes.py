@@ -50,6 +50,21 @@ def printed(lines: int) -> bytes:
     return text.replace(b"\n", b"\r\n")
 
 
+# Raw-mode reader: prints READY, reads exactly N bytes from the PTY, stores them in a file.
+# Reads n bytes from a raw terminal and writes them to a file: what typing really delivered.
+RAW_READER = """
+import os, sys, tty
+n, path = int(sys.argv[1]), sys.argv[2]
+tty.setraw(0)
+os.write(1, b"READY")
+data = b""
+while len(data) < n:
+    data += os.read(0, 65536)
+with open(path, "wb") as f:
+    f.write(data)
+"""
+
+
 def printer(lines: int, pause: float = 0.0) -> str:
     return shlex.join([PY, "-c", PRINTER, str(lines), str(pause)])
 

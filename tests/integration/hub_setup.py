@@ -1,0 +1,63 @@
+"""First steps on a running hub: an admin and its API client, a server registered with a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from orchestratia.hub.db.engine import build_engine, build_sessionmaker
+from orchestratia.hub.services.access import accounts
+from tests.integration.running_hub import RunningHub
+
+PASSWORD = "correct horse battery"
+
+
+async def create_admin(hub: RunningHub, email: str, tenant: str) -> None:
+    engine = build_engine(hub.settings.resolved_database_url())
+    try:
+        async with build_sessionmaker(engine)() as db:
+            await accounts.create_admin(db, email, PASSWORD, tenant, "unlimited")
+    finally:
+        await engine.dispose()
+
+
+async def bearer_client(hub: RunningHub, email: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=hub.url, timeout=10)
+    res = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert res.status_code == 200, res.text
+    client.cookies.clear()  # act as a pure API client
+    client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
+    return client
+
+
+async def registration_token(client: httpx.AsyncClient, project_id: str) -> str:
+    res = await client.post("/api/v1/servers/tokens", json={"project_id": project_id})
+    assert res.status_code == 201, res.text
+    token: str = res.json()["token"]
+    return token
+
+
+def register_body(token: str, machine_id: str = "machine-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "build-1",
+        "hostname": "build-1.local",
+        "ip": "0.0.0.0",
+        "os": "linux",
+        "repos": {"api": "/srv/api"},
+        "system_info": {"cpu_percent": 12.5, "memory_percent": 40.0, "disk_percent": 70.0},
+        "registration_token": token,
+        "machine_id": machine_id,
+        "mac_address": "00:11:22:33:44:55",
+        **extra,
+    }
+
+
+async def register_server(
+    client: httpx.AsyncClient, project_id: str, machine_id: str = "machine-1"
+) -> dict[str, Any]:
+    token = await registration_token(client, project_id)
+    res = await client.post("/api/v1/servers/register", json=register_body(token, machine_id))
+    assert res.status_code == 200, res.text
+    body: dict[str, Any] = res.json()
+    return body
