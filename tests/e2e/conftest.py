@@ -1,27 +1,21 @@
-"""Real processes: ``orchestratia hub serve`` and ``orchestratia agent run`` as subprocesses."""
+"""Fixtures of the end-to-end tests: a hub process with an admin, daemon processes, headless
+Chromium."""
 
 from __future__ import annotations
 
-import os
 import signal
-import stat
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from tests.support import IN_CI, free_port, wait_sync
+from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
+from tests.support import IN_CI, free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-PASSWORD = "e2e-password-123"
-ADMIN = "admin@e2e.example"
 # Debian's build, not Playwright's download: the tests drive the browser users actually install.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,141 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-# Child processes get the usual umask, so the modes of the files they create are their own doing.
-UMASK = 0o022
-
-
-def assert_hub_data_private(data_dir: Path) -> None:
-    """The hub's data dir is 0700 and its database (with its WAL files) and key are 0600."""
-    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    modes = {
-        name: oct(stat.S_IMODE((data_dir / name).stat().st_mode))
-        for name in ("hub.db", "hub.db-wal", "hub.db-shm", "secret_key")
-        if (data_dir / name).exists()
-    }
-    assert modes == dict.fromkeys(("hub.db", "hub.db-wal", "hub.db-shm"), "0o600") | (
-        {"secret_key": "0o600"} if "secret_key" in modes else {}
-    ), modes
-
-
-def orchestratia(*args: str) -> list[str]:
-    return [sys.executable, "-m", "orchestratia", *args]
-
-
-@dataclass
-class HubProcess:
-    data_dir: Path
-    port: int
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    closing: list[httpx.Client] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                orchestratia("hub", "serve", "--port", str(self.port)),
-                env=self.env,
-                umask=UMASK,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            wait_sync(self._healthy, 20, f"hub health (log: {self.log})")
-        except AssertionError:
-            self.kill()  # a hub that never became healthy must not outlive the test
-            raise
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"hub exited with {self.proc.returncode}: {self.log.read_text()}")
-        try:
-            with httpx.Client(timeout=1) as client:
-                return client.get(f"{self.url}/api/v1/health").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(15)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            orchestratia(*args),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            umask=UMASK,
-        )
-
-
-@dataclass
-class DaemonProcess:
-    config: Path
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = field(default=0)
-
-    def register(self, token: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            orchestratia("agent", "register", token, "--config", str(self.config)),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                orchestratia("agent", "run", "--config", str(self.config)),
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.starts += 1
-
-    def kill(self, sig: int = signal.SIGKILL) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        self.proc.send_signal(sig)
-        return self.proc.wait(15)
-
-    def status(self) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            orchestratia("agent", "status", "--config", str(self.config), "--json"),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
-
-def base_env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "ORCHESTRATIA_DATA_DIR": str(data_dir),
-            "ORCHESTRATIA_SECRET_KEY": "e2e-secret-key",
-            "ORCHESTRATIA_HEARTBEAT_INTERVAL": "0.5",
-            "ORCHESTRATIA_HEARTBEAT_TIMEOUT": "3",
-            "ORCHESTRATIA_RESTART_GRACE": "5",
-            "ORCHESTRATIA_LIVENESS_SWEEP_INTERVAL": "0.2",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("ORCHESTRATIA_DATABASE_URL", None)
-    return env
 
 
 @pytest.fixture
@@ -207,15 +66,6 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     yield make
     for d in made:
         d.kill(signal.SIGKILL)
-
-
-def api_client(hub: HubProcess) -> httpx.Client:
-    client = httpx.Client(base_url=hub.url, timeout=10)
-    res = client.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
-    assert res.status_code == 200, res.text
-    client.cookies.clear()
-    client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
-    return client
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.conftest import DaemonProcess, HubProcess
+from tests.e2e.processes import DaemonProcess, HubProcess
 from tests.support import wait_sync
 
 STANDIN = Path(__file__).with_name("standin_agent.py")

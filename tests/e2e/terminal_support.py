@@ -30,7 +30,7 @@ import yaml
 from websockets.asyncio.client import ClientConnection, connect
 
 from orchestratia.protocol.viewer import unpack_output
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess
+from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess
 from tests.support import wait_sync
 
 # Deterministic text lines: digits and lowercase hex only, so no default secret pattern

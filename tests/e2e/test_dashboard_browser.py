@@ -11,7 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client
+from tests.e2e.browser_pages import log_in, submit_login
+from tests.e2e.processes import DaemonProcess, HubProcess, api_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -27,13 +28,6 @@ def open_page(browser: Browser) -> Page:
     return page
 
 
-def log_in(page: Page, hub: HubProcess, password: str = PASSWORD) -> None:
-    page.goto(f"{hub.url}/login")
-    page.fill("#login-form input[name=email]", ADMIN)
-    page.fill("#login-form input[name=password]", password)
-    page.click("#login-form button[type=submit]")
-
-
 def still_same_document(page: Page) -> bool:
     return bool(page.evaluate("window.__noReload === 1"))
 
@@ -43,7 +37,6 @@ def test_register_server_and_watch_it_live(
 ) -> None:
     page = open_page(browser)
     log_in(page, hub_process)
-    page.wait_for_url(f"{hub_process.url}/fleet")
     expect(page.locator("h1")).to_have_text("Create your first project")
 
     # The form posts with htmx; the hub answers with HX-Redirect to the new project's fleet page.
@@ -93,7 +86,7 @@ def test_register_server_and_watch_it_live(
 
 def test_wrong_password_and_project_switcher(browser: Browser, hub_process: HubProcess) -> None:
     page = open_page(browser)
-    log_in(page, hub_process, password="not-the-password")
+    submit_login(page, hub_process, password="not-the-password")
     error = page.locator("#login-error")
     expect(error).to_be_visible()
     expect(error).to_have_text("invalid email or password")
@@ -106,7 +99,6 @@ def test_wrong_password_and_project_switcher(browser: Browser, hub_process: HubP
         assert res.status_code == 201, res.text
 
     log_in(page, hub_process)
-    page.wait_for_url(f"{hub_process.url}/fleet")
     options = page.locator("#project-switcher option")
     expect(options).to_have_text(["alpha", "beta"])
 
@@ -127,7 +119,6 @@ def test_burst_of_updates_for_a_new_server_adds_one_row(
     project = res.json()["id"]
     page = open_page(browser)
     log_in(page, hub_process)
-    page.wait_for_url(f"{hub_process.url}/fleet")
     expect(page.locator("#live-indicator")).to_have_text("live")
 
     # The public agent's REST path: register, then heartbeats right away. Each one announces the

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import DaemonProcess, HubProcess, api_client
+from tests.e2e.processes import DaemonProcess, HubProcess, api_client
 from tests.support import wait_sync
 
 pytestmark = pytest.mark.e2e

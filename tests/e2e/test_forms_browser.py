@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from orchestratia.protocol.tokens import decode_hub_url as decode_hub_url_of
-from tests.e2e.conftest import HubProcess
-from tests.e2e.test_dashboard_browser import log_in
+from tests.e2e.browser_pages import log_in
+from tests.e2e.processes import HubProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -33,7 +33,6 @@ def test_forms_speak_sentences(browser: Browser, hub_process: HubProcess, tmp_pa
     page = browser.new_page(viewport=DESKTOP)
     page.set_default_timeout(10_000)
     log_in(page, hub_process)
-    page.wait_for_url(f"{hub_process.url}/fleet")
 
     # A blank project name is refused with a sentence, next to the form.
     page.fill("input[name=name]", "   ")

@@ -20,16 +20,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Route, expect
 
-from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess, api_client
+from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
+from tests.e2e.processes import ADMIN, HubProcess, api_client
 from tests.e2e.task_support import TaskRig
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-# Generous for a loaded CI runner; each step takes well under a second here.
-UI_TIMEOUT_MS = 15_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 SESSION = "e2e-agent"
 
@@ -112,20 +111,6 @@ def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterato
         for each in tasks.servers.values():
             each.daemon.kill(signal.SIGTERM)
         tasks.close()
-
-
-def open_page(browser: Browser) -> Page:
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    return page
-
-
-def log_in(page: Page, hub: HubProcess) -> None:
-    page.goto(f"{hub.url}/login")
-    page.fill("#login-form input[name=email]", ADMIN)
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{hub.url}/fleet")
 
 
 class LoseFirstReply:

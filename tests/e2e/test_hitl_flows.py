@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, HubProcess, api_client
+from tests.e2e.processes import ADMIN, HubProcess, api_client
 from tests.e2e.task_support import StandIn, TaskRig
 from tests.support import wait_sync
 

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from orchestratia.hub.security import new_secret
 from orchestratia.protocol.tokens import TokenKind
-from tests.e2e.conftest import ADMIN, PASSWORD, HubProcess, assert_hub_data_private
+from tests.e2e.processes import ADMIN, PASSWORD, HubProcess, assert_hub_data_private
 
 pytestmark = pytest.mark.e2e
 

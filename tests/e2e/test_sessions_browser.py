@@ -23,13 +23,12 @@ from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, expect
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client
+from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in
+from tests.e2e.processes import PASSWORD, DaemonProcess, HubProcess, api_client
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-# Generous for a loaded CI runner; each step takes well under a second here.
-UI_TIMEOUT_MS = 15_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 VIEWER = "viewer@e2e.example"
 
@@ -99,14 +98,6 @@ def new_page(context: BrowserContext) -> Page:
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     return page
-
-
-def log_in(page: Page, hub: HubProcess, email: str = ADMIN) -> None:
-    page.goto(f"{hub.url}/login")
-    page.fill("#login-form input[name=email]", email)
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{hub.url}/fleet")
 
 
 def screen(page: Page) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import HubProcess, api_client
+from tests.e2e.processes import HubProcess, api_client
 from tests.e2e.task_support import STANDIN, StandIn, TaskRig
 from tests.support import wait_sync
 

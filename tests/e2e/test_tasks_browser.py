@@ -20,14 +20,13 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client
+from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
+from tests.e2e.processes import DaemonProcess, HubProcess, api_client
 from tests.e2e.task_support import StandIn, TaskRig
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-# Generous for a loaded CI runner; each step takes well under a second here.
-UI_TIMEOUT_MS = 15_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 
 
@@ -96,20 +95,6 @@ def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Itera
         )
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
-
-
-def open_page(browser: Browser, width: int = 1400, height: int = 900) -> Page:
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    return page
-
-
-def log_in(page: Page, hub: HubProcess) -> None:
-    page.goto(f"{hub.url}/login")
-    page.fill("#login-form input[name=email]", ADMIN)
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{hub.url}/fleet")
 
 
 def card(page: Page, task_id: str, column: str) -> Locator:

@@ -25,7 +25,7 @@ import psutil
 import pyte
 import pytest
 
-from tests.e2e.conftest import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
+from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.e2e.terminal_support import (
     MIXED_SCRIPT,
     PLAIN_SCRIPT,

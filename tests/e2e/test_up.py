@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.conftest import UMASK, assert_hub_data_private, orchestratia
+from tests.e2e.processes import UMASK, assert_hub_data_private, orchestratia
 from tests.support import free_port, wait_sync
 
 pytestmark = pytest.mark.e2e

@@ -1,0 +1,31 @@
+"""The dashboard in headless Chromium: a fresh page and the login form."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page
+
+from tests.e2e.processes import ADMIN, PASSWORD, HubProcess
+
+# Generous for a loaded CI runner; each step takes well under a second here.
+UI_TIMEOUT_MS = 15_000
+
+
+def open_page(browser: Browser, width: int = 1400, height: int = 900) -> Page:
+    """A page in a fresh browser context (no cookies), waiting up to ``UI_TIMEOUT_MS``."""
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    return page
+
+
+def submit_login(page: Page, hub: HubProcess, email: str = ADMIN, password: str = PASSWORD) -> None:
+    """Fill in and send the login form, whatever the hub answers."""
+    page.goto(f"{hub.url}/login")
+    page.fill("#login-form input[name=email]", email)
+    page.fill("#login-form input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+
+
+def log_in(page: Page, hub: HubProcess, email: str = ADMIN) -> None:
+    """Log in and land on the fleet page."""
+    submit_login(page, hub, email)
+    page.wait_for_url(f"{hub.url}/fleet")
