@@ -26,7 +26,7 @@ from orchestratia.agent.delivery.foreground import (
 from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal, session_foreground
 from orchestratia.agent.delivery.text import MAX_LINE
 from orchestratia.agent.link.routing import FrameRouter
-from tests.unit.test_agent_deliveries import FakeClock, FakeLink, FakeTerminal, note, settle
+from tests.unit.delivery_fakes import FakeClock, FakeLink, FakeTerminal, note, settle
 
 WRAPPER = ("sh", "-c", 'trap : INT QUIT TSTP HUP; "$0" -l -c "$1"; ...', "/bin/bash", "claude")
 

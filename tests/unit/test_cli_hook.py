@@ -17,8 +17,10 @@ from typer.testing import CliRunner, Result
 from orchestratia.cli.agent_api import AgentOptions
 from orchestratia.cli.agent_commands import GUIDE
 from orchestratia.cli.main import app
-from tests.unit.test_cli_agent_api import TASK_A, TASK_C, FakeHub, status_reply, task_public
-from tests.unit.test_cli_task import session_env  # noqa: F401  (autouse fixture)
+from tests.unit.cli_fakes import TASK_A, TASK_C, FakeHub, status_reply, task_public
+
+# The environment a daemon gives an agent session, as the CLI expects it.
+pytestmark = pytest.mark.usefixtures("session_env")
 
 SAMPLES = Path(__file__).parent / "hook_samples"
 STATUS = status_reply(

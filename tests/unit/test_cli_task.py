@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 
 from orchestratia.cli.agent_api import AgentOptions
 from orchestratia.cli.main import app
-from tests.unit.test_cli_agent_api import (
+from tests.unit.cli_fakes import (
     NOW,
     SERVER,
     SESSION,
@@ -28,20 +28,11 @@ from tests.unit.test_cli_agent_api import (
     task_public,
 )
 
-ENV = ("HUB_URL", "API_KEY", "SESSION_ID", "PROJECT_ID", "ROLE", "TIMEOUT")
+# The environment a daemon gives an agent session, as the CLI expects it.
+pytestmark = pytest.mark.usefixtures("session_env")
+
 
 LIST = {"tasks": [task_public(TASK_A), task_public(TASK_C, title="Docs")], "count": 2}
-
-
-@pytest.fixture(autouse=True)
-def session_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ENV:
-        monkeypatch.delenv(f"ORCHESTRATIA_{name}", raising=False)
-    monkeypatch.setenv("ORCHESTRATIA_HUB_URL", "http://hub.test")
-    monkeypatch.setenv("ORCHESTRATIA_API_KEY", "orcs_token")
-    monkeypatch.setenv("ORCHESTRATIA_SESSION_ID", "sess-1")
-    monkeypatch.setenv("ORCHESTRATIA_PROJECT_ID", "proj-1")
-    monkeypatch.setenv("ORCHESTRATIA_AGENT_CONFIG", str(tmp_path / "absent.yaml"))
 
 
 def run(hub: FakeHub, *args: str, stdin: str | None = None) -> Result:
