@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,7 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.processes import DaemonProcess, HubProcess
+from tests.e2e.processes import DaemonProcess, HubProcess, api_client
 from tests.support import wait_sync
 
 STANDIN = Path(__file__).with_name("standin_agent.py")
@@ -301,3 +304,29 @@ class TaskRig:
             db.close()
         keys = ("kind", "session_id", "status", "attempts")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+@contextmanager
+def task_rig(
+    hub: HubProcess,
+    daemon_factory: Callable[[str], DaemonProcess],
+    root: Path,
+    project: str,
+    servers: dict[str, bool],
+) -> Iterator[TaskRig]:
+    """A new project on ``hub`` with a server per name in ``servers`` (registered through the CLI
+    when its value is true, else through the API), all online; stopped and cleaned up after."""
+    api = api_client(hub)
+    hub.closing.append(api)
+    made = api.post("/api/v1/projects", json={"name": project})
+    assert made.status_code == 201, made.text
+    rig = TaskRig(hub, api, made.json()["id"], root)
+    try:
+        for name, via_cli in servers.items():
+            rig.add_server(name, daemon_factory(name), via_cli=via_cli)
+        rig.wait_online()
+        yield rig
+    finally:
+        for server in rig.servers.values():
+            server.daemon.kill(signal.SIGTERM)
+        rig.close()

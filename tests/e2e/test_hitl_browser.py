@@ -8,7 +8,6 @@ bulk approval of several more."""
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ import yaml
 from playwright.sync_api import Browser, Route, expect
 
 from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
-from tests.e2e.processes import ADMIN, HubProcess, api_client
-from tests.e2e.task_support import TaskRig
+from tests.e2e.processes import ADMIN, HubProcess
+from tests.e2e.task_support import task_rig
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -82,14 +81,8 @@ class Rig:
 def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Rig]:
     """A project with one online server (a real daemon) running one live session, which writes
     whatever is typed into it to a file (so each delivery is counted once, without tty echo)."""
-    api = api_client(hub_process)
-    hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "guarded"})
-    assert project.status_code == 201, project.text
-    tasks = TaskRig(hub_process, api, project.json()["id"], tmp_path)
-    try:
-        server = tasks.add_server("alpha", daemon_factory("alpha"), via_cli=False)
-        tasks.wait_online()
+    with task_rig(hub_process, daemon_factory, tmp_path, "guarded", {"alpha": False}) as tasks:
+        api, server = tasks.api, tasks.servers["alpha"]
         key = yaml.safe_load(server.daemon.config.read_text())["api_key"]
         agent = httpx.Client(base_url=hub_process.url, headers={"X-API-Key": key}, timeout=10)
         hub_process.closing.append(agent)
@@ -107,10 +100,6 @@ def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterato
         )
         received = tmp_path / "received.txt"
         yield Rig(hub_process, api, agent, tasks.project_id, server.name, session_id, received)
-    finally:
-        for each in tasks.servers.values():
-            each.daemon.kill(signal.SIGTERM)
-        tasks.close()
 
 
 class LoseFirstReply:

@@ -9,7 +9,6 @@ the timeline. 2. Plan mode round trip with one revision, the feedback reaching t
 
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.processes import ADMIN, HubProcess, api_client
-from tests.e2e.task_support import StandIn, TaskRig
+from tests.e2e.processes import ADMIN, HubProcess
+from tests.e2e.task_support import StandIn, TaskRig, task_rig
 from tests.support import wait_sync
 
 pytestmark = pytest.mark.e2e
@@ -31,19 +30,8 @@ INBOX_LATENCY = 1.0  # seconds from the agent's `task help` to the inbox showing
 
 @pytest.fixture
 def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[TaskRig]:
-    api = api_client(hub_process)
-    hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "hitl"})
-    assert project.status_code == 201, project.text
-    rig = TaskRig(hub_process, api, project.json()["id"], tmp_path)
-    try:
-        rig.add_server("alpha", daemon_factory("alpha"), via_cli=True)
-        rig.wait_online()
+    with task_rig(hub_process, daemon_factory, tmp_path, "hitl", {"alpha": True}) as rig:
         yield rig
-    finally:
-        for server in rig.servers.values():
-            server.daemon.kill(signal.SIGTERM)
-        rig.close()
 
 
 def status_moves(rig: TaskRig, task_id: str) -> list[str]:

@@ -10,7 +10,6 @@ start`` on a blocked task, run by the agent in its session, is refused naming th
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.processes import HubProcess, api_client
-from tests.e2e.task_support import STANDIN, StandIn, TaskRig
+from tests.e2e.processes import HubProcess
+from tests.e2e.task_support import STANDIN, StandIn, TaskRig, task_rig
 from tests.support import wait_sync
 
 pytestmark = pytest.mark.e2e
@@ -41,20 +40,9 @@ UI_COMPONENTS = {"type": "ui_components", "description": "login form", "componen
 
 @pytest.fixture
 def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[TaskRig]:
-    api = api_client(hub_process)
-    hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "pipeline"})
-    assert project.status_code == 201, project.text
-    rig = TaskRig(hub_process, api, project.json()["id"], tmp_path)
-    try:
-        rig.add_server("alpha", daemon_factory("alpha"), via_cli=True)
-        rig.add_server("beta", daemon_factory("beta"), via_cli=False)
-        rig.wait_online()
+    servers = {"alpha": True, "beta": False}  # one registered through the CLI, one through the API
+    with task_rig(hub_process, daemon_factory, tmp_path, "pipeline", servers) as rig:
         yield rig
-    finally:
-        for server in rig.servers.values():
-            server.daemon.kill(signal.SIGTERM)
-        rig.close()
 
 
 def delivered_assignments(rig: TaskRig, task_id: str) -> list[dict[str, Any]]:

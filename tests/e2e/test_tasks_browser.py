@@ -7,7 +7,6 @@ and the board on a phone-sized screen."""
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
 from tests.e2e.processes import DaemonProcess, HubProcess, api_client
-from tests.e2e.task_support import StandIn, TaskRig
+from tests.e2e.task_support import StandIn, TaskRig, task_rig
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -138,24 +137,14 @@ class Worked:
 
 @pytest.fixture
 def worked(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Worked]:
-    api = api_client(hub_process)
-    hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "tasks"})
-    assert project.status_code == 201, project.text
-    rig = TaskRig(hub_process, api, project.json()["id"], tmp_path)
-    try:
-        server = rig.add_server("alpha", daemon_factory("alpha"), via_cli=True)
-        rig.wait_online()
+    with task_rig(hub_process, daemon_factory, tmp_path, "tasks", {"alpha": True}) as rig:
+        server = rig.servers["alpha"]
         gate = tmp_path / "may-finish"
         agent = rig.start_agent(
             WORKER, server, {"tasks": {TITLE: {"result": RESULT, "wait_for": str(gate)}}}
         )
-        name = api.get(f"/api/v1/servers/{server.id}").json()["name"]
+        name = rig.api.get(f"/api/v1/servers/{server.id}").json()["name"]
         yield Worked(rig, name, agent, gate)
-    finally:
-        for each in rig.servers.values():
-            each.daemon.kill(signal.SIGTERM)
-        rig.close()
 
 
 def test_a_task_moves_across_the_board_live(
