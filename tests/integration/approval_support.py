@@ -10,11 +10,9 @@ from typing import Any
 import httpx
 
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.access import accounts
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.tasks.context import Caller
-from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin
 from tests.integration.running_hub import RunningHub
 
 
@@ -28,26 +26,6 @@ async def create_rule(
     res = await client.post("/api/v1/approval-rules", json=rule_body(name, action, **fields))
     assert res.status_code == 201, res.text
     return dict(res.json())
-
-
-async def tenant_b(hub: RunningHub) -> httpx.AsyncClient:
-    await create_admin(hub, "bob@b.example", "tenant-b")
-    return await bearer_client(hub, "bob@b.example")
-
-
-async def add_user(
-    hub: RunningHub, admin: httpx.AsyncClient, email: str, project_id: str, role: str | None
-) -> httpx.AsyncClient:
-    """A plain user of the admin's tenant with ``role`` on the project (None: no membership)."""
-    me = (await admin.get("/api/v1/auth/me")).json()
-    async with hub.state.sessionmaker() as db:
-        await accounts.create_user(db, me["tenant_id"], email, PASSWORD, audit.Actor("system"))
-    if role is not None:
-        res = await admin.post(
-            f"/api/v1/projects/{project_id}/members", json={"email": email, "role": role}
-        )
-        assert res.status_code == 201, res.text
-    return await bearer_client(hub, email)
 
 
 async def user_caller(client: httpx.AsyncClient) -> Caller:

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -428,29 +428,29 @@ class ViewerClient:
             for i, frame in enumerate(self.pending):
                 if frame["type"] == type_:
                     return self.pending.pop(i)
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                if left <= 0:
-                    raise TimeoutError
-                await self.recv(left)
-            except TimeoutError:
-                message = f"no {type_} frame within {timeout}s; pending {self.pending}"
-                raise AssertionError(message) from None
+            await self._recv_by(
+                deadline, lambda: f"no {type_} frame within {timeout}s; pending {self.pending}"
+            )
 
     async def read_to(self, end: int, timeout: float = 10.0) -> None:
         """Read until the bytes held reach ``end``."""
         deadline = asyncio.get_running_loop().time() + timeout
         while self.position != end:
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                if left <= 0:
-                    raise TimeoutError
-                await self.recv(left)
-            except TimeoutError:
-                message = f"viewer at {self.position} after {timeout}s, wanted {end}"
-                raise AssertionError(message) from None
+            await self._recv_by(
+                deadline, lambda: f"viewer at {self.position} after {timeout}s, wanted {end}"
+            )
             if self.position is not None:
                 assert self.position <= end, f"viewer got past {end} to {self.position}"
+
+    async def _recv_by(self, deadline: float, failure: Callable[[], str]) -> None:
+        """Receive one frame by ``deadline`` (loop time), else fail with ``failure()``."""
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            await self.recv(left)
+        except TimeoutError:
+            raise AssertionError(failure()) from None
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(frame))

@@ -1,4 +1,5 @@
-"""First steps on a running hub: an admin and its API client, a server registered with a token."""
+"""First steps on a running hub: an admin and its API client, a second tenant, plain users, a
+server registered with a token."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import httpx
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
+from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
 from tests.integration.running_hub import RunningHub
 
@@ -29,6 +31,36 @@ async def bearer_client(hub: RunningHub, email: str) -> httpx.AsyncClient:
     client.cookies.clear()  # act as a pure API client
     client.headers["Authorization"] = f"Bearer {res.json()['access_token']}"
     return client
+
+
+async def tenant_b(hub: RunningHub) -> httpx.AsyncClient:
+    """The admin of a second tenant, as a bearer client."""
+    await create_admin(hub, "bob@b.example", "tenant-b")
+    return await bearer_client(hub, "bob@b.example")
+
+
+async def add_user(
+    hub: RunningHub,
+    admin: httpx.AsyncClient,
+    email: str,
+    project_id: str | None = None,
+    role: str | None = None,
+) -> httpx.AsyncClient:
+    """A plain (non-admin) user of the admin's tenant, logged in as a bearer client, with
+    ``role`` on the project (None: no membership)."""
+    me = await admin.get("/api/v1/auth/me")
+    assert me.status_code == 200, me.text
+    async with hub.state.sessionmaker() as db:
+        await accounts.create_user(
+            db, me.json()["tenant_id"], email, PASSWORD, audit.Actor("system")
+        )
+    if role is not None:
+        assert project_id is not None, "a role is on a project"
+        res = await admin.post(
+            f"/api/v1/projects/{project_id}/members", json={"email": email, "role": role}
+        )
+        assert res.status_code == 201, res.text
+    return await bearer_client(hub, email)
 
 
 async def registration_token(client: httpx.AsyncClient, project_id: str) -> str:

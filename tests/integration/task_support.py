@@ -21,6 +21,17 @@ class AgentSession:
     token: str
     client: httpx.AsyncClient
 
+    async def ask(self, command: str) -> str:
+        """Raise a tool approval for a Bash ``command`` as this session's hook does; its id."""
+        res = await self.client.post(
+            "/approvals",
+            json={"session_id": self.id, "agent": "claude", "tool": "Bash",
+                  "tool_input": {"command": command}},
+        )  # fmt: skip
+        assert res.status_code == 201, res.text
+        approval_id: str = res.json()["id"]
+        return approval_id
+
 
 @dataclass
 class Fleet:
@@ -76,6 +87,16 @@ class Fleet:
         )
         assert res.status_code == 200, res.text
         return dict(res.json())
+
+    async def started_task(
+        self, agent: AgentSession, title: str = "build it", **body: Any
+    ) -> dict[str, Any]:
+        """A new task, assigned to ``agent`` and started by it (the task as created)."""
+        task = await self.task(title, **body)
+        await self.assign(task["id"], agent.name)
+        started = await agent.client.post(f"/tasks/{task['id']}/start")
+        assert started.status_code == 200, started.text
+        return task
 
     async def ack(self, frame: dict[str, Any]) -> None:
         await self.daemon.send(

@@ -13,17 +13,9 @@ from sqlalchemy import select, update
 from orchestratia.hub.db.approval_models import ApprovalRule
 from orchestratia.hub.db.types import utcnow
 from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
-from tests.integration.approval_support import (
-    add_user,
-    ask,
-    create_rule,
-    decide,
-    rule_body,
-    tenant_b,
-    user_caller,
-)
+from tests.integration.approval_support import ask, create_rule, decide, rule_body, user_caller
 from tests.integration.helpers import FakeDaemon, audit_rows
-from tests.integration.hub_setup import register_server
+from tests.integration.hub_setup import add_user, register_server, tenant_b
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from tests.integration.approval_support import create_rule, tenant_b
+from tests.integration.approval_support import create_rule
+from tests.integration.hub_setup import tenant_b
 from tests.integration.running_hub import RunningHub
-from tests.integration.task_support import AgentSession, Fleet, fleet
+from tests.integration.task_support import AgentSession, fleet
 
 
 class Rows(HTMLParser):
@@ -72,24 +73,6 @@ async def page(client: httpx.AsyncClient, url: str, status: int = 200) -> str:
     return res.text
 
 
-async def running_task(f: Fleet, agent: AgentSession, title: str) -> dict[str, Any]:
-    task = await f.task(title)
-    await f.assign(task["id"], agent.name)
-    started = await agent.client.post(f"/tasks/{task['id']}/start")
-    assert started.status_code == 200, started.text
-    return task
-
-
-async def ask(agent: AgentSession, command: str) -> str:
-    res = await agent.client.post(
-        "/approvals",
-        json={"session_id": agent.id, "agent": "claude", "tool": "Bash",
-              "tool_input": {"command": command}},
-    )  # fmt: skip
-    assert res.status_code == 201, res.text
-    return str(res.json()["id"])
-
-
 def entry(agent: AgentSession, entry_id: str, decision: str, command: str, **extra: Any) -> Any:
     return {
         "id": entry_id,
@@ -129,7 +112,7 @@ async def test_inbox_lists_every_kind_with_who_asks_and_filters(
     async with fleet(hub, admin, project_id) as f:
         worker = await f.session("worker")
         planner = await f.session("planner")
-        task = await running_task(f, worker, "Wire the port")
+        task = await f.started_task(worker, "Wire the port")
         helped = await worker.client.post(
             f"/tasks/{task['id']}/help", json={"question": "Which port?", "context": "8080 busy"}
         )
@@ -143,7 +126,7 @@ async def test_inbox_lists_every_kind_with_who_asks_and_filters(
         assert posted.status_code == 200, posted.text
         proposed = await worker.client.post("/tasks", json={"title": "Drop the DB", "spec": "all"})
         assert proposed.status_code == 201, proposed.text
-        tool_call = await ask(planner, "git push --force")
+        tool_call = await planner.ask("git push --force")
 
         html = await page(admin, "/inbox")
         items = rows_of(html).items

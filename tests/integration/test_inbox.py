@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from orchestratia.hub.db.models import AuditEvent
 from tests.integration.helpers import FakeDaemon
 from tests.integration.running_hub import RunningHub
-from tests.integration.task_support import AgentSession, Fleet, fleet
+from tests.integration.task_support import AgentSession, fleet
 
 
 def _decision(kind: str, item_id: str, action: str, **extra: Any) -> dict[str, Any]:
@@ -34,31 +34,12 @@ async def _decide(admin: httpx.AsyncClient, *decisions: dict[str, Any]) -> list[
     return results
 
 
-async def _running(f: Fleet, agent: AgentSession, **body: Any) -> dict[str, Any]:
-    task = await f.task(**body)
-    await f.assign(task["id"], agent.name)
-    res = await agent.client.post(f"/tasks/{task['id']}/start")
-    assert res.status_code == 200, res.text
-    return task
-
-
-async def _ask(agent: AgentSession, command: str) -> str:
-    res = await agent.client.post(
-        "/approvals",
-        json={"session_id": agent.id, "agent": "claude", "tool": "Bash",
-              "tool_input": {"command": command}},
-    )  # fmt: skip
-    assert res.status_code == 201, res.text
-    approval_id: str = res.json()["id"]
-    return approval_id
-
-
 async def test_help_request_is_answered_into_the_terminal_once(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     async with fleet(hub, admin, project_id) as f:
         worker = await f.session("w")
-        task = await _running(f, worker)
+        task = await f.started_task(worker)
         helped = await worker.client.post(
             f"/tasks/{task['id']}/help", json={"question": "Which port?", "context": "8080 busy"}
         )
@@ -137,7 +118,7 @@ async def test_bulk_approval_of_twenty_asks_applies_each_once(
 ) -> None:
     async with fleet(hub, admin, project_id) as f:
         agents = [await f.session(f"s{i}") for i in range(3)]
-        asks = [await _ask(agents[i % 3], f"make test-{i}") for i in range(20)]
+        asks = [await agents[i % 3].ask(f"make test-{i}") for i in range(20)]
         listed = (await admin.get("/api/v1/inbox", params={"kind": "tool_approval"})).json()
         assert {i["id"] for i in listed["items"]} == set(asks)
         decisions = [_decision("tool_approval", a, "approve") for a in asks]
@@ -197,7 +178,7 @@ async def test_an_orchestrator_answers_a_workers_question(
     async with fleet(hub, admin, project_id) as f:
         lead = await f.session("lead", role="orchestrator")
         worker = await f.session("worker")
-        task = await _running(f, worker)
+        task = await f.started_task(worker)
         asked = await worker.client.post(
             f"/tasks/{task['id']}/help", json={"question": "REST or gRPC?", "type": "question"}
         )

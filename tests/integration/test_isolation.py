@@ -8,27 +8,13 @@ import httpx
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import RegistrationToken
-from orchestratia.hub.services import audit
-from orchestratia.hub.services.access import accounts
 from tests.integration.helpers import server_row
-from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin, register_server
+from tests.integration.hub_setup import (
+    add_user,
+    register_server,
+    tenant_b,
+)
 from tests.integration.running_hub import RunningHub
-
-
-async def _tenant_b(hub: RunningHub) -> httpx.AsyncClient:
-    await create_admin(hub, "bob@b.example", "tenant-b")
-    return await bearer_client(hub, "bob@b.example")
-
-
-async def _add_user(hub: RunningHub, admin: httpx.AsyncClient, email: str) -> httpx.AsyncClient:
-    """A plain (non-admin) user of the admin's tenant, logged in as a bearer client."""
-    me = await admin.get("/api/v1/auth/me")
-    assert me.status_code == 200
-    async with hub.state.sessionmaker() as db:
-        await accounts.create_user(
-            db, me.json()["tenant_id"], email, PASSWORD, audit.Actor("system")
-        )
-    return await bearer_client(hub, email)
 
 
 async def _statuses(
@@ -46,7 +32,7 @@ async def test_other_tenant_sees_404_everywhere(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     a_server = await register_server(admin, project_id)
-    bob = await _tenant_b(hub)
+    bob = await tenant_b(hub)
     try:
         res = await bob.post("/api/v1/projects", json={"name": "beta"})
         assert res.status_code == 201
@@ -111,7 +97,7 @@ async def test_viewer_reads_but_cannot_write(
         f"/api/v1/projects/{project_id}/members", json={"email": "vic@a.example", "role": "viewer"}
     )
     assert res.status_code == 404  # not a user yet
-    viewer = await _add_user(hub, admin, "vic@a.example")
+    viewer = await add_user(hub, admin, "vic@a.example")
     try:
         res = await admin.post(
             f"/api/v1/projects/{project_id}/members",
@@ -152,7 +138,7 @@ async def test_member_needs_membership_of_the_project(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     server = await register_server(admin, project_id)
-    outsider = await _add_user(hub, admin, "olga@a.example")
+    outsider = await add_user(hub, admin, "olga@a.example")
     try:
         got = await _statuses(
             outsider,
@@ -184,7 +170,7 @@ async def test_server_key_touches_only_its_own_server(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     a_server = await register_server(admin, project_id)
-    bob = await _tenant_b(hub)
+    bob = await tenant_b(hub)
     try:
         res = await bob.post("/api/v1/projects", json={"name": "beta"})
         b_project = res.json()["id"]

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from orchestratia.hub.services.approvals.permission_log import bucket_seconds
-from tests.integration.approval_support import add_user, entry, ship, tenant_b
-from tests.integration.hub_setup import register_server
+from tests.integration.approval_support import entry, ship
+from tests.integration.hub_setup import add_user, register_server, tenant_b
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 

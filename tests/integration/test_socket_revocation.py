@@ -15,7 +15,6 @@ from sqlalchemy import update
 
 from orchestratia.hub.db.models import ShareLink
 from orchestratia.hub.db.types import utcnow
-from tests.integration.approval_support import add_user, tenant_b
 from tests.integration.helpers import (
     ViewerClient,
     audit_rows,
@@ -25,7 +24,7 @@ from tests.integration.helpers import (
     recv_json,
     viewer_refusal,
 )
-from tests.integration.hub_setup import PASSWORD, bearer_client
+from tests.integration.hub_setup import PASSWORD, add_user, bearer_client, tenant_b
 from tests.integration.viewer_support import ALICE, Live
 
 MIA = "mia@a.example"

@@ -17,9 +17,9 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.tasks.context import Caller
-from tests.integration.approval_support import add_user, ask, decide, tenant_b, user_caller
+from tests.integration.approval_support import ask, decide, user_caller
 from tests.integration.helpers import audit_rows
-from tests.integration.hub_setup import register_server
+from tests.integration.hub_setup import add_user, register_server, tenant_b
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 from tests.support import wait_until
