@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 
 from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.hub import security
-from tests.integration.hub_setup import bearer_client, create_admin
+from tests.integration.hub_setup import bearer_client, create_admin, register_server
 from tests.integration.running_hub import RunningHub, make_settings, start_hub
 from tests.integration.viewer_support import Live, live_session
 from tests.unit.agent_fakes import private_tmux
@@ -64,6 +64,12 @@ async def project_id(admin: httpx.AsyncClient) -> str:
     assert res.status_code == 201, res.text
     pid: str = res.json()["id"]
     return pid
+
+
+@pytest.fixture
+async def server(admin: httpx.AsyncClient, project_id: str) -> dict[str, Any]:
+    """A server registered to the project (its row and API key); no daemon connected."""
+    return await register_server(admin, project_id)
 
 
 @pytest.fixture

@@ -33,11 +33,6 @@ def hub_overrides() -> dict[str, Any]:
     return {"auth_timeout": 0.5, "max_ws_frame_bytes": MAX_FRAME}
 
 
-@pytest.fixture
-async def server(admin: httpx.AsyncClient, project_id: str) -> dict[str, Any]:
-    return await register_server(admin, project_id)
-
-
 def _url(hub: RunningHub) -> str:
     return hub.ws_url + "/ws/server"
 

@@ -23,11 +23,6 @@ def hub_overrides() -> dict[str, Any]:
     return {"heartbeat_timeout": 60}  # fake daemons don't heartbeat
 
 
-@pytest.fixture
-async def server(admin: httpx.AsyncClient, project_id: str) -> dict[str, Any]:
-    return await register_server(admin, project_id)
-
-
 async def _status(client: httpx.AsyncClient, session_id: str) -> str:
     res = await client.get(f"/api/v1/sessions/{session_id}")
     assert res.status_code == 200, res.text

@@ -21,7 +21,7 @@ from tests.integration.helpers import (
     start_session,
     viewer_refusal,
 )
-from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin, register_server
+from tests.integration.hub_setup import PASSWORD, bearer_client, create_admin
 from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
 
@@ -29,11 +29,6 @@ from tests.support import wait_until
 @pytest.fixture
 def hub_overrides() -> dict[str, Any]:
     return {"heartbeat_timeout": 60}  # fake daemons don't heartbeat
-
-
-@pytest.fixture
-async def server(admin: httpx.AsyncClient, project_id: str) -> dict[str, Any]:
-    return await register_server(admin, project_id)
 
 
 async def _session(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
