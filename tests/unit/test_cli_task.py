@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -636,7 +637,7 @@ def test_a_reply_of_the_wrong_shape_is_one_line() -> None:
 
 
 def test_fields_a_newer_hub_adds_are_ignored_and_still_printed_in_json() -> None:
-    newer = {"tasks": [task_public(TASK_A)], "count": 1, "next_page": None}
+    newer: dict[str, Any] = {"tasks": [task_public(TASK_A)], "count": 1, "next_page": None}
     newer["tasks"][0]["shiny"] = True
     hub = FakeHub({("GET", "tasks/check"): newer})
     assert "Build the orders API" in ok(run(hub, "task", "check")).stdout
