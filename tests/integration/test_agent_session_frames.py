@@ -180,7 +180,8 @@ async def test_session_that_ended_while_the_daemon_was_down(
         await wait_until(dead)
         second = await start_daemon(config)
         try:
-            [live] = hub.of_type("hello")[-1]["sessions"]
+            # "connected" comes before the hello is sent: wait for the second daemon's own one.
+            [live] = (await hub.nth("hello", 2))["sessions"]
             assert (live["session_id"], live["alive"], live["exit_code"]) == ("d", False, 0)
             final = await closed(hub, "d")
             assert hub.output("d").endswith(b"while down\r\nwhile down\r\n")
@@ -207,7 +208,8 @@ async def test_session_killed_behind_the_daemons_back(socket_name: str, tmp_path
         await TmuxServer(socket_name).kill_session("orc-v")  # by someone else, while down
         second = await start_daemon(config)
         try:
-            [live] = hub.of_type("hello")[-1]["sessions"]
+            # "connected" comes before the hello is sent: wait for the second daemon's own one.
+            [live] = (await hub.nth("hello", 2))["sessions"]
             assert (live["session_id"], live["alive"], live["exit_code"]) == ("v", False, None)
             final = await closed(hub, "v")
             assert final["exit_code"] is None and final["final_offset"] == len(hub.output("v"))

@@ -105,8 +105,8 @@ async def test_restarted_daemon_resumes_the_same_program(socket_name: str, tmp_p
 
         second = await start_daemon(config)
         try:
-            hello = hub.of_type("hello")[-1]
-            [live] = hello["sessions"]
+            # "connected" comes before the hello is sent: wait for the second daemon's own one.
+            [live] = (await hub.nth("hello", 2))["sessions"]
             assert (live["session_id"], live["pid"], live["alive"]) == ("s1", pid, True)
             assert live["tmux_name"] == "orc-s1" and live["offset"] <= held
             assert psutil.Process(pid).is_running()

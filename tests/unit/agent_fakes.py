@@ -117,6 +117,11 @@ class FakeHub:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [frame for frame in self.frames if frame.get("type") == kind]
 
+    async def nth(self, kind: str, n: int) -> dict[str, Any]:
+        """The ``n``th frame of ``kind`` (from 1), once it has arrived."""
+        later = await wait_until(lambda: self.of_type(kind)[n - 1 :], message=f"{kind} #{n}")
+        return later[0]
+
     def config(self, **overrides: Any) -> AgentConfig:
         values: dict[str, Any] = {
             "hub_url": self.url,
