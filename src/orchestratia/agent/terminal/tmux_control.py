@@ -47,7 +47,9 @@ async def attach_anchored(tmux: TmuxServer) -> ControlClient:
     client = ControlClient(tmux, ANCHOR)
     try:
         await client.start()
-    except TmuxError:
+    except BaseException:
+        # Refused, or cancelled (the daemon stopping) mid-attach: either way the tmux client
+        # process may already run, and nobody else holds it to reap it.
         await client.close()
         raise
     return client
