@@ -16,14 +16,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from sqlalchemy import select
 
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.registration import register
 from orchestratia.cli.hub import listen, migrate_database, uvicorn_config
 from orchestratia.cli.output import console
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.db.models import Project, User
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts, projects
 from orchestratia.hub.services.access.auth import Principal
@@ -54,19 +52,10 @@ async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
                 password = given or secrets.token_urlsafe(12)
                 await accounts.create_admin(db, email, password, "default", settings.default_plan)
                 generated = None if given else password
-            admin = await db.scalar(
-                select(User)
-                .where(User.is_tenant_admin.is_(True))
-                .order_by(User.created_at)
-                .limit(1)
-            )
+            admin = await accounts.first_admin(db)
             assert admin is not None
             principal = Principal(admin.id, admin.tenant_id, admin.email, True, "")
-            project = await db.scalar(
-                select(Project)
-                .where(Project.tenant_id == admin.tenant_id)
-                .order_by(Project.created_at)
-            )
+            project = await projects.oldest(db, admin.tenant_id)
             if project is None:
                 project = (
                     await projects.create(db, principal, "default", audit.Actor("system"))

@@ -68,3 +68,10 @@ async def create_user(
 
 async def has_users(db: AsyncSession) -> bool:
     return (await db.scalar(select(User.id).limit(1))) is not None
+
+
+async def first_admin(db: AsyncSession) -> User | None:
+    """The oldest tenant admin: the one ``orchestratia up`` made on its first run."""
+    return await db.scalar(
+        select(User).where(User.is_tenant_admin.is_(True)).order_by(User.created_at).limit(1)
+    )

@@ -279,3 +279,10 @@ async def members(
         .order_by(User.email)
     )
     return [(uid, email, role) for uid, email, role in rows]
+
+
+async def oldest(db: AsyncSession, tenant_id: str) -> Project | None:
+    """The tenant's first project (``orchestratia up``'s default one), if it has any."""
+    return await db.scalar(
+        select(Project).where(Project.tenant_id == tenant_id).order_by(Project.created_at).limit(1)
+    )
