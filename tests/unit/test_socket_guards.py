@@ -8,8 +8,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from orchestratia.hub.bus import LocalBus
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.revocation_bus import LocalRevocationBus
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuards
 from orchestratia.protocol.revocations import AccessChanged, LoginsRevoked, ShareLinkRevoked
@@ -40,12 +40,12 @@ async def _settled() -> None:
 
 
 async def test_a_revocation_during_authorisation_is_applied_at_binding() -> None:
-    guards, bus = SocketGuards(), LocalRevocationBus()
-    bus.subscribe(guards.apply)
+    guards, bus = SocketGuards(), LocalBus()
+    bus.subscribe_revocations(guards.apply)
     ws = ClosingSocket()
     socket: Any = ws
     with guards.watch(socket) as guard:
-        await bus.publish(LoginsRevoked(auth_session_ids=["login-1"], reason="logout"))
+        await bus.publish_revocation(LoginsRevoked(auth_session_ids=["login-1"], reason="logout"))
         await _settled()
         assert ws.closed == [] and not guard.revoked  # not bound yet: kept, not applied
         stopped: list[bool] = []

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from orchestratia import __version__
+from orchestratia.hub.actions import fleet
 from orchestratia.hub.api import (
     agent_approvals,
     agent_tasks,
@@ -41,13 +42,11 @@ from orchestratia.hub.middleware import (
 )
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.fleet import recording
-from orchestratia.hub.services.fleet import servers as server_service
-from orchestratia.hub.services.fleet import sessions as session_service
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message
 from orchestratia.hub.web import inbox_pages, pages, permission_pages, task_pages
-from orchestratia.hub.ws import daemon_sessions, rule_push, task_delivery
+from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -69,34 +68,6 @@ async def _every(
             await tick()
         except Exception:
             log.exception("%s failed; retrying next tick", what)
-
-
-async def _sweep_liveness(hub: HubState) -> None:
-    """Mark servers that went silent as disconnected, and the sessions of servers gone longer than
-    ``session_lost_timeout`` as lost, releasing their tasks (not during the restart grace)."""
-    now = utcnow()
-    if hub.in_restart_grace(now):
-        return
-    async with hub.sessionmaker() as db:
-        stale = await server_service.sweep_stale(
-            db,
-            now,
-            timedelta(seconds=hub.settings.heartbeat_timeout),
-            timedelta(seconds=hub.settings.legacy_heartbeat_timeout),
-            hub.registry.connected_ids(),
-        )
-        lost = await session_service.lose_abandoned(
-            db,
-            now,
-            now - timedelta(seconds=hub.settings.session_lost_timeout),
-            hub.registry.connected_ids(),
-        )
-    for server in stale:
-        hub.bus.publish(server.project_id, server_service.server_event(server))
-    for session in lost:
-        daemon_sessions.publish(hub, session)
-    # Also catches sessions that ended by a frame whose task release did not happen.
-    await task_delivery.on_sessions_ended(hub)
 
 
 async def _prune_login_budgets(hub: HubState) -> None:
@@ -160,7 +131,7 @@ def create_app(settings: HubSettings) -> FastAPI:
                 _every(
                     settings.liveness_sweep_interval,
                     stop,
-                    lambda: _sweep_liveness(hub),
+                    lambda: fleet.sweep_liveness(hub),
                     "liveness sweep",
                 )
             ),

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orchestratia.hub.bus import Bus, LocalBus
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.events import EventBus
-from orchestratia.hub.revocation_bus import LocalRevocationBus, RevocationBus
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.settings import HubSettings
@@ -27,18 +26,17 @@ class HubState:
     sessionmaker: async_sessionmaker[AsyncSession]
     secret_key: bytes
     throttle: LoginThrottle
-    bus: EventBus = field(default_factory=EventBus)
+    bus: Bus = field(default_factory=LocalBus)
     registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
     relays: RelayRegistry = field(default_factory=RelayRegistry)
     scrollbacks: PendingReplies = field(default_factory=PendingReplies)
     approval_waiters: ApprovalWaiters = field(default_factory=ApprovalWaiters)
     rule_versions: RuleVersionsTold = field(default_factory=RuleVersionsTold)
     booted_at: datetime = field(default_factory=utcnow)
-    revocations: RevocationBus = field(default_factory=LocalRevocationBus)
     guards: SocketGuards = field(default_factory=SocketGuards)
 
     def __post_init__(self) -> None:
-        self.revocations.subscribe(self.guards.apply)
+        self.bus.subscribe_revocations(self.guards.apply)
 
     def in_restart_grace(self, now: datetime) -> bool:
         """Right after start-up daemons are still reconnecting; don't call them offline yet."""

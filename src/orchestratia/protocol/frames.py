@@ -25,7 +25,7 @@ from orchestratia.protocol.deliveries import (
     TaskStatusUpdateFrame,
     TaskUpdatedFrame,
 )
-from orchestratia.protocol.rest import JsonObject, ServerPublic
+from orchestratia.protocol.rest import JsonObject
 from orchestratia.protocol.sessions import (
     CaptureScrollbackFrame,
     LiveSession,
@@ -167,13 +167,3 @@ class SubscribeFrame(Frame):
 
 
 dashboard_client_adapter: TypeAdapter[SubscribeFrame] = TypeAdapter(SubscribeFrame)
-
-
-class ServerUpdateFrame(Frame):
-    type: Literal["server_update"] = "server_update"
-    server: ServerPublic
-
-
-class SubscribedFrame(Frame):
-    type: Literal["subscribed"] = "subscribed"
-    project_id: str

@@ -1,26 +1,27 @@
 """Task operations shared by the dashboard/External API and the agent API: each runs one
-transaction, commits, then carries out its side effects (``task_delivery.finish``)."""
+transaction (``transaction.run``), which commits, then carries out its side effects."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from fastapi import Response
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.task_models import Task, TaskEvent, TaskNote
-from orchestratia.hub.errors import Conflict
+from orchestratia.hub.actions.effects import after_commit, assignment_pass
+from orchestratia.hub.actions.transaction import run
+from orchestratia.hub.db.models import Project
+from orchestratia.hub.db.task_models import Intervention, Task, TaskEvent, TaskNote
+from orchestratia.hub.services import audit
 from orchestratia.hub.services.inbox import interventions
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import dependencies as deps
 from orchestratia.hub.services.tasks import flow as task_flow
 from orchestratia.hub.services.tasks import pipelines
 from orchestratia.hub.services.tasks import records as tasks
 from orchestratia.hub.services.tasks import views as task_views
-from orchestratia.hub.services.tasks.context import Caller, Outbox, event_public
+from orchestratia.hub.services.tasks.context import Caller, event_public
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws import task_delivery
 from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
 from orchestratia.protocol.task_replies import (
     CancelResponse,
@@ -38,6 +39,7 @@ from orchestratia.protocol.tasks import (
     DependencySpec,
     NoteCreate,
     PlanDecision,
+    ProjectTaskSettings,
     TaskAssign,
     TaskComplete,
     TaskCreate,
@@ -46,27 +48,6 @@ from orchestratia.protocol.tasks import (
     TaskPlanSubmit,
     TaskUpdate,
 )
-
-T = TypeVar("T")
-
-
-async def in_transaction(
-    db: AsyncSession, hub: HubState, work: Callable[[Outbox], Awaitable[T]]
-) -> T:
-    outbox = Outbox()
-    try:
-        result = await work(outbox)
-        await db.commit()
-    except IntegrityError:
-        # A unique key taken by a concurrent request (the same external_ref, the same
-        # dependency): the client's change lost the race, which is a conflict, not a crash.
-        await db.rollback()
-        raise Conflict("a concurrent change got there first; nothing was saved, retry") from None
-    except BaseException:
-        await db.rollback()
-        raise
-    await task_delivery.finish(hub, outbox)
-    return result
 
 
 async def acted(
@@ -83,7 +64,7 @@ async def acted(
         await action(task, outbox)
         return task
 
-    task = await in_transaction(db, hub, work)
+    task = await run(db, hub, work)
     return await task_views.render_one(db, task)
 
 
@@ -91,7 +72,7 @@ async def create(
     db: AsyncSession, hub: HubState, caller: Caller, body: TaskCreate, response: Response
 ) -> TaskPublic:
     """Create the task; a replayed idempotency key returns the existing task with 200, not 201."""
-    task, created = await in_transaction(db, hub, lambda o: tasks.create(db, caller, body, o))
+    task, created = await run(db, hub, lambda o: tasks.create(db, caller, body, o))
     if not created:
         response.status_code = 200
     return await task_views.render_one(db, task)
@@ -131,6 +112,18 @@ async def assign(
         await task_flow.assign(db, caller, task, session, outbox, require_plan=body.require_plan)
 
     return await acted(db, hub, caller, task_id, action)
+
+
+async def auto_assign(db: AsyncSession, hub: HubState, caller: Caller, task_id: str) -> TaskPublic:
+    """Place the task now, whether or not its project auto-assigns."""
+    task = await tasks.load(db, caller, task_id, write=True)
+    project_id, task_id = task.project_id, task.id
+    # End this transaction before the pass: it writes the task from sessions of its own, which
+    # would wait forever on the row lock ``load`` took (PostgreSQL), and it leaves this session's
+    # copy of the task stale; the rollback drops both.
+    await db.rollback()
+    await after_commit(hub, await assignment_pass(hub, {project_id}, task_id))
+    return await get(db, caller, task_id)
 
 
 async def start(
@@ -205,6 +198,21 @@ async def ask_help(
     return HelpResponse(intervention_id=made[0], status="pending", task=task)
 
 
+async def respond(
+    db: AsyncSession, hub: HubState, caller: Caller, intervention_id: str, response: str
+) -> Intervention:
+    """Answer a task's open question (an intervention); the answer goes to the session."""
+
+    async def work(outbox: Outbox) -> Intervention:
+        row = await interventions.load(db, caller, intervention_id)
+        await interventions.respond(db, caller, row, response, outbox)
+        return row
+
+    row = await run(db, hub, work)
+    await db.refresh(row)
+    return row
+
+
 async def add_note(
     db: AsyncSession, hub: HubState, caller: Caller, task_id: str, body: NoteCreate
 ) -> NotePublic:
@@ -215,7 +223,7 @@ async def add_note(
         await caller.ensure_may_change(db, task)
         return await tasks.add_note(db, caller, task, body.content, body.urgent, outbox)
 
-    note = await in_transaction(db, hub, work)
+    note = await run(db, hub, work)
     return NotePublic.model_validate(note, from_attributes=True)
 
 
@@ -240,7 +248,7 @@ async def add_dependency(
         )
         return dep.id
 
-    dep_id = await in_transaction(db, hub, work)
+    dep_id = await run(db, hub, work)
     task = await task_views.render_one(db, await tasks.load(db, caller, task_id))
     return next(d for d in task.dependencies if d.id == dep_id)
 
@@ -253,19 +261,43 @@ async def remove_dependency(
         await caller.ensure_may_change(db, task)
         await deps.remove(db, outbox, task, upstream_id, caller.name)
 
-    await in_transaction(db, hub, work)
+    await run(db, hub, work)
     return Response(status_code=204)
 
 
 async def create_pipeline(
     db: AsyncSession, hub: HubState, caller: Caller, body: PipelineCreate
 ) -> PipelineResult:
-    pipeline, created, id_map = await in_transaction(
-        db, hub, lambda o: pipelines.create(db, caller, body, o)
-    )
+    pipeline, created, id_map = await run(db, hub, lambda o: pipelines.create(db, caller, body, o))
     return PipelineResult(
         pipeline_id=pipeline.id,
         tasks_created=len(created),
         id_map=id_map,
         tasks=await task_views.render(db, created),
     )
+
+
+async def change_settings(
+    db: AsyncSession, hub: HubState, caller: Caller, project_id: str, body: ProjectTaskSettings
+) -> Project:
+    """Change a project's task settings; turning auto-assignment on runs a pass at once."""
+
+    async def work(outbox: Outbox) -> Project:
+        project = await caller.project(db, project_id, write=True)
+        for key, value in body.model_dump(exclude_none=True).items():
+            setattr(project, key, value)
+        await audit.record(
+            db,
+            caller.actor,
+            "project.task_settings",
+            tenant_id=project.tenant_id,
+            project_id=project.id,
+            target_type="project",
+            target_id=project.id,
+            details=body.model_dump(exclude_none=True),
+        )
+        if project.auto_assign:
+            outbox.auto_assign.add(project.id)
+        return project
+
+    return await run(db, hub, work)

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
+from orchestratia.hub.actions import approvals
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.errors import Forbidden
-from orchestratia.hub.services.approvals import permission_log, rule_sets, tool_approvals
+from orchestratia.hub.services.approvals import rule_sets, tool_approvals
 from orchestratia.protocol.approval_api import (
     PermissionLogStored,
     ToolApprovalCreate,
@@ -45,8 +46,7 @@ async def approval_rules(
 async def raise_approval(
     body: ToolApprovalCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> ToolApprovalCreated:
-    row = await tool_approvals.create(db, caller, body, hub.settings.approval_timeout)
-    hub.bus.publish(row.project_id, {"type": "inbox_update"})
+    row = await approvals.raise_approval(db, hub, caller, body)
     return ToolApprovalCreated(id=row.id, status="pending", expires_at=row.expires_at)
 
 
@@ -66,10 +66,5 @@ async def approval_state(
 async def log_permissions(
     body: PermissionLogBatch, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> PermissionLogStored:
-    result = await permission_log.store(db, caller, body)
-    for entry in result.entries:
-        hub.bus.publish(
-            entry.project_id,
-            {"type": "permission_decision", "entry": entry.model_dump(mode="json")},
-        )
+    result = await approvals.log_permissions(db, hub, caller, body)
     return PermissionLogStored(stored=result.stored, duplicates=result.duplicates)

@@ -8,14 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from orchestratia.hub.api import task_ops
+from orchestratia.hub.actions import tasks as task_actions
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
-from orchestratia.hub.db.task_models import Intervention
 from orchestratia.hub.services.fleet import briefs
 from orchestratia.hub.services.inbox import interventions
 from orchestratia.hub.services.tasks import records as tasks
-from orchestratia.hub.services.tasks.context import Outbox
 from orchestratia.protocol.agent_status import AgentStatus, ServerBriefList, SessionBriefList
 from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
 from orchestratia.protocol.rest import StrictBody
@@ -61,7 +59,7 @@ async def list_tasks(
 ) -> TaskList:
     statuses = [s for s in (status or "").split(",") if s]
     rows = await tasks.list_tasks(db, caller, project_id, statuses, None, PUBLIC_LIST_LIMIT)
-    return await task_ops.task_list(db, rows)
+    return await task_actions.task_list(db, rows)
 
 
 @router.post("/tasks", status_code=201)
@@ -69,106 +67,106 @@ async def create_task(
     body: AgentTaskCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
     caller = await briefs.with_session(db, caller, body.session_id)
-    return await task_ops.create(db, hub, caller, body, response)
+    return await task_actions.create(db, hub, caller, body, response)
 
 
 @router.get("/tasks/check")
 async def check(caller: AgentCallerDep, db: SessionDep, session_id: OptionalId = None) -> TaskList:
-    return await task_ops.task_list(db, await tasks.check(db, caller, session_id))
+    return await task_actions.task_list(db, await tasks.check(db, caller, session_id))
 
 
 @router.get("/tasks/{task_id}")
 async def get_task(task_id: str, caller: AgentCallerDep, db: SessionDep) -> TaskPublic:
-    return await task_ops.get(db, caller, task_id)
+    return await task_actions.get(db, caller, task_id)
 
 
 @router.put("/tasks/{task_id}")
 async def update_task(
     task_id: str, body: AgentTaskUpdate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.update(db, hub, caller, task_id, body)
+    return await task_actions.update(db, hub, caller, task_id, body)
 
 
 @router.delete("/tasks/{task_id}")
 async def cancel_task(
     task_id: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> CancelResponse:
-    return await task_ops.cancel(db, hub, caller, task_id)
+    return await task_actions.cancel(db, hub, caller, task_id)
 
 
 @router.post("/tasks/{task_id}/start")
 async def start(
     task_id: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep, body: EpochBody | None = None
 ) -> TaskPublic:
-    return await task_ops.start(db, hub, caller, task_id, body.epoch if body else None)
+    return await task_actions.start(db, hub, caller, task_id, body.epoch if body else None)
 
 
 @router.post("/tasks/{task_id}/complete")
 async def complete(
     task_id: str, body: TaskComplete, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.complete(db, hub, caller, task_id, body)
+    return await task_actions.complete(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/fail")
 async def fail(
     task_id: str, body: TaskFail, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.fail(db, hub, caller, task_id, body)
+    return await task_actions.fail(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/plan")
 async def plan(
     task_id: str, body: TaskPlanSubmit, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.submit_plan(db, hub, caller, task_id, body)
+    return await task_actions.submit_plan(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/help")
 async def ask_help(
     task_id: str, body: TaskHelpRequest, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> HelpResponse:
-    return await task_ops.ask_help(db, hub, caller, task_id, body)
+    return await task_actions.ask_help(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/assign")
 async def assign(
     task_id: str, body: AgentTaskAssign, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.assign(db, hub, caller, task_id, body)
+    return await task_actions.assign(db, hub, caller, task_id, body)
 
 
 @router.get("/tasks/{task_id}/notes")
 async def list_notes(task_id: str, caller: AgentCallerDep, db: SessionDep) -> NoteList:
-    return await task_ops.list_notes(db, caller, task_id)
+    return await task_actions.list_notes(db, caller, task_id)
 
 
 @router.post("/tasks/{task_id}/notes", status_code=201)
 async def add_note(
     task_id: str, body: AgentNoteCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> NotePublic:
-    return await task_ops.add_note(db, hub, caller, task_id, body)
+    return await task_actions.add_note(db, hub, caller, task_id, body)
 
 
 @router.post("/tasks/{task_id}/dependencies", status_code=201)
 async def add_dependency(
     task_id: str, body: AgentDependencyCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> DependencyPublic:
-    return await task_ops.add_dependency(db, hub, caller, task_id, body)
+    return await task_actions.add_dependency(db, hub, caller, task_id, body)
 
 
 @router.delete("/tasks/{task_id}/dependencies/{depends_on}", status_code=204)
 async def remove_dependency(
     task_id: str, depends_on: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> Response:
-    return await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
+    return await task_actions.remove_dependency(db, hub, caller, task_id, depends_on)
 
 
 @router.post("/pipelines", status_code=201)
 async def create_pipeline(
     body: PipelineCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> PipelineResult:
-    return await task_ops.create_pipeline(db, hub, caller, body)
+    return await task_actions.create_pipeline(db, hub, caller, body)
 
 
 @router.get("/interventions")
@@ -190,13 +188,7 @@ async def respond(
     db: SessionDep,
     hub: HubDep,
 ) -> InterventionPublic:
-    async def work(outbox: Outbox) -> Intervention:
-        row = await interventions.load(db, caller, intervention_id)
-        await interventions.respond(db, caller, row, body.response, outbox)
-        return row
-
-    row = await task_ops.in_transaction(db, hub, work)
-    await db.refresh(row)
+    row = await task_actions.respond(db, hub, caller, intervention_id, body.response)
     return interventions.public(row)
 
 

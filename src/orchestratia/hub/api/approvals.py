@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from orchestratia.hub.actions import approvals
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.services.approvals import permission_log, rule_sets
 from orchestratia.hub.services.approvals import rules as approval_rules
-from orchestratia.hub.ws import rule_push
 from orchestratia.protocol.approval_api import (
     ApprovalRuleList,
     ApprovalRulePublic,
@@ -42,8 +42,7 @@ async def list_rules(caller: UserCallerDep, db: SessionDep) -> ApprovalRuleList:
 async def create_rule(
     body: CheckedRuleCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> ApprovalRulePublic:
-    row, version = await approval_rules.create(db, caller, body)
-    await rule_push.push(hub, caller.tenant_id, version)
+    row = await approvals.create_rule(db, hub, caller, body)
     return approval_rules.to_public(row)
 
 
@@ -57,21 +56,18 @@ async def update_rule(
     rule_id: str, body: ApprovalRuleUpdate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> ApprovalRulePublic:
     try:
-        row, version = await approval_rules.update_rule(db, caller, rule_id, body)
+        row = await approvals.update_rule(db, hub, caller, rule_id, body)
     except ValidationError as exc:
         # The merged rule failed as a whole: report it like any other body error, by field.
-        await db.rollback()
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
-    await rule_push.push(hub, caller.tenant_id, version)
     return approval_rules.to_public(row)
 
 
 @router.delete("/api/v1/approval-rules/{rule_id}", status_code=204)
 async def delete_rule(rule_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep) -> Response:
-    version = await approval_rules.delete(db, caller, rule_id)
-    await rule_push.push(hub, caller.tenant_id, version)
+    await approvals.delete_rule(db, hub, caller, rule_id)
     return Response(status_code=204)
 
 

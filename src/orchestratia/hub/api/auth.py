@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 
+from orchestratia.hub.actions import access
 from orchestratia.hub.api.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -18,7 +19,6 @@ from orchestratia.hub.api.deps import (
 from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services.access import auth
 from orchestratia.protocol.rest import LoginRequest, PasswordChange, TokenResponse, UserPublic
-from orchestratia.protocol.revocations import LoginsRevoked
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -64,9 +64,7 @@ async def login(
 async def logout(
     principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
-    await auth.logout(db, principal, actor)
-    ended = LoginsRevoked(auth_session_ids=[principal.auth_session_id], reason="logout")
-    await hub.revocations.publish(ended)
+    await access.logout(db, hub, principal, actor)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -78,13 +76,9 @@ async def change_password(
     body: PasswordChange, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     """New password; the user's other logins end (this one stays)."""
-    ended = await auth.change_password(
-        db, hub.throttle, principal, body.current_password, body.new_password, actor
+    await access.change_password(
+        db, hub, principal, body.current_password, body.new_password, actor
     )
-    if ended:
-        await hub.revocations.publish(
-            LoginsRevoked(auth_session_ids=ended, reason="password_changed")
-        )
     return Response(status_code=204)
 
 

@@ -6,19 +6,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header
-from sqlalchemy import select
 
 from orchestratia.hub.api.deps import ActorDep, PrincipalDep, SessionDep, UserActorDep
-from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.errors import Unauthorized
-from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.fleet import servers
+from orchestratia.hub.services.fleet import servers, sessions
 from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.hub.services.tasks.states import Trigger
 from orchestratia.protocol.tokens import TokenKind
-
-LIVE_SESSION = ("starting", "running")
 
 
 def user_caller(principal: PrincipalDep, actor: UserActorDep) -> Caller:
@@ -35,12 +30,7 @@ async def agent_caller(
     if not x_api_key:
         raise Unauthorized("missing X-API-Key header")
     if x_api_key.startswith(TokenKind.SESSION):
-        session = await db.scalar(
-            select(TerminalSession).where(TerminalSession.token_hash == sha256_hex(x_api_key))
-        )
-        if session is None or session.status not in LIVE_SESSION:
-            raise Unauthorized("invalid or expired session token")
-        server = await db.get(Server, session.server_id)
+        session, server = await sessions.authenticate_token(db, x_api_key)
         kind: Trigger = "orchestrator" if session.role == "orchestrator" else "agent"
         who = audit.Actor("session", session.name, actor.ip, actor.request_id)
         return Caller(

@@ -6,15 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import Field
-from sqlalchemy.exc import IntegrityError
 
+from orchestratia.hub.actions import approvals
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
-from orchestratia.hub.services import audit
-from orchestratia.hub.services.access.projects import list_for
 from orchestratia.hub.services.inbox import items as inbox
-from orchestratia.hub.services.tasks.context import Outbox
-from orchestratia.hub.ws import rule_push, task_delivery
 from orchestratia.protocol.inbox import DecisionResult, DecisionResults, InboxKind, InboxList
 from orchestratia.protocol.rest import StrictBody
 
@@ -56,35 +52,11 @@ async def decide(
     body: DecisionsIn, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> DecisionResults:
     """Each decision commits on its own, so one refused item never undoes the others."""
-    results = []
-    for item in body.decisions:
-        decision = inbox.Decision(**item.model_dump())
-        outbox = Outbox()
-        outcome, detail = await inbox.decide(db, caller, decision, outbox, hub.approval_waiters)
-        if outcome == "applied":
-            await audit.record(
-                db,
-                caller.actor,
-                "inbox.decided",
-                tenant_id=caller.tenant_id,
-                target_type=item.kind,
-                target_id=item.id,
-                details={"action": item.action, "decision_id": item.decision_id},
-            )
-            try:
-                await db.commit()
-            except IntegrityError:  # the same decision id raced in from a retry
-                await db.rollback()
-                outcome, detail = "already_applied", "decided by a concurrent request"
-            else:
-                await task_delivery.finish(hub, outbox)
-        else:
-            await db.rollback()
-        results.append(
+    decisions = [inbox.Decision(**item.model_dump()) for item in body.decisions]
+    outcomes = await approvals.decide(db, hub, caller, decisions)
+    return DecisionResults(
+        results=[
             DecisionResult(id=item.id, decision_id=item.decision_id, outcome=outcome, detail=detail)
-        )
-    await rule_push.sync(hub)  # an "allow for N minutes" answer made a session rule
-    assert caller.principal is not None
-    for access in await list_for(db, caller.principal):
-        hub.bus.publish(access.project.id, {"type": "inbox_update"})
-    return DecisionResults(results=results)
+            for item, (outcome, detail) in zip(body.decisions, outcomes, strict=True)
+        ]
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from orchestratia.hub.actions import access
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.services.access import projects
-from orchestratia.hub.state import HubState
 from orchestratia.protocol.rest import (
     MemberCreate,
     MemberPublic,
@@ -16,7 +16,6 @@ from orchestratia.protocol.rest import (
     ProjectPublic,
     Role,
 )
-from orchestratia.protocol.revocations import AccessChanged
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -55,16 +54,7 @@ async def list_members(
     return [MemberPublic(user_id=u, email=e, role=r) for u, e, r in rows]
 
 
-async def _publish(hub: HubState, change: projects.MemberChange) -> None:
-    """Tell every replica, so the user's open sockets follow the new role at once."""
-    event = AccessChanged(
-        project_id=change.project_id, user_id=change.user_id, role=change.acting_role
-    )
-    await hub.revocations.publish(event)
-
-
-async def _changed(hub: HubState, change: projects.MemberChange, role: Role) -> MemberPublic:
-    await _publish(hub, change)
+def _member(change: projects.MemberChange, role: Role) -> MemberPublic:
     return MemberPublic(user_id=change.user_id, email=change.email, role=role)
 
 
@@ -77,8 +67,8 @@ async def set_member(
     hub: HubDep,
     actor: UserActorDep,
 ) -> MemberPublic:
-    change = await projects.add_member(db, principal, project_id, body.email, body.role, actor)
-    return await _changed(hub, change, body.role)
+    change = await access.add_member(db, hub, principal, project_id, body.email, body.role, actor)
+    return _member(change, body.role)
 
 
 @router.patch("/{project_id}/members/{user_id}")
@@ -91,8 +81,8 @@ async def update_member(
     hub: HubDep,
     actor: UserActorDep,
 ) -> MemberPublic:
-    change = await projects.set_member_role(db, principal, project_id, user_id, body.role, actor)
-    return await _changed(hub, change, body.role)
+    change = await access.set_member_role(db, hub, principal, project_id, user_id, body.role, actor)
+    return _member(change, body.role)
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=204)
@@ -104,5 +94,5 @@ async def remove_member(
     hub: HubDep,
     actor: UserActorDep,
 ) -> Response:
-    await _publish(hub, await projects.remove_member(db, principal, project_id, user_id, actor))
+    await access.remove_member(db, hub, principal, project_id, user_id, actor)
     return Response(status_code=204)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from orchestratia.hub.actions import fleet
 from orchestratia.hub.api.deps import (
     ActorDep,
     HubDep,
@@ -14,7 +15,6 @@ from orchestratia.hub.api.deps import (
     SessionDep,
     UserActorDep,
 )
-from orchestratia.hub.errors import Unauthorized
 from orchestratia.hub.services.fleet import servers
 from orchestratia.protocol.rest import (
     HeartbeatRequest,
@@ -67,8 +67,7 @@ async def register(
     # The public agent always reports 0.0.0.0; the socket tells the truth.
     if not body.ip or body.ip == "0.0.0.0":
         body.ip = actor.ip
-    done = await servers.register(db, body, actor)
-    hub.bus.publish(done.server.project_id, servers.server_event(done.server))
+    done = await fleet.register(db, hub, body, actor)
     return RegisterResponse(
         id=done.server.id,
         api_key=done.api_key,
@@ -81,9 +80,7 @@ async def register(
 async def heartbeat(
     body: HeartbeatRequest, server: ServerDep, db: SessionDep, hub: HubDep
 ) -> HeartbeatResponse:
-    changed = await servers.touch(db, server.id, system_info=body.system_info)
-    if changed is not None:
-        hub.bus.publish(changed.project_id, servers.server_event(changed))
+    await fleet.heartbeat(db, hub, server.id, body.system_info)
     return HeartbeatResponse(server_id=server.id)
 
 
@@ -106,6 +103,5 @@ async def get_server(server_id: str, principal: PrincipalDep, db: SessionDep) ->
 async def revoke_keys(
     server_id: str, principal: PrincipalDep, db: SessionDep, actor: UserActorDep, hub: HubDep
 ) -> Response:
-    await servers.revoke_keys(db, principal, server_id, actor)
-    await hub.registry.disconnect(server_id, Unauthorized("server key revoked"))
+    await fleet.revoke_keys(db, hub, principal, server_id, actor)
     return Response(status_code=204)

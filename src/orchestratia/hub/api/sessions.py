@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.errors import Conflict
@@ -23,13 +24,7 @@ from orchestratia.protocol.rest import (
     ShareLinkCreate,
     ShareLinkPublic,
 )
-from orchestratia.protocol.revocations import ShareLinkRevoked
-from orchestratia.protocol.sessions import (
-    CaptureScrollbackFrame,
-    SessionCloseFrame,
-    SessionKillFrame,
-    SessionStartFrame,
-)
+from orchestratia.protocol.sessions import CaptureScrollbackFrame
 
 router = APIRouter(tags=["sessions"])
 OUTPUT_LIMIT = 4 * 1024 * 1024
@@ -46,27 +41,7 @@ RAW_BYTES: dict[int | str, dict[str, Any]] = {
 async def start_session(
     body: SessionCreate, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> SessionPublic:
-    if hub.registry.get(body.server_id) is None:
-        # Checked again below after access control; this early exit avoids minting a token.
-        await sessions.get_server_for(db, principal, body.server_id)
-        raise Conflict("server is not connected; start its daemon first")
-    created, server = await sessions.create(db, principal, body, actor)
-    s = created.session
-    frame = SessionStartFrame(
-        session_id=s.id,
-        name=s.name,
-        working_directory=s.working_directory,
-        command=s.command,
-        cols=s.cols,
-        rows=s.rows,
-        project_id=s.project_id,
-        agent_type=s.agent_type,
-        role=s.role,
-        session_token=created.token,
-    )
-    if not await send_to_daemon(hub, server.id, frame):
-        await sessions.mark_exited(db, s, None, "server disconnected before the session started")
-    hub.bus.publish(s.project_id, sessions.session_event(s))
+    s = await session_actions.start(db, hub, principal, body, actor)
     return sessions.to_public(s)
 
 
@@ -93,15 +68,7 @@ async def _end(
     actor: UserActorDep,
     kill: bool,
 ) -> Response:
-    s = await sessions.get(db, principal, session_id, write=True)
-    if s.status not in sessions.LIVE:
-        raise Conflict(f"session is {s.status}")
-    frame = SessionKillFrame(session_id=s.id) if kill else SessionCloseFrame(session_id=s.id)
-    if not await send_to_daemon(hub, s.server_id, frame):
-        raise Conflict("server is not connected")
-    await sessions.record_end(
-        db, principal, s, "session.killed" if kill else "session.closed", actor
-    )
+    await session_actions.end(db, hub, principal, session_id, actor, kill=kill)
     return Response(status_code=202)
 
 
@@ -191,6 +158,5 @@ async def share(
 async def revoke_share(
     link_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
-    link = await share_links.revoke(db, principal, link_id, actor)
-    await hub.revocations.publish(ShareLinkRevoked(token_hash=link.token_hash))
+    await session_actions.revoke_share(db, hub, principal, link_id, actor)
     return Response(status_code=204)

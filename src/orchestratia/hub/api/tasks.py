@@ -6,13 +6,11 @@ from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
 
-from orchestratia.hub.api import task_ops
+from orchestratia.hub.actions import tasks as task_actions
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.errors import Invalid
-from orchestratia.hub.services import audit
 from orchestratia.hub.services.tasks import records as tasks
-from orchestratia.hub.ws import task_delivery
 from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
 from orchestratia.protocol.task_replies import (
     CancelResponse,
@@ -52,7 +50,7 @@ def _statuses(raw: list[str]) -> list[str]:
 async def create_task(
     body: TaskCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
-    return await task_ops.create(db, hub, caller, body, response)
+    return await task_actions.create(db, hub, caller, body, response)
 
 
 @router.get("/api/v1/tasks")
@@ -68,99 +66,92 @@ async def list_tasks(
     rows = await tasks.list_tasks(
         db, caller, project_id, _statuses(status or []), q, limit, pipeline_id=pipeline_id
     )
-    return await task_ops.task_list(db, rows)
+    return await task_actions.task_list(db, rows)
 
 
 @router.get("/api/v1/tasks/{task_id}")
 async def get_task(task_id: str, caller: UserCallerDep, db: SessionDep) -> TaskPublic:
-    return await task_ops.get(db, caller, task_id)
+    return await task_actions.get(db, caller, task_id)
 
 
 @router.patch("/api/v1/tasks/{task_id}")
 async def update_task(
     task_id: str, body: TaskUpdate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.update(db, hub, caller, task_id, body)
+    return await task_actions.update(db, hub, caller, task_id, body)
 
 
 @router.delete("/api/v1/tasks/{task_id}")
 async def cancel_task(
     task_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> CancelResponse:
-    return await task_ops.cancel(db, hub, caller, task_id)
+    return await task_actions.cancel(db, hub, caller, task_id)
 
 
 @router.post("/api/v1/tasks/{task_id}/assign")
 async def assign_task(
     task_id: str, body: TaskAssign, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.assign(db, hub, caller, task_id, body)
+    return await task_actions.assign(db, hub, caller, task_id, body)
 
 
 @router.post("/api/v1/tasks/{task_id}/auto-assign")
 async def auto_assign_task(
     task_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    task = await tasks.load(db, caller, task_id, write=True)
-    project_id, task_id = task.project_id, task.id
-    # End this transaction before the pass: it writes the task from sessions of its own, which
-    # would wait forever on the row lock ``load`` took (PostgreSQL), and it leaves this session's
-    # copy of the task stale; the rollback drops both.
-    await db.rollback()
-    await task_delivery.auto_assign_now(hub, project_id, task_id)
-    return await task_ops.get(db, caller, task_id)
+    return await task_actions.auto_assign(db, hub, caller, task_id)
 
 
 @router.get("/api/v1/tasks/{task_id}/notes")
 async def list_notes(task_id: str, caller: UserCallerDep, db: SessionDep) -> NoteList:
-    return await task_ops.list_notes(db, caller, task_id)
+    return await task_actions.list_notes(db, caller, task_id)
 
 
 @router.post("/api/v1/tasks/{task_id}/notes", status_code=201)
 async def add_note(
     task_id: str, body: NoteCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> NotePublic:
-    return await task_ops.add_note(db, hub, caller, task_id, body)
+    return await task_actions.add_note(db, hub, caller, task_id, body)
 
 
 @router.post("/api/v1/tasks/{task_id}/dependencies", status_code=201)
 async def add_dependency(
     task_id: str, body: DependencyCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> DependencyPublic:
-    return await task_ops.add_dependency(db, hub, caller, task_id, body)
+    return await task_actions.add_dependency(db, hub, caller, task_id, body)
 
 
 @router.delete("/api/v1/tasks/{task_id}/dependencies/{depends_on}", status_code=204)
 async def remove_dependency(
     task_id: str, depends_on: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> Response:
-    return await task_ops.remove_dependency(db, hub, caller, task_id, depends_on)
+    return await task_actions.remove_dependency(db, hub, caller, task_id, depends_on)
 
 
 @router.get("/api/v1/tasks/{task_id}/events")
 async def task_events(task_id: str, caller: UserCallerDep, db: SessionDep) -> TaskEventList:
-    return task_ops.event_list(await tasks.events(db, await tasks.load(db, caller, task_id)))
+    return task_actions.event_list(await tasks.events(db, await tasks.load(db, caller, task_id)))
 
 
 @router.post("/api/v1/tasks/{task_id}/plan-decision")
 async def decide_plan(
     task_id: str, body: PlanDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.decide_plan(db, hub, caller, task_id, body)
+    return await task_actions.decide_plan(db, hub, caller, task_id, body)
 
 
 @router.post("/api/v1/tasks/{task_id}/approval")
 async def decide_approval(
     task_id: str, body: ApprovalDecision, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskPublic:
-    return await task_ops.decide_approval(db, hub, caller, task_id, body)
+    return await task_actions.decide_approval(db, hub, caller, task_id, body)
 
 
 @router.post("/api/v1/pipelines", status_code=201)
 async def create_pipeline(
     body: PipelineCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> PipelineResult:
-    return await task_ops.create_pipeline(db, hub, caller, body)
+    return await task_actions.create_pipeline(db, hub, caller, body)
 
 
 @router.get("/api/v1/projects/{project_id}/activity")
@@ -170,27 +161,12 @@ async def project_activity(
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TaskEventList:
-    return task_ops.event_list(await tasks.activity(db, caller, project_id, limit))
+    return task_actions.event_list(await tasks.activity(db, caller, project_id, limit))
 
 
 @router.patch("/api/v1/projects/{project_id}/task-settings")
 async def task_settings(
     project_id: str, body: ProjectTaskSettings, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> TaskSettingsPublic:
-    project = await caller.project(db, project_id, write=True)
-    for key, value in body.model_dump(exclude_none=True).items():
-        setattr(project, key, value)
-    await audit.record(
-        db,
-        caller.actor,
-        "project.task_settings",
-        tenant_id=project.tenant_id,
-        project_id=project.id,
-        target_type="project",
-        target_id=project.id,
-        details=body.model_dump(exclude_none=True),
-    )
-    await db.commit()
-    if project.auto_assign:
-        await task_delivery.on_capacity(hub, project.id)
+    project = await task_actions.change_settings(db, hub, caller, project_id, body)
     return TaskSettingsPublic.model_validate(project, from_attributes=True)

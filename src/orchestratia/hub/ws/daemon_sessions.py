@@ -6,11 +6,12 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.actions import fleet
+from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws import task_delivery
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol.base import b64decode, dump
 from orchestratia.protocol.frames import ErrorFrame, HelloFrame
@@ -39,15 +40,6 @@ SessionFrame = (
     | ScrollbackCapturedFrame
     | SessionGapFrame
 )
-
-
-def publish(hub: HubState, session: TerminalSession) -> None:
-    hub.bus.publish(session.project_id, sessions.session_event(session))
-    relay = hub.relays.get(session.id)
-    if relay is not None:
-        relay.update_view(
-            status=session.status, exit_code=session.exit_code, cols=session.cols, rows=session.rows
-        )
 
 
 async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> None:
@@ -96,11 +88,11 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
                 db, session, "session.output_gap", {"offset": frame.offset, "reason": frame.reason}
             )
             return
-        publish(hub, session)
+        await session_actions.announce(hub, session)
     if isinstance(frame, SessionStartedFrame):
-        await task_delivery.on_capacity(hub, session.project_id)
+        await fleet.on_capacity(hub, session.project_id)
     elif isinstance(frame, SessionErrorFrame | SessionClosedFrame):
-        await task_delivery.on_sessions_ended(hub, [session.id])
+        await fleet.on_sessions_ended(hub, [session.id])
 
 
 async def _audit(
@@ -134,14 +126,14 @@ async def reconcile_hello(conn: DaemonConnection, hub: HubState, hello: HelloFra
             )
             if item.alive and session.status != "running":
                 await sessions.mark_running(db, session, item.pid, item.tmux_name)
-                publish(hub, session)
+                await session_actions.announce(hub, session)
         for session in await sessions.live_on_server(db, conn.server_id):
             if session.id not in reported and session.status == "running":
                 await sessions.mark_lost(db, session)
-                publish(hub, session)
+                await session_actions.announce(hub, session)
                 lost.append(session.id)
     if lost:
-        await task_delivery.on_sessions_ended(hub, lost)
+        await fleet.on_sessions_ended(hub, lost)
 
 
 async def _legacy_recovered(
@@ -153,6 +145,6 @@ async def _legacy_recovered(
             log.info("daemon %s recovered unknown tmux session %s", conn.server_id, frame.tmux_name)
             return
         await sessions.mark_running(db, session, frame.pid, frame.tmux_name)
-        publish(hub, session)
+        await session_actions.announce(hub, session)
     ack = SessionRecoveredAckFrame(tmux_name=frame.tmux_name, session_id=session.id)
     await conn.send_text(dump(ack))

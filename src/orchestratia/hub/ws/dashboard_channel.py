@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from orchestratia.hub.bus import Bus, Feed
 from orchestratia.hub.errors import Forbidden, HubError, Unauthorized
-from orchestratia.hub.events import EventBus
 from orchestratia.hub.services.access import auth, projects
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.io import ChannelClosed, close_for, describe, receive_text
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
+from orchestratia.protocol.dashboard_events import SubscribedFrame, wire
 from orchestratia.protocol.frames import ErrorFrame, dashboard_client_adapter, dump
 
 SESSION_COOKIE = "orc_session"
@@ -48,16 +48,16 @@ class _Feed:
     """The project events this socket follows (one project at a time); shut for good once the
     socket's login or membership is revoked."""
 
-    def __init__(self, ws: WebSocket, bus: EventBus) -> None:
+    def __init__(self, ws: WebSocket, bus: Bus) -> None:
         self._ws, self._bus = ws, bus
-        self._current: tuple[str, asyncio.Queue[dict[str, Any]], asyncio.Task[None]] | None = None
+        self._current: tuple[str, Feed, asyncio.Task[None]] | None = None
         self.shut = False
 
     @property
     def project_ids(self) -> set[str]:
         return {self._current[0]} if self._current else set()
 
-    def follow(self, project_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def follow(self, project_id: str, queue: Feed) -> None:
         self.drop()
         if self.shut:
             self._bus.unsubscribe(project_id, queue)
@@ -83,7 +83,7 @@ class _Feed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _pump(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    async def _pump(self, queue: Feed) -> None:
         while True:
             await self._ws.send_json(await queue.get())
 
@@ -139,7 +139,7 @@ async def _serve(
         if feed.shut:
             hub.bus.unsubscribe(frame.project_id, queue)
             return
-        await ws.send_json({"type": "subscribed", "project_id": frame.project_id})
+        await ws.send_json(wire(SubscribedFrame(project_id=frame.project_id)))
         for row in rows:
-            await ws.send_json(servers.server_event(row))
+            await ws.send_json(wire(servers.server_event(row)))
         feed.follow(frame.project_id, queue)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from orchestratia.hub.actions import fleet
 from orchestratia.hub.errors import Conflict, Unauthorized
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.fleet import servers
@@ -81,8 +82,8 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
     previous = hub.registry.add(conn)
     if previous is not None:
         await previous.close(Conflict("replaced by a newer connection"))
-    if updated is not None:
-        hub.bus.publish(updated.project_id, servers.server_event(updated))
+    # Announced only now: a dashboard acting on the online server needs it registered here.
+    await fleet.announce(hub, updated)
     await conn.send_text(
         dump(
             AuthOkFrame(
@@ -106,7 +107,7 @@ async def handle_frame(conn: DaemonConnection, hub: HubState, raw: str) -> None:
     elif isinstance(frame, SessionScreenFrame | SessionModeFrame):
         return  # legacy periodic screen reports: we snapshot on demand instead
     elif isinstance(frame, DeliveryAckFrame):
-        await task_delivery.on_ack(hub, conn, frame)
+        await fleet.on_ack(hub, conn.server_id, frame)
     else:
         await daemon_sessions.handle(conn, hub, frame)
 
@@ -127,14 +128,11 @@ async def _server_frame(
         system_info = frame.system_info or None
     elif isinstance(frame, HeartbeatFrame):
         system_info = frame.system_info or None
-    async with hub.sessionmaker() as db:
-        updated = await servers.touch(db, conn.server_id, system_info=system_info, **changes)
-    if updated is not None:
-        hub.bus.publish(updated.project_id, servers.server_event(updated))
+    await fleet.touch(hub, conn.server_id, system_info=system_info, **changes)
     if isinstance(frame, HelloFrame):
         await daemon_sessions.reconcile_hello(conn, hub, frame)
         await task_delivery.resend_pending(hub, conn)
-        await task_delivery.on_capacity(hub, conn.project_id)
+        await fleet.on_capacity(hub, conn.project_id)
     elif isinstance(frame, HeartbeatFrame):
         await conn.send_text(dump(HeartbeatAckFrame()))
     else:
@@ -152,7 +150,7 @@ async def server_channel(ws: WebSocket) -> None:
             return
         if conn.protocol < 2:  # no hello will come: hand over what waited for it now
             await task_delivery.resend_pending(hub, conn)
-            await task_delivery.on_capacity(hub, conn.project_id)
+            await fleet.on_capacity(hub, conn.project_id)
         # Our daemons heartbeat over the socket; the public agent relies on socket pings instead,
         # so silence only ends protocol-2 connections.
         idle = hub.settings.heartbeat_timeout if conn.protocol >= 2 else None
@@ -169,10 +167,7 @@ async def server_channel(ws: WebSocket) -> None:
         pass
     finally:
         if conn is not None and hub.registry.remove(conn):
-            async with hub.sessionmaker() as db:
-                gone = await servers.mark_disconnected(db, conn.server_id)
-            if gone is not None:
-                hub.bus.publish(gone.project_id, servers.server_event(gone))
+            await fleet.disconnected(hub, conn.server_id)
         if ws.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close()

@@ -10,8 +10,8 @@ or editing one needs the project's ``owner`` role (or a tenant admin); members m
 ``deny`` and ``ask`` rules. Expired session rules are no longer listed or served; the matcher
 skips them by time anyway.
 
-Services never commit side effects to daemons: a change returns the new version and the API layer
-pushes ``approval_rules_updated`` after the commit (``hub.ws.rule_push``).
+A change returns the tenant's new version; the action that ran it commits and then pushes
+``approval_rules_updated`` to daemons (``hub.actions.approvals``).
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def _apply(row: RuleRow, rule: ApprovalRule | ApprovalRuleCreate) -> None:
 
 
 async def create(db: AsyncSession, caller: Caller, body: ApprovalRuleCreate) -> tuple[RuleRow, int]:
-    """Store a new rule and commit; returns it with the tenant's new rule-set version."""
+    """Store a new rule; returns it with the tenant's new rule-set version."""
     if body.scope == "session":
         raise Invalid(FROM_INBOX)
     await _may_change(db, caller, body.scope, body.scope_id, allow=body.action == "allow")
@@ -237,7 +237,6 @@ async def create(db: AsyncSession, caller: Caller, body: ApprovalRuleCreate) -> 
     db.add(row)
     await db.flush()
     new_version = await _changed(db, caller, row, "created", action=row.action)
-    await db.commit()
     return row, new_version
 
 
@@ -245,7 +244,7 @@ async def update_rule(
     db: AsyncSession, caller: Caller, rule_id: str, body: ApprovalRuleUpdate
 ) -> tuple[RuleRow, int]:
     """Apply a partial change (the whole rule is validated again: ``pydantic.ValidationError``
-    names the field) and commit; returns the rule and the new rule-set version."""
+    names the field); returns the rule and the new rule-set version."""
     row = await load(db, caller, rule_id)
     await _may_change(db, caller, row.scope, row.scope_id, allow=False)
     merged = body.merged(to_wire(row))
@@ -259,17 +258,15 @@ async def update_rule(
     _apply(row, merged)
     changed = sorted(body.model_dump(exclude_unset=True))
     new_version = await _changed(db, caller, row, "updated", fields=changed)
-    await db.commit()
     return row, new_version
 
 
 async def delete(db: AsyncSession, caller: Caller, rule_id: str) -> int:
-    """Delete a rule and commit; returns the new rule-set version."""
+    """Delete a rule; returns the new rule-set version."""
     row = await load(db, caller, rule_id)
     await _may_change(db, caller, row.scope, row.scope_id, allow=False)  # deleting narrows
     new_version = await _changed(db, caller, row, "deleted")
     await db.delete(row)
-    await db.commit()
     return new_version
 
 

@@ -17,6 +17,7 @@ from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.plans import limits_for
 from orchestratia.hub.services.access.projects import access
+from orchestratia.protocol.dashboard_events import ServerUpdate
 from orchestratia.protocol.rest import RegisterRequest, ServerPublic
 from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 
@@ -327,6 +328,6 @@ async def sweep_stale(
     return changed
 
 
-def server_event(server: Server) -> dict[str, Any]:
-    """The dashboard frame announcing a server's current state."""
-    return {"type": "server_update", "server": to_public(server).model_dump(mode="json")}
+def server_event(server: Server) -> ServerUpdate:
+    """The dashboard event announcing a server's current state."""
+    return ServerUpdate(server=to_public(server))

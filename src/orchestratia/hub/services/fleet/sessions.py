@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Server, Tenant, TerminalSession
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import Conflict, LimitExceeded, NotFound
+from orchestratia.hub.errors import Conflict, LimitExceeded, NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.plans import limits_for
 from orchestratia.hub.services.access.projects import access
 from orchestratia.hub.services.fleet.servers import get as get_server
+from orchestratia.protocol.dashboard_events import SessionUpdate
 from orchestratia.protocol.rest import SessionCreate, SessionPublic
 from orchestratia.protocol.tokens import TokenKind
 
@@ -34,8 +34,18 @@ def to_public(s: TerminalSession) -> SessionPublic:
     return SessionPublic.model_validate(s, from_attributes=True)
 
 
-def session_event(s: TerminalSession) -> dict[str, Any]:
-    return {"type": "session_update", "session": to_public(s).model_dump(mode="json")}
+def session_event(s: TerminalSession) -> SessionUpdate:
+    return SessionUpdate(session=to_public(s))
+
+
+async def authenticate_token(db: AsyncSession, token: str) -> tuple[TerminalSession, Server | None]:
+    """The live session a session token (``X-API-Key``) belongs to, and its server."""
+    session = await db.scalar(
+        select(TerminalSession).where(TerminalSession.token_hash == sha256_hex(token))
+    )
+    if session is None or session.status not in LIVE:
+        raise Unauthorized("invalid or expired session token")
+    return session, await db.get(Server, session.server_id)
 
 
 async def get_server_for(db: AsyncSession, principal: Principal, server_id: str) -> Server:

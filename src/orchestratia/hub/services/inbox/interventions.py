@@ -12,8 +12,9 @@ from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, NotFound
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
-from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
+from orchestratia.hub.services.tasks.context import Caller, add_event
 from orchestratia.hub.services.tasks.dependencies import short
 from orchestratia.hub.services.tasks.flow import LIVE_SESSION, ensure_holder, holder_of, move
 from orchestratia.protocol.task_replies import InterventionPublic

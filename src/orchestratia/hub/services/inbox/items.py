@@ -25,9 +25,10 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, NotFound
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.inbox import interventions
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import flow as task_flow
 from orchestratia.hub.services.tasks import records as tasks
-from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
+from orchestratia.hub.services.tasks.context import Caller, add_event
 from orchestratia.protocol.inbox import DecisionOutcome, InboxKind
 
 

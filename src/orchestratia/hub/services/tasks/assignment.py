@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks.assignment_scoring import Candidate, TaskProfile, decide
-from orchestratia.hub.services.tasks.context import Outbox, add_event, system_caller
+from orchestratia.hub.services.tasks.context import add_event, system_caller
 from orchestratia.hub.services.tasks.dependencies import unresolved_blockers
 from orchestratia.hub.services.tasks.flow import assign
 from orchestratia.protocol.tasks import ACTIVE_STATUSES

@@ -1,22 +1,22 @@
-"""Who is acting on tasks (``Caller``) and what must happen once their transaction commits
-(``Outbox``): live updates, deliveries to daemons, auto-assignment passes."""
+"""Who is acting on tasks (``Caller``) and the task timeline entries their changes leave."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Project, Server, TerminalSession
-from orchestratia.hub.db.task_models import Delivery, Task, TaskEvent
+from orchestratia.hub.db.task_models import Task, TaskEvent
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Forbidden, NotFound
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.projects import access, list_for
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks.states import Trigger
 
 
@@ -105,25 +105,6 @@ class Caller:
 
 def system_caller(tenant_id: str) -> Caller:
     return Caller(tenant_id, "system", "orchestratia", audit.Actor("system", "auto-assign"))
-
-
-@dataclass
-class Outbox:
-    """Side effects gathered during a transaction and carried out after it commits, so nobody
-    is told about a change that rolled back."""
-
-    tasks: set[str] = field(default_factory=set)
-    events: list[TaskEvent] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
-    auto_assign: set[str] = field(default_factory=set)
-    projects: dict[str, str] = field(default_factory=dict)  # task id -> project id
-
-    def touched(self, task: Task) -> None:
-        self.tasks.add(task.id)
-        self.projects[task.id] = task.project_id
-
-    def event_dicts(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(e.project_id, event_public(e)) for e in self.events]
 
 
 def event_public(event: TaskEvent) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Delivery, Task, TaskNote
 from orchestratia.hub.db.types import new_id, utcnow
-from orchestratia.hub.services.tasks.context import Outbox, add_event
+from orchestratia.hub.services.outbox import Outbox
+from orchestratia.hub.services.tasks.context import add_event
 from orchestratia.protocol.deliveries import DeliveryAckFrame, delivery_adapter
 
 OPEN = ("queued", "sent")
@@ -146,7 +147,6 @@ async def acknowledge(
             note = await db.get(TaskNote, note_id)
             if note is not None and note.delivered_at is None:
                 note.delivered_at = delivery.acked_at
-    await db.commit()
     return delivery
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.task_models import Task, TaskDependency
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, NotFound
-from orchestratia.hub.services.tasks.context import Outbox, add_event
+from orchestratia.hub.services.outbox import Outbox
+from orchestratia.hub.services.tasks.context import add_event
 from orchestratia.hub.services.tasks.views import BLOCKING
 
 Trigger = Callable[[AsyncSession, Outbox, Task], Awaitable[None]]

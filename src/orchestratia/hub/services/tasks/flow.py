@@ -17,9 +17,10 @@ from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, StaleEpoch
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks import states as task_states
-from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event, system_caller
+from orchestratia.hub.services.tasks.context import Caller, add_event, system_caller
 from orchestratia.hub.services.tasks.dependencies import (
     describe_blockers,
     on_upstream_done,

@@ -21,8 +21,9 @@ from orchestratia.hub.db.models import Project, TerminalSession
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
-from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
+from orchestratia.hub.services.tasks.context import Caller, add_event
 from orchestratia.hub.services.tasks.flow import close_interventions, move
 from orchestratia.hub.services.tasks.states import NON_TERMINAL
 

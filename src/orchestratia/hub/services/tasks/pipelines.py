@@ -10,7 +10,8 @@ from orchestratia.hub.db.task_models import Pipeline, Task
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import HubError, Invalid, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
+from orchestratia.hub.services.outbox import Outbox
+from orchestratia.hub.services.tasks.context import Caller, add_event
 from orchestratia.hub.services.tasks.dependencies import add as add_dependency
 from orchestratia.hub.services.tasks.flow import assign
 from orchestratia.hub.services.tasks.records import load, new_task, session_by

@@ -14,8 +14,9 @@ from orchestratia.hub.db.task_models import Pipeline, Task, TaskEvent, TaskNote
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, NotFound
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
-from orchestratia.hub.services.tasks.context import Caller, Outbox, add_event
+from orchestratia.hub.services.tasks.context import Caller, add_event
 from orchestratia.hub.services.tasks.dependencies import add as add_dependency
 from orchestratia.hub.services.tasks.dependencies import short
 from orchestratia.hub.services.tasks.flow import LIVE_SESSION, assign, move, trigger

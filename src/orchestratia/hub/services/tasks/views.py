@@ -4,7 +4,7 @@ status, and the blockers that keep a task from starting. Loaded in batches for l
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,6 +84,11 @@ async def render(db: AsyncSession, tasks: Sequence[Task]) -> list[TaskPublic]:
 
 async def render_one(db: AsyncSession, task: Task) -> TaskPublic:
     return (await render(db, [task]))[0]
+
+
+async def render_ids(db: AsyncSession, task_ids: Iterable[str]) -> list[TaskPublic]:
+    """The tasks with these ids, as they are now (unknown ids are skipped)."""
+    return await render(db, list(await db.scalars(select(Task).where(Task.id.in_(task_ids)))))
 
 
 def _public(

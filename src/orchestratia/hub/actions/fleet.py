@@ -1,0 +1,143 @@
+"""Servers and the capacity they bring: registration, heartbeats, key revocation, what a
+daemon's socket reports, the liveness sweep, and the tasks that capacity lets move."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.actions.effects import after_commit
+from orchestratia.hub.actions.transaction import run, run_detached
+from orchestratia.hub.db.models import Server, TerminalSession
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.fleet import servers, sessions
+from orchestratia.hub.services.outbox import Outbox
+from orchestratia.hub.services.tasks import deliveries, lost_sessions
+from orchestratia.hub.state import HubState
+from orchestratia.protocol.deliveries import DeliveryAckFrame
+from orchestratia.protocol.rest import RegisterRequest
+
+log = logging.getLogger(__name__)
+
+
+async def register(
+    db: AsyncSession, hub: HubState, body: RegisterRequest, actor: audit.Actor
+) -> servers.Registered:
+    async def work(outbox: Outbox) -> servers.Registered:
+        done = await servers.register(db, body, actor)
+        outbox.servers.append(done.server)
+        return done
+
+    return await run(db, hub, work)
+
+
+async def heartbeat(
+    db: AsyncSession, hub: HubState, server_id: str, system_info: dict[str, Any]
+) -> None:
+    async def work(outbox: Outbox) -> None:
+        changed = await servers.touch(db, server_id, system_info=system_info)
+        if changed is not None:
+            outbox.servers.append(changed)
+
+    await run(db, hub, work)
+
+
+async def touch(hub: HubState, server_id: str, **changes: Any) -> None:
+    """Record what a daemon's socket reported about its server (``servers.touch``)."""
+
+    async def work(db: AsyncSession, outbox: Outbox) -> None:
+        changed = await servers.touch(db, server_id, **changes)
+        if changed is not None:
+            outbox.servers.append(changed)
+
+    await run_detached(hub, work)
+
+
+async def announce(hub: HubState, server: Server | None) -> None:
+    """Tell dashboards the state of a server row just committed (if it changed)."""
+    await after_commit(hub, Outbox(servers=[server] if server is not None else []))
+
+
+async def disconnected(hub: HubState, server_id: str) -> None:
+    """The daemon's socket closed (and no newer one took over)."""
+
+    async def work(db: AsyncSession, outbox: Outbox) -> None:
+        gone = await servers.mark_disconnected(db, server_id)
+        if gone is not None:
+            outbox.servers.append(gone)
+
+    await run_detached(hub, work)
+
+
+async def revoke_keys(
+    db: AsyncSession, hub: HubState, principal: Principal, server_id: str, actor: audit.Actor
+) -> None:
+    """Revoke the server's keys; its daemon, if connected, is hung up on."""
+
+    async def work(outbox: Outbox) -> None:
+        await servers.revoke_keys(db, principal, server_id, actor)
+        outbox.keys_revoked.append(server_id)
+
+    await run(db, hub, work)
+
+
+async def on_ack(hub: HubState, server_id: str, ack: DeliveryAckFrame) -> None:
+    await run_detached(hub, lambda db, outbox: deliveries.acknowledge(db, server_id, ack, outbox))
+
+
+async def on_capacity(hub: HubState, project_id: str) -> None:
+    """A session started or a server came online: waiting tasks may now find a home."""
+    await after_commit(hub, Outbox(auto_assign={project_id}))
+
+
+async def on_sessions_ended(hub: HubState, session_ids: list[str] | None = None) -> None:
+    """Release the tasks held by sessions that exited or were lost (``session_ids``), or, with
+    none given, by every ended session that still holds some (the liveness sweep's backstop)."""
+    async with hub.sessionmaker() as db:
+        if session_ids is None:
+            ended = await lost_sessions.orphaned(db)
+        else:
+            ended = [s for sid in session_ids if (s := await db.get(TerminalSession, sid))]
+        outboxes = []
+        for session in ended:
+            outbox = Outbox()
+            try:
+                if await lost_sessions.release(db, session, outbox):
+                    await db.commit()
+                    outboxes.append(outbox)
+            except Exception:
+                log.exception("releasing the tasks of session %s failed", session.id)
+                await db.rollback()
+    for outbox in outboxes:
+        await after_commit(hub, outbox)
+
+
+async def sweep_liveness(hub: HubState) -> None:
+    """Mark servers that went silent as disconnected, and the sessions of servers gone longer than
+    ``session_lost_timeout`` as lost, releasing their tasks (not during the restart grace)."""
+    now = utcnow()
+    if hub.in_restart_grace(now):
+        return
+    outbox = Outbox()
+    async with hub.sessionmaker() as db:
+        outbox.servers = await servers.sweep_stale(
+            db,
+            now,
+            timedelta(seconds=hub.settings.heartbeat_timeout),
+            timedelta(seconds=hub.settings.legacy_heartbeat_timeout),
+            hub.registry.connected_ids(),
+        )
+        outbox.sessions = await sessions.lose_abandoned(
+            db,
+            now,
+            now - timedelta(seconds=hub.settings.session_lost_timeout),
+            hub.registry.connected_ids(),
+        )
+    await after_commit(hub, outbox)
+    # Also catches sessions that ended by a frame whose task release did not happen.
+    await on_sessions_ended(hub)
