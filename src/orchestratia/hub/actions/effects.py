@@ -28,7 +28,7 @@ async def after_commit(hub: HubState, outbox: Outbox) -> None:
             await rule_push.push(hub, tenant_id, version)
         if outbox.rules_sync:
             await rule_push.sync(hub)
-        await publish(hub, outbox)
+        await _publish(hub, outbox)
         for revocation in outbox.revocations:
             await hub.bus.publish_revocation(revocation)
         for server_id in outbox.keys_revoked:
@@ -38,7 +38,7 @@ async def after_commit(hub: HubState, outbox: Outbox) -> None:
         outbox = await assignment_pass(hub, outbox.auto_assign)
 
 
-async def publish(hub: HubState, outbox: Outbox) -> None:
+async def _publish(hub: HubState, outbox: Outbox) -> None:
     """The outbox's dashboard events, built from the rows as committed."""
     for event in outbox.events:
         entry = TimelineEntry.model_validate(event_public(event))

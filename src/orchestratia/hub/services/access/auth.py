@@ -118,7 +118,6 @@ async def logout(db: AsyncSession, principal: Principal, actor: audit.Actor) -> 
         .values(revoked_at=utcnow())
     )
     await audit.record(db, actor, "auth.logout", tenant_id=principal.tenant_id)
-    await db.commit()
 
 
 async def change_password(

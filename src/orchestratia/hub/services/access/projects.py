@@ -193,7 +193,6 @@ async def _set_role(
         target_id=user.id,
         details={"role": role, "previous_role": previous},
     )
-    await db.commit()
     return MemberChange(membership.project_id, user.id, user.email, role, user.is_tenant_admin)
 
 
@@ -230,7 +229,6 @@ async def add_member(
         target_id=user.id,
         details={"role": role},
     )
-    await db.commit()
     return MemberChange(project_id, user.id, user.email, role, user.is_tenant_admin)
 
 
@@ -264,7 +262,6 @@ async def remove_member(
         target_id=user.id,
         details={"role": membership.role},
     )
-    await db.commit()
     return MemberChange(project_id, user.id, user.email, None, user.is_tenant_admin)
 
 

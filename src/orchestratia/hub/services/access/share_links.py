@@ -73,7 +73,6 @@ async def revoke(
         target_type="share_link",
         target_id=link.id,
     )
-    await db.commit()
     return link
 
 

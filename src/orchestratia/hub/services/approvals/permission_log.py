@@ -42,7 +42,7 @@ class Stored:
 
 
 async def store(db: AsyncSession, caller: Caller, batch: PermissionLogBatch) -> Stored:
-    """Store a daemon's batch and commit. An entry already stored (same server and entry id,
+    """Store a daemon's batch. An entry already stored (same server and entry id,
     e.g. a batch resent after a lost reply) counts as a duplicate. Every entry must name a
     session on the caller's server, else the whole batch is refused naming the first bad one.
     A session token (any role) logs only for its own session: an entry records what that
@@ -95,7 +95,6 @@ async def store(db: AsyncSession, caller: Caller, batch: PermissionLogBatch) -> 
         .returning(LogRow.entry_id)
     )
     inserted = set((await db.scalars(stmt)).all())
-    await db.commit()
     fresh = [
         _public(rows[i], server.name, names.get(rows[i]["session_id"]))
         for i in rows

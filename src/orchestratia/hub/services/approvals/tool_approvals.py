@@ -94,7 +94,7 @@ async def _agent_session(
 async def create(
     db: AsyncSession, caller: Caller, body: ToolApprovalCreate, timeout: float
 ) -> ToolApproval:
-    """A pending tool approval that expires after ``timeout`` seconds; committed."""
+    """A pending tool approval that expires after ``timeout`` seconds."""
     session = await _agent_session(db, caller, body.session_id)
     assert caller.server is not None
     now = utcnow()
@@ -127,7 +127,6 @@ async def create(
         target_id=row.id,
         details={"tool": row.tool, "session_id": row.session_id, "rule_id": row.rule_id},
     )
-    await db.commit()
     return row
 
 

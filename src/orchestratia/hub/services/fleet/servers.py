@@ -172,7 +172,6 @@ async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) 
         target_id=server.id,
         details={"name": server.name, "hostname": server.hostname, "machine_id": body.machine_id},
     )
-    await db.commit()
     return Registered(server, api_key)
 
 
@@ -231,7 +230,6 @@ async def revoke_keys(
         target_type="server",
         target_id=server.id,
     )
-    await db.commit()
 
 
 async def get(
@@ -292,7 +290,6 @@ async def mark_disconnected(db: AsyncSession, server_id: str) -> Server | None:
     server.status = "disconnected"
     server.connected = False
     server.disconnected_at = utcnow()
-    await db.commit()
     return server
 
 
