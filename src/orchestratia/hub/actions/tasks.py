@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.actions.effects import after_commit, assignment_pass
@@ -69,13 +68,11 @@ async def acted(
 
 
 async def create(
-    db: AsyncSession, hub: HubState, caller: Caller, body: TaskCreate, response: Response
-) -> TaskPublic:
-    """Create the task; a replayed idempotency key returns the existing task with 200, not 201."""
+    db: AsyncSession, hub: HubState, caller: Caller, body: TaskCreate
+) -> tuple[TaskPublic, bool]:
+    """Create the task; a replayed idempotency key returns the existing task, and False."""
     task, created = await run(db, hub, lambda o: tasks.create(db, caller, body, o))
-    if not created:
-        response.status_code = 200
-    return await task_views.render_one(db, task)
+    return await task_views.render_one(db, task), created
 
 
 async def task_list(db: AsyncSession, rows: list[Task]) -> TaskList:
@@ -255,14 +252,13 @@ async def add_dependency(
 
 async def remove_dependency(
     db: AsyncSession, hub: HubState, caller: Caller, task_id: str, upstream_id: str
-) -> Response:
+) -> None:
     async def work(outbox: Outbox) -> None:
         task = await tasks.load(db, caller, task_id, write=True)
         await caller.ensure_may_change(db, task)
         await deps.remove(db, outbox, task, upstream_id, caller.name)
 
     await run(db, hub, work)
-    return Response(status_code=204)
 
 
 async def create_pipeline(

@@ -67,7 +67,10 @@ async def create_task(
     body: AgentTaskCreate, caller: AgentCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
     caller = await briefs.with_session(db, caller, body.session_id)
-    return await task_actions.create(db, hub, caller, body, response)
+    task, created = await task_actions.create(db, hub, caller, body)
+    if not created:  # a replayed idempotency key: the task already existed
+        response.status_code = 200
+    return task
 
 
 @router.get("/tasks/check")
@@ -159,7 +162,8 @@ async def add_dependency(
 async def remove_dependency(
     task_id: str, depends_on: str, caller: AgentCallerDep, db: SessionDep, hub: HubDep
 ) -> Response:
-    return await task_actions.remove_dependency(db, hub, caller, task_id, depends_on)
+    await task_actions.remove_dependency(db, hub, caller, task_id, depends_on)
+    return Response(status_code=204)
 
 
 @router.post("/pipelines", status_code=201)

@@ -50,7 +50,10 @@ def _statuses(raw: list[str]) -> list[str]:
 async def create_task(
     body: TaskCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep, response: Response
 ) -> TaskPublic:
-    return await task_actions.create(db, hub, caller, body, response)
+    task, created = await task_actions.create(db, hub, caller, body)
+    if not created:  # a replayed idempotency key: the task already existed
+        response.status_code = 200
+    return task
 
 
 @router.get("/api/v1/tasks")
@@ -125,7 +128,8 @@ async def add_dependency(
 async def remove_dependency(
     task_id: str, depends_on: str, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> Response:
-    return await task_actions.remove_dependency(db, hub, caller, task_id, depends_on)
+    await task_actions.remove_dependency(db, hub, caller, task_id, depends_on)
+    return Response(status_code=204)
 
 
 @router.get("/api/v1/tasks/{task_id}/events")
