@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +47,23 @@ async def authenticate_token(db: AsyncSession, token: str) -> tuple[TerminalSess
     if session is None or session.status not in LIVE:
         raise Unauthorized("invalid or expired session token")
     return session, await db.get(Server, session.server_id)
+
+
+async def with_servers(
+    db: AsyncSession, session_ids: Collection[str]
+) -> tuple[dict[str, TerminalSession], dict[str, Server]]:
+    """The sessions with these ids and the servers they run on, each by id: what lists that
+    name a task's or an inbox item's session and server look names up in."""
+    sessions: dict[str, TerminalSession] = {}
+    servers: dict[str, Server] = {}
+    if session_ids:
+        query = select(TerminalSession).where(TerminalSession.id.in_(session_ids))
+        sessions = {s.id: s for s in await db.scalars(query)}
+        server_ids = {s.server_id for s in sessions.values()}
+        servers = {
+            s.id: s for s in await db.scalars(select(Server).where(Server.id.in_(server_ids)))
+        }
+    return sessions, servers
 
 
 async def get_server_for(db: AsyncSession, principal: Principal, server_id: str) -> Server:

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.approval_models import ToolApproval
 from orchestratia.hub.db.inbox_models import InboxDecision
-from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Intervention, Task, TaskEvent
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, NotFound
 from orchestratia.hub.services.approvals import tool_approvals
+from orchestratia.hub.services.fleet import sessions as fleet_sessions
 from orchestratia.hub.services.inbox import interventions
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import flow as task_flow
@@ -186,16 +186,7 @@ async def _lost_session_notices(db: AsyncSession, projects: list[str]) -> list[I
 
 async def _decorate(db: AsyncSession, items: list[Item], filters: Filters) -> list[dict[str, Any]]:
     session_ids = {i.session_id for i in items if i.session_id}
-    sessions: dict[str, TerminalSession] = {}
-    servers: dict[str, Server] = {}
-    if session_ids:
-        for s in await db.scalars(
-            select(TerminalSession).where(TerminalSession.id.in_(session_ids))
-        ):
-            sessions[s.id] = s
-        server_ids = {s.server_id for s in sessions.values()}
-        for srv in await db.scalars(select(Server).where(Server.id.in_(server_ids))):
-            servers[srv.id] = srv
+    sessions, servers = await fleet_sessions.with_servers(db, session_ids)
     out = []
     for item in sorted(items, key=lambda i: i.created_at):
         session = sessions.get(item.session_id or "")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task, TaskDependency
+from orchestratia.hub.services.fleet import sessions as fleet_sessions
 from orchestratia.protocol.task_replies import BlockerPublic, DependencyPublic, TaskPublic
 from orchestratia.protocol.tasks import TERMINAL_STATUSES
 
@@ -69,16 +70,7 @@ async def render(db: AsyncSession, tasks: Sequence[Task]) -> list[TaskPublic]:
         for sid in (t.assigned_session_id, t.source_session_id, t.lost_session_id)
         if sid
     }
-    sessions: dict[str, TerminalSession] = {}
-    servers: dict[str, Server] = {}
-    if session_ids:
-        for s in await db.scalars(
-            select(TerminalSession).where(TerminalSession.id.in_(session_ids))
-        ):
-            sessions[s.id] = s
-        server_ids = {s.server_id for s in sessions.values()}
-        for srv in await db.scalars(select(Server).where(Server.id.in_(server_ids))):
-            servers[srv.id] = srv
+    sessions, servers = await fleet_sessions.with_servers(db, session_ids)
     return [_public(t, deps[t.id], known, sessions, servers) for t in tasks]
 
 
