@@ -1,10 +1,12 @@
-"""``hub`` and ``agent`` never import each other; ``rules`` (behaviour both share) imports only
-``protocol``; ``protocol`` holds wire shapes: it imports nothing of ours and no library but
-pydantic."""
+"""The layout's lines: ``hub`` and ``agent`` never import each other; ``rules`` (behaviour both
+share) imports only ``protocol``; ``protocol`` holds wire shapes: it imports nothing of ours and
+no library but pydantic; routers in ``hub/api`` leave queries, commits and publishing to actions;
+no module grows past 400 lines."""
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -61,6 +63,39 @@ def test_protocol_imports_only_wire_shape_libraries() -> None:
         and name != "__future__"
     ]
     assert offenders == []
+
+
+# Routers parse, call one action and shape the reply: the transaction and everything that leaves
+# the hub after it belong to hub/actions.
+ROUTER_FORBIDDEN = re.compile(r"\bselect\(|\.commit\(|\.publish(?:_revocation)?\(")
+
+
+def router_offences(text: str) -> list[str]:
+    return ROUTER_FORBIDDEN.findall(text)
+
+
+def test_routers_do_not_query_commit_or_publish() -> None:
+    files = sorted((SRC / "hub" / "api").rglob("*.py"))
+    assert files
+    offenders = [f"{p.relative_to(SRC)}: {router_offences(p.read_text())}" for p in files]
+    assert [o for o in offenders if not o.endswith(": []")] == []
+    assert router_offences("rows = await db.scalars(select(Task))\nawait db.commit()\n") == [
+        "select(",
+        ".commit(",
+    ]
+    assert router_offences("await hub.bus.publish(p, e)") == [".publish("]
+
+
+MAX_MODULE_LINES = 400  # a module past this holds more than one thing; migrations are history
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
 
 
 def test_checker_catches_a_violation(tmp_path: Path) -> None:
