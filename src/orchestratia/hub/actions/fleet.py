@@ -123,8 +123,8 @@ async def sweep_liveness(hub: HubState) -> None:
     now = utcnow()
     if hub.in_restart_grace(now):
         return
-    outbox = Outbox()
-    async with hub.sessionmaker() as db:
+
+    async def work(db: AsyncSession, outbox: Outbox) -> None:
         outbox.servers = await servers.sweep_stale(
             db,
             now,
@@ -138,6 +138,7 @@ async def sweep_liveness(hub: HubState) -> None:
             now - timedelta(seconds=hub.settings.session_lost_timeout),
             hub.registry.connected_ids(),
         )
-    await after_commit(hub, outbox)
+
+    await run_detached(hub, work)
     # Also catches sessions that ended by a frame whose task release did not happen.
     await on_sessions_ended(hub)

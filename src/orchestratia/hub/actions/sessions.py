@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.actions.effects import after_commit
-from orchestratia.hub.actions.transaction import run
+from orchestratia.hub.actions import fleet
+from orchestratia.hub.actions.transaction import run, run_detached
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services import audit
@@ -15,14 +15,23 @@ from orchestratia.hub.services.fleet import sessions
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.session_links import send_to_daemon
+from orchestratia.protocol.frames import HelloFrame
 from orchestratia.protocol.rest import SessionCreate
 from orchestratia.protocol.revocations import ShareLinkRevoked
-from orchestratia.protocol.sessions import SessionCloseFrame, SessionKillFrame, SessionStartFrame
+from orchestratia.protocol.sessions import (
+    SessionClosedFrame,
+    SessionCloseFrame,
+    SessionErrorFrame,
+    SessionGapFrame,
+    SessionKillFrame,
+    SessionOutputAckFrame,
+    SessionRecoveredFrame,
+    SessionStartedFrame,
+    SessionStartFrame,
+)
 
-
-async def announce(hub: HubState, session: TerminalSession) -> None:
-    """Tell dashboards and the session's viewers its state, just committed."""
-    await after_commit(hub, Outbox(sessions=[session]))
+# What a daemon reports of a session's life, as opposed to its output.
+LifecycleFrame = SessionStartedFrame | SessionErrorFrame | SessionClosedFrame | SessionGapFrame
 
 
 async def start(
@@ -34,7 +43,7 @@ async def start(
         # Checked again below after access control; this early exit avoids minting a token.
         await sessions.get_server_for(db, principal, body.server_id)
         raise Conflict("server is not connected; start its daemon first")
-    created, server = await sessions.create(db, principal, body, actor)
+    created, server = await run(db, hub, lambda _: sessions.create(db, principal, body, actor))
     s = created.session
     frame = SessionStartFrame(
         session_id=s.id,
@@ -48,9 +57,15 @@ async def start(
         role=s.role,
         session_token=created.token,
     )
-    if not await send_to_daemon(hub, server.id, frame):
-        await sessions.mark_exited(db, s, None, "server disconnected before the session started")
-    await announce(hub, s)
+    # Sent once the row is committed: the daemon's answer may arrive before this returns.
+    sent = await send_to_daemon(hub, server.id, frame)
+
+    async def told(outbox: Outbox) -> None:
+        if not sent:
+            sessions.mark_exited(s, None, "server disconnected before the session started")
+        outbox.sessions.append(s)
+
+    await run(db, hub, told)
     return s
 
 
@@ -64,15 +79,20 @@ async def end(
     kill: bool,
 ) -> None:
     """Ask the daemon to close (or kill) a live session; its exit arrives from the daemon."""
-    s = await sessions.get(db, principal, session_id, write=True)
-    if s.status not in sessions.LIVE:
-        raise Conflict(f"session is {s.status}")
-    frame = SessionKillFrame(session_id=s.id) if kill else SessionCloseFrame(session_id=s.id)
-    if not await send_to_daemon(hub, s.server_id, frame):
-        raise Conflict("server is not connected")
-    await sessions.record_end(
-        db, principal, s, "session.killed" if kill else "session.closed", actor
-    )
+
+    async def work(_: Outbox) -> None:
+        s = await sessions.get(db, principal, session_id, write=True)
+        if s.status not in sessions.LIVE:
+            raise Conflict(f"session is {s.status}")
+        frame = SessionKillFrame(session_id=s.id) if kill else SessionCloseFrame(session_id=s.id)
+        # Asked before the commit on purpose: only a request that reached the daemon is recorded.
+        if not await send_to_daemon(hub, s.server_id, frame):
+            raise Conflict("server is not connected")
+        await sessions.record_end(
+            db, principal, s, "session.killed" if kill else "session.closed", actor
+        )
+
+    await run(db, hub, work)
 
 
 async def revoke_share(
@@ -85,3 +105,97 @@ async def revoke_share(
         outbox.revocations.append(ShareLinkRevoked(token_hash=link.token_hash))
 
     await run(db, hub, work)
+
+
+async def reported(hub: HubState, server_id: str, frame: LifecycleFrame) -> bool:
+    """Apply what a daemon reports of one of its own sessions: started, failed to start, closed
+    or a gap in its output. False if the session is not that server's."""
+
+    async def work(db: AsyncSession, outbox: Outbox) -> TerminalSession | None:
+        session = await sessions.for_server(db, server_id, frame.session_id)
+        if session is None:
+            return None
+        if isinstance(frame, SessionGapFrame):
+            details = {"offset": frame.offset, "reason": frame.reason}
+            await _audit(db, session, "session.output_gap", details)
+            return session
+        if isinstance(frame, SessionStartedFrame):
+            sessions.mark_running(session, frame.pid, frame.tmux_name)
+            outbox.auto_assign.add(session.project_id)  # a free session: tasks may find a home
+        elif isinstance(frame, SessionErrorFrame):
+            sessions.mark_exited(session, None, frame.error)
+        else:
+            sessions.mark_exited(session, frame.exit_code)
+            await _audit(db, session, "session.exited", {"exit_code": frame.exit_code})
+        outbox.sessions.append(session)
+        return session
+
+    session = await run_detached(hub, work)
+    if session is None:
+        return False
+    if isinstance(frame, SessionErrorFrame | SessionClosedFrame):
+        await fleet.on_sessions_ended(hub, [session.id])
+    return True
+
+
+async def reconcile(
+    hub: HubState, server_id: str, hello: HelloFrame
+) -> list[SessionOutputAckFrame]:
+    """After a daemon (re)connects: sessions it still runs are running, the ones it no longer
+    has are lost (their tasks released). Returns the acks that tell it what we hold of each, so
+    it resends the rest."""
+    reported_ids = {s.session_id for s in hello.sessions}
+
+    async def work(
+        db: AsyncSession, outbox: Outbox
+    ) -> tuple[list[SessionOutputAckFrame], list[str]]:
+        acks, lost = [], []
+        for item in hello.sessions:
+            session = await sessions.for_server(db, server_id, item.session_id)
+            if session is None:
+                continue
+            acks.append(SessionOutputAckFrame(session_id=session.id, offset=session.output_offset))
+            if item.alive and session.status != "running":
+                sessions.mark_running(session, item.pid, item.tmux_name)
+                outbox.sessions.append(session)
+        for session in await sessions.live_on_server(db, server_id):
+            if session.id not in reported_ids and session.status == "running":
+                sessions.mark_lost(session)
+                outbox.sessions.append(session)
+                lost.append(session.id)
+        return acks, lost
+
+    acks, lost = await run_detached(hub, work)
+    if lost:
+        await fleet.on_sessions_ended(hub, lost)
+    return acks
+
+
+async def recovered(hub: HubState, server_id: str, frame: SessionRecoveredFrame) -> str | None:
+    """A public daemon found one of its tmux sessions again after a restart: it is running.
+    Returns the session's id, or None if the hub knows no such session of that server."""
+
+    async def work(db: AsyncSession, outbox: Outbox) -> str | None:
+        session = await sessions.find_by_tmux_name(db, server_id, frame.tmux_name)
+        if session is None:
+            return None
+        sessions.mark_running(session, frame.pid, frame.tmux_name)
+        outbox.sessions.append(session)
+        return session.id
+
+    return await run_detached(hub, work)
+
+
+async def _audit(
+    db: AsyncSession, session: TerminalSession, action: str, details: dict[str, object]
+) -> None:
+    await audit.record(
+        db,
+        audit.Actor("server", session.server_id),
+        action,
+        tenant_id=session.tenant_id,
+        project_id=session.project_id,
+        target_type="session",
+        target_id=session.id,
+        details=dict(details),
+    )

@@ -320,8 +320,6 @@ async def sweep_stale(
             server.connected = False
             server.disconnected_at = now
             changed.append(server)
-    if changed:
-        await db.commit()
     return changed
 
 

@@ -127,7 +127,6 @@ async def create(
         target_id=session.id,
         details={"server_id": server.id, "name": body.name, "command": body.command},
     )
-    await db.commit()
     return Created(session, token), server
 
 
@@ -179,7 +178,6 @@ async def record_end(
         target_type="session",
         target_id=session.id,
     )
-    await db.commit()
 
 
 async def for_server(db: AsyncSession, server_id: str, session_id: str) -> TerminalSession | None:
@@ -191,9 +189,7 @@ async def for_server(db: AsyncSession, server_id: str, session_id: str) -> Termi
     )
 
 
-async def mark_running(
-    db: AsyncSession, session: TerminalSession, pid: int | None, tmux_name: str | None
-) -> None:
+def mark_running(session: TerminalSession, pid: int | None, tmux_name: str | None) -> None:
     if session.status in ("exited", "lost") and session.ended_at is not None:
         # A recovered session that we had given up on is alive after all.
         session.ended_at = None
@@ -201,23 +197,18 @@ async def mark_running(
     session.pid = pid if pid is not None else session.pid
     session.tmux_name = tmux_name or session.tmux_name
     session.started_at = session.started_at or utcnow()
-    await db.commit()
 
 
-async def mark_exited(
-    db: AsyncSession, session: TerminalSession, exit_code: int | None, error: str | None = None
-) -> None:
+def mark_exited(session: TerminalSession, exit_code: int | None, error: str | None = None) -> None:
     session.status = "exited"
     session.exit_code = exit_code
     session.error = error
     session.ended_at = utcnow()
-    await db.commit()
 
 
-async def mark_lost(db: AsyncSession, session: TerminalSession) -> None:
+def mark_lost(session: TerminalSession) -> None:
     session.status = "lost"
     session.ended_at = utcnow()
-    await db.commit()
 
 
 async def lose_abandoned(
@@ -242,8 +233,6 @@ async def lose_abandoned(
         session.status = "lost"
         session.ended_at = now
         session.error = "its server stayed disconnected"
-    if lost:
-        await db.commit()
     return lost
 
 
