@@ -45,7 +45,8 @@ async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
     """First run: create the admin and a default project. Later runs: find them again."""
     engine = build_engine(settings.resolved_database_url())
     try:
-        async with build_sessionmaker(engine)() as db:
+        sessions = build_sessionmaker(engine)
+        async with sessions() as db:
             generated = None
             if not await accounts.has_users(db):
                 given = os.environ.get("ORCHESTRATIA_ADMIN_PASSWORD")
@@ -56,11 +57,11 @@ async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
             assert admin is not None
             principal = Principal(admin.id, admin.tenant_id, admin.email, True, "")
             project = await projects.oldest(db, admin.tenant_id)
-            if project is None:
-                project = (
-                    await projects.create(db, principal, "default", audit.Actor("system"))
-                ).project
-            return Bootstrap(principal, project.id, generated)
+        if project is None:
+            async with sessions.begin() as db:  # committed as the block ends
+                made = await projects.create(db, principal, "default", audit.Actor("system"))
+                project = made.project
+        return Bootstrap(principal, project.id, generated)
     finally:
         await engine.dispose()
 
@@ -71,7 +72,7 @@ async def ensure_local_daemon(
     """Register this machine's daemon with the embedded hub (first run only)."""
     engine = build_engine(settings.resolved_database_url())
     try:
-        async with build_sessionmaker(engine)() as db:
+        async with build_sessionmaker(engine).begin() as db:  # committed as the block ends
             issued = await servers.issue_token(
                 db, boot.principal, boot.project_id, hub_url, 1, audit.Actor("system")
             )

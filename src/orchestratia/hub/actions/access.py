@@ -15,6 +15,12 @@ from orchestratia.protocol.rest import Role
 from orchestratia.protocol.revocations import AccessChanged, LoginsRevoked
 
 
+async def create_project(
+    db: AsyncSession, hub: HubState, principal: Principal, name: str, actor: audit.Actor
+) -> projects.ProjectAccess:
+    return await run(db, hub, lambda _: projects.create(db, principal, name, actor))
+
+
 async def logout(db: AsyncSession, hub: HubState, principal: Principal, actor: audit.Actor) -> None:
     async def work(outbox: Outbox) -> None:
         await auth.logout(db, principal, actor)

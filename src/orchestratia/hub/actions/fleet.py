@@ -25,6 +25,21 @@ from orchestratia.protocol.rest import RegisterRequest
 log = logging.getLogger(__name__)
 
 
+async def issue_token(
+    db: AsyncSession,
+    hub: HubState,
+    principal: Principal,
+    project_id: str,
+    hub_url: str,
+    hours: int,
+    actor: audit.Actor,
+) -> servers.IssuedToken:
+    """A registration token for a new server of the project, carrying ``hub_url``."""
+    return await run(
+        db, hub, lambda _: servers.issue_token(db, principal, project_id, hub_url, hours, actor)
+    )
+
+
 async def register(
     db: AsyncSession, hub: HubState, body: RegisterRequest, actor: audit.Actor
 ) -> servers.Registered:

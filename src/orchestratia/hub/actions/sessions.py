@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.actions import fleet
 from orchestratia.hub.actions.transaction import run, run_detached
-from orchestratia.hub.db.models import TerminalSession
+from orchestratia.hub.db.models import ShareLink, TerminalSession
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import share_links
@@ -93,6 +93,21 @@ async def end(
         )
 
     await run(db, hub, work)
+
+
+async def share(
+    db: AsyncSession,
+    hub: HubState,
+    principal: Principal,
+    session_id: str,
+    mode: str,
+    hours: int,
+    actor: audit.Actor,
+) -> tuple[ShareLink, str]:
+    """A read-only link to the session's view; returns it with its secret (shown once)."""
+    return await run(
+        db, hub, lambda _: share_links.create(db, principal, session_id, mode, hours, actor)
+    )
 
 
 async def revoke_share(

@@ -31,9 +31,9 @@ def _public(acc: projects.ProjectAccess) -> ProjectPublic:
 
 @router.post("", status_code=201)
 async def create_project(
-    body: ProjectCreate, principal: PrincipalDep, db: SessionDep, actor: UserActorDep
+    body: ProjectCreate, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> ProjectPublic:
-    return _public(await projects.create(db, principal, body.name, actor))
+    return _public(await access.create_project(db, hub, principal, body.name, actor))
 
 
 @router.get("")

@@ -50,8 +50,8 @@ async def create_token(
     actor: UserActorDep,
 ) -> RegistrationTokenPublic:
     url = hub_url(request, hub.settings.public_url)
-    issued = await servers.issue_token(
-        db, principal, body.project_id, url, body.expires_in_hours, actor
+    issued = await fleet.issue_token(
+        db, hub, principal, body.project_id, url, body.expires_in_hours, actor
     )
     return RegistrationTokenPublic(
         token=issued.token,

@@ -13,7 +13,6 @@ from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.errors import Conflict
-from orchestratia.hub.services.access import share_links
 from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.ws.session_links import send_to_daemon
 from orchestratia.protocol.numbers import OFFSET_MAX
@@ -140,8 +139,8 @@ async def share(
     hub: HubDep,
     actor: UserActorDep,
 ) -> ShareLinkPublic:
-    link, token = await share_links.create(
-        db, principal, session_id, body.mode, body.expires_in_hours, actor
+    link, token = await session_actions.share(
+        db, hub, principal, session_id, body.mode, body.expires_in_hours, actor
     )
     url = f"{hub_url(request, hub.settings.public_url)}/share/{token}"
     return ShareLinkPublic(

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from orchestratia import __version__
+from orchestratia.hub.actions import access as access_actions
+from orchestratia.hub.actions import fleet as fleet_actions
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.servers import hub_url, install_command
 from orchestratia.hub.services.access import projects
@@ -79,10 +81,11 @@ async def server_row(
 async def create_project(
     name: Annotated[str, Form(min_length=1, max_length=120, pattern=r"^[^\x00]+$"), NotBlank],
     db: SessionDep,
+    hub: HubDep,
     principal: PrincipalDep,
     actor: UserActorDep,
 ) -> Response:
-    acc = await projects.create(db, principal, name.strip(), actor)
+    acc = await access_actions.create_project(db, hub, principal, name.strip(), actor)
     response = Response(
         status_code=204, headers={"HX-Redirect": f"/fleet?project_id={acc.project.id}"}
     )
@@ -108,8 +111,8 @@ async def register_token(
         await projects.access(db, principal, project_id, write=True)  # its 404 comes first
         context["error"] = str(exc)
         return templates.TemplateResponse(request, "_register_token.html", context, 422)
-    issued = await servers.issue_token(
-        db, principal, project_id, url, hub.settings.registration_token_hours, actor
+    issued = await fleet_actions.issue_token(
+        db, hub, principal, project_id, url, hub.settings.registration_token_hours, actor
     )
     context.update(
         token=issued.token,

@@ -109,7 +109,6 @@ async def create(
         target_id=project.id,
         details={"name": name},
     )
-    await db.commit()
     return ProjectAccess(project, "owner")
 
 

@@ -47,7 +47,6 @@ async def create(
         target_id=link.id,
         details={"session_id": session.id, "mode": mode, "expires_at": link.expires_at.isoformat()},
     )
-    await db.commit()
     return link, token
 
 

@@ -86,7 +86,6 @@ async def issue_token(
         target_id=row.id,
         details={"expires_at": row.expires_at.isoformat()},
     )
-    await db.commit()
     return IssuedToken(token, row.expires_at)
 
 
