@@ -116,7 +116,8 @@ class TmuxServer:
         except BaseException as exc:  # deadline or cancellation: never leave a tmux client behind
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            await asyncio.shield(proc.wait())
+            # communicate, not wait: its pipes must be read to EOF to be released.
+            await asyncio.shield(proc.communicate())
             if isinstance(exc, TimeoutError):
                 raise TmuxError(cmd, f"no answer within {self.timeout}s") from None
             raise

@@ -199,6 +199,9 @@ class ControlClient:
                 await proc.wait()
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
+            # Let it read to end of file rather than cancel it at once: the pipe is only
+            # released (and the subprocess transport closed) once its EOF has been read.
+            await asyncio.wait({reader}, timeout=2.0)
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
         self._fail_waiting("control client closed")
