@@ -118,6 +118,7 @@ def create_app(settings: HubSettings) -> FastAPI:
             engine=engine,
             sessionmaker=build_sessionmaker(engine),
             secret_key=settings.resolved_secret_key(),
+            keyring=settings.keyring(),
             throttle=LoginThrottle(
                 settings.login_failures_per_account,
                 settings.login_failures_per_ip,

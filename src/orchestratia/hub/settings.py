@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from orchestratia.hub.sealing import Keyring
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -32,6 +34,8 @@ class HubSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
     secret_key: SecretStr | None = None
+    # ``id:base64url,…`` (first one current); otherwise keys live in <data_dir>/keys (sealing).
+    encryption_keys: SecretStr | None = None
     public_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8765
@@ -103,3 +107,8 @@ class HubSettings(BaseSettings):
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    def keyring(self) -> Keyring:
+        """The keys that seal secrets at rest (``hub.sealing``)."""
+        env = self.encryption_keys.get_secret_value() if self.encryption_keys else None
+        return Keyring.load(self.data_dir, env)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestratia.hub.bus import Bus, LocalBus
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.settings import HubSettings
@@ -26,6 +27,7 @@ class HubState:
     sessionmaker: async_sessionmaker[AsyncSession]
     secret_key: bytes
     throttle: LoginThrottle
+    keyring: Keyring
     bus: Bus = field(default_factory=LocalBus)
     registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
     relays: RelayRegistry = field(default_factory=RelayRegistry)

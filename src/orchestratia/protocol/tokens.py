@@ -25,6 +25,9 @@ class TokenKind(StrEnum):
     SESSION = "orcs_"  # a terminal session's token, for the agent CLI inside it
     LOGIN = "orcu_"  # a user's login (cookie or bearer)
     SHARE = "orcsh_"  # a read-only share link
+    API_KEY = "orck_"  # a user's key for the External Service API
+    INVITE = "orcinv_"  # a one-time invite link into a project
+    LOGIN_CHALLENGE = "orcmfa_"  # a right password waiting for its second factor
 
 
 # Random bytes in every secret the hub makes, and the base64url characters they become (no

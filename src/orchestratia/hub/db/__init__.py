@@ -3,3 +3,4 @@
 from orchestratia.hub.db import approval_models as approval_models
 from orchestratia.hub.db import inbox_models as inbox_models
 from orchestratia.hub.db import task_models as task_models
+from orchestratia.hub.db import team_models as team_models

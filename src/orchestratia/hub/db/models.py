@@ -63,7 +63,11 @@ class User(Base):
     tenant_id: Mapped[str] = _tenant()
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Sealed (``hub.sealing``); a second factor is on once ``totp_enabled_at`` is set.
     totp_secret_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The last time step a code was accepted for: a code cannot be replayed in its window.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_tenant_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created()
