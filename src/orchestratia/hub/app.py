@@ -24,6 +24,7 @@ from orchestratia.hub.api import (
     agent_unsupported,
     health,
     projects,
+    second_factor,
     servers,
     sessions,
 )
@@ -165,6 +166,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     _error_handlers(app)
     for router in (
         auth_api.router,
+        second_factor.router,
         projects.router,
         servers.router,
         sessions.router,

@@ -17,8 +17,10 @@ from orchestratia.hub.api.deps import (
     UserActorDep,
 )
 from orchestratia.hub.security import csrf_token_for
-from orchestratia.hub.services.access import auth
+from orchestratia.hub.services.access import auth, login_challenges
+from orchestratia.hub.state import HubState
 from orchestratia.protocol.rest import LoginRequest, PasswordChange, TokenResponse, UserPublic
+from orchestratia.protocol.second_factor import SecondFactorChallenge, SecondFactorLogin
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -30,20 +32,13 @@ def cookie_secure(request: Request, configured: bool | None) -> bool:
     return request.url.scheme == "https"
 
 
-@router.post("/login")
-async def login(
-    body: LoginRequest,
-    request: Request,
-    response: Response,
-    db: SessionDep,
-    hub: HubDep,
-    actor: ActorDep,
+def signed_in(
+    request: Request, response: Response, hub: HubState, result: auth.LoginResult
 ) -> TokenResponse:
-    ttl = timedelta(hours=hub.settings.session_ttl_hours)
-    result = await auth.login(db, hub.throttle, body.email, body.password, actor, ttl)
+    """Set the login's cookies on ``response``: the one way every kind of login ends."""
     csrf = csrf_token_for(hub.secret_key, result.token)
     secure = cookie_secure(request, hub.settings.cookie_secure)
-    max_age = int(ttl.total_seconds())
+    max_age = int(timedelta(hours=hub.settings.session_ttl_hours).total_seconds())
     response.set_cookie(
         SESSION_COOKIE,
         result.token,
@@ -58,6 +53,41 @@ async def login(
         CSRF_COOKIE, csrf, max_age=max_age, httponly=False, secure=secure, samesite="strict"
     )
     return TokenResponse(access_token=result.token, csrf_token=csrf)
+
+
+@router.post("/login")
+async def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: SessionDep,
+    hub: HubDep,
+    actor: ActorDep,
+) -> TokenResponse | SecondFactorChallenge:
+    """A login; for an account with a second factor, the challenge to send back with a code to
+    ``/login/second-factor`` instead (no login yet)."""
+    ttl = timedelta(hours=hub.settings.session_ttl_hours)
+    result = await auth.login(db, hub.throttle, body.email, body.password, actor, ttl)
+    if isinstance(result, auth.SecondFactorPending):
+        return SecondFactorChallenge(challenge=result.challenge, expires_at=result.expires_at)
+    return signed_in(request, response, hub, result)
+
+
+@router.post("/login/second-factor")
+async def login_second_factor(
+    body: SecondFactorLogin,
+    request: Request,
+    response: Response,
+    db: SessionDep,
+    hub: HubDep,
+    actor: ActorDep,
+) -> TokenResponse:
+    """The login a challenge waits for, with a TOTP or recovery code."""
+    ttl = timedelta(hours=hub.settings.session_ttl_hours)
+    result = await login_challenges.complete(
+        db, hub.keyring, hub.throttle, body.challenge, body.code, actor, ttl
+    )
+    return signed_in(request, response, hub, result)
 
 
 @router.post("/logout", status_code=204)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import AuthSession, Tenant, User
+from orchestratia.hub.db.team_models import LoginChallenge
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Forbidden, NotFound, Unauthorized
 from orchestratia.hub.security import hash_password, new_secret, sha256_hex, verify_password
@@ -18,6 +19,8 @@ from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.protocol.tokens import TokenKind
 
 INVALID_LOGIN = "invalid email or password"
+# Time to type the code after the password.
+CHALLENGE_TTL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,14 @@ class LoginResult:
     principal: Principal
 
 
+@dataclass(frozen=True)
+class SecondFactorPending:
+    """The password was right; the login opens once ``challenge`` comes back with a code."""
+
+    challenge: str
+    expires_at: datetime
+
+
 async def login(
     db: AsyncSession,
     throttle: LoginThrottle,
@@ -44,8 +55,9 @@ async def login(
     password: str,
     actor: audit.Actor,
     ttl: timedelta,
-) -> LoginResult:
-    """Verify credentials and open a new session (a fresh secret each login: session rotation)."""
+) -> LoginResult | SecondFactorPending:
+    """Verify credentials and open a new session (a fresh secret each login: session rotation),
+    or, for an account with a second factor, hand out the challenge that waits for its code."""
     ip = actor.ip or "unknown"
     await throttle.claim(db, email, ip)
     user = await db.scalar(select(User).where(User.email == email.lower()))
@@ -63,7 +75,35 @@ async def login(
         )
         await db.commit()
         raise Unauthorized(INVALID_LOGIN)
+    if user.totp_enabled_at is not None:
+        await throttle.give_back_ip_slot(db, ip)
+        return await _challenge(db, user, actor)
     await throttle.succeeded(db, email, ip)
+    return await open_session(db, user, actor, ttl)
+
+
+async def _challenge(db: AsyncSession, user: User, actor: audit.Actor) -> SecondFactorPending:
+    token = new_secret(TokenKind.LOGIN_CHALLENGE)
+    row = LoginChallenge(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        token_hash=sha256_hex(token),
+        ip=actor.ip,
+        expires_at=utcnow() + CHALLENGE_TTL,
+    )
+    db.add(row)
+    await db.commit()
+    return SecondFactorPending(token, row.expires_at)
+
+
+async def open_session(
+    db: AsyncSession,
+    user: User,
+    actor: audit.Actor,
+    ttl: timedelta,
+    second_factor: str | None = None,
+) -> LoginResult:
+    """The login itself, once every factor the account needs has been checked."""
     token = new_secret(TokenKind.LOGIN)
     row = AuthSession(
         tenant_id=user.tenant_id,
@@ -81,6 +121,7 @@ async def login(
         tenant_id=user.tenant_id,
         target_type="user",
         target_id=user.id,
+        details={"second_factor": second_factor} if second_factor else None,
     )
     await db.commit()
     principal = Principal(

@@ -80,8 +80,14 @@ class LoginThrottle:
 
     async def succeeded(self, db: AsyncSession, account: str, ip: str) -> None:
         """Clear the account's budget and return the IP's slot (in the caller's transaction)."""
-        (account_subject, _), (ip_subject, _) = self._budgets(account, ip)
+        (account_subject, _), _ = self._budgets(account, ip)
         await db.execute(delete(LoginBudget).where(LoginBudget.subject == account_subject))
+        await self.give_back_ip_slot(db, ip)
+
+    async def give_back_ip_slot(self, db: AsyncSession, ip: str) -> None:
+        """Return the IP's slot only: a right password still waiting for its second factor
+        leaves the account's budget spent, so it buys no fresh code guesses."""
+        ip_subject = _subject("ip", ip)
         await db.execute(
             update(LoginBudget)
             .where(LoginBudget.subject == ip_subject, LoginBudget.failures > 0)

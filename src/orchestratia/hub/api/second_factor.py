@@ -1,0 +1,97 @@
+"""A user's own second factor (TOTP): status, enrol, confirm, new recovery codes, disable."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep, bearer_token
+from orchestratia.hub.errors import Forbidden
+from orchestratia.hub.services.access import second_factor
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.protocol.second_factor import (
+    RecoveryCodes,
+    SecondFactorCode,
+    SecondFactorStatus,
+    TotpEnrolment,
+)
+from orchestratia.protocol.tokens import TokenKind
+
+router = APIRouter(prefix="/api/v1/auth/totp", tags=["auth"])
+
+
+def login_principal(request: Request, principal: PrincipalDep) -> Principal:
+    """Only a person's login manages their second factor: a key for tools must not be able to
+    turn it off or read new recovery codes."""
+    found = bearer_token(request)
+    if found is None or not found[0].startswith(TokenKind.LOGIN):
+        raise Forbidden("the second factor is managed from a login, not with an API key")
+    return principal
+
+
+LoginPrincipalDep = Annotated[Principal, Depends(login_principal)]
+
+
+def status_body(found: second_factor.Status) -> SecondFactorStatus:
+    return SecondFactorStatus(
+        enabled=found.enabled_at is not None,
+        enabled_at=found.enabled_at,
+        pending=found.pending,
+        recovery_codes_left=found.recovery_codes_left,
+    )
+
+
+@router.get("")
+async def totp_status(principal: LoginPrincipalDep, db: SessionDep) -> SecondFactorStatus:
+    return status_body(await second_factor.status(db, principal))
+
+
+@router.post("/enrol")
+async def enrol(
+    principal: LoginPrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+) -> TotpEnrolment:
+    """A new secret, off until confirmed with a code; replaces a pending one (409 while on)."""
+    found = await second_factor.enrol(db, hub.keyring, principal, actor)
+    return TotpEnrolment(secret=found.secret, otpauth_uri=found.otpauth_uri)
+
+
+@router.post("/confirm")
+async def confirm(
+    body: SecondFactorCode,
+    principal: LoginPrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> RecoveryCodes:
+    """Turn it on with a code from the pending secret; answers the recovery codes, once."""
+    codes = await second_factor.confirm(db, hub.keyring, hub.throttle, principal, body.code, actor)
+    return RecoveryCodes(codes=codes)
+
+
+@router.post("/recovery-codes")
+async def recovery_codes(
+    body: SecondFactorCode,
+    principal: LoginPrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> RecoveryCodes:
+    """Ten new recovery codes in place of the old ones, for a TOTP or recovery code."""
+    codes = await second_factor.regenerate_recovery_codes(
+        db, hub.keyring, hub.throttle, principal, body.code, actor
+    )
+    return RecoveryCodes(codes=codes)
+
+
+@router.post("/disable", status_code=204)
+async def disable(
+    body: SecondFactorCode,
+    principal: LoginPrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> Response:
+    """Off, for a TOTP or recovery code; the recovery codes go with it."""
+    await second_factor.disable(db, hub.keyring, hub.throttle, principal, body.code, actor)
+    return Response(status_code=204)
