@@ -46,7 +46,7 @@ from orchestratia.hub.services.fleet import recording
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message
-from orchestratia.hub.web import inbox_pages, pages, permission_pages, task_pages
+from orchestratia.hub.web import account_pages, inbox_pages, pages, permission_pages, task_pages
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
@@ -181,6 +181,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         task_pages.router,
         inbox_pages.router,
         permission_pages.router,
+        account_pages.router,
     ):
         app.include_router(router)
     app.add_api_websocket_route("/ws/server", server_channel)

@@ -94,27 +94,59 @@ function followProject(projectId, indicator, onEvent, onLive) {
   connect();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// The login page: the password, then, for an account with a second factor, a code sent back
+// with the challenge the password earned (in the same page, so nothing is typed twice).
+function wireLogin() {
   const form = document.getElementById("login-form");
-  if (form) {
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const data = new FormData(form);
-      const error = document.getElementById("login-error");
-      error.hidden = true;
-      const res = await postJson("/api/v1/auth/login", {
-        email: data.get("email"),
-        password: data.get("password"),
-      });
-      if (res.ok) {
-        window.location.assign("/fleet");
-        return;
-      }
-      const body = await res.json().catch(() => ({}));
-      error.textContent = typeof body.detail === "string" ? body.detail : "Login failed";
-      error.hidden = false;
-    });
+  if (!form) return;
+  const codeForm = document.getElementById("second-factor-form");
+  const error = document.getElementById("login-error");
+  const codeError = document.getElementById("second-factor-error");
+  let challenge = null;
+  async function failed(res, slot) {
+    slot.textContent = apiErrorText(await res.json().catch(() => ({})), res.status);
+    slot.hidden = false;
   }
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    error.hidden = true;
+    const res = await postJson("/api/v1/auth/login", {
+      email: data.get("email"),
+      password: data.get("password"),
+    });
+    if (!res.ok) return failed(res, error);
+    const body = await res.json();
+    if (!body.second_factor_required) return window.location.assign("/fleet");
+    challenge = body.challenge;
+    form.hidden = true;
+    codeForm.hidden = false;
+    codeError.hidden = true;
+    codeForm.elements.code.focus();
+  });
+  codeForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    codeError.hidden = true;
+    const res = await postJson("/api/v1/auth/login/second-factor", {
+      challenge,
+      code: codeForm.elements.code.value,
+    });
+    if (res.ok) return window.location.assign("/fleet");
+    codeForm.elements.code.select();
+    return failed(res, codeError);
+  });
+  document.getElementById("second-factor-back").addEventListener("click", () => {
+    challenge = null;
+    codeForm.reset();
+    codeForm.hidden = true;
+    form.hidden = false;
+    form.elements.password.value = "";
+    form.elements.password.focus();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  wireLogin();
   const logout = document.getElementById("logout");
   if (logout) {
     logout.addEventListener("click", async () => {
