@@ -18,8 +18,9 @@ from orchestratia.hub.db.models import User
 from orchestratia.hub.db.team_models import LoginChallenge, RecoveryCode
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.sealing import sealed_for
+from orchestratia.hub.services.access import login_challenges
 from tests.integration.helpers import audit_rows
-from tests.integration.hub_setup import PASSWORD, create_admin
+from tests.integration.hub_setup import PASSWORD, add_user, create_admin
 from tests.integration.running_hub import RunningHub
 
 RECOVERY_FORMAT = re.compile(r"^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{2}$")
@@ -142,6 +143,8 @@ async def test_expired_challenge_is_refused(
         await db.commit()
     res = await second_step(anon, challenge, totp.code(steps_ahead=1))
     assert res.status_code == 401 and "expired" in res.json()["detail"]
+    async with hub.state.sessionmaker() as db:
+        assert await login_challenges.prune(db) == 1
 
 
 async def test_challenge_is_bound_to_the_address_that_typed_the_password(
@@ -298,3 +301,18 @@ async def test_bad_challenges_are_precise_4xx(anon: httpx.AsyncClient) -> None:
             "GET" if not path else "POST", f"/api/v1/auth/totp{path}", json={"code": "123456"}
         )
         assert res.status_code == 401, (path, res.text)
+
+
+async def test_every_user_manages_only_their_own(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    viewer = await add_user(hub, admin, "vic@a.example", project_id, "viewer")
+    try:
+        await enable(viewer)  # a viewer is read-only on projects, not on their own account
+        assert (await admin.get("/api/v1/auth/totp")).json()["enabled"] is False
+        async with hub.state.sessionmaker() as db:
+            owners = set(await db.scalars(select(RecoveryCode.user_id)))
+            vic = await db.scalar(select(User.id).where(User.email == "vic@a.example"))
+        assert owners == {vic}
+    finally:
+        await viewer.aclose()

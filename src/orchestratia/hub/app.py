@@ -41,6 +41,7 @@ from orchestratia.hub.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from orchestratia.hub.services.access import login_challenges
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.fleet import recording
 from orchestratia.hub.settings import HubSettings
@@ -71,9 +72,10 @@ async def _every(
             log.exception("%s failed; retrying next tick", what)
 
 
-async def _prune_login_budgets(hub: HubState) -> None:
+async def _prune_login_state(hub: HubState) -> None:
     async with hub.sessionmaker() as db:
         await hub.throttle.prune(db)
+        await login_challenges.prune(db)
 
 
 async def _prune_recordings(hub: HubState) -> None:
@@ -141,7 +143,12 @@ def create_app(settings: HubSettings) -> FastAPI:
                 _every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
             ),
             asyncio.create_task(
-                _every(3600, stop, lambda: _prune_login_budgets(hub), "login budget pruning")
+                _every(
+                    3600,
+                    stop,
+                    lambda: _prune_login_state(hub),
+                    "login budget and challenge pruning",
+                )
             ),
             asyncio.create_task(
                 _every(

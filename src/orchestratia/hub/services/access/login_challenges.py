@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import User
@@ -68,3 +68,11 @@ async def complete(
     if not await _spend(db, challenge):
         raise Unauthorized(GONE)
     return await open_session(db, user, actor, ttl, second_factor=found)
+
+
+async def prune(db: AsyncSession) -> int:
+    """Drop challenges past their expiry (used or not: they can open nothing any more)."""
+    gone = await db.execute(delete(LoginChallenge).where(LoginChallenge.expires_at <= utcnow()))
+    await db.commit()
+    count: int = gone.rowcount  # type: ignore[attr-defined]
+    return count
