@@ -36,11 +36,13 @@ def hub_overrides() -> dict[str, Any]:
 class Enabled:
     secret: str
     recovery_codes: list[str]
+    # The code that turned it on: its step is spent (the current one, or one before by now).
+    confirmed_with: str
 
-    def code(self, steps_ahead: int = 0) -> str:
-        """The code for the current step or one ahead (the hub accepts one step of drift, and
-        refuses a step already used: the next login uses the next step)."""
-        return pyotp.TOTP(self.secret).at(time.time() + 30 * steps_ahead)
+    def next_code(self) -> str:
+        """The code for the step after the current one: within the hub's one step of drift,
+        and not yet spent (a login right after another would need to wait for the next step)."""
+        return pyotp.TOTP(self.secret).at(time.time() + 30)
 
 
 async def enable(client: httpx.AsyncClient) -> Enabled:
@@ -48,11 +50,10 @@ async def enable(client: httpx.AsyncClient) -> Enabled:
     assert enrolled.status_code == 200, enrolled.text
     secret = enrolled.json()["secret"]
     assert enrolled.json()["otpauth_uri"].startswith("otpauth://totp/Orchestratia:")
-    confirmed = await client.post(
-        "/api/v1/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()}
-    )
+    code = pyotp.TOTP(secret).now()
+    confirmed = await client.post("/api/v1/auth/totp/confirm", json={"code": code})
     assert confirmed.status_code == 200, confirmed.text
-    return Enabled(secret, confirmed.json()["codes"])
+    return Enabled(secret, confirmed.json()["codes"], code)
 
 
 async def challenge_for(client: httpx.AsyncClient, email: str) -> str:
@@ -93,7 +94,7 @@ async def test_login_with_a_code_after_the_password(
 
     challenge = await challenge_for(anon, "alice@a.example")
     assert (await anon.get("/api/v1/auth/me")).status_code == 401
-    res = await second_step(anon, challenge, totp.code(steps_ahead=1))
+    res = await second_step(anon, challenge, totp.next_code())
     assert res.status_code == 200, res.text
     assert res.json()["access_token"].startswith("orcu_")
     assert (await anon.get("/api/v1/auth/me")).json()["email"] == "alice@a.example"
@@ -109,10 +110,12 @@ async def test_a_code_is_not_accepted_twice(
 ) -> None:
     totp = await enable(admin)
     # The step confirmed with is used: its code does not log in.
-    replay = await second_step(anon, await challenge_for(anon, "alice@a.example"), totp.code())
+    replay = await second_step(
+        anon, await challenge_for(anon, "alice@a.example"), totp.confirmed_with
+    )
     assert replay.status_code == 401
     assert replay.json()["detail"] == "the code is wrong or was already used"
-    ahead = totp.code(steps_ahead=1)
+    ahead = totp.next_code()
     assert (await second_step(anon, await challenge_for(anon, "alice@a.example"), ahead)).is_success
     replay = await second_step(anon, await challenge_for(anon, "alice@a.example"), ahead)
     assert replay.status_code == 401
@@ -141,7 +144,7 @@ async def test_expired_challenge_is_refused(
     async with hub.state.sessionmaker() as db:
         await db.execute(update(LoginChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
         await db.commit()
-    res = await second_step(anon, challenge, totp.code(steps_ahead=1))
+    res = await second_step(anon, challenge, totp.next_code())
     assert res.status_code == 401 and "expired" in res.json()["detail"]
     async with hub.state.sessionmaker() as db:
         assert await login_challenges.prune(db) == 1
@@ -153,10 +156,10 @@ async def test_challenge_is_bound_to_the_address_that_typed_the_password(
     totp = await enable(admin)
     challenge = await challenge_for(anon, "alice@a.example")
     elsewhere = await second_step(
-        anon, challenge, totp.code(steps_ahead=1), **{"X-Forwarded-For": "203.0.113.9"}
+        anon, challenge, totp.next_code(), **{"X-Forwarded-For": "203.0.113.9"}
     )
     assert elsewhere.status_code == 401 and "another address" in elsewhere.json()["detail"]
-    assert (await second_step(anon, challenge, totp.code(steps_ahead=1))).is_success
+    assert (await second_step(anon, challenge, totp.next_code())).is_success
 
 
 async def test_another_users_challenge_is_useless(
@@ -173,10 +176,10 @@ async def test_another_users_challenge_is_useless(
         bob = await enable(bob_client)
     bobs_challenge = await challenge_for(anon, "bob@b.example")
     # Alice's codes (TOTP or recovery) say nothing about Bob.
-    for code in (alice.code(steps_ahead=1), alice.recovery_codes[0]):
+    for code in (alice.next_code(), alice.recovery_codes[0]):
         res = await second_step(anon, bobs_challenge, code)
         assert res.status_code == 401, res.text
-    res = await second_step(anon, bobs_challenge, bob.code(steps_ahead=1))
+    res = await second_step(anon, bobs_challenge, bob.next_code())
     assert res.status_code == 200
     assert (await anon.get("/api/v1/auth/me")).json()["email"] == "bob@b.example"
 
@@ -202,7 +205,7 @@ async def test_disable_requires_a_valid_code(
     totp = await enable(admin)
     wrong = await admin.post("/api/v1/auth/totp/disable", json={"code": "000000"})
     assert wrong.status_code == 403 and "wrong" in wrong.json()["detail"]
-    used_step = await admin.post("/api/v1/auth/totp/disable", json={"code": totp.code()})
+    used_step = await admin.post("/api/v1/auth/totp/disable", json={"code": totp.confirmed_with})
     assert used_step.status_code == 403
     assert (await audit_rows(hub, "auth.second_factor_failed"))[-1].target_type == "user"
     off = await admin.post("/api/v1/auth/totp/disable", json={"code": totp.recovery_codes[0]})
@@ -246,7 +249,7 @@ async def test_new_recovery_codes_replace_the_old(
     admin: httpx.AsyncClient, anon: httpx.AsyncClient
 ) -> None:
     totp = await enable(admin)
-    res = await admin.post("/api/v1/auth/totp/recovery-codes", json={"code": totp.code(1)})
+    res = await admin.post("/api/v1/auth/totp/recovery-codes", json={"code": totp.next_code()})
     assert res.status_code == 200
     fresh = res.json()["codes"]
     old = await second_step(
