@@ -77,6 +77,8 @@ def test_set_up_log_in_with_codes_and_throttle(
     log_in_with_code(page, hub_process, codes[0])
     page.goto(f"{hub_process.url}/account")
     expect(page.locator("#recovery-left")).to_have_text("9")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=tmp_path / "status-phone.png", full_page=True)
     log_out(page, hub_process)
 
     submit_login(page, hub_process)
