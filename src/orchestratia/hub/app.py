@@ -22,7 +22,9 @@ from orchestratia.hub.api import (
     agent_approvals,
     agent_tasks,
     agent_unsupported,
+    api_keys,
     health,
+    openapi_security,
     projects,
     second_factor,
     servers,
@@ -183,6 +185,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         approvals_api.router,
         agent_approvals.router,
         inbox_api.router,
+        api_keys.router,
         health.router,
         pages.router,
         task_pages.router,
@@ -191,6 +194,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         account_pages.router,
     ):
         app.include_router(router)
+    openapi_security.install(app)
     app.add_api_websocket_route("/ws/server", server_channel)
     app.add_api_websocket_route("/ws/dashboard", dashboard_channel)
     app.add_api_websocket_route("/ws/sessions/{session_id}/view", viewer_channel)

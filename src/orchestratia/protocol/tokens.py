@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import string
+import zlib
 from enum import StrEnum
 
 
@@ -45,6 +47,31 @@ _TOKEN = re.compile(
     + r"[A-Za-z0-9_\-.]+"
 )
 MASK = "***"
+
+# A user API key ends in CHECKSUM_CHARS base62 characters of the CRC-32 of the rest, so secret
+# scanners (and the hub, before any lookup) can tell a real key from a look-alike or a typo.
+_BASE62 = string.digits + string.ascii_letters
+CHECKSUM_CHARS = 6
+
+
+def _crc_base62(text: str) -> str:
+    value = zlib.crc32(text.encode())
+    digits = ""
+    for _ in range(CHECKSUM_CHARS):
+        value, digit = divmod(value, 62)
+        digits = _BASE62[digit] + digits
+    return digits
+
+
+def with_checksum(token: str) -> str:
+    """``token`` followed by its checksum."""
+    return token + _crc_base62(token)
+
+
+def checksum_ok(token: str) -> bool:
+    """Whether ``token`` ends in the checksum of what precedes it."""
+    body, tail = token[:-CHECKSUM_CHARS], token[-CHECKSUM_CHARS:]
+    return len(token) > CHECKSUM_CHARS and _crc_base62(body) == tail
 
 
 def mask_tokens(text: str) -> str:

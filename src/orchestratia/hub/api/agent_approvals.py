@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query
 from orchestratia.hub.actions import approvals
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.api.scopes import SERVER_KEY
 from orchestratia.hub.errors import Forbidden
 from orchestratia.hub.services.approvals import rule_sets, tool_approvals
 from orchestratia.protocol.approval_api import (
@@ -21,7 +22,7 @@ from orchestratia.protocol.approval_api import (
 from orchestratia.protocol.approvals import PermissionLogBatch, RuleSet
 from orchestratia.rules.public_rules import PublicApprovalRule, public_rules
 
-router = APIRouter(prefix="/api/v1/server", tags=["agent"])
+router = APIRouter(prefix="/api/v1/server", tags=["agent"], dependencies=[SERVER_KEY])
 
 
 @router.get("/approval-rules")

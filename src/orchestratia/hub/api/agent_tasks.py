@@ -11,6 +11,7 @@ from pydantic import Field
 from orchestratia.hub.actions import tasks as task_actions
 from orchestratia.hub.api.callers import AgentCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.api.scopes import SERVER_KEY
 from orchestratia.hub.services.fleet import briefs
 from orchestratia.hub.services.inbox import interventions
 from orchestratia.hub.services.tasks import records as tasks
@@ -41,7 +42,7 @@ from orchestratia.protocol.tasks import (
     TaskPlanSubmit,
 )
 
-router = APIRouter(prefix="/api/v1/server", tags=["agent"])
+router = APIRouter(prefix="/api/v1/server", tags=["agent"], dependencies=[SERVER_KEY])
 PUBLIC_LIST_LIMIT = 50
 OptionalId = Annotated[str | None, Query(max_length=64)]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from orchestratia.hub.api.callers import AgentCallerDep
+from orchestratia.hub.api.scopes import SERVER_KEY
 from orchestratia.protocol.agent_polls import AccessGrant, PendingPull, PendingUpload
 
-router = APIRouter(prefix="/api/v1/server", tags=["agent"])
+router = APIRouter(prefix="/api/v1/server", tags=["agent"], dependencies=[SERVER_KEY])
 
 
 @router.get("/files/pending")

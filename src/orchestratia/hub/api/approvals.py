@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from orchestratia.hub.actions import approvals
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.services.approvals import permission_log, rule_sets
 from orchestratia.hub.services.approvals import rules as approval_rules
 from orchestratia.protocol.approval_api import (
@@ -32,13 +33,13 @@ router = APIRouter(tags=["approvals"])
 OptionalId = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-@router.get("/api/v1/approval-rules")
+@router.get("/api/v1/approval-rules", dependencies=[needs("admin")])
 async def list_rules(caller: UserCallerDep, db: SessionDep) -> ApprovalRuleList:
     rows = await approval_rules.list_rules(db, caller)
     return ApprovalRuleList(rules=[approval_rules.to_public(r) for r in rows])
 
 
-@router.post("/api/v1/approval-rules", status_code=201)
+@router.post("/api/v1/approval-rules", status_code=201, dependencies=[needs("admin")])
 async def create_rule(
     body: CheckedRuleCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> ApprovalRulePublic:
@@ -46,12 +47,12 @@ async def create_rule(
     return approval_rules.to_public(row)
 
 
-@router.post("/api/v1/approval-rules/test")
+@router.post("/api/v1/approval-rules/test", dependencies=[needs("admin")])
 async def test_rule(body: RuleTestRequest, caller: UserCallerDep, db: SessionDep) -> RuleTestResult:
     return await rule_sets.test(db, caller, body)
 
 
-@router.patch("/api/v1/approval-rules/{rule_id}")
+@router.patch("/api/v1/approval-rules/{rule_id}", dependencies=[needs("admin")])
 async def update_rule(
     rule_id: str, body: ApprovalRuleUpdate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> ApprovalRulePublic:
@@ -65,13 +66,13 @@ async def update_rule(
     return approval_rules.to_public(row)
 
 
-@router.delete("/api/v1/approval-rules/{rule_id}", status_code=204)
+@router.delete("/api/v1/approval-rules/{rule_id}", status_code=204, dependencies=[needs("admin")])
 async def delete_rule(rule_id: str, caller: UserCallerDep, db: SessionDep, hub: HubDep) -> Response:
     await approvals.delete_rule(db, hub, caller, rule_id)
     return Response(status_code=204)
 
 
-@router.get("/api/v1/permissions")
+@router.get("/api/v1/permissions", dependencies=[needs("sessions:read")])
 async def permissions(
     caller: UserCallerDep,
     db: SessionDep,

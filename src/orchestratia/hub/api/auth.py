@@ -16,6 +16,7 @@ from orchestratia.hub.api.deps import (
     SessionDep,
     UserActorDep,
 )
+from orchestratia.hub.api.scopes import ANY_CALLER, LOGIN_ONLY, PUBLIC
 from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services.access import auth, login_challenges
 from orchestratia.hub.state import HubState
@@ -55,7 +56,7 @@ def signed_in(
     return TokenResponse(access_token=result.token, csrf_token=csrf)
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[PUBLIC])
 async def login(
     body: LoginRequest,
     request: Request,
@@ -73,7 +74,7 @@ async def login(
     return signed_in(request, response, hub, result)
 
 
-@router.post("/login/second-factor")
+@router.post("/login/second-factor", dependencies=[PUBLIC])
 async def login_second_factor(
     body: SecondFactorLogin,
     request: Request,
@@ -90,7 +91,7 @@ async def login_second_factor(
     return signed_in(request, response, hub, result)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, dependencies=[LOGIN_ONLY])
 async def logout(
     principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
@@ -101,7 +102,7 @@ async def logout(
     return response
 
 
-@router.post("/password", status_code=204)
+@router.post("/password", status_code=204, dependencies=[LOGIN_ONLY])
 async def change_password(
     body: PasswordChange, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
@@ -112,7 +113,7 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get("/me", dependencies=[ANY_CALLER])
 async def me(principal: PrincipalDep, db: SessionDep) -> UserPublic:
     return UserPublic(
         id=principal.user_id,

@@ -8,13 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.api.route_access import admits_keys
 from orchestratia.hub.db.models import Server
 from orchestratia.hub.errors import Forbidden, Unauthorized
 from orchestratia.hub.security import constant_time_equals, csrf_token_for
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.access import auth
+from orchestratia.hub.services.access import api_keys, auth
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
+from orchestratia.protocol.tokens import TokenKind
 
 SESSION_COOKIE = "orc_session"
 CSRF_COOKIE = "orc_csrf"
@@ -61,16 +63,30 @@ def bearer_token(request: Request) -> tuple[str, bool] | None:
     return None
 
 
-async def current_principal(request: Request, db: SessionDep, hub: HubDep) -> auth.Principal:
+async def authenticated(request: Request, db: SessionDep, hub: HubDep) -> auth.Principal:
+    """Whoever the request speaks for: a login (bearer or cookie + CSRF) or a user API key
+    (bearer ``orck_…``), whatever the route. Routes take ``PrincipalDep`` instead."""
     found = bearer_token(request)
     if found is None:
         raise Unauthorized("not authenticated")
     token, from_cookie = found
+    if token.startswith(TokenKind.API_KEY) and not from_cookie:
+        return await api_keys.authenticate(db, token)
     principal = await auth.resolve(db, token)
     if from_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not constant_time_equals(sent, csrf_token_for(hub.secret_key, token)):
             raise Forbidden("missing or invalid CSRF token")
+    return principal
+
+
+async def current_principal(
+    request: Request, principal: Annotated[auth.Principal, Depends(authenticated)]
+) -> auth.Principal:
+    """The caller; an API key only where the route declares a scope (``hub.api.scopes``), so
+    pages and any route that forgot its declaration take logins alone."""
+    if principal.api_key_id is not None and not admits_keys(request):
+        raise Unauthorized(auth.LOGIN_NEEDED)
     return principal
 
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from orchestratia.hub.actions import approvals
 from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.services.inbox import items as inbox
 from orchestratia.protocol.inbox import DecisionResult, DecisionResults, InboxKind, InboxList
 from orchestratia.protocol.rest import StrictBody
@@ -34,7 +35,7 @@ class DecisionsIn(StrictBody):
     decisions: list[DecisionIn] = Field(min_length=1, max_length=200)
 
 
-@router.get("/api/v1/inbox")
+@router.get("/api/v1/inbox", dependencies=[needs("tasks:read")])
 async def list_inbox(
     caller: UserCallerDep,
     db: SessionDep,
@@ -47,7 +48,7 @@ async def list_inbox(
     return InboxList.model_validate({"items": await inbox.pending(db, caller, filters)})
 
 
-@router.post("/api/v1/inbox/decisions")
+@router.post("/api/v1/inbox/decisions", dependencies=[needs("tasks:write")])
 async def decide(
     body: DecisionsIn, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> DecisionResults:

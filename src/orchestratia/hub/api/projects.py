@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from orchestratia.hub.actions import access
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
+from orchestratia.hub.api.scopes import ANY_CALLER, needs
 from orchestratia.hub.services.access import projects
 from orchestratia.protocol.rest import (
     MemberCreate,
@@ -29,24 +30,24 @@ def _public(acc: projects.ProjectAccess) -> ProjectPublic:
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[needs("admin")])
 async def create_project(
     body: ProjectCreate, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> ProjectPublic:
     return _public(await access.create_project(db, hub, principal, body.name, actor))
 
 
-@router.get("")
+@router.get("", dependencies=[ANY_CALLER])
 async def list_projects(principal: PrincipalDep, db: SessionDep) -> ProjectList:
     return ProjectList(projects=[_public(a) for a in await projects.list_for(db, principal)])
 
 
-@router.get("/{project_id}")
+@router.get("/{project_id}", dependencies=[ANY_CALLER])
 async def get_project(project_id: str, principal: PrincipalDep, db: SessionDep) -> ProjectPublic:
     return _public(await projects.access(db, principal, project_id))
 
 
-@router.get("/{project_id}/members")
+@router.get("/{project_id}/members", dependencies=[needs("admin")])
 async def list_members(
     project_id: str, principal: PrincipalDep, db: SessionDep
 ) -> list[MemberPublic]:
@@ -58,7 +59,7 @@ def _member(change: projects.MemberChange, role: Role) -> MemberPublic:
     return MemberPublic(user_id=change.user_id, email=change.email, role=role)
 
 
-@router.post("/{project_id}/members", status_code=201)
+@router.post("/{project_id}/members", status_code=201, dependencies=[needs("admin")])
 async def set_member(
     project_id: str,
     body: MemberCreate,
@@ -71,7 +72,7 @@ async def set_member(
     return _member(change, body.role)
 
 
-@router.patch("/{project_id}/members/{user_id}")
+@router.patch("/{project_id}/members/{user_id}", dependencies=[needs("admin")])
 async def update_member(
     project_id: str,
     user_id: str,
@@ -85,7 +86,7 @@ async def update_member(
     return _member(change, body.role)
 
 
-@router.delete("/{project_id}/members/{user_id}", status_code=204)
+@router.delete("/{project_id}/members/{user_id}", status_code=204, dependencies=[needs("admin")])
 async def remove_member(
     project_id: str,
     user_id: str,

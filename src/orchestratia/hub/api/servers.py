@@ -15,6 +15,7 @@ from orchestratia.hub.api.deps import (
     SessionDep,
     UserActorDep,
 )
+from orchestratia.hub.api.scopes import PUBLIC, SERVER_KEY, needs
 from orchestratia.hub.services.fleet import servers
 from orchestratia.protocol.rest import (
     HeartbeatRequest,
@@ -40,7 +41,7 @@ def install_command(token: str) -> str:
     )
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, dependencies=[needs("admin")])
 async def create_token(
     body: RegistrationTokenCreate,
     request: Request,
@@ -60,7 +61,7 @@ async def create_token(
     )
 
 
-@router.post("/register")
+@router.post("/register", dependencies=[PUBLIC])
 async def register(
     body: RegisterRequest, request: Request, db: SessionDep, hub: HubDep, actor: ActorDep
 ) -> RegisterResponse:
@@ -76,7 +77,7 @@ async def register(
     )
 
 
-@router.post("/heartbeat")
+@router.post("/heartbeat", dependencies=[SERVER_KEY])
 async def heartbeat(
     body: HeartbeatRequest, server: ServerDep, db: SessionDep, hub: HubDep
 ) -> HeartbeatResponse:
@@ -84,7 +85,7 @@ async def heartbeat(
     return HeartbeatResponse(server_id=server.id)
 
 
-@router.get("")
+@router.get("", dependencies=[needs("servers:read")])
 async def list_servers(
     project_id: Annotated[str, Query(min_length=1, max_length=64)],
     principal: PrincipalDep,
@@ -94,12 +95,12 @@ async def list_servers(
     return ServerList(servers=[servers.to_public(s) for s in rows])
 
 
-@router.get("/{server_id}")
+@router.get("/{server_id}", dependencies=[needs("servers:read")])
 async def get_server(server_id: str, principal: PrincipalDep, db: SessionDep) -> ServerPublic:
     return servers.to_public(await servers.get(db, principal, server_id))
 
 
-@router.post("/{server_id}/revoke-keys", status_code=204)
+@router.post("/{server_id}/revoke-keys", status_code=204, dependencies=[needs("admin")])
 async def revoke_keys(
     server_id: str, principal: PrincipalDep, db: SessionDep, actor: UserActorDep, hub: HubDep
 ) -> Response:

@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
+from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services.fleet import recording, sessions
@@ -36,7 +37,7 @@ RAW_BYTES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/api/v1/sessions", status_code=201)
+@router.post("/api/v1/sessions", status_code=201, dependencies=[needs("sessions:write")])
 async def start_session(
     body: SessionCreate, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> SessionPublic:
@@ -44,7 +45,7 @@ async def start_session(
     return sessions.to_public(s)
 
 
-@router.get("/api/v1/sessions")
+@router.get("/api/v1/sessions", dependencies=[needs("sessions:read")])
 async def list_sessions(
     project_id: Annotated[str, Query(min_length=1, max_length=64)],
     principal: PrincipalDep,
@@ -54,7 +55,7 @@ async def list_sessions(
     return SessionList(sessions=[sessions.to_public(s) for s in rows])
 
 
-@router.get("/api/v1/sessions/{session_id}")
+@router.get("/api/v1/sessions/{session_id}", dependencies=[needs("sessions:read")])
 async def get_session(session_id: str, principal: PrincipalDep, db: SessionDep) -> SessionPublic:
     return sessions.to_public(await sessions.get(db, principal, session_id))
 
@@ -71,21 +72,36 @@ async def _end(
     return Response(status_code=202)
 
 
-@router.post("/api/v1/sessions/{session_id}/close", status_code=202, response_class=Response)
+@router.post(
+    "/api/v1/sessions/{session_id}/close",
+    status_code=202,
+    response_class=Response,
+    dependencies=[needs("sessions:write")],
+)
 async def close_session(
     session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     return await _end(session_id, principal, db, hub, actor, kill=False)
 
 
-@router.post("/api/v1/sessions/{session_id}/kill", status_code=202, response_class=Response)
+@router.post(
+    "/api/v1/sessions/{session_id}/kill",
+    status_code=202,
+    response_class=Response,
+    dependencies=[needs("sessions:write")],
+)
 async def kill_session(
     session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     return await _end(session_id, principal, db, hub, actor, kill=True)
 
 
-@router.get("/api/v1/sessions/{session_id}/output", response_class=Response, responses=RAW_BYTES)
+@router.get(
+    "/api/v1/sessions/{session_id}/output",
+    response_class=Response,
+    responses=RAW_BYTES,
+    dependencies=[needs("sessions:read")],
+)
 async def session_output(
     session_id: str,
     principal: PrincipalDep,
@@ -106,7 +122,11 @@ async def session_output(
     )
 
 
-@router.get("/api/v1/sessions/{session_id}/scrollback", response_class=PlainTextResponse)
+@router.get(
+    "/api/v1/sessions/{session_id}/scrollback",
+    response_class=PlainTextResponse,
+    dependencies=[needs("sessions:read")],
+)
 async def scrollback(
     session_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep
 ) -> PlainTextResponse:
@@ -129,7 +149,9 @@ async def scrollback(
     return PlainTextResponse(captured.content)
 
 
-@router.post("/api/v1/sessions/{session_id}/share", status_code=201)
+@router.post(
+    "/api/v1/sessions/{session_id}/share", status_code=201, dependencies=[needs("sessions:write")]
+)
 async def share(
     session_id: str,
     body: ShareLinkCreate,
@@ -153,7 +175,9 @@ async def share(
     )
 
 
-@router.delete("/api/v1/share-links/{link_id}", status_code=204)
+@router.delete(
+    "/api/v1/share-links/{link_id}", status_code=204, dependencies=[needs("sessions:write")]
+)
 async def revoke_share(
     link_id: str, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestratia import __version__
-from orchestratia.hub.api.deps import HubDep, SessionDep, current_principal
+from orchestratia.hub.api.deps import HubDep, SessionDep, authenticated, current_principal
 from orchestratia.hub.errors import HubError
 from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services.access import projects
@@ -32,7 +32,7 @@ templates.env.filters["compact_json"] = compact_json
 
 async def optional_principal(request: Request, db: SessionDep, hub: HubDep) -> Principal | None:
     try:
-        return await current_principal(request, db, hub)
+        return await current_principal(request, await authenticated(request, db, hub))
     except HubError:
         return None
 

@@ -21,6 +21,10 @@ from orchestratia.protocol.tokens import TokenKind
 INVALID_LOGIN = "invalid email or password"
 # Time to type the code after the password.
 CHALLENGE_TTL = timedelta(minutes=5)
+LOGIN_NEEDED = (
+    "this needs a login (the dashboard's cookie or a login token); "
+    "API keys work on the REST API only"
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,19 @@ class Principal:
     auth_session_id: str
     # When the login ends; None for principals built in-process (CLI bootstrap), bound to none.
     expires_at: datetime | None = None
+    # Set when an API key authenticated the call: the key, its scopes and its one project.
+    # A login has every scope and reaches every project its user can.
+    api_key_id: str | None = None
+    scopes: frozenset[str] | None = None
+    project_restriction: str | None = None
+
+    def has_scope(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+    @property
+    def tenant_wide_admin(self) -> bool:
+        """A tenant admin acting on the whole tenant: a project-restricted key is not one."""
+        return self.is_tenant_admin and self.project_restriction is None
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,8 @@ async def open_session(
 
 async def resolve(db: AsyncSession, token: str) -> Principal:
     """The principal behind a session token; Unauthorized when unknown, expired or revoked."""
+    if token.startswith(TokenKind.API_KEY):
+        raise Unauthorized(LOGIN_NEEDED)
     row = await db.scalar(
         select(AuthSession).where(
             AuthSession.token_hash == sha256_hex(token),

@@ -32,8 +32,11 @@ async def access(
     """The caller's role on a project of their tenant.
 
     NotFound (never Forbidden) for other tenants' or unshared projects, so ids leak nothing;
-    Forbidden for a viewer attempting a write.
+    Forbidden for a viewer attempting a write. A project-restricted API key finds no other
+    project.
     """
+    if principal.project_restriction not in (None, project_id):
+        raise NotFound("project not found")
     project = await db.scalar(
         select(Project).where(Project.id == project_id, Project.tenant_id == principal.tenant_id)
     )
@@ -59,25 +62,28 @@ async def access(
 
 
 async def list_for(db: AsyncSession, principal: Principal) -> list[ProjectAccess]:
+    """Every project the caller reaches (only its own, for a project-restricted API key)."""
+    only = principal.project_restriction
     if principal.is_tenant_admin:
-        rows = await db.scalars(
-            select(Project).where(Project.tenant_id == principal.tenant_id).order_by(Project.name)
-        )
-        return [ProjectAccess(p, "owner") for p in rows]
-    pairs = await db.execute(
+        query = select(Project).where(Project.tenant_id == principal.tenant_id)
+        if only is not None:
+            query = query.where(Project.id == only)
+        return [ProjectAccess(p, "owner") for p in await db.scalars(query.order_by(Project.name))]
+    pairs = (
         select(Project, Membership.role)
         .join(Membership, Membership.project_id == Project.id)
         .where(Membership.user_id == principal.user_id, Project.tenant_id == principal.tenant_id)
-        .order_by(Project.name)
     )
-    return [ProjectAccess(p, role) for p, role in pairs]
+    if only is not None:
+        pairs = pairs.where(Project.id == only)
+    return [ProjectAccess(p, role) for p, role in await db.execute(pairs.order_by(Project.name))]
 
 
 async def create(
     db: AsyncSession, principal: Principal, name: str, actor: audit.Actor
 ) -> ProjectAccess:
-    if not principal.is_tenant_admin:
-        raise Forbidden("only tenant admins create projects")
+    if not principal.tenant_wide_admin:
+        raise Forbidden("only tenant admins create projects (with a key not tied to one project)")
     tenant = await db.get(Tenant, principal.tenant_id)
     assert tenant is not None
     limit = limits_for(tenant.plan).projects

@@ -142,7 +142,7 @@ async def _may_change(
     allow rule) needs the project's owner role."""
     principal = _principal(caller)
     if scope == "tenant":
-        if not principal.is_tenant_admin:
+        if not principal.tenant_wide_admin:
             raise Forbidden("only tenant admins manage tenant-wide approval rules")
         return
     project_id = await target_project(db, caller.tenant_id, scope, scope_id)
