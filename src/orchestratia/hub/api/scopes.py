@@ -46,7 +46,9 @@ PUBLIC = Depends(_Open("public"))
 SERVER_KEY = Depends(_Open("server"))
 LOGIN_ONLY = Depends(_ForUsers("login"))
 ANY_CALLER = Depends(_ForUsers("any"))
-_SCOPED = {scope: Depends(_ForUsers("scope", scope)) for scope in get_args(ApiScope)}
+_SCOPED: dict[ApiScope, DependsParam] = {
+    scope: Depends(_ForUsers("scope", scope)) for scope in get_args(ApiScope)
+}
 
 
 def needs(scope: ApiScope) -> DependsParam:
