@@ -10,9 +10,11 @@ from orchestratia.agent.redaction import Redactor, SecretPattern
 from orchestratia.agent.sessions.views import redact_rows
 from orchestratia.agent.terminal.snapshot import wrapped_rows
 from orchestratia.hub.security import new_secret
-from orchestratia.protocol.tokens import TokenKind, encode_registration_token
+from orchestratia.protocol.tokens import TokenKind, encode_registration_token, with_checksum
 
 B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+# A user API key as the hub makes them: prefix, 43 random characters, 6 of checksum.
+API_KEY = with_checksum(TokenKind.API_KEY + "Tq9_Zk-3" * 5 + "aB1").encode()
 PEM_BODY = b"\r\n".join(bytes(random.Random(7).choices(B64, k=64)) for _ in range(20))
 
 # (kind, head shown in the output, secret part that must never appear)
@@ -28,6 +30,7 @@ SECRETS: list[tuple[str, bytes, bytes]] = [
     ("orchestratia_key", b"orcreg_", b"aHR0cDovL2h1Yg.s3cr3t" + b"v" * 20),
     ("orchestratia_key", b"orcu_", b"Lg1n_" + b"u8-Q" * 9),
     ("orchestratia_key", b"orcsh_", b"Sh4r3-" + b"w_7K" * 9),
+    ("orchestratia_key", b"orck_", API_KEY[len(TokenKind.API_KEY) :]),
     (
         "jwt",
         b"eyJ",

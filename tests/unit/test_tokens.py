@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import pytest
 
+from orchestratia.hub.security import new_secret
 from orchestratia.protocol.tokens import (
     MalformedToken,
+    TokenKind,
+    checksum_ok,
     decode_hub_url,
     encode_registration_token,
     mask_tokens,
     websocket_url,
+    with_checksum,
 )
 
 
@@ -43,3 +47,14 @@ def test_mask_tokens_hides_every_hub_token_and_keeps_its_kind() -> None:
     assert mask_tokens(line) == (
         '"GET /share/orcsh_***?x=1 HTTP/1.1" orcreg_*** orcu_*** orcs_***, orc_*** orchestra orc-ok'
     )
+
+
+def test_api_keys_carry_a_checksum_that_catches_typos_and_fakes() -> None:
+    key = with_checksum(new_secret(TokenKind.API_KEY))
+    assert key.startswith("orck_") and checksum_ok(key)
+    assert mask_tokens(f"key={key} ok") == "key=orck_*** ok"
+    flipped = key[:10] + ("A" if key[10] != "A" else "B") + key[11:]
+    assert not checksum_ok(flipped)
+    assert not checksum_ok(key[:-1])
+    assert not checksum_ok("orck_")
+    assert not checksum_ok("")
