@@ -49,7 +49,14 @@ from orchestratia.hub.services.fleet import recording
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message
-from orchestratia.hub.web import account_pages, inbox_pages, pages, permission_pages, task_pages
+from orchestratia.hub.web import (
+    account_pages,
+    api_key_pages,
+    inbox_pages,
+    pages,
+    permission_pages,
+    task_pages,
+)
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
@@ -192,6 +199,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         inbox_pages.router,
         permission_pages.router,
         account_pages.router,
+        api_key_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)
