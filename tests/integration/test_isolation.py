@@ -32,6 +32,8 @@ async def test_other_tenant_sees_404_everywhere(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     a_server = await register_server(admin, project_id)
+    made = await admin.post("/api/v1/api-keys", json={"name": "ci", "scopes": ["tasks:read"]})
+    a_key = made.json()["id"]
     bob = await tenant_b(hub)
     try:
         res = await bob.post("/api/v1/projects", json={"name": "beta"})
@@ -55,6 +57,12 @@ async def test_other_tenant_sees_404_everywhere(
             ("POST", f"/api/v1/servers/{sid}/revoke-keys", None),
             ("GET", f"/ui/servers/{sid}/row", None),
             ("POST", f"/ui/projects/{project_id}/register-token", None),
+            ("DELETE", f"/api/v1/api-keys/{a_key}", None),
+            (
+                "POST",
+                "/api/v1/api-keys",
+                {"name": "x", "scopes": ["admin"], "project_id": project_id},
+            ),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)
