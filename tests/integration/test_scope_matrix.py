@@ -34,14 +34,14 @@ async def test_every_scoped_operation_needs_its_scope(
     doc = (await admin.get("/openapi.json")).json()
     matrix = _operations(doc)
     assert len(matrix) > 40
-    only = {s: (await make_key(admin, [s]))["key"] for s in API_SCOPES}
-    without = {
+    only: dict[str, str] = {s: (await make_key(admin, [s]))["key"] for s in API_SCOPES}
+    without: dict[str, str] = {
         s: (await make_key(admin, [o for o in API_SCOPES if o != s]))["key"] for s in API_SCOPES
     }
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as api:
         for method, path, scope in matrix:
             url = _url(path, project_id)
-            body = {} if method in ("POST", "PUT", "PATCH") else None
+            body: dict[str, str] | None = {} if method in ("POST", "PUT", "PATCH") else None
             refused = await api.request(
                 method, url, json=body, headers={"Authorization": f"Bearer {without[scope]}"}
             )

@@ -58,9 +58,9 @@ def requirement(access: RouteAccess, method: str) -> list[dict[str, list[str]]]:
         return []
     if access.kind == "server":
         return [{"serverKey": []}]
-    cookie = (
-        {"sessionCookie": []} if method in SAFE_METHODS else {"sessionCookie": [], "csrfHeader": []}
-    )
+    cookie: dict[str, list[str]] = {"sessionCookie": []}
+    if method not in SAFE_METHODS:
+        cookie["csrfHeader"] = []
     logins: list[dict[str, list[str]]] = [{"loginToken": []}, cookie]
     if access.kind == "login":
         return logins
