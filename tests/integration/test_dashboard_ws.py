@@ -82,6 +82,12 @@ async def _subscribe(ws: ClientConnection, project_id: str) -> dict[str, Any]:
 async def test_needs_a_session_cookie(hub: RunningHub, admin: httpx.AsyncClient) -> None:
     assert await _refusal(hub, _headers(hub, None)) in (403, 4401)
     assert await _refusal(hub, _headers(hub, "orcu_forged")) in (403, 4401)
+    # API keys are for the REST API: neither as the cookie nor as a bearer header.
+    made = await admin.post("/api/v1/api-keys", json={"name": "k", "scopes": ["admin"]})
+    key = made.json()["key"]
+    assert await _refusal(hub, _headers(hub, key)) in (403, 4401)
+    bearer = {**_headers(hub, None), "Authorization": f"Bearer {key}"}
+    assert await _refusal(hub, bearer) in (403, 4401)
     # Logging out kills the cookie for the socket too.
     cookie = await login_cookie(hub, ALICE)
     async with httpx.AsyncClient(base_url=hub.url) as client:

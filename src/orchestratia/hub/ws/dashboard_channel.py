@@ -33,6 +33,12 @@ def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
     return urlsplit(origin).netloc == ws.headers.get("host")
 
 
+# A close reason must fit in 123 bytes.
+SOCKET_LOGIN_NEEDED = (
+    "not authenticated: live feeds need a dashboard login; API keys work on the REST API only"
+)
+
+
 async def _principal(ws: WebSocket, hub: HubState) -> Principal | None:
     token = ws.cookies.get(SESSION_COOKIE)
     if not token:
@@ -97,7 +103,7 @@ async def dashboard_channel(ws: WebSocket) -> None:
     with hub.guards.watch(ws) as guard:
         principal = await _principal(ws, hub)
         if principal is None:
-            await close_for(ws, Unauthorized("not authenticated"))
+            await close_for(ws, Unauthorized(SOCKET_LOGIN_NEEDED))
             return
         await ws.accept()
         feed = _Feed(ws, hub.bus)
