@@ -141,7 +141,10 @@ async def test_a_project_restricted_key_sees_only_its_project(
             "/api/v1/approval-rules",
             json={"name": "r", "tool_pattern": "Bash", "action": "deny", "scope": "tenant"},
         )
-        assert res.status_code in (403, 422), res.text
+        assert res.status_code == 403 and "tenant admins" in res.json()["detail"], res.text
+        assert (await api.get("/api/v1/servers", params={"project_id": other})).status_code == 404
+        res = await api.get("/api/v1/sessions", params={"project_id": other})
+        assert res.status_code == 404
 
 
 async def test_external_ref_stays_idempotent_per_project_with_keys(
