@@ -9,7 +9,7 @@ Routes                                                  Declaration
 login, health, server registration (one-time token)     ``PUBLIC``
 logout, password change                                 ``LOGIN_ONLY`` (no API keys)
 current user, project list and project                  ``ANY_CALLER`` (a login or any valid key)
-GET tasks, pipelines, activity, inbox                   ``needs("tasks:read")``
+GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
 GET sessions, output, scrollback, permission log        ``needs("sessions:read")``
 start/close/kill sessions, share links                  ``needs("sessions:write")``
