@@ -26,7 +26,7 @@ def test_make_use_and_revoke_a_key(
     page.on("pageerror", lambda e: problems.append(str(e)))
     log_in(page, hub_process)
     page.goto(f"{hub_process.url}/api-keys")
-    expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("API keys")
+    expect(page.locator(".admin-tabs a.active")).to_have_text("API keys")
     page.click("#key-form button[type=submit]")
     expect(page.locator("#key-form [data-form-error]")).to_have_text("Give the key a name.")
     page.fill("#key-form input[name=name]", "nightly report")

@@ -11,7 +11,12 @@ from orchestratia.hub.settings import HubSettings
 from orchestratia.protocol.api_keys import API_SCOPES
 
 # Routes anyone may call: each one is a decision, so the list is short and explicit.
-PUBLIC = {"/api/v1/auth/login", "/api/v1/health", "/api/v1/servers/register"}
+PUBLIC = {
+    "/api/v1/auth/login",
+    "/api/v1/auth/login/second-factor",
+    "/api/v1/health",
+    "/api/v1/servers/register",
+}
 # Daemon routes outside /api/v1/server/ (which is the daemon's altogether).
 DAEMON = {"/api/v1/servers/heartbeat"}
 

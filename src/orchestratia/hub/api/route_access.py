@@ -6,8 +6,9 @@ the app and fails for any that does not), and ``/openapi.json`` is built from th
 ======================================================  ==========================================
 Routes                                                  Declaration
 ======================================================  ==========================================
-login, health, server registration (one-time token)     ``PUBLIC``
-logout, password change                                 ``LOGIN_ONLY`` (no API keys)
+login (and its second factor), health, server           ``PUBLIC``
+registration (one-time token)
+logout, password change, second-factor set-up           ``LOGIN_ONLY`` (no API keys)
 current user, project list and project                  ``ANY_CALLER`` (a login or any valid key)
 GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``

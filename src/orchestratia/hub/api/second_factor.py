@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep, bearer_token
+from orchestratia.hub.api.scopes import LOGIN_ONLY
 from orchestratia.hub.errors import Forbidden
 from orchestratia.hub.services.access import second_factor
 from orchestratia.hub.services.access.auth import Principal
@@ -18,7 +19,8 @@ from orchestratia.protocol.second_factor import (
 )
 from orchestratia.protocol.tokens import TokenKind
 
-router = APIRouter(prefix="/api/v1/auth/totp", tags=["auth"])
+# A second factor is the account owner's business: logins only, never an API key.
+router = APIRouter(prefix="/api/v1/auth/totp", tags=["auth"], dependencies=[LOGIN_ONLY])
 
 
 def login_principal(request: Request, principal: PrincipalDep) -> Principal:
