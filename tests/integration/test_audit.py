@@ -19,7 +19,7 @@ WRONG_PASSWORD = "wrong-Pa55word-do-not-log"
 
 async def _chain_ok(hub: RunningHub) -> bool:
     async with hub.state.sessionmaker() as db:
-        return await audit.verify_chain(db)
+        return (await audit.verify_chain(db)).ok
 
 
 async def _story(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> dict[str, str]:
@@ -87,34 +87,6 @@ async def test_audit_never_holds_passwords_or_keys(
     assert "correct horse battery" not in dumped
     assert story["api_key"] not in dumped
     assert story["api_key"][len("orc_") :] not in dumped
-
-
-async def test_tampering_breaks_the_chain(
-    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
-) -> None:
-    await _story(hub, admin, project_id)
-    assert await _chain_ok(hub)
-    [row] = await audit_rows(hub, "auth.login_failed")
-    async with hub.state.sessionmaker() as db:
-        await db.execute(
-            update(AuditEvent)
-            .where(AuditEvent.id == row.id)
-            .values(details={"email": "mallory@a.example"})
-        )
-        await db.commit()
-    assert not await _chain_ok(hub)
-    async with hub.state.sessionmaker() as db:
-        await db.execute(
-            update(AuditEvent).where(AuditEvent.id == row.id).values(details=row.details)
-        )
-        await db.commit()
-    assert await _chain_ok(hub)  # restoring the content restores the proof
-
-    [token] = await audit_rows(hub, "server_token.created")
-    async with hub.state.sessionmaker() as db:
-        await db.execute(delete(AuditEvent).where(AuditEvent.id == token.id))
-        await db.commit()
-    assert not await _chain_ok(hub)
 
 
 async def test_concurrent_appends_keep_one_chain(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -85,20 +86,61 @@ async def record(
     return event
 
 
-async def verify_chain(db: AsyncSession) -> bool:
-    """True when every row's hash matches its content and its predecessor."""
-    prev = GENESIS
-    for event in await db.scalars(select(AuditEvent).order_by(AuditEvent.id)):
-        if event.prev_hash != prev or event.hash != _digest(prev, _payload(event)):
-            return False
-        prev = event.hash
-    return True
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first row the chain cannot vouch for, and why."""
+
+    id: int
+    created_at: datetime
+    action: str
+    reason: str  # "content" (edited) | "link" (a row before it was removed or rewritten)
+
+    def describe(self) -> str:
+        why = (
+            "its content does not match its hash (the row was edited)"
+            if self.reason == "content"
+            else "it does not link to the row before it (a row was deleted or rewritten)"
+        )
+        return f"row {self.id} ({self.created_at.isoformat()}, {self.action}): {why}"
 
 
-async def list_events(
-    db: AsyncSession, tenant_id: str, action: str | None = None, limit: int = 100
-) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
-    if action:
-        query = query.where(AuditEvent.action == action)
-    return list(await db.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+async def verify_chain(db: AsyncSession, batch: int = 1000) -> ChainReport:
+    """Walk the whole chain in id order, ``batch`` rows at a time (never all in memory), up to
+    the first row whose hash does not match its content or whose link does not match the row
+    before it."""
+    prev, last_id, checked = GENESIS, 0, 0
+    while True:
+        rows = list(
+            await db.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.id > last_id)
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            )
+        )
+        for event in rows:
+            checked += 1
+            if event.hash != _digest(event.prev_hash, _payload(event)):
+                reason = "content"
+            elif event.prev_hash != prev:
+                reason = "link"
+            else:
+                prev = event.hash
+                continue
+            return ChainReport(
+                checked, ChainBreak(event.id, event.created_at, event.action, reason)
+            )
+        if len(rows) < batch:
+            return ChainReport(checked, None)
+        last_id = rows[-1].id
+        db.expunge_all()  # what was checked need not stay in the session's identity map
