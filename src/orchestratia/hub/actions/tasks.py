@@ -243,6 +243,15 @@ async def add_dependency(
         dep = await deps.add(
             db, outbox, task, upstream, body.dependency_type, body.contract_key, caller.name
         )
+        await _dependency_audit(
+            db,
+            caller,
+            task,
+            "task.dependency_added",
+            depends_on=upstream.id,
+            type=body.dependency_type,
+            contract_key=body.contract_key,
+        )
         return dep.id
 
     dep_id = await run(db, hub, work)
@@ -257,8 +266,24 @@ async def remove_dependency(
         task = await tasks.load(db, caller, task_id, write=True)
         await caller.ensure_may_change(db, task)
         await deps.remove(db, outbox, task, upstream_id, caller.name)
+        await _dependency_audit(db, caller, task, "task.dependency_removed", depends_on=upstream_id)
 
     await run(db, hub, work)
+
+
+async def _dependency_audit(
+    db: AsyncSession, caller: Caller, task: Task, action: str, **details: object
+) -> None:
+    await audit.record(
+        db,
+        caller.actor,
+        action,
+        tenant_id=task.tenant_id,
+        project_id=task.project_id,
+        target_type="task",
+        target_id=task.id,
+        details=details,
+    )
 
 
 async def create_pipeline(
@@ -280,7 +305,9 @@ async def change_settings(
 
     async def work(outbox: Outbox) -> Project:
         project = await caller.project(db, project_id, write=True)
-        for key, value in body.model_dump(exclude_none=True).items():
+        after = body.model_dump(exclude_none=True)
+        before = {key: getattr(project, key) for key in after}
+        for key, value in after.items():
             setattr(project, key, value)
         await audit.record(
             db,
@@ -290,7 +317,7 @@ async def change_settings(
             project_id=project.id,
             target_type="project",
             target_id=project.id,
-            details=body.model_dump(exclude_none=True),
+            details={"before": before, "after": after},
         )
         if project.auto_assign:
             outbox.auto_assign.add(project.id)

@@ -12,6 +12,7 @@ from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, NotFound
+from orchestratia.hub.services import audit
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks.context import Caller, add_event
@@ -66,6 +67,7 @@ async def respond(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("this intervention has already been answered")
+    await _audit(db, caller, row, "intervention.responded", chars=len(response))
     task = await db.get(Task, row.task_id) if row.task_id else None
     if task is not None:
         add_event(
@@ -133,6 +135,7 @@ async def ask_help(
         status="pending",
     )
     db.add(intervention)
+    await _audit(db, caller, intervention, "intervention.created", type=body.type)
     add_event(
         db,
         outbox,
@@ -174,3 +177,18 @@ async def _ask_orchestrators(
             deliveries.enqueue(
                 db, outbox, target, "note_for_session", task=task, content=content, author=who
             )
+
+
+async def _audit(
+    db: AsyncSession, caller: Caller, row: Intervention, action: str, **details: object
+) -> None:
+    await audit.record(
+        db,
+        caller.actor,
+        action,
+        tenant_id=row.tenant_id,
+        project_id=row.project_id,
+        target_type="intervention",
+        target_id=row.id,
+        details={"task_id": row.task_id, **details},
+    )

@@ -23,6 +23,14 @@ from orchestratia.hub.services.tasks.flow import LIVE_SESSION, assign, move, tri
 from orchestratia.protocol.tasks import ACTIVE_STATUSES, TaskCreate, TaskFields, TaskUpdate
 
 SPEC_FIELDS = ("title", "spec", "structured_spec", "acceptance_criteria")
+# Long texts (a spec) are cut in the audit log: it says what changed, the task holds the text.
+AUDIT_TEXT_CHARS = 200
+
+
+def _brief(value: object) -> object:
+    if isinstance(value, str) and len(value) > AUDIT_TEXT_CHARS:
+        return value[:AUDIT_TEXT_CHARS] + "…"
+    return value
 
 
 async def load(db: AsyncSession, caller: Caller, task_id: str, *, write: bool = False) -> Task:
@@ -132,7 +140,11 @@ async def create(
         project_id=project.id,
         target_type="task",
         target_id=task.id,
-        details={"title": task.title},
+        details={
+            "title": task.title,
+            "dependencies": [d.depends_on_task_id for d in body.dependencies]
+            + list(body.dependency_ids),
+        },
     )
     wanted = [(d.depends_on_task_id, d.dependency_type, d.contract_key) for d in body.dependencies]
     wanted += [(dep_id, "blocks", None) for dep_id in body.dependency_ids]
@@ -215,11 +227,22 @@ async def update(
         raise Conflict(f"task is {task.status} (a final state); it can no longer be edited")
     changes = body.model_dump(exclude_unset=True, mode="json", by_alias=True)
     changed = [k for k, v in changes.items() if getattr(task, k) != v]
-    for key in changed:
-        setattr(task, key, changes[key])
     if not changed:
         return
+    before = {k: _brief(getattr(task, k)) for k in changed}
+    for key in changed:
+        setattr(task, key, changes[key])
     task.updated_at = utcnow()
+    await audit.record(
+        db,
+        caller.actor,
+        "task.updated",
+        tenant_id=task.tenant_id,
+        project_id=task.project_id,
+        target_type="task",
+        target_id=task.id,
+        details={"before": before, "after": {k: _brief(changes[k]) for k in changed}},
+    )
     add_event(
         db, outbox, task, "updated", caller.name, "updated " + ", ".join(changed), fields=changed
     )
@@ -253,6 +276,16 @@ async def add_note(
         urgent=urgent,
     )
     db.add(note)
+    await audit.record(
+        db,
+        caller.actor,
+        "task.note_added",
+        tenant_id=task.tenant_id,
+        project_id=task.project_id,
+        target_type="task",
+        target_id=task.id,
+        details={"note_id": note.id, "urgent": urgent, "chars": len(content)},
+    )
     add_event(
         db,
         outbox,
