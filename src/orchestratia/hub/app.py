@@ -31,6 +31,7 @@ from orchestratia.hub.api import (
     sessions,
 )
 from orchestratia.hub.api import approvals as approvals_api
+from orchestratia.hub.api import audit as audit_api
 from orchestratia.hub.api import auth as auth_api
 from orchestratia.hub.api import inbox as inbox_api
 from orchestratia.hub.api import tasks as tasks_api
@@ -193,6 +194,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         agent_approvals.router,
         inbox_api.router,
         api_keys.router,
+        audit_api.router,
         health.router,
         pages.router,
         task_pages.router,
