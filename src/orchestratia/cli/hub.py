@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from orchestratia.cli import hub_audit, hub_export
 from orchestratia.cli.output import console, fail
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db import migrate
@@ -20,6 +21,8 @@ from orchestratia.hub.services.access import accounts
 from orchestratia.hub.settings import HubSettings
 
 app = typer.Typer(help="Operate a hub.", no_args_is_help=True)
+app.add_typer(hub_audit.app, name="audit")
+app.command("export")(hub_export.export)
 
 
 def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Config:
