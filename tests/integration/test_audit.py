@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import httpx
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
 from orchestratia.hub.db.models import AuditEvent
 from orchestratia.hub.services import audit
