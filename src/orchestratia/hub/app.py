@@ -53,6 +53,7 @@ from orchestratia.hub.validation_messages import human_message
 from orchestratia.hub.web import (
     account_pages,
     api_key_pages,
+    audit_pages,
     inbox_pages,
     pages,
     permission_pages,
@@ -202,6 +203,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         permission_pages.router,
         account_pages.router,
         api_key_pages.router,
+        audit_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)
