@@ -12,6 +12,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 
 from orchestratia.hub.db.models import AuditEvent
+from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.services import audit
 from tests.integration.helpers import audit_rows
 from tests.integration.hub_cli import hub_cli
@@ -61,6 +62,16 @@ async def test_verify_names_an_edited_row_and_a_deleted_one(
         )
     code, out = await hub_cli(hub, "audit", "verify")
     assert code == 0, out  # restoring the content restores the proof
+
+    # Every column counts, the request id too.
+    with sqlite3.connect(db_file) as con:
+        con.execute("UPDATE audit_events SET request_id = 'forged' WHERE id = ?", (victim.id,))
+    code, out = await hub_cli(hub, "audit", "verify")
+    assert code == 1 and f"row {victim.id} (" in out, out
+    with sqlite3.connect(db_file) as con:
+        con.execute(
+            "UPDATE audit_events SET request_id = ? WHERE id = ?", (victim.request_id, victim.id)
+        )
 
     middle, after = rows[3], rows[4]
     with sqlite3.connect(db_file) as con:
@@ -119,3 +130,25 @@ async def test_postgres_refuses_to_change_or_remove_audit_rows(
     assert await audit_rows(hub, "task.created")
     code, out = await hub_cli(hub, "audit", "verify")
     assert code == 0, out
+
+
+async def test_rows_hashed_before_request_ids_were_covered_still_verify(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    [*_, last] = await audit_rows(hub)
+    async with hub.state.sessionmaker() as db:
+        old = AuditEvent(
+            tenant_id=last.tenant_id, actor_type="user", actor_id="alice@a.example",
+            action="auth.login", request_id="r-1", details={}, created_at=utcnow(),
+            prev_hash=last.hash,
+        )  # fmt: skip
+        old.hash = audit._digest(old.prev_hash, audit._payload(old, legacy=True))
+        db.add(old)
+        await db.commit()
+    async with hub.state.sessionmaker() as db:
+        assert (await audit.verify_chain(db)).ok
+    res = await admin.post("/api/v1/servers/tokens", json={"project_id": project_id})
+    assert res.status_code == 201  # a new row links to the old-style one
+    async with hub.state.sessionmaker() as db:
+        report = await audit.verify_chain(db)
+    assert report.ok, report

@@ -30,8 +30,13 @@ def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def _payload(event: AuditEvent) -> dict[str, Any]:
+def _payload(event: AuditEvent, *, legacy: bool = False) -> dict[str, Any]:
+    """What a row's hash covers: every column but its id and the hashes themselves. Rows
+    written before the request id was covered (``legacy``) still verify without it; a request id
+    edited in a newer row cannot pass that way, since its stored hash was made with it."""
+    covered = {} if legacy else {"request_id": event.request_id}
     return {
+        **covered,
         "tenant_id": event.tenant_id,
         "project_id": event.project_id,
         "actor_type": event.actor_type,
@@ -130,7 +135,10 @@ async def verify_chain(db: AsyncSession, batch: int = 1000) -> ChainReport:
         )
         for event in rows:
             checked += 1
-            if event.hash != _digest(event.prev_hash, _payload(event)):
+            if event.hash not in (
+                _digest(event.prev_hash, _payload(event)),
+                _digest(event.prev_hash, _payload(event, legacy=True)),
+            ):
                 reason = "content"
             elif event.prev_hash != prev:
                 reason = "link"
