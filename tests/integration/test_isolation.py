@@ -63,6 +63,10 @@ async def test_other_tenant_sees_404_everywhere(
                 "/api/v1/api-keys",
                 {"name": "x", "scopes": ["admin"], "project_id": project_id},
             ),
+            ("GET", f"/api/v1/projects/{project_id}/export", None),
+            ("GET", f"/api/v1/audit?project_id={project_id}", None),
+            ("GET", f"/api/v1/audit/export?project_id={project_id}", None),
+            ("GET", f"/ui/audit/rows?project_id={project_id}", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)
@@ -133,6 +137,17 @@ async def test_viewer_reads_but_cannot_write(
             ],
         )
         assert writes == dict.fromkeys(writes, 403)
+        # Reading the project does not open its audit trail or its export.
+        audit_reads = await _statuses(
+            viewer,
+            [
+                ("GET", "/api/v1/audit", None),
+                ("GET", f"/api/v1/audit?project_id={project_id}", None),
+                ("GET", "/api/v1/audit/export", None),
+                ("GET", f"/api/v1/projects/{project_id}/export", None),
+            ],
+        )
+        assert audit_reads == dict.fromkeys(audit_reads, 403)
         denied = await viewer.post("/api/v1/servers/tokens", json={"project_id": project_id})
         assert "viewer" in denied.json()["detail"]
         assert (await viewer.post("/api/v1/projects", json={"name": "mine"})).status_code == 403
@@ -156,6 +171,8 @@ async def test_member_needs_membership_of_the_project(
                 ("GET", f"/api/v1/servers/{server['id']}", None),
                 ("POST", "/api/v1/servers/tokens", {"project_id": project_id}),
                 ("GET", f"/ui/servers/{server['id']}/row", None),
+                ("GET", f"/api/v1/projects/{project_id}/export", None),
+                ("GET", f"/api/v1/audit?project_id={project_id}", None),
             ],
         )
         assert got == dict.fromkeys(got, 404)
