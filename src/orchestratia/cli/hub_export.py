@@ -10,15 +10,15 @@ from typing import Annotated
 
 import typer
 
-from orchestratia.cli.hub_audit import hub_database
+from orchestratia.cli.hub_audit import database_url, hub_database
 from orchestratia.cli.output import console, fail
 from orchestratia.hub.errors import HubError
 from orchestratia.hub.services import project_export
 from orchestratia.hub.settings import HubSettings
 
 
-async def _document(settings: HubSettings, project_id: str) -> str:
-    async with hub_database(settings) as db:
+async def _document(url: str, project_id: str) -> str:
+    async with hub_database(url) as db:
         document = await project_export.for_operator(db, project_id)
     return document.model_dump_json(indent=2) + "\n"
 
@@ -31,7 +31,7 @@ def export(
 ) -> None:
     """Export a project (tasks with results, notes, dependencies, timeline, audit events)."""
     try:
-        text = asyncio.run(_document(HubSettings(), project))
+        text = asyncio.run(_document(database_url(HubSettings()), project))
     except HubError as exc:
         fail(exc.detail)
     if output is None:
