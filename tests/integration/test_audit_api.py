@@ -13,6 +13,7 @@ import httpx
 
 from tests.integration.hub_setup import add_user, tenant_b
 from tests.integration.running_hub import RunningHub
+from tests.integration.test_api_keys import key_client, make_key
 
 
 async def make_tasks(admin: httpx.AsyncClient, project_id: str, n: int) -> list[str]:
@@ -178,3 +179,35 @@ async def test_exports_match_the_log(
 
     empty = await admin.get("/api/v1/audit/export", params={"action": "nothing.", "format": "csv"})
     assert empty.status_code == 200 and len(empty.text.splitlines()) == 1  # the header only
+
+
+async def test_api_keys_need_admin_and_stay_in_their_project(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    other = (await admin.post("/api/v1/projects", json={"name": "other"})).json()["id"]
+    await make_tasks(admin, other, 1)
+    await make_tasks(admin, project_id, 1)
+    tasks_only = key_client(hub, (await make_key(admin, ["tasks:read"]))["key"])
+    tenant_key = key_client(hub, (await make_key(admin, ["admin"]))["key"])
+    one_project = key_client(hub, (await make_key(admin, ["admin"], project_id=project_id))["key"])
+    try:
+        for url in (
+            "/api/v1/audit",
+            "/api/v1/audit/export",
+            f"/api/v1/projects/{project_id}/export",
+        ):
+            res = await tasks_only.get(url)
+            assert res.status_code == 403 and "'admin' scope" in res.text, (url, res.text)
+        seen = await all_pages(tenant_key)
+        assert {project_id, other} <= {e["project_id"] for e in seen}
+        scoped = await all_pages(one_project)
+        assert scoped and {e["project_id"] for e in scoped} == {project_id}
+        res = await one_project.get("/api/v1/audit", params={"project_id": other})
+        assert res.status_code == 404
+        res = await one_project.get(f"/api/v1/projects/{other}/export")
+        assert res.status_code == 404
+        res = await one_project.get(f"/api/v1/projects/{project_id}/export")
+        assert res.status_code == 200 and res.json()["project"]["id"] == project_id
+    finally:
+        for client in (tasks_only, tenant_key, one_project):
+            await client.aclose()

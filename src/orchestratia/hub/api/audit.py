@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
+from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.services import audit_export, audit_log, project_export
 from orchestratia.protocol.audit import AuditExportQuery, AuditPage, AuditQuery, ProjectExport
 
-router = APIRouter(tags=["audit"])
+# Who did what, from where: as sensitive as the membership it is about (``admin``).
+router = APIRouter(tags=["audit"], dependencies=[needs("admin")])
 
 
 def attachment(name: str) -> dict[str, str]:

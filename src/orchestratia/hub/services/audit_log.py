@@ -39,7 +39,7 @@ async def scope_for(db: AsyncSession, principal: Principal, project_id: str | No
         if found.role != "owner":
             raise Forbidden(NOT_ALLOWED)
         return Scope(principal.tenant_id, (project_id,))
-    if principal.is_tenant_admin:
+    if principal.tenant_wide_admin:  # an admin's key tied to one project sees that one only
         return Scope(principal.tenant_id, None)
     owned = tuple(a.project.id for a in await list_for(db, principal) if a.role == "owner")
     if not owned:
