@@ -59,8 +59,13 @@ async def test_a_key_is_shown_once_stored_hashed_and_acts_as_its_owner(
     listed = (await admin.get("/api/v1/api-keys")).json()["keys"]
     assert listed[0]["last_used_at"] is not None
     async with hub.state.sessionmaker() as db:
-        actions = list(await db.scalars(select(AuditEvent.action)))
-    assert "api_key.created" in actions
+        events = {e.action: e for e in await db.scalars(select(AuditEvent))}
+    assert "api_key.created" in events
+    # What a key did names the key, not just its owner.
+    created = events["task.created"]
+    assert created.actor_id == "alice@a.example"
+    assert created.details["api_key_id"] == made["id"]
+    assert "api_key_id" not in events["api_key.created"].details
 
 
 async def test_keys_work_on_the_api_only_and_never_on_pages_or_login_routes(

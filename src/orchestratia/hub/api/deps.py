@@ -94,7 +94,13 @@ PrincipalDep = Annotated[auth.Principal, Depends(current_principal)]
 
 
 def user_actor(request: Request, principal: PrincipalDep) -> audit.Actor:
-    return audit.Actor("user", principal.email, client_ip(request), request.state.request_id)
+    return audit.Actor(
+        "user",
+        principal.email,
+        client_ip(request),
+        request.state.request_id,
+        api_key_id=principal.api_key_id,
+    )
 
 
 UserActorDep = Annotated[audit.Actor, Depends(user_actor)]

@@ -23,6 +23,8 @@ class Actor:
     id: str | None = None
     ip: str | None = None
     request_id: str | None = None
+    # Set when a person acted through one of their API keys: the log says which key it was.
+    api_key_id: str | None = None
 
 
 def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
@@ -81,7 +83,7 @@ async def record(
         target_id=target_id,
         ip=actor.ip,
         request_id=actor.request_id,
-        details=details or {},
+        details=(details or {}) | ({"api_key_id": actor.api_key_id} if actor.api_key_id else {}),
         created_at=utcnow(),
         prev_hash=prev or GENESIS,
     )
