@@ -19,12 +19,16 @@ from tests.integration.hub_cli import hub_cli
 from tests.integration.hub_setup import register_server
 from tests.integration.running_hub import RunningHub
 
+# Each of these tests is about one backend: run it there only, rather than skip it on the other.
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+ON_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
 
 def sqlite_path(hub: RunningHub) -> Path:
-    url = hub.settings.resolved_database_url()
-    if not url.startswith("sqlite"):
-        pytest.skip("this edit is made with SQLite's own client")
-    return Path(url.split(":///", 1)[1])
+    """The database file, edited with SQLite's own client."""
+    return Path(hub.settings.resolved_database_url().split(":///", 1)[1])
 
 
 async def _history(admin: httpx.AsyncClient, project_id: str) -> None:
@@ -34,6 +38,7 @@ async def _history(admin: httpx.AsyncClient, project_id: str) -> None:
     assert res.status_code == 201
 
 
+@ON_SQLITE
 async def test_verify_names_an_edited_row_and_a_deleted_one(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
@@ -82,10 +87,10 @@ async def test_verify_names_an_edited_row_and_a_deleted_one(
     assert "does not link to the row before it" in out
 
 
+@ON_SQLITE
 async def test_verify_walks_in_batches_and_stops_at_the_first_break(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    sqlite_path(hub)
     await _history(admin, project_id)
     rows = await audit_rows(hub)
     async with hub.state.sessionmaker() as db:
@@ -105,11 +110,10 @@ async def test_verify_walks_in_batches_and_stops_at_the_first_break(
     assert report.checked == 4
 
 
+@ON_POSTGRES
 async def test_postgres_refuses_to_change_or_remove_audit_rows(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    if not hub.settings.resolved_database_url().startswith("postgresql"):
-        pytest.skip("the append-only trigger is PostgreSQL's")
     await _history(admin, project_id)
     [row, *_] = await audit_rows(hub)
     for statement in (
