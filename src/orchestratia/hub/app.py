@@ -34,6 +34,8 @@ from orchestratia.hub.api import approvals as approvals_api
 from orchestratia.hub.api import audit as audit_api
 from orchestratia.hub.api import auth as auth_api
 from orchestratia.hub.api import inbox as inbox_api
+from orchestratia.hub.api import invites as invites_api
+from orchestratia.hub.api import mail_settings as mail_settings_api
 from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
@@ -196,6 +198,8 @@ def create_app(settings: HubSettings) -> FastAPI:
         inbox_api.router,
         api_keys.router,
         audit_api.router,
+        invites_api.router,
+        mail_settings_api.router,
         health.router,
         pages.router,
         task_pages.router,

@@ -37,6 +37,12 @@ class Conflict(HubError):
     close_code = CloseCode.REPLACED
 
 
+class Gone(HubError):
+    """Something that existed and no longer works: a used, revoked or expired link."""
+
+    status_code = 410
+
+
 class LimitExceeded(HubError):
     """A plan limit; names the limit in its detail."""
 

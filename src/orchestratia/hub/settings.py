@@ -59,6 +59,8 @@ class HubSettings(BaseSettings):
     # How long a login lasts; its open sockets are closed when it ends (fractions allowed).
     session_ttl_hours: float = Field(default=24 * 7, gt=0)
     registration_token_hours: int = 24
+    # How long an invite link works (fractions allowed); resending starts a new period.
+    invite_ttl_hours: float = Field(default=24 * 7, gt=0)
     login_failures_per_account: int = 5
     login_failures_per_ip: int = 20
     login_window_seconds: int = 900

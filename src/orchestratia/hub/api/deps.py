@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.api.route_access import admits_keys
 from orchestratia.hub.db.models import Server
-from orchestratia.hub.errors import Forbidden, Unauthorized
+from orchestratia.hub.errors import Forbidden, HubError, Unauthorized
 from orchestratia.hub.security import constant_time_equals, csrf_token_for
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import api_keys, auth
@@ -91,6 +91,19 @@ async def current_principal(
 
 
 PrincipalDep = Annotated[auth.Principal, Depends(current_principal)]
+
+
+async def optional_principal(
+    request: Request, db: SessionDep, hub: HubDep
+) -> auth.Principal | None:
+    """The signed-in person, or None for a visitor (pages and public routes serve both)."""
+    try:
+        return await current_principal(request, await authenticated(request, db, hub))
+    except HubError:
+        return None
+
+
+MaybePrincipal = Annotated[auth.Principal | None, Depends(optional_principal)]
 
 
 def user_actor(request: Request, principal: PrincipalDep) -> audit.Actor:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestratia import __version__
-from orchestratia.hub.api.deps import HubDep, SessionDep, authenticated, current_principal
-from orchestratia.hub.errors import HubError
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.api.deps import MaybePrincipal as MaybePrincipal  # pages import it here
 from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services.access import projects
 from orchestratia.hub.services.access.auth import Principal
@@ -28,16 +28,6 @@ def compact_json(value: Any) -> str:
 
 
 templates.env.filters["compact_json"] = compact_json
-
-
-async def optional_principal(request: Request, db: SessionDep, hub: HubDep) -> Principal | None:
-    try:
-        return await current_principal(request, await authenticated(request, db, hub))
-    except HubError:
-        return None
-
-
-MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def page_context(

@@ -121,6 +121,20 @@ async def open_session(
     second_factor: str | None = None,
 ) -> LoginResult:
     """The login itself, once every factor the account needs has been checked."""
+    result = await new_login(db, user, actor, ttl, second_factor)
+    await db.commit()
+    return result
+
+
+async def new_login(
+    db: AsyncSession,
+    user: User,
+    actor: audit.Actor,
+    ttl: timedelta,
+    second_factor: str | None = None,
+) -> LoginResult:
+    """A new login for ``user`` (a fresh secret: session rotation), in the caller's transaction:
+    an accepted invite commits the account, its membership and its first login together."""
     token = new_secret(TokenKind.LOGIN)
     row = AuthSession(
         tenant_id=user.tenant_id,
@@ -140,7 +154,6 @@ async def open_session(
         target_id=user.id,
         details={"second_factor": second_factor} if second_factor else None,
     )
-    await db.commit()
     principal = Principal(
         user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id, row.expires_at
     )

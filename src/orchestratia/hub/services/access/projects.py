@@ -134,11 +134,12 @@ class MemberChange:
         return "owner" if self.is_tenant_admin else self.role
 
 
-async def _managed(db: AsyncSession, principal: Principal, project_id: str) -> None:
-    """Only the project's owners (and tenant admins) manage its members."""
+async def managed(db: AsyncSession, principal: Principal, project_id: str) -> ProjectAccess:
+    """Only the project's owners (and tenant admins) manage its members and invites."""
     acc = await access(db, principal, project_id, write=True)
     if acc.role != "owner":
         raise Forbidden("only project owners manage members")
+    return acc
 
 
 async def _keep_an_owner(db: AsyncSession, membership: Membership, role: str | None) -> None:
@@ -210,7 +211,7 @@ async def add_member(
     actor: audit.Actor,
 ) -> MemberChange:
     """Add a user of the tenant to the project, or change the role of one already in it."""
-    await _managed(db, principal, project_id)
+    await managed(db, principal, project_id)
     user = await db.scalar(
         select(User).where(User.email == email.lower(), User.tenant_id == principal.tenant_id)
     )
@@ -245,7 +246,7 @@ async def set_member_role(
     role: str,
     actor: audit.Actor,
 ) -> MemberChange:
-    await _managed(db, principal, project_id)
+    await managed(db, principal, project_id)
     membership, user = await _member(db, principal, project_id, user_id)
     return await _set_role(db, membership, user, role, actor)
 
@@ -253,7 +254,7 @@ async def set_member_role(
 async def remove_member(
     db: AsyncSession, principal: Principal, project_id: str, user_id: str, actor: audit.Actor
 ) -> MemberChange:
-    await _managed(db, principal, project_id)
+    await managed(db, principal, project_id)
     membership, user = await _member(db, principal, project_id, user_id)
     await _keep_an_owner(db, membership, None)
     await db.delete(membership)

@@ -1,0 +1,1 @@
+"""Mail: the tenant's SMTP settings, the messages the hub sends and sending them."""

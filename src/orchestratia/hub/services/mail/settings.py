@@ -1,0 +1,104 @@
+"""A tenant's SMTP settings: tenant admins read and change them; the password is sealed at rest
+(``hub.sealing``, bound to the tenant's row) and never leaves the hub."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.team_models import MailSettings
+from orchestratia.hub.errors import Forbidden, NotFound
+from orchestratia.hub.sealing import Keyring, sealed_for
+from orchestratia.hub.services import audit
+from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.mail.smtp import MailServer
+from orchestratia.protocol.invites import MailSettingsUpdate
+
+
+def _admin(principal: Principal) -> None:
+    if not principal.is_tenant_admin:
+        raise Forbidden("only tenant admins manage mail settings")
+
+
+def _aad(tenant_id: str) -> bytes:
+    return sealed_for("mail_settings", "password_sealed", tenant_id)
+
+
+async def _row(db: AsyncSession, tenant_id: str) -> MailSettings | None:
+    return await db.scalar(select(MailSettings).where(MailSettings.tenant_id == tenant_id))
+
+
+async def get(db: AsyncSession, principal: Principal) -> MailSettings | None:
+    _admin(principal)
+    return await _row(db, principal.tenant_id)
+
+
+async def put(
+    db: AsyncSession,
+    keyring: Keyring,
+    principal: Principal,
+    body: MailSettingsUpdate,
+    actor: audit.Actor,
+) -> MailSettings:
+    _admin(principal)
+    row = await _row(db, principal.tenant_id)
+    if row is None:
+        row = MailSettings(tenant_id=principal.tenant_id, host=body.host, from_address="")
+        db.add(row)
+    row.host, row.port, row.security = body.host, body.port, body.security
+    row.username = body.username or None
+    row.from_address = body.from_address
+    if body.password is not None:
+        aad = _aad(principal.tenant_id)
+        row.password_sealed = keyring.seal(body.password, aad) if body.password else None
+    await db.flush()
+    await audit.record(
+        db,
+        actor,
+        "settings.mail_updated",
+        tenant_id=principal.tenant_id,
+        target_type="mail_settings",
+        target_id=principal.tenant_id,
+        details={
+            "host": row.host,
+            "port": row.port,
+            "security": row.security,
+            "username": row.username,
+            "from_address": row.from_address,
+            # Whether the password changed, never what it is.
+            "password": "kept" if body.password is None else "set" if body.password else "removed",
+        },
+    )
+    return row
+
+
+async def delete(db: AsyncSession, principal: Principal, actor: audit.Actor) -> None:
+    _admin(principal)
+    row = await _row(db, principal.tenant_id)
+    if row is None:
+        raise NotFound("no mail settings to remove")
+    await db.delete(row)
+    await audit.record(
+        db,
+        actor,
+        "settings.mail_removed",
+        tenant_id=principal.tenant_id,
+        target_type="mail_settings",
+        target_id=principal.tenant_id,
+    )
+
+
+async def server_for(db: AsyncSession, keyring: Keyring, tenant_id: str) -> MailServer | None:
+    """The tenant's server with its password opened, to send with; None when none is set."""
+    row = await _row(db, tenant_id)
+    if row is None:
+        return None
+    password = keyring.open(row.password_sealed, _aad(tenant_id)) if row.password_sealed else None
+    return MailServer(
+        host=row.host,
+        port=row.port,
+        security=row.security,
+        from_address=row.from_address,
+        username=row.username,
+        password=password,
+    )

@@ -1,0 +1,100 @@
+"""Sending one message over SMTP, off the event loop, with timeouts; never logging credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+log = logging.getLogger(__name__)
+# Per socket operation (connect, each command); a dead server costs the request this long.
+TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class MailServer:
+    host: str
+    port: int
+    security: str  # "starttls" | "tls" | "none"
+    from_address: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Message:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class MailFailed(Exception):
+    """The message did not go out; the text says why, in a sentence for the person who asked."""
+
+
+def _compose(server: MailServer, message: Message) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = server.from_address
+    mail["To"] = message.to
+    mail["Subject"] = message.subject
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(domain=server.from_address.rsplit("@", 1)[-1])
+    mail.set_content(message.text)
+    mail.add_alternative(message.html, subtype="html")
+    return mail
+
+
+def _send_blocking(server: MailServer, mail: EmailMessage) -> None:
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if server.security == "tls":
+        client = smtplib.SMTP_SSL(
+            server.host, server.port, timeout=TIMEOUT_SECONDS, context=context
+        )
+    else:
+        client = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS)
+    with client:
+        if server.security == "starttls":
+            client.starttls(context=context)
+        if server.username:
+            client.login(server.username, server.password or "")
+        client.send_message(mail)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return "the mail server refused the username or password"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "the mail server refused the recipient address"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return "the mail server does not support the chosen security (try another setting)"
+    if isinstance(exc, ssl.SSLError):
+        return f"the TLS handshake with the mail server failed ({exc.reason or exc})"
+    if isinstance(exc, TimeoutError):
+        return "the mail server did not answer in time"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        said = exc.smtp_error
+        text = said.decode(errors="replace") if isinstance(said, bytes) else said
+        return f"the mail server answered {exc.smtp_code}: {text}"
+    if isinstance(exc, OSError):
+        return f"the mail server could not be reached ({exc.strerror or exc})"
+    return f"sending failed ({exc})"
+
+
+async def send(server: MailServer, message: Message) -> None:
+    """Send ``message``; MailFailed with the reason if it did not go out."""
+    mail = _compose(server, message)
+    try:
+        await asyncio.to_thread(_send_blocking, server, mail)
+    except (smtplib.SMTPException, OSError) as exc:
+        reason = _reason(exc)
+        # The reason names the server's answer, never the credentials we sent.
+        log.warning(
+            "mail to %s via %s:%s not sent: %s", message.to, server.host, server.port, reason
+        )
+        raise MailFailed(reason) from None
