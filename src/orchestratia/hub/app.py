@@ -60,6 +60,7 @@ from orchestratia.hub.web import (
     pages,
     permission_pages,
     task_pages,
+    team_pages,
 )
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
@@ -208,6 +209,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         account_pages.router,
         api_key_pages.router,
         audit_pages.router,
+        team_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

@@ -94,6 +94,13 @@ function followProject(projectId, indicator, onEvent, onLive) {
   connect();
 }
 
+// Where to go after logging in: ``?next=`` when it is a path of this site (never another site:
+// "//host" and "/\\host" are refused), else the fleet.
+function nextPage() {
+  const next = new URLSearchParams(window.location.search).get("next") || "";
+  return /^\/(?![\/\\])/.test(next) ? next : "/fleet";
+}
+
 // The login page: the password, then, for an account with a second factor, a code sent back
 // with the challenge the password earned (in the same page, so nothing is typed twice).
 function wireLogin() {
@@ -117,7 +124,7 @@ function wireLogin() {
     });
     if (!res.ok) return failed(res, error);
     const body = await res.json();
-    if (!body.second_factor_required) return window.location.assign("/fleet");
+    if (!body.second_factor_required) return window.location.assign(nextPage());
     challenge = body.challenge;
     form.hidden = true;
     codeForm.hidden = false;
@@ -131,7 +138,7 @@ function wireLogin() {
       challenge,
       code: codeForm.elements.code.value,
     });
-    if (res.ok) return window.location.assign("/fleet");
+    if (res.ok) return window.location.assign(nextPage());
     codeForm.elements.code.select();
     return failed(res, codeError);
   });

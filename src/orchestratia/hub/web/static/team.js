@@ -1,0 +1,193 @@
+// The team pages: members (change role, remove), invites (create, resend, revoke, copy the link
+// when it was not mailed), mail settings, and accepting an invite. Every change goes through the
+// REST API; tables are re-rendered by the hub.
+"use strict";
+
+async function sendJson(method, url, body) {
+  const res = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
+  return { ok: res.ok, status: res.status, data };
+}
+
+function showError(slot, reply) {
+  slot.textContent = apiErrorText(reply.data, reply.status);
+  slot.hidden = false;
+}
+
+function refreshInvites() {
+  const box = document.getElementById("invites");
+  if (box) htmx.ajax("GET", box.dataset.src, { target: box, swap: "innerHTML" });
+}
+
+function showIssued(reply) {
+  const inv = reply.data;
+  const box = document.getElementById("invite-result");
+  const linkBox = document.getElementById("invite-link-box");
+  document.getElementById("invite-result-text").textContent = inv.emailed
+    ? `Invite mailed to ${inv.email} (${inv.role}).`
+    : `Invite for ${inv.email} (${inv.role}) created. Pass this link on; it works once:`;
+  linkBox.hidden = inv.emailed;
+  document.getElementById("invite-link").textContent = inv.link || "";
+  document.getElementById("invite-mail-error").textContent = inv.mail_error || "";
+  box.hidden = false;
+}
+
+function wireTeam(team) {
+  const pid = team.dataset.projectId;
+  const membersError = document.getElementById("members-error");
+  team.addEventListener("change", async (ev) => {
+    const select = ev.target.closest("select[data-member-role]");
+    if (!select) return;
+    const row = select.closest("tr");
+    membersError.hidden = true;
+    const reply = await sendJson("PATCH", `/api/v1/projects/${pid}/members/${row.dataset.userId}`, {
+      role: select.value,
+    });
+    if (reply.ok) {
+      select.dataset.current = select.value;
+    } else {
+      select.value = select.dataset.current;
+      showError(membersError, reply);
+    }
+  });
+  team.addEventListener("click", async (ev) => {
+    const remove = ev.target.closest("[data-member-remove]");
+    if (remove) {
+      const row = remove.closest("tr");
+      if (!window.confirm(`Remove ${row.dataset.email} from this project?`)) return;
+      membersError.hidden = true;
+      const reply = await sendJson("DELETE", `/api/v1/projects/${pid}/members/${row.dataset.userId}`);
+      if (reply.ok) row.remove();
+      else showError(membersError, reply);
+      return;
+    }
+    const action = ev.target.closest("[data-invite-action]");
+    if (action) {
+      const row = action.closest("tr");
+      const url = `/api/v1/projects/${pid}/invites/${row.dataset.inviteId}`;
+      const error = document.getElementById("invite-error");
+      error.hidden = true;
+      if (action.dataset.inviteAction === "revoke") {
+        if (!window.confirm(`Revoke the invite for ${row.dataset.email}?`)) return;
+        const reply = await sendJson("DELETE", url);
+        if (!reply.ok) showError(error, reply);
+      } else {
+        const reply = await sendJson("POST", `${url}/resend`);
+        if (reply.ok) showIssued(reply);
+        else showError(error, reply);
+      }
+      refreshInvites();
+    }
+  });
+  const form = document.getElementById("invite-form");
+  if (!form) return;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const error = document.getElementById("invite-error");
+    error.hidden = true;
+    const data = new FormData(form);
+    const reply = await sendJson("POST", `/api/v1/projects/${pid}/invites`, {
+      email: String(data.get("email")).trim(),
+      role: data.get("role"),
+    });
+    if (!reply.ok) {
+      showError(error, reply);
+      return;
+    }
+    showIssued(reply);
+    form.reset();
+    refreshInvites();
+  });
+  document.getElementById("invite-copy").addEventListener("click", (ev) => {
+    const text = document.getElementById("invite-link").textContent;
+    if (navigator.clipboard) navigator.clipboard.writeText(text);
+    ev.target.textContent = "Copied";
+    setTimeout(() => (ev.target.textContent = "Copy link"), 1200);
+  });
+}
+
+function mailBody(form) {
+  const data = new FormData(form);
+  const password = String(data.get("password") || "");
+  let kept = password === "" ? null : password;
+  if (data.get("clear_password")) kept = "";
+  return {
+    host: String(data.get("host")).trim(),
+    port: Number(data.get("port")),
+    security: data.get("security"),
+    username: String(data.get("username") || "").trim() || null,
+    password: kept,
+    from_address: String(data.get("from_address")).trim(),
+  };
+}
+
+function wireMail(form) {
+  const error = document.getElementById("mail-error");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    const reply = await sendJson("PUT", "/api/v1/settings/mail", mailBody(form));
+    if (reply.ok) window.location.reload();
+    else showError(error, reply);
+  });
+  const remove = document.getElementById("mail-remove");
+  if (remove) {
+    remove.addEventListener("click", async () => {
+      if (!window.confirm("Remove the mail settings? Invites will show their links instead.")) return;
+      const reply = await sendJson("DELETE", "/api/v1/settings/mail");
+      if (reply.ok) window.location.reload();
+      else showError(error, reply);
+    });
+  }
+  const test = document.getElementById("mail-test-form");
+  if (test) {
+    test.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const result = document.getElementById("mail-test-result");
+      result.textContent = "Sending…";
+      result.hidden = false;
+      const reply = await sendJson("POST", "/api/v1/settings/mail/test", {
+        to: String(new FormData(test).get("to")).trim(),
+      });
+      if (!reply.ok) result.textContent = apiErrorText(reply.data, reply.status);
+      else if (reply.data.sent) result.textContent = "Sent. Check the inbox.";
+      else result.textContent = `Not sent: ${reply.data.error}`;
+    });
+  }
+}
+
+function wireAccept(page, form) {
+  const error = document.getElementById("accept-error");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    const body = { token: page.dataset.token };
+    if (form.dataset.mode === "new") {
+      const data = new FormData(form);
+      if (data.get("password") !== data.get("repeat")) {
+        error.textContent = "The two passwords differ.";
+        error.hidden = false;
+        return;
+      }
+      body.password = data.get("password");
+    }
+    const reply = await sendJson("POST", "/api/v1/invites/accept", body);
+    if (reply.ok) window.location.assign(`/tasks?project_id=${encodeURIComponent(reply.data.project_id)}`);
+    else showError(error, reply);
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const team = document.getElementById("team");
+  if (team) wireTeam(team);
+  const mail = document.getElementById("mail-form");
+  if (mail) wireMail(mail);
+  const page = document.getElementById("invite-page");
+  const accept = document.getElementById("accept-form");
+  if (page && accept) wireAccept(page, accept);
+});
