@@ -89,8 +89,10 @@ async def test_two_concurrent_accepts_make_one_account(
 ) -> None:
     token = token_of((await invite(admin, project_id))["link"])
     results = await asyncio.gather(*(accept(hub, token, password=PASSWORD) for _ in range(4)))
-    assert sorted(r.status_code for r in results)[0] == 200
-    assert sorted(r.status_code for r in results)[1:] in ([410] * 3, [409] * 3, [409, 409, 410])
+    statuses = sorted(r.status_code for r in results)
+    # The losers are told the link was used (410), or, when they looked after the winner's
+    # commit, that the account now exists (401: log in) or was made meanwhile (409).
+    assert statuses[0] == 200 and set(statuses[1:]) <= {401, 409, 410}, statuses
     assert len(await audit_rows(hub, "invite.accepted")) == 1
 
 

@@ -41,6 +41,9 @@ async def test_other_tenant_sees_404_everywhere(
         b_project = res.json()["id"]
         sid = a_server["id"]
         alice = (await admin.get("/api/v1/auth/me")).json()["id"]
+        invites = f"/api/v1/projects/{project_id}/invites"
+        res = await admin.post(invites, json={"email": "eve@a.example", "role": "member"})
+        invite = f"{invites}/{res.json()['id']}"
         calls: list[tuple[str, str, dict[str, Any] | None]] = [
             ("GET", f"/api/v1/projects/{project_id}", None),
             ("GET", f"/api/v1/projects/{project_id}/members", None),
@@ -67,6 +70,12 @@ async def test_other_tenant_sees_404_everywhere(
             ("GET", f"/api/v1/audit?project_id={project_id}", None),
             ("GET", f"/api/v1/audit/export?project_id={project_id}", None),
             ("GET", f"/ui/audit/rows?project_id={project_id}", None),
+            ("POST", invites, {"email": "bob2@b.example", "role": "owner"}),
+            ("GET", invites, None),
+            ("POST", f"{invite}/resend", None),
+            ("DELETE", invite, None),
+            ("GET", f"/ui/projects/{project_id}/invites", None),
+            ("GET", f"/team?project_id={project_id}", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)

@@ -4,6 +4,7 @@ logged; invites and test mails go out through a real SMTP server."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ SECRET = "smtp-secret-Xy7"
 
 
 @pytest.fixture
-def catcher() -> Any:
+def catcher() -> Iterator[MailCatcher]:
     with mail_catcher() as running:
         yield running
 

@@ -150,6 +150,32 @@ async def test_removal_closes_the_members_sockets(live: Live) -> None:
     assert await viewer_refusal(live.hub, live.session_id, cookie) == 4401
     [event] = await audit_rows(live.hub, "project.member_removed")
     assert event.target_id == user_id and event.details == {"role": "member"}
+    await _nothing_of_the_project_answers(live, cookie)
+
+
+async def _nothing_of_the_project_answers(live: Live, cookie: str) -> None:
+    """Every API call about the project with this login is refused (404: it hides the project),
+    reads and writes alike, and the project is gone from the person's list."""
+    pid, sid = live.project_id, live.session_id
+    headers = {"Authorization": f"Bearer {cookie}"}
+    async with httpx.AsyncClient(base_url=live.hub.url, headers=headers) as client:
+        calls = [
+            ("GET", f"/api/v1/projects/{pid}", None),
+            ("GET", f"/api/v1/projects/{pid}/members", None),
+            ("GET", f"/api/v1/projects/{pid}/activity", None),
+            ("GET", f"/api/v1/sessions?project_id={pid}", None),
+            ("GET", f"/api/v1/sessions/{sid}", None),
+            ("GET", f"/api/v1/sessions/{sid}/output", None),
+            ("POST", f"/api/v1/sessions/{sid}/share", {}),
+            ("POST", f"/api/v1/sessions/{sid}/kill", None),
+            ("GET", f"/api/v1/servers?project_id={pid}", None),
+            ("GET", f"/api/v1/tasks?project_id={pid}", None),
+            ("POST", "/api/v1/tasks", {"project_id": pid, "title": "sneak in", "spec": "x"}),
+        ]
+        for method, url, body in calls:
+            res = await client.request(method, url, json=body)
+            assert res.status_code == 404, (method, url, res.status_code, res.text)
+        assert (await client.get("/api/v1/projects")).json() == {"projects": []}
 
 
 @pytest.mark.parametrize("route", ["patch", "post"])

@@ -182,7 +182,11 @@ function wireAccept(page, form) {
   });
 }
 
+// Times in the reader's zone, in the page and in each refreshed invites table.
+document.addEventListener("htmx:afterSwap", (ev) => localizeTimes(ev.detail.target));
+
 document.addEventListener("DOMContentLoaded", () => {
+  localizeTimes(document);
   const team = document.getElementById("team");
   if (team) wireTeam(team);
   const mail = document.getElementById("mail-form");
