@@ -154,3 +154,36 @@ def test_an_unmailed_invite_shows_its_link_which_expires(
     fresh.click("#accept-form button[type=submit]")
     expect(fresh.locator("#accept-error")).to_contain_text("expired")
     shoot(expired, tmp_path, "invite-expired")
+
+
+def test_an_existing_user_logs_in_and_joins(
+    browser: Browser, hub_process: HubProcess, tmp_path: Path
+) -> None:
+    api, first = admin_with_project(hub_process, "first")
+    second = api.post("/api/v1/projects", json={"name": "second"}).json()["id"]
+    for pid in (first, second):
+        res = api.post(
+            f"/api/v1/projects/{pid}/invites", json={"email": NEWCOMER, "role": "viewer"}
+        )
+        assert res.status_code == 201, res.text
+        link = res.json()["link"]
+        if pid == first:  # the account is made with the first invite
+            token = link.rsplit("/invite/", 1)[1]
+            body = {"token": token, "password": NEW_PASSWORD}
+            assert httpx.post(f"{hub_process.url}/api/v1/invites/accept", json=body).is_success
+
+    page = open_link(browser, link)
+    expect(page.locator("h1")).to_have_text("Join second")
+    page.click("#login-first")
+    page.fill("#login-form input[name=email]", NEWCOMER)
+    page.fill("#login-form input[name=password]", NEW_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(link)  # back on the invite, now logged in as the invited address
+    shoot(page, tmp_path, "invite-join")
+    page.click("#accept-form button[type=submit]")
+    page.wait_for_url(f"{hub_process.url}/tasks?project_id={second}")
+    listed = page.request.get(f"{hub_process.url}/api/v1/projects").json()["projects"]
+    assert sorted((p["name"], p["role"]) for p in listed) == [
+        ("first", "viewer"),
+        ("second", "viewer"),
+    ]
