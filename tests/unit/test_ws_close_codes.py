@@ -15,6 +15,7 @@ from orchestratia.protocol.codes import CloseCode
 EXPECTED: dict[type[HubError], int] = {
     errors.HubError: 4002,
     errors.NotFound: 4002,
+    errors.Gone: 4002,
     errors.Unauthorized: 4401,
     errors.Forbidden: 4403,
     errors.Conflict: 4409,
