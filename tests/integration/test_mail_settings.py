@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from orchestratia.hub.db.team_models import MailSettings
+from orchestratia.hub.sealing import sealed_for
 from tests.integration.helpers import audit_rows
 from tests.integration.hub_setup import add_user, tenant_b
 from tests.integration.running_hub import RunningHub
@@ -147,3 +148,25 @@ async def test_bad_mail_settings_are_422(
     res = await admin.put(MAIL, json=catcher.settings(**change))
     assert res.status_code == 422, res.text
     assert (await admin.post(f"{MAIL}/test", json={"to": "not-mail"})).status_code == 422
+
+
+async def test_a_password_sealed_for_another_row_does_not_open(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, catcher: MailCatcher
+) -> None:
+    """The sealed password is bound to its tenant's row: moved to another, it will not open, and
+    the invite says so instead of failing."""
+    assert (
+        await admin.put(MAIL, json=catcher.settings(username="hub", password=SECRET))
+    ).is_success
+    moved = hub.state.keyring.seal(SECRET, sealed_for("mail_settings", "password_sealed", "other"))
+    async with hub.state.sessionmaker() as db:
+        await db.execute(update(MailSettings).values(password_sealed=moved))
+        await db.commit()
+    res = await admin.post(
+        invites_url(project_id), json={"email": "nia@a.example", "role": "member"}
+    )
+    assert res.status_code == 201, res.text
+    assert res.json()["emailed"] is False and "cannot be opened" in res.json()["mail_error"]
+    assert catcher.messages == [] and catcher.logins == []
+    res = await admin.post(f"{MAIL}/test", json={"to": "ops@a.example"})
+    assert res.json()["sent"] is False and "save it again" in res.json()["error"]

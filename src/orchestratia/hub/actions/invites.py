@@ -37,13 +37,13 @@ def _ttl(hub: HubState) -> timedelta:
 async def _deliver(db: AsyncSession, hub: HubState, issued: invites.Issued, base: str) -> Delivered:
     link = f"{base}/invite/{issued.token}"
     invite = issued.invite
-    server = await mail_settings.server_for(db, hub.keyring, invite.tenant_id)
-    if server is None:
-        return Delivered(issued, link, False, NO_MAIL_SERVER)
     message = messages.invite(
         invite.email, link, issued.project_name, invite.role, issued.invited_by, invite.expires_at
     )
     try:
+        server = await mail_settings.server_for(db, hub.keyring, invite.tenant_id)
+        if server is None:
+            return Delivered(issued, link, False, NO_MAIL_SERVER)
         await send(server, message)
     except MailFailed as exc:
         return Delivered(issued, link, False, f"the invite mail was not sent: {exc}")

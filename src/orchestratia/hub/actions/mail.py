@@ -35,10 +35,10 @@ async def send_test(
 ) -> MailTestResult:
     """A test mail to ``to`` through the saved settings; whether it went out, and why not."""
     await mail_settings.get(db, principal)  # tenant admins only
-    server = await mail_settings.server_for(db, hub.keyring, principal.tenant_id)
-    if server is None:
-        raise Conflict("no mail server is configured; save the mail settings first")
     try:
+        server = await mail_settings.server_for(db, hub.keyring, principal.tenant_id)
+        if server is None:
+            raise Conflict("no mail server is configured; save the mail settings first")
         await send(server, messages.test(to, principal.email))
     except MailFailed as exc:
         return MailTestResult(sent=False, error=str(exc))

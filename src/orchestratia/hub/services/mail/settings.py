@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.team_models import MailSettings
 from orchestratia.hub.errors import Forbidden, NotFound
-from orchestratia.hub.sealing import Keyring, sealed_for
+from orchestratia.hub.sealing import Keyring, SealingError, sealed_for
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.mail.smtp import MailServer
+from orchestratia.hub.services.mail.smtp import MailFailed, MailServer
 from orchestratia.protocol.invites import MailSettingsUpdate
 
 
@@ -89,11 +89,19 @@ async def delete(db: AsyncSession, principal: Principal, actor: audit.Actor) -> 
 
 
 async def server_for(db: AsyncSession, keyring: Keyring, tenant_id: str) -> MailServer | None:
-    """The tenant's server with its password opened, to send with; None when none is set."""
+    """The tenant's server with its password opened, to send with; None when none is set.
+    MailFailed when the password was sealed under a key this hub no longer has."""
     row = await _row(db, tenant_id)
     if row is None:
         return None
-    password = keyring.open(row.password_sealed, _aad(tenant_id)) if row.password_sealed else None
+    try:
+        password = (
+            keyring.open(row.password_sealed, _aad(tenant_id)) if row.password_sealed else None
+        )
+    except SealingError:
+        raise MailFailed(
+            "the stored mail password cannot be opened with this hub's keys; save it again"
+        ) from None
     return MailServer(
         host=row.host,
         port=row.port,
