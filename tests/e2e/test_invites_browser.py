@@ -125,6 +125,26 @@ def test_an_invite_by_mail_makes_a_member(
     expect(again.locator("#accept-form")).to_have_count(0)
     shoot(again, tmp_path, "invite-used")
 
+    # The owner makes the newcomer a viewer, then removes them while they watch the board: its
+    # live feed ends at once.
+    newcomer.goto(f"{hub_process.url}/tasks?project_id={pid}")
+    expect(newcomer.locator("#live-indicator")).to_have_text("live")
+    row = owner.locator(f"tr[data-email='{NEWCOMER}']")
+    row.locator("select").select_option("viewer")
+    wait_sync(
+        lambda: (
+            newcomer.request.get(f"{hub_process.url}/api/v1/projects/{pid}").json()["role"]
+            == "viewer"
+        ),
+        message="the newcomer to be a viewer",
+    )
+    owner.once("dialog", lambda dialog: dialog.accept())
+    row.locator("[data-member-remove]").click()
+    expect(row).to_have_count(0)
+    expect(newcomer.locator("#live-indicator")).to_have_text("no access", timeout=1_000)
+    gone = newcomer.request.get(f"{hub_process.url}/api/v1/projects/{pid}")
+    assert gone.status == 404
+
 
 @pytest.mark.parametrize("hub_env", [SHORT_TTL], indirect=True)
 def test_an_unmailed_invite_shows_its_link_which_expires(
