@@ -154,7 +154,7 @@ def test_an_unmailed_invite_shows_its_link_which_expires(
     owner = open_page(browser)
     log_in(owner, hub_process)
     invite_on_team_page(owner, hub_process, pid)
-    expect(owner.locator("#invite-mail-error")).to_contain_text("no mail server is configured")
+    expect(owner.locator("#invite-mail-error")).to_contain_text("No mail server is configured")
     expect(owner.locator("#invite-link")).to_have_text(re.compile(r"/invite/orcinv_"))
     created = time.monotonic()
     link = owner.locator("#invite-link").inner_text().strip()

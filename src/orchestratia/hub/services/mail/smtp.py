@@ -11,8 +11,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 log = logging.getLogger(__name__)
-# Per socket operation (connect, each command); a dead server costs the request this long.
+# Per socket operation (connect, each command), and for the whole exchange: a slow or dead
+# server holds up the request that sends (an invite) this long at most.
 TIMEOUT_SECONDS = 10.0
+TOTAL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ async def send(server: MailServer, message: Message) -> None:
     """Send ``message``; MailFailed with the reason if it did not go out."""
     mail = _compose(server, message)
     try:
-        await asyncio.to_thread(_send_blocking, server, mail)
+        await asyncio.wait_for(asyncio.to_thread(_send_blocking, server, mail), TOTAL_SECONDS)
     except (smtplib.SMTPException, OSError) as exc:
         reason = _reason(exc)
         # The reason names the server's answer, never the credentials we sent.

@@ -33,7 +33,8 @@ function showIssued(reply) {
     : `Invite for ${inv.email} (${inv.role}) created. Pass this link on; it works once:`;
   linkBox.hidden = inv.emailed;
   document.getElementById("invite-link").textContent = inv.link || "";
-  document.getElementById("invite-mail-error").textContent = inv.mail_error || "";
+  const why = inv.mail_error || "";
+  document.getElementById("invite-mail-error").textContent = why && `${why[0].toUpperCase()}${why.slice(1)}.`;
   box.hidden = false;
 }
 
