@@ -25,6 +25,7 @@ from tests.integration.helpers import (
     viewer_refusal,
 )
 from tests.integration.hub_setup import PASSWORD, add_user, bearer_client, tenant_b
+from tests.integration.test_api_keys import make_key
 from tests.integration.viewer_support import ALICE, Live
 
 MIA = "mia@a.example"
@@ -138,6 +139,9 @@ async def test_password_change_needs_a_valid_body(live: Live, body: dict[str, An
 
 async def test_removal_closes_the_members_sockets(live: Live) -> None:
     user_id, cookie = await _member(live, "member")
+    headers = {"Authorization": f"Bearer {cookie}"}
+    async with httpx.AsyncClient(base_url=live.hub.url, headers=headers) as mia:
+        key = (await make_key(mia))["key"]
     async with (
         live.viewer(resume=0, cookie=cookie) as viewer,
         dashboard_socket(live.hub, cookie, live.project_id) as dash,
@@ -151,13 +155,14 @@ async def test_removal_closes_the_members_sockets(live: Live) -> None:
     [event] = await audit_rows(live.hub, "project.member_removed")
     assert event.target_id == user_id and event.details == {"role": "member"}
     await _nothing_of_the_project_answers(live, cookie)
+    await _nothing_of_the_project_answers(live, key)
 
 
-async def _nothing_of_the_project_answers(live: Live, cookie: str) -> None:
-    """Every API call about the project with this login is refused (404: it hides the project),
-    reads and writes alike, and the project is gone from the person's list."""
+async def _nothing_of_the_project_answers(live: Live, bearer: str) -> None:
+    """Every API call about the project with this login or API key is refused (404: it hides
+    the project), reads and writes alike, and the project is gone from the person's list."""
     pid, sid = live.project_id, live.session_id
-    headers = {"Authorization": f"Bearer {cookie}"}
+    headers = {"Authorization": f"Bearer {bearer}"}
     async with httpx.AsyncClient(base_url=live.hub.url, headers=headers) as client:
         calls = [
             ("GET", f"/api/v1/projects/{pid}", None),

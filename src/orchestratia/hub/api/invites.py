@@ -15,6 +15,7 @@ from orchestratia.hub.api.deps import (
     SessionDep,
     UserActorDep,
 )
+from orchestratia.hub.api.scopes import PUBLIC, needs
 from orchestratia.hub.api.servers import hub_url
 from orchestratia.hub.db.team_models import Invite
 from orchestratia.hub.services.access import invite_accept, invites
@@ -57,7 +58,7 @@ def issued_public(done: invite_actions.Delivered) -> InviteIssued:
     )
 
 
-@router.post(PROJECT_INVITES, status_code=201)
+@router.post(PROJECT_INVITES, status_code=201, dependencies=[needs("admin")])
 async def create_invite(
     project_id: str,
     body: InviteCreate,
@@ -74,7 +75,7 @@ async def create_invite(
     return issued_public(done)
 
 
-@router.get(PROJECT_INVITES)
+@router.get(PROJECT_INVITES, dependencies=[needs("admin")])
 async def list_invites(
     project_id: str, principal: PrincipalDep, db: SessionDep
 ) -> list[InvitePublic]:
@@ -82,7 +83,7 @@ async def list_invites(
     return [invite_public(i, by) for i, by in await invites.pending(db, principal, project_id)]
 
 
-@router.post(PROJECT_INVITES + "/{invite_id}/resend")
+@router.post(PROJECT_INVITES + "/{invite_id}/resend", dependencies=[needs("admin")])
 async def resend_invite(
     project_id: str,
     invite_id: str,
@@ -98,7 +99,7 @@ async def resend_invite(
     return issued_public(done)
 
 
-@router.delete(PROJECT_INVITES + "/{invite_id}", status_code=204)
+@router.delete(PROJECT_INVITES + "/{invite_id}", status_code=204, dependencies=[needs("admin")])
 async def revoke_invite(
     project_id: str,
     invite_id: str,
@@ -111,7 +112,7 @@ async def revoke_invite(
     return Response(status_code=204)
 
 
-@router.get("/api/v1/invites/{token}")
+@router.get("/api/v1/invites/{token}", dependencies=[PUBLIC])
 async def show_invite(token: str, db: SessionDep) -> InviteInfo:
     """What the link offers; 410 once used, revoked or expired, 404 for a link never issued."""
     found = await invite_accept.view(db, token)
@@ -125,7 +126,7 @@ async def show_invite(token: str, db: SessionDep) -> InviteInfo:
     )
 
 
-@router.post("/api/v1/invites/accept")
+@router.post("/api/v1/invites/accept", dependencies=[PUBLIC])
 async def accept_invite(
     body: InviteAccept,
     request: Request,

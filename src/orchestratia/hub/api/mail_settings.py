@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from orchestratia.hub.actions import mail as mail_actions
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
+from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.db.team_models import MailSettings
 from orchestratia.hub.errors import NotFound
 from orchestratia.hub.services.mail import settings as mail_settings
@@ -16,7 +17,7 @@ from orchestratia.protocol.invites import (
     MailTestResult,
 )
 
-router = APIRouter(prefix="/api/v1/settings/mail", tags=["settings"])
+router = APIRouter(prefix="/api/v1/settings/mail", tags=["settings"], dependencies=[needs("admin")])
 
 
 def mail_public(row: MailSettings) -> MailSettingsPublic:

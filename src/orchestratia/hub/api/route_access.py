@@ -7,7 +7,8 @@ the app and fails for any that does not), and ``/openapi.json`` is built from th
 Routes                                                  Declaration
 ======================================================  ==========================================
 login (and its second factor), health, server           ``PUBLIC``
-registration (one-time token)
+registration (one-time token), an invite link and
+accepting it
 logout, password change, second-factor set-up           ``LOGIN_ONLY`` (no API keys)
 current user, project list and project                  ``ANY_CALLER`` (a login or any valid key)
 GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
@@ -16,7 +17,8 @@ GET sessions, output, scrollback, permission log        ``needs("sessions:read")
 start/close/kill sessions, share links                  ``needs("sessions:write")``
 GET servers                                             ``needs("servers:read")``
 projects, members, registration tokens, server key      ``needs("admin")``
-revocation, approval rules, task settings, API keys
+revocation, approval rules, task settings, API keys,
+invites, mail settings
 daemon routes (``/api/v1/server/*``, heartbeat)         ``SERVER_KEY`` (``X-API-Key``)
 ======================================================  ==========================================
 
