@@ -48,8 +48,8 @@ def _unb64(text: str) -> bytes:
 def key_id_of(sealed: str) -> str:
     """The id of the key ``sealed`` was sealed with."""
     version, _, rest = sealed.partition(".")
-    kid, _, _ = rest.partition(".")
-    if version != VERSION or not kid:
+    kid, dot, _ = rest.partition(".")
+    if version != VERSION or not dot or not _KEY_ID.fullmatch(kid):
         raise SealingError("not a sealed value")
     return kid
 
@@ -58,14 +58,22 @@ def key_id_of(sealed: str) -> str:
 class Keyring:
     keys: dict[str, bytes]
     current: str
+    # Set for keys from the data dir: a running hub picks up a rotation made by
+    # ``orchestratia hub rotate-keys`` (a new current key, values re-sealed with it) without
+    # a restart. Keys from the environment change only with a restart.
+    directory: Path | None = None
+    stamp: tuple[int, int] = (0, 0)
 
     def seal(self, plaintext: str, aad: bytes) -> str:
+        self._refresh(force=False)
         nonce = os.urandom(NONCE_BYTES)
         body = AESGCM(self.keys[self.current]).encrypt(nonce, plaintext.encode(), aad)
         return f"{VERSION}.{self.current}.{_b64(nonce + body)}"
 
     def open(self, sealed: str, aad: bytes) -> str:
         kid = key_id_of(sealed)
+        if kid not in self.keys:
+            self._refresh(force=True)
         key = self.keys.get(kid)
         if key is None:
             raise SealingError(f"sealed with key {kid!r}, which this hub does not have")
@@ -77,26 +85,51 @@ class Keyring:
                 "sealed value does not open (altered, or moved from its row)"
             ) from exc
 
+    def _refresh(self, *, force: bool) -> None:
+        if self.directory is None:
+            return
+        try:
+            if not force and _stamp(self.directory) == self.stamp:
+                return
+            fresh = _from_dir(self.directory)
+        except (OSError, SealingError):
+            return  # mid-change on disk: keep sealing and opening with what we have
+        # Keys only ever join: a value sealed with a key retired meanwhile still opens here.
+        self.keys = {**self.keys, **fresh.keys}
+        self.current, self.stamp = fresh.current, fresh.stamp
+
     @classmethod
     def load(cls, data_dir: Path, env: str | None = None) -> Keyring:
         """The keys from ``env`` (``KEYS_ENV``'s value) when given, else from the data dir,
         where a first key is made if there is none."""
         if env:
-            keys = dict(_parse_env_key(item) for item in env.split(",") if item.strip())
-            if not keys:
+            pairs = [_parse_env_key(item) for item in env.split(",") if item.strip()]
+            if not pairs:
                 raise SealingError(f"{KEYS_ENV} holds no keys")
-            return cls(keys, next(iter(keys)))
-        directory = keys_dir(data_dir)
-        if not (directory / "current").exists():
+            keys = dict(pairs)
+            if len(keys) != len(pairs):
+                # Two keys under one id: values sealed with the shadowed one would never open.
+                raise SealingError(f"{KEYS_ENV} names a key id twice")
+            return cls(keys, pairs[0][0])
+        if not (keys_dir(data_dir) / "current").exists():
             add_key(data_dir, make_current=True)
-        keys = {
-            path.stem: _parse_key(path.read_text().strip(), path.name)
-            for path in directory.glob("*.key")
-        }
-        current = (directory / "current").read_text().strip()
-        if current not in keys:
-            raise SealingError(f"{directory / 'current'} names key {current!r}, which is missing")
-        return cls(keys, current)
+        return _from_dir(keys_dir(data_dir))
+
+
+def _stamp(directory: Path) -> tuple[int, int]:
+    # ``set_current`` replaces the file, so its inode changes even within one mtime tick.
+    status = (directory / "current").stat()
+    return status.st_ino, status.st_mtime_ns
+
+
+def _from_dir(directory: Path) -> Keyring:
+    _private(directory, 0o700)
+    stamp = _stamp(directory)
+    keys = {path.stem: _read_key_file(path) for path in sorted(directory.glob("*.key"))}
+    current = (directory / "current").read_text().strip()
+    if current not in keys:
+        raise SealingError(f"{directory / 'current'} names key {current!r}, which is missing")
+    return Keyring(keys, current, directory, stamp)
 
 
 def keys_dir(data_dir: Path) -> Path:
@@ -107,10 +140,10 @@ def add_key(data_dir: Path, *, make_current: bool) -> str:
     """Write a new random key into the data dir (0600, directory 0700); its id."""
     directory = keys_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # mkdir's mode is filtered by the umask and ignored for a directory that already exists.
+    _private(directory, 0o700)
     kid = "k" + secrets.token_hex(4)
-    fd = os.open(directory / f"{kid}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_b64(os.urandom(KEY_BYTES)) + "\n")
+    _write_durably(directory / f"{kid}.key", _b64(os.urandom(KEY_BYTES)) + "\n", exclusive=True)
     if make_current:
         set_current(data_dir, kid)
     return kid
@@ -119,11 +152,57 @@ def add_key(data_dir: Path, *, make_current: bool) -> str:
 def set_current(data_dir: Path, kid: str) -> None:
     """Point ``current`` at ``kid`` atomically (a crash leaves the old or the new, never half)."""
     directory = keys_dir(data_dir)
+    if not (directory / f"{kid}.key").is_file():
+        raise SealingError(f"no key {kid!r} in {directory}")
     tmp = directory / "current.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(kid + "\n")
+    _write_durably(tmp, kid + "\n", exclusive=False)
     tmp.replace(directory / "current")
+    _sync_dir(directory)
+
+
+def retire_key(data_dir: Path, kid: str) -> None:
+    """Delete key ``kid``'s file; the caller has made sure nothing is sealed with it."""
+    directory = keys_dir(data_dir)
+    current = (directory / "current").read_text().strip()
+    if kid == current:
+        raise SealingError(f"key {kid!r} is the current key; rotate to a new one first")
+    path = directory / f"{kid}.key"
+    if not _KEY_ID.fullmatch(kid) or not path.is_file():
+        raise SealingError(f"no key {kid!r} in {directory}")
+    path.unlink()
+    _sync_dir(directory)
+
+
+def _write_durably(path: Path, text: str, *, exclusive: bool) -> None:
+    """Write ``text`` (0600) and fsync it: a key that ``current`` points at, or that sealed
+    values, must survive a power cut, or those values are lost with it."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    _sync_dir(path.parent)
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _private(path: Path, mode: int) -> None:
+    if path.stat().st_mode & 0o777 != mode:
+        path.chmod(mode)
+
+
+def _read_key_file(path: Path) -> bytes:
+    if not _KEY_ID.fullmatch(path.stem):
+        raise SealingError(f"{path}: a key id is 1-32 letters, digits, '-' or '_'")
+    _private(path, 0o600)
+    return _parse_key(path.read_text().strip(), path.name)
 
 
 def _parse_key(text: str, where: str) -> bytes:
