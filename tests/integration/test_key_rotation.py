@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -19,29 +16,12 @@ from orchestratia.hub.sealed_columns import SMTP_PASSWORD, TOTP_SECRET
 from orchestratia.hub.sealing import KEYS_ENV, Keyring, key_id_of
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
+from tests.integration.hub_cli import run_cli
 from tests.integration.hub_setup import PASSWORD
 from tests.integration.running_hub import RunningHub
 
-REPO = Path(__file__).resolve().parents[2]
 TOTP_SECRETS = {f"user{i}@a.example": f"JBSWY3DPEHPK3PX{i}" for i in range(5)}
 SMTP_SECRET = "smtp password, with ünïcode"
-
-
-def run_cli(
-    hub: RunningHub, *args: str, module: str = "orchestratia", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    settings = hub.settings
-    environ = {
-        **os.environ,
-        "ORCHESTRATIA_DATA_DIR": str(settings.data_dir),
-        "ORCHESTRATIA_DATABASE_URL": settings.resolved_database_url(),
-        "COLUMNS": "120",
-        **(env or {}),
-    }
-    command = [sys.executable, "-m", module, *args]
-    return subprocess.run(
-        command, env=environ, cwd=REPO, capture_output=True, text=True, timeout=60
-    )
 
 
 async def seal_secrets(hub: RunningHub, keyring: Keyring) -> dict[tuple[str, str], str]:
@@ -102,19 +82,19 @@ async def test_interrupted_rotation_carries_on_and_the_old_key_retires(hub: Runn
     old = hub.state.keyring.current
     expected = await seal_secrets(hub, hub.state.keyring)
 
-    killed = run_cli(hub, "--batch-size", "1", module="tests.integration.rotate_then_die")
+    killed = await run_cli(hub, "--batch-size", "1", module="tests.integration.rotate_then_die")
     assert killed.returncode == -9, killed.stdout + killed.stderr
     (new,) = key_files(hub) - {old}
     assert (hub.settings.data_dir / "keys" / "current").read_text().strip() == new
     under = Counter(key_id_of(v) for v in (await stored(hub)).values())
     assert under == {new: 1, old: len(expected) - 1}, under
 
-    refused = run_cli(hub, "hub", "rotate-keys", "--retire", old)
+    refused = await run_cli(hub, "hub", "rotate-keys", "--retire", old)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert f"{len(expected) - 1} value(s) are still sealed with key '{old}'" in refused.stderr
     assert key_files(hub) == {old, new}
 
-    resumed = run_cli(hub, "hub", "rotate-keys", "--batch-size", "1")
+    resumed = await run_cli(hub, "hub", "rotate-keys", "--batch-size", "1")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "finishing the rotation" in resumed.stdout
     assert f"--retire {old}" in resumed.stdout
@@ -123,7 +103,7 @@ async def test_interrupted_rotation_carries_on_and_the_old_key_retires(hub: Runn
     assert {key_id_of(v) for v in values.values()} == {new}
     assert opened(Keyring.load(hub.settings.data_dir), values) == expected
 
-    retired = run_cli(hub, "hub", "rotate-keys", "--retire", old)
+    retired = await run_cli(hub, "hub", "rotate-keys", "--retire", old)
     assert retired.returncode == 0, retired.stdout + retired.stderr
     assert key_files(hub) == {new}
     # A hub restarted on this data dir, and the hub that ran all along, open everything.
@@ -131,16 +111,16 @@ async def test_interrupted_rotation_carries_on_and_the_old_key_retires(hub: Runn
     assert opened(hub.state.keyring, values) == expected
     assert hub.state.keyring.current == new
 
-    again = run_cli(hub, "hub", "rotate-keys")
+    again = await run_cli(hub, "hub", "rotate-keys")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(key_files(hub) - {new}) == 1, "a finished rotation starts a new one"
 
 
 async def test_retiring_an_unknown_or_current_key_is_a_usage_error(hub: RunningHub) -> None:
-    unknown = run_cli(hub, "hub", "rotate-keys", "--retire", "knope")
+    unknown = await run_cli(hub, "hub", "rotate-keys", "--retire", "knope")
     assert unknown.returncode == 2
     assert "there is no key 'knope'" in unknown.stderr
-    current = run_cli(hub, "hub", "rotate-keys", "--retire", hub.state.keyring.current)
+    current = await run_cli(hub, "hub", "rotate-keys", "--retire", hub.state.keyring.current)
     assert current.returncode == 2
     assert "is the current key" in current.stderr
 
@@ -155,7 +135,7 @@ async def test_a_value_that_does_not_open_is_reported_and_left(hub: RunningHub) 
         victim.totp_secret_enc = lost
         await db.commit()
 
-    done = run_cli(hub, "hub", "rotate-keys")
+    done = await run_cli(hub, "hub", "rotate-keys")
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"did not open: users.totp_secret_enc row {victim.id}" in done.stderr
     assert "'kgone', which this hub does not have" in done.stderr
@@ -171,13 +151,13 @@ async def test_keys_from_the_environment_reseal_to_its_first_key(hub: RunningHub
     old_key, new_key = os.urandom(32), os.urandom(32)
     expected = await seal_secrets(hub, Keyring({"old": old_key}, "old"))
     env = {KEYS_ENV: f"new:{b64(new_key)},old:{b64(old_key)}"}
-    done = run_cli(hub, "hub", "rotate-keys", env=env)
+    done = await run_cli(hub, "hub", "rotate-keys", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"remove it from {KEYS_ENV}" in done.stdout
     values = await stored(hub)
     assert {key_id_of(v) for v in values.values()} == {"new"}
     assert opened(Keyring({"new": new_key}, "new"), values) == expected
 
-    retire = run_cli(hub, "hub", "rotate-keys", "--retire", "old", env=env)
+    retire = await run_cli(hub, "hub", "rotate-keys", "--retire", "old", env=env)
     assert retire.returncode == 0, retire.stdout + retire.stderr
     assert f"remove it from {KEYS_ENV}" in retire.stdout

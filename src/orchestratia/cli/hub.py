@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from orchestratia.cli import hub_audit, hub_export, hub_keys
+from orchestratia.cli import hub_audit, hub_export, hub_keys, hub_plans
 from orchestratia.cli.output import console, fail
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db import migrate
@@ -117,4 +117,6 @@ def create_admin(
         fail(exc.detail)
     console.print(f"created admin {email.lower()} in tenant {tenant!r}")
 
+
 app.command("rotate-keys")(hub_keys.rotate_keys)
+app.command("set-plan")(hub_plans.set_plan)

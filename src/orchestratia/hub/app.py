@@ -29,6 +29,7 @@ from orchestratia.hub.api import (
     second_factor,
     servers,
     sessions,
+    usage,
 )
 from orchestratia.hub.api import approvals as approvals_api
 from orchestratia.hub.api import audit as audit_api
@@ -61,6 +62,7 @@ from orchestratia.hub.web import (
     permission_pages,
     task_pages,
     team_pages,
+    usage_pages,
 )
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
@@ -201,6 +203,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         audit_api.router,
         invites_api.router,
         mail_settings_api.router,
+        usage.router,
         health.router,
         pages.router,
         task_pages.router,
@@ -210,6 +213,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         api_key_pages.router,
         audit_pages.router,
         team_pages.router,
+        usage_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

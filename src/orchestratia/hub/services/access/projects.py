@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Membership, Project, Tenant, User
-from orchestratia.hub.errors import Conflict, Forbidden, LimitExceeded, NotFound
+from orchestratia.hub.errors import Conflict, Forbidden, NotFound
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.access.plans import limits_for
+from orchestratia.hub.services.access.plans import ensure_room
 
 WRITE_ROLES = {"owner", "member"}
 
@@ -86,13 +86,7 @@ async def create(
         raise Forbidden("only tenant admins create projects (with a key not tied to one project)")
     tenant = await db.get(Tenant, principal.tenant_id)
     assert tenant is not None
-    limit = limits_for(tenant.plan).projects
-    if limit is not None:
-        count = await db.scalar(
-            select(func.count()).select_from(Project).where(Project.tenant_id == tenant.id)
-        )
-        if (count or 0) >= limit:
-            raise LimitExceeded(f"plan '{tenant.plan}' allows {limit} project(s)")
+    await ensure_room(db, tenant.id, "projects")
     if await db.scalar(
         select(Project.id).where(Project.tenant_id == tenant.id, Project.name == name)
     ):

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.models import RegistrationToken, Server, ServerApiKey, Tenant
+from orchestratia.hub.db.models import RegistrationToken, Server, ServerApiKey
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import LimitExceeded, NotFound, Unauthorized
+from orchestratia.hub.errors import NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.access.plans import limits_for
+from orchestratia.hub.services.access.plans import ensure_room
 from orchestratia.hub.services.access.projects import access
 from orchestratia.protocol.dashboard_events import ServerUpdate
 from orchestratia.protocol.rest import RegisterRequest, ServerPublic
@@ -131,7 +131,7 @@ async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) 
             )
         )
     if server is None:
-        await _check_server_limit(db, token.tenant_id)
+        await ensure_room(db, token.tenant_id, "servers")
         server = Server(tenant_id=token.tenant_id, project_id=token.project_id)
         db.add(server)
     server.name = body.name
@@ -172,19 +172,6 @@ async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) 
         details={"name": server.name, "hostname": server.hostname, "machine_id": body.machine_id},
     )
     return Registered(server, api_key)
-
-
-async def _check_server_limit(db: AsyncSession, tenant_id: str) -> None:
-    tenant = await db.get(Tenant, tenant_id)
-    assert tenant is not None
-    limit = limits_for(tenant.plan).servers
-    if limit is None:
-        return
-    count = await db.scalar(
-        select(func.count()).select_from(Server).where(Server.tenant_id == tenant_id)
-    )
-    if (count or 0) >= limit:
-        raise LimitExceeded(f"plan '{tenant.plan}' allows {limit} server(s)")
 
 
 async def authenticate_key(db: AsyncSession, api_key: str, actor: audit.Actor) -> Server:

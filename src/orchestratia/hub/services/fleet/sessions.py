@@ -9,20 +9,20 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.models import Server, Tenant, TerminalSession
+from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import Conflict, LimitExceeded, NotFound, Unauthorized
+from orchestratia.hub.errors import Conflict, NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.access.plans import limits_for
+from orchestratia.hub.services.access.plans import LIVE_SESSION, ensure_room
 from orchestratia.hub.services.access.projects import access
 from orchestratia.hub.services.fleet.servers import get as get_server
 from orchestratia.protocol.dashboard_events import SessionUpdate
 from orchestratia.protocol.rest import SessionCreate, SessionPublic
 from orchestratia.protocol.tokens import TokenKind
 
-LIVE = ("starting", "running")
+LIVE = LIVE_SESSION
 
 
 @dataclass(frozen=True)
@@ -75,19 +75,7 @@ async def create(
     db: AsyncSession, principal: Principal, body: SessionCreate, actor: audit.Actor
 ) -> tuple[Created, Server]:
     server = await get_server_for(db, principal, body.server_id)
-    tenant = await db.get(Tenant, principal.tenant_id)
-    assert tenant is not None
-    limit = limits_for(tenant.plan).concurrent_sessions
-    if limit is not None:
-        running = await db.scalar(
-            select(func.count())
-            .select_from(TerminalSession)
-            .where(TerminalSession.tenant_id == tenant.id, TerminalSession.status.in_(LIVE))
-        )
-        if (running or 0) >= limit:
-            raise LimitExceeded(
-                f"plan '{tenant.plan}' allows {limit} concurrent session(s); close one first"
-            )
+    await ensure_room(db, principal.tenant_id, "concurrent_sessions")
     taken = await db.scalar(
         select(TerminalSession.id).where(
             TerminalSession.project_id == server.project_id,
