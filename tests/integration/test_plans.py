@@ -59,7 +59,7 @@ async def test_free_plan_limits_usage_and_set_plan(
     assert again.json()["id"] == server["id"]
     refused(await register(admin, project_id, "machine-2"), "1 server ")
 
-    await add_user(hub, admin, "carol@a.example", project_id, "member")
+    await (await add_user(hub, admin, "carol@a.example", project_id, "member")).aclose()
     viewer = await add_user(hub, admin, "dave@a.example", project_id, "viewer")
     # Re-registering gave the machine a new key.
     async with FakeDaemon.connect(hub, again.json()["api_key"]) as daemon:
@@ -80,6 +80,7 @@ async def test_free_plan_limits_usage_and_set_plan(
                 "concurrent_sessions": (3, 3),
                 "seats": (3, 3),
             }
+        await viewer.aclose()
 
     await set_plan(hub, hub_tenant_id := await tenant_id(admin), "unlimited")
     async with FakeDaemon.connect(hub, again.json()["api_key"]) as daemon:
@@ -109,18 +110,20 @@ async def tenant_id(client: httpx.AsyncClient) -> str:
 async def test_usage_is_the_callers_tenant_only(hub: RunningHub, admin: httpx.AsyncClient) -> None:
     assert (await admin.post("/api/v1/projects", json={"name": "alpha"})).status_code == 201
     bob = await tenant_b(hub)
-    await set_plan(hub, "tenant-b", "free")
-    plan, used = await usage_of(bob)
-    assert plan == "free"
-    assert used["projects"] == (1, 0) and used["seats"] == (3, 1)
-    plan, used = await usage_of(admin)
-    assert plan == "unlimited" and used["projects"] == (None, 1)
-    # Nothing in the request picks the tenant.
-    other = await bob.get("/api/v1/usage", params={"tenant_id": await tenant_id(admin)})
-    assert other.json()["plan"] == "free"
+    try:
+        await set_plan(hub, "tenant-b", "free")
+        plan, used = await usage_of(bob)
+        assert plan == "free"
+        assert used["projects"] == (1, 0) and used["seats"] == (3, 1)
+        plan, used = await usage_of(admin)
+        assert plan == "unlimited" and used["projects"] == (None, 1)
+        # Nothing in the request picks the tenant.
+        other = await bob.get("/api/v1/usage", params={"tenant_id": await tenant_id(admin)})
+        assert other.json()["plan"] == "free"
+    finally:
+        await bob.aclose()
     async with httpx.AsyncClient(base_url=hub.url) as anonymous:
         assert (await anonymous.get("/api/v1/usage")).status_code == 401
-    await bob.aclose()
 
 
 @pytest.mark.parametrize(

@@ -118,5 +118,5 @@ def create_admin(
     console.print(f"created admin {email.lower()} in tenant {tenant!r}")
 
 
-app.command("rotate-keys")(hub_keys.rotate_keys)
+app.command("rotate-keys", help=hub_keys.HELP)(hub_keys.rotate_keys)
 app.command("set-plan")(hub_plans.set_plan)

@@ -38,6 +38,18 @@ from orchestratia.hub.sealing import (
 )
 from orchestratia.hub.settings import HubSettings
 
+HELP = (
+    "Seal every stored secret with a new key (resumable), or retire an old key.\n\n"
+    "Makes a new key in <data dir>/keys current, then re-seals every value under an older key "
+    "in batches committed one by one. Interrupted? Run it again: it finishes the same rotation "
+    "(no new key while values remain under an older one).\n\n"
+    "Then retire the old key with --retire KEY_ID, refused while any value is still sealed with "
+    "it. With ORCHESTRATIA_ENCRYPTION_KEYS set, values are re-sealed with its first key and a "
+    "key is retired by removing it from the variable.\n\n"
+    "Exit status 1 when a value did not open (each is listed), 2 for an unknown or current key "
+    "given to --retire."
+)
+
 # An operator's mistake (unknown key id), as typer's own usage errors.
 USAGE_ERROR = 2
 
