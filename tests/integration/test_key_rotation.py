@@ -7,6 +7,7 @@ import base64
 import os
 from collections import Counter
 
+import httpx
 from sqlalchemy import select
 
 from orchestratia.hub.db.models import User
@@ -19,37 +20,42 @@ from orchestratia.hub.services.access import accounts
 from tests.integration.hub_cli import run_cli
 from tests.integration.hub_setup import PASSWORD
 from tests.integration.running_hub import RunningHub
+from tests.integration.test_totp import challenge_for, enable, second_step
 
 TOTP_SECRETS = {f"user{i}@a.example": f"JBSWY3DPEHPK3PX{i}" for i in range(5)}
 SMTP_SECRET = "smtp password, with ünïcode"
 
 
-async def seal_secrets(hub: RunningHub, keyring: Keyring) -> dict[tuple[str, str], str]:
-    """Users with TOTP secrets and a tenant's SMTP password, sealed as the features store them;
-    {(column label, row id): plaintext}."""
+async def seal_secrets(
+    hub: RunningHub, keyring: Keyring, tenant_id: str
+) -> dict[tuple[str, str], str]:
+    """Users with TOTP secrets and the tenant's SMTP password, sealed as the features store
+    them; {(column label, row id): plaintext}."""
     expected: dict[tuple[str, str], str] = {}
     async with hub.state.sessionmaker() as db:
-        admin = await accounts.create_admin(db, "alice@a.example", PASSWORD, "tenant-a", "free")
-    async with hub.state.sessionmaker() as db:
         for email, secret in TOTP_SECRETS.items():
-            user = await accounts.create_user(
-                db, admin.tenant_id, email, PASSWORD, audit.Actor("system")
-            )
+            user = await accounts.create_user(db, tenant_id, email, PASSWORD, audit.Actor("system"))
             row = await db.get(User, user.id)
             assert row is not None
             row.totp_secret_enc = keyring.seal(secret, TOTP_SECRET.aad(user.id))
             expected[(TOTP_SECRET.label, user.id)] = secret
         db.add(
             MailSettings(
-                tenant_id=admin.tenant_id,
+                tenant_id=tenant_id,
                 host="smtp.a.example",
                 from_address="hub@a.example",
-                password_sealed=keyring.seal(SMTP_SECRET, SMTP_PASSWORD.aad(admin.tenant_id)),
+                password_sealed=keyring.seal(SMTP_SECRET, SMTP_PASSWORD.aad(tenant_id)),
             )
         )
-        expected[(SMTP_PASSWORD.label, admin.tenant_id)] = SMTP_SECRET
+        expected[(SMTP_PASSWORD.label, tenant_id)] = SMTP_SECRET
         await db.commit()
     return expected
+
+
+async def tenant_of(client: httpx.AsyncClient) -> tuple[str, str]:
+    """The caller's user id and tenant id."""
+    me = (await client.get("/api/v1/auth/me")).json()
+    return me["id"], me["tenant_id"]
 
 
 async def stored(hub: RunningHub) -> dict[tuple[str, str], str]:
@@ -78,9 +84,15 @@ def key_files(hub: RunningHub) -> set[str]:
     return {p.stem for p in (hub.settings.data_dir / "keys").glob("*.key")}
 
 
-async def test_interrupted_rotation_carries_on_and_the_old_key_retires(hub: RunningHub) -> None:
+async def test_interrupted_rotation_carries_on_and_the_old_key_retires(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
     old = hub.state.keyring.current
-    expected = await seal_secrets(hub, hub.state.keyring)
+    alice, tenant_id = await tenant_of(admin)
+    # Alice's secret is sealed by the hub itself, through the second-factor API.
+    totp = await enable(admin)
+    expected = await seal_secrets(hub, hub.state.keyring, tenant_id)
+    expected[(TOTP_SECRET.label, alice)] = totp.secret
 
     killed = await run_cli(hub, "--batch-size", "1", module="tests.integration.rotate_then_die")
     assert killed.returncode == -9, killed.stdout + killed.stderr
@@ -110,6 +122,10 @@ async def test_interrupted_rotation_carries_on_and_the_old_key_retires(hub: Runn
     assert opened(hub.settings.keyring(), values) == expected
     assert opened(hub.state.keyring, values) == expected
     assert hub.state.keyring.current == new
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as anon:
+        challenge = await challenge_for(anon, "alice@a.example")
+        login = await second_step(anon, challenge, totp.next_code())
+    assert login.status_code == 200, login.text
 
     again = await run_cli(hub, "hub", "rotate-keys")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -125,8 +141,10 @@ async def test_retiring_an_unknown_or_current_key_is_a_usage_error(hub: RunningH
     assert "is the current key" in current.stderr
 
 
-async def test_a_value_that_does_not_open_is_reported_and_left(hub: RunningHub) -> None:
-    expected = await seal_secrets(hub, hub.state.keyring)
+async def test_a_value_that_does_not_open_is_reported_and_left(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
+    expected = await seal_secrets(hub, hub.state.keyring, (await tenant_of(admin))[1])
     stranger = Keyring({"kgone": os.urandom(32)}, "kgone")
     async with hub.state.sessionmaker() as db:
         victim = await db.scalar(select(User).where(User.email == "user0@a.example"))
@@ -147,9 +165,12 @@ async def test_a_value_that_does_not_open_is_reported_and_left(hub: RunningHub) 
         assert (await key_usage(db))["kgone"] == 1
 
 
-async def test_keys_from_the_environment_reseal_to_its_first_key(hub: RunningHub) -> None:
+async def test_keys_from_the_environment_reseal_to_its_first_key(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
     old_key, new_key = os.urandom(32), os.urandom(32)
-    expected = await seal_secrets(hub, Keyring({"old": old_key}, "old"))
+    keyring = Keyring({"old": old_key}, "old")
+    expected = await seal_secrets(hub, keyring, (await tenant_of(admin))[1])
     env = {KEYS_ENV: f"new:{b64(new_key)},old:{b64(old_key)}"}
     done = await run_cli(hub, "hub", "rotate-keys", env=env)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import User
 from orchestratia.hub.db.team_models import RecoveryCode
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.sealing import Keyring, sealed_for
+from orchestratia.hub.sealed_columns import TOTP_SECRET
+from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.security import constant_time_equals, sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.throttle import LoginThrottle
@@ -32,7 +33,7 @@ WRONG_CODE = "the code is wrong or was already used"
 
 def secret_aad(user_id: str) -> bytes:
     """The associated data of a user's sealed secret (key rotation re-seals with exactly this)."""
-    return sealed_for("users", "totp_secret_enc", user_id)
+    return TOTP_SECRET.aad(user_id)
 
 
 def new_secret() -> str:
