@@ -3,6 +3,7 @@ numbers are right and the tenant's own, and ``hub set-plan`` changes what is enf
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -160,3 +161,16 @@ async def test_usage_page_shows_a_meter_per_limit(
     assert 'href="/usage" class="active"' in html
     async with httpx.AsyncClient(base_url=hub.url) as anonymous:
         assert (await anonymous.get("/usage")).headers.get("location") == "/login"
+
+
+async def test_racing_for_the_last_slot_gets_it_once(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
+    set_plan(hub, "tenant-a", "free")
+    answers = await asyncio.gather(
+        *(admin.post("/api/v1/projects", json={"name": f"p{i}"}) for i in range(6))
+    )
+    codes = sorted(res.status_code for res in answers)
+    assert codes == [201] + [402] * 5, [res.text for res in answers]
+    _, used = await usage_of(admin)
+    assert used["projects"] == (1, 1)

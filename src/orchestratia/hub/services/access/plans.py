@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.models import Project, Server, Tenant, TerminalSession, User
@@ -90,10 +90,12 @@ async def in_use(db: AsyncSession, tenant_id: str, name: str) -> int:
 async def ensure_room(db: AsyncSession, tenant_id: str, name: str, adding: int = 1) -> None:
     """Refuse (402) when adding ``adding`` more of ``name`` would pass the tenant's plan.
 
-    The tenant row is locked first (PostgreSQL), so two requests racing for the last slot
-    are counted one after the other and cannot both get it."""
-    tenant = await db.scalar(select(Tenant).where(Tenant.id == tenant_id).with_for_update())
-    if tenant is None:
+    A no-op write to the tenant row comes first: it holds the row (PostgreSQL) or the
+    database's write lock (SQLite, where a plain read takes no lock at all) until the caller
+    commits, so requests racing for the last slot count one after the other."""
+    locked = await db.execute(update(Tenant).where(Tenant.id == tenant_id).values(plan=Tenant.plan))
+    tenant = await db.get(Tenant, tenant_id)
+    if tenant is None or getattr(locked, "rowcount", 1) != 1:
         raise NotFound("tenant not found")
     limit = getattr(limits_for(tenant.plan), name)
     if limit is None:
