@@ -70,13 +70,14 @@ def rotate_keys(
 ) -> None:
     """Seal every stored secret with a new key (resumable), or retire an old key."""
     settings = HubSettings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         keyring = settings.keyring()
     except SealingError as exc:
         fail(str(exc))
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     migrate.upgrade(settings.resolved_database_url())
-    from_env = settings.encryption_keys is not None
+    # Keys from the environment have no directory: none can be minted or deleted here.
+    from_env = keyring.directory is None
     if retire is not None:
         asyncio.run(_retire(settings, keyring, retire, from_env))
     else:

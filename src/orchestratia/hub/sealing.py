@@ -139,7 +139,8 @@ def keys_dir(data_dir: Path) -> Path:
 def add_key(data_dir: Path, *, make_current: bool) -> str:
     """Write a new random key into the data dir (0600, directory 0700); its id."""
     directory = keys_dir(data_dir)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.mkdir(exist_ok=True, mode=0o700)
     # mkdir's mode is filtered by the umask and ignored for a directory that already exists.
     _private(directory, 0o700)
     kid = "k" + secrets.token_hex(4)
