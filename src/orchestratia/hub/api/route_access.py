@@ -10,7 +10,7 @@ login (and its second factor), health, server           ``PUBLIC``
 registration (one-time token), an invite link and
 accepting it
 logout, password change, second-factor set-up           ``LOGIN_ONLY`` (no API keys)
-current user, project list and project                  ``ANY_CALLER`` (a login or any valid key)
+current user, project list and project, plan usage      ``ANY_CALLER`` (a login or any valid key)
 GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
 GET sessions, output, scrollback, permission log        ``needs("sessions:read")``
