@@ -166,7 +166,7 @@ async def test_usage_page_shows_a_meter_per_limit(
 async def test_racing_for_the_last_slot_gets_it_once(
     hub: RunningHub, admin: httpx.AsyncClient
 ) -> None:
-    set_plan(hub, "tenant-a", "free")
+    await set_plan(hub, "tenant-a", "free")
     answers = await asyncio.gather(
         *(admin.post("/api/v1/projects", json={"name": f"p{i}"}) for i in range(6))
     )

@@ -23,6 +23,8 @@ from orchestratia.hub.settings import HubSettings
 app = typer.Typer(help="Operate a hub.", no_args_is_help=True)
 app.add_typer(hub_audit.app, name="audit")
 app.command("export")(hub_export.export)
+app.command("rotate-keys", help=hub_keys.HELP)(hub_keys.rotate_keys)
+app.command("set-plan")(hub_plans.set_plan)
 
 
 def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Config:
@@ -116,7 +118,3 @@ def create_admin(
     except HubError as exc:
         fail(exc.detail)
     console.print(f"created admin {email.lower()} in tenant {tenant!r}")
-
-
-app.command("rotate-keys", help=hub_keys.HELP)(hub_keys.rotate_keys)
-app.command("set-plan")(hub_plans.set_plan)
