@@ -182,7 +182,7 @@ async def test_seats_of_the_plan_bound_invites(
     res = await admin.post(
         invites_url(project_id), json={"email": "six@a.example", "role": "viewer"}
     )
-    assert res.status_code == 402 and "3 seat(s)" in res.json()["detail"]
+    assert res.status_code == 402 and "allows 3 seats" in res.json()["detail"]
     # Inviting someone again replaces their pending invite and takes no new seat.
     again = await invite(admin, project_id, "one@a.example", "viewer")
     listed = (await admin.get(invites_url(project_id))).json()

@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.models import Membership, Tenant, User
+from orchestratia.hub.db.models import Membership, User
 from orchestratia.hub.db.team_models import Invite
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.errors import Conflict, LimitExceeded, NotFound
+from orchestratia.hub.errors import Conflict, NotFound
 from orchestratia.hub.security import new_secret, sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import projects
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.access.plans import limits_for, seats_in_use
+from orchestratia.hub.services.access.plans import ensure_room
 from orchestratia.protocol.tokens import TokenKind
 
 
@@ -50,16 +50,8 @@ async def _needs_seat(db: AsyncSession, tenant_id: str, email: str, now: datetim
 
 
 async def _check_seat(db: AsyncSession, tenant_id: str, email: str, now: datetime) -> None:
-    tenant = await db.get(Tenant, tenant_id)
-    assert tenant is not None
-    limit = limits_for(tenant.plan).seats
-    if limit is None or not await _needs_seat(db, tenant_id, email, now):
-        return
-    if await seats_in_use(db, tenant_id) >= limit:
-        raise LimitExceeded(
-            f"plan '{tenant.plan}' allows {limit} seat(s), all taken by users and pending "
-            "invites; revoke an invite or remove a user first"
-        )
+    if await _needs_seat(db, tenant_id, email, now):
+        await ensure_room(db, tenant_id, "seats")
 
 
 def _new_link(invite: Invite, ttl: timedelta, now: datetime) -> str:
