@@ -199,6 +199,23 @@ async def test_the_secret_is_sealed_in_the_database(
     assert len(hashes) == 10 and not set(hashes) & set(totp.recovery_codes)
 
 
+async def test_a_secret_sealed_with_a_missing_key_is_a_503_naming_it(
+    hub: RunningHub, admin: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    totp = await enable(admin)
+    async with hub.state.sessionmaker() as db:
+        user = await db.scalar(select(User).where(User.email == "alice@a.example"))
+        assert user is not None and user.totp_secret_enc is not None
+        # As if its key had been retired while a value still used it.
+        user.totp_secret_enc = user.totp_secret_enc.replace(hub.state.keyring.current, "kgone", 1)
+        await db.commit()
+    challenge = await challenge_for(anon, "alice@a.example")
+    res = await second_step(anon, challenge, totp.next_code())
+    assert res.status_code == 503
+    assert "'kgone'" in res.json()["detail"] and "encryption key" in res.json()["detail"]
+    assert (await admin.get("/api/v1/auth/me")).status_code == 200
+
+
 async def test_disable_requires_a_valid_code(
     hub: RunningHub, admin: httpx.AsyncClient, anon: httpx.AsyncClient
 ) -> None:

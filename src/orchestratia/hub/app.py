@@ -47,6 +47,7 @@ from orchestratia.hub.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from orchestratia.hub.sealing import SealingError
 from orchestratia.hub.services.access import login_challenges
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.fleet import recording
@@ -111,6 +112,17 @@ def _error_handlers(app: FastAPI) -> None:
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(SealingError)
+    async def unopenable(_request: Request, exc: SealingError) -> JSONResponse:
+        # The operator's doing (a key retired too early, a value altered in the database), not
+        # the caller's: say so, and keep the hub serving everything else.
+        log.error("a sealed secret did not open: %s", exc)
+        detail = (
+            f"a secret this hub stored cannot be opened ({exc}); "
+            "the hub's operator must restore its encryption key"
+        )
+        return JSONResponse({"detail": detail}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
