@@ -83,7 +83,13 @@ async def test_send_bytes_reaches_the_pty_byte_exact(tmux: TmuxServer, tmp_path:
     assert out.read_bytes() == payload
 
 
-async def test_resize_changes_what_the_program_sees(tmux: TmuxServer, tmp_path: Path) -> None:
+async def test_resize_changes_what_the_program_sees(
+    tmux: TmuxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The size of the terminal the daemon was started in must not reach its sessions: programs
+    # believe COLUMNS and LINES over the pane's real size.
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
     await tmux.new_session("sh", tmp_path, ["sh"], cols=100, rows=30)
     await tmux.send_bytes("sh", b"tput cols > before; tput lines >> before\r")
     before = tmp_path / "before"

@@ -59,18 +59,20 @@ class SessionNotFound(TmuxError):
     """The session (or the whole private server) does not exist."""
 
 
+_NOT_PASSED = frozenset({"TMUX", "TMUX_PANE", "COLUMNS", "LINES"})
+_OURS = "ORCHESTRATIA_"
+
+
 def clean_environment() -> dict[str, str]:
     """The daemon's environment minus what must not reach our tmux server and its panes.
 
     A daemon started inside the user's tmux must not pass its ``$TMUX`` on; and the first
     client starts the server, whose environment every session inherits, so any
     ``ORCHESTRATIA_*`` of the daemon's own (its config path, a key) must not leak into sessions.
+    Nor may ``COLUMNS``/``LINES`` from the terminal the daemon was started in: programs believe
+    them over the pane's real size (``tput cols`` would print the daemon's width).
     """
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TMUX", "TMUX_PANE") and not k.startswith("ORCHESTRATIA_")
-    }
+    return {k: v for k, v in os.environ.items() if k not in _NOT_PASSED and not k.startswith(_OURS)}
 
 
 def _arg(value: str) -> str:
