@@ -41,8 +41,12 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# Test processes in parallel (`make test PYTEST_WORKERS=4`): most of the suite's time is spent
+# waiting on hubs, daemons, tmux and the browser, so two workers halve it even on two cores.
+PYTEST_WORKERS ?= 2
+
 pytest:
-	$(BIN)/pytest tests --durations=15
+	$(BIN)/pytest tests -n $(PYTEST_WORKERS) --durations=15
 
 
 clean:
