@@ -29,6 +29,7 @@ async def test_page_filters_and_loads_more(
     assert page.status_code == 200
     html = page.text
     assert 'href="/audit" class="active"' in html, "the Audit tab"
+    assert 'href="/team" class="active"' in html, "under Team in the top bar, like every admin tab"
     assert 'formaction="/api/v1/audit/export"' in html and 'value="csv"' in html
     first = row_ids(html)
     assert first == [e["id"] for e in api[:50]]

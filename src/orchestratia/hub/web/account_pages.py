@@ -34,7 +34,7 @@ async def account(
     if not isinstance(page, Page):
         return page
     status = await second_factor.status(db, page.principal)
-    return page.render("account.html", active="account", tab="security", status=status)
+    return page.render("account.html", tab="security", status=status)
 
 
 @router.post("/ui/account/totp/enrol", response_class=HTMLResponse)

@@ -85,9 +85,7 @@ async def audit_page(
     except (Forbidden, NotFound) as exc:
         return error_page(request, hub, page.principal, exc.status_code, exc.detail)
     status = 422 if error else 200
-    response = page.render(
-        "audit.html", active="audit", tab="audit", projects=owned, error=error, **context
-    )
+    response = page.render("audit.html", tab="audit", projects=owned, error=error, **context)
     response.status_code = status
     return response
 
