@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from orchestratia.hub.validation_messages import field_label, human_message
+from orchestratia.protocol.invites import InviteCreate
 
 
 @pytest.mark.parametrize(
@@ -34,3 +36,12 @@ def test_reasons_follow_the_field_or_take_a_colon() -> None:
     assert human_message(regex) == "Param pattern: Not RE2."
     short = {"loc": ["body", "password"], "type": "string_too_short", "ctx": {"min_length": 8}}
     assert human_message(short) == "Password must be at least 8 characters long."
+
+
+def test_an_address_that_is_not_one_says_what_an_address_looks_like() -> None:
+    with pytest.raises(ValidationError) as caught:
+        InviteCreate.model_validate({"email": "not-an-email", "role": "member"})
+    [error] = caught.value.errors()
+    assert human_message(error) == "Email must be an email address, like name@example.com."
+    other = {"loc": ["body", "name"], "type": "string_pattern_mismatch", "ctx": {"pattern": "^a"}}
+    assert human_message(other) == "Name contains characters that are not allowed here."

@@ -57,6 +57,8 @@ def human_message(error: Mapping[str, Any]) -> str:
     if kind == "too_short":
         return f"{field} needs at least {ctx.get('min_length')} items."
     if kind == "string_pattern_mismatch":
+        if "@" in str(ctx.get("pattern", "")):  # every address field's pattern needs an @
+            return f"{field} must be an email address, like name@example.com."
         return f"{field} contains characters that are not allowed here."
     if kind in ("literal_error", "enum"):
         return f"{field} must be one of {ctx.get('expected')}."  # "'a', 'b' or 'c'"
