@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import true
 
 from orchestratia.hub.db.types import UTCDateTime, new_id, utcnow
 
@@ -70,6 +71,10 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_tenant_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Desktop/phone notifications of new inbox items in the dashboard (per user, on by default).
+    browser_notifications: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
     created_at: Mapped[datetime] = _created()
 
 
@@ -83,6 +88,8 @@ class Project(Base):
     require_task_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     # What happens to the tasks of a session that exits or is lost: "requeue" or "leave".
     lost_session_policy: Mapped[str] = mapped_column(String(16), default="requeue")
+    # Set by "stop all agents": no automatic assignment until someone resumes it.
+    assignment_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = _created()
 
 
