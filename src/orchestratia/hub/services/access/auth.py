@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,16 +100,34 @@ async def login(
     return await open_session(db, user, actor, ttl)
 
 
-async def _challenge(db: AsyncSession, user: User, actor: audit.Actor) -> SecondFactorPending:
-    token = new_secret(TokenKind.LOGIN_CHALLENGE)
-    row = LoginChallenge(
+# A login and the challenge that stands for a right password are the same kind of row.
+_TokenRow = TypeVar("_TokenRow", AuthSession, LoginChallenge)
+
+
+def _issue(
+    db: AsyncSession,
+    row_type: type[_TokenRow],
+    kind: TokenKind,
+    user: User,
+    actor: audit.Actor,
+    ttl: timedelta,
+) -> tuple[str, _TokenRow]:
+    """A fresh secret for ``user``, remembering the address it was issued to; only its SHA-256
+    is stored."""
+    token = new_secret(kind)
+    row = row_type(
         tenant_id=user.tenant_id,
         user_id=user.id,
         token_hash=sha256_hex(token),
         ip=actor.ip,
-        expires_at=utcnow() + CHALLENGE_TTL,
+        expires_at=utcnow() + ttl,
     )
     db.add(row)
+    return token, row
+
+
+async def _challenge(db: AsyncSession, user: User, actor: audit.Actor) -> SecondFactorPending:
+    token, row = _issue(db, LoginChallenge, TokenKind.LOGIN_CHALLENGE, user, actor, CHALLENGE_TTL)
     await db.commit()
     return SecondFactorPending(token, row.expires_at)
 
@@ -135,15 +154,7 @@ async def new_login(
 ) -> LoginResult:
     """A new login for ``user`` (a fresh secret: session rotation), in the caller's transaction:
     an accepted invite commits the account, its membership and its first login together."""
-    token = new_secret(TokenKind.LOGIN)
-    row = AuthSession(
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        token_hash=sha256_hex(token),
-        ip=actor.ip,
-        expires_at=utcnow() + ttl,
-    )
-    db.add(row)
+    token, row = _issue(db, AuthSession, TokenKind.LOGIN, user, actor, ttl)
     await db.flush()
     await audit.record(
         db,
