@@ -49,51 +49,36 @@ async def totp_status(principal: LoginPrincipalDep, db: SessionDep) -> SecondFac
     return status_body(await second_factor.status(db, principal))
 
 
+def code_owner(
+    principal: LoginPrincipalDep, hub: HubDep, actor: UserActorDep
+) -> second_factor.Owner:
+    return second_factor.Owner(principal, actor, hub.keyring, hub.throttle)
+
+
+OwnerDep = Annotated[second_factor.Owner, Depends(code_owner)]
+
+
 @router.post("/enrol")
-async def enrol(
-    principal: LoginPrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
-) -> TotpEnrolment:
+async def enrol(owner: OwnerDep, db: SessionDep) -> TotpEnrolment:
     """A new secret, off until confirmed with a code; replaces a pending one (409 while on)."""
-    found = await second_factor.enrol(db, hub.keyring, principal, actor)
+    found = await second_factor.enrol(db, owner)
     return TotpEnrolment(secret=found.secret, otpauth_uri=found.otpauth_uri)
 
 
 @router.post("/confirm")
-async def confirm(
-    body: SecondFactorCode,
-    principal: LoginPrincipalDep,
-    db: SessionDep,
-    hub: HubDep,
-    actor: UserActorDep,
-) -> RecoveryCodes:
+async def confirm(body: SecondFactorCode, owner: OwnerDep, db: SessionDep) -> RecoveryCodes:
     """Turn it on with a code from the pending secret; answers the recovery codes, once."""
-    codes = await second_factor.confirm(db, hub.keyring, hub.throttle, principal, body.code, actor)
-    return RecoveryCodes(codes=codes)
+    return RecoveryCodes(codes=await second_factor.confirm(db, owner, body.code))
 
 
 @router.post("/recovery-codes")
-async def recovery_codes(
-    body: SecondFactorCode,
-    principal: LoginPrincipalDep,
-    db: SessionDep,
-    hub: HubDep,
-    actor: UserActorDep,
-) -> RecoveryCodes:
+async def recovery_codes(body: SecondFactorCode, owner: OwnerDep, db: SessionDep) -> RecoveryCodes:
     """Ten new recovery codes in place of the old ones, for a TOTP or recovery code."""
-    codes = await second_factor.regenerate_recovery_codes(
-        db, hub.keyring, hub.throttle, principal, body.code, actor
-    )
-    return RecoveryCodes(codes=codes)
+    return RecoveryCodes(codes=await second_factor.regenerate_recovery_codes(db, owner, body.code))
 
 
 @router.post("/disable", status_code=204)
-async def disable(
-    body: SecondFactorCode,
-    principal: LoginPrincipalDep,
-    db: SessionDep,
-    hub: HubDep,
-    actor: UserActorDep,
-) -> Response:
+async def disable(body: SecondFactorCode, owner: OwnerDep, db: SessionDep) -> Response:
     """Off, for a TOTP or recovery code; the recovery codes go with it."""
-    await second_factor.disable(db, hub.keyring, hub.throttle, principal, body.code, actor)
+    await second_factor.disable(db, owner, body.code)
     return Response(status_code=204)

@@ -10,8 +10,8 @@ import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from orchestratia.hub.api.deps import HubDep, SessionDep, UserActorDep
-from orchestratia.hub.api.second_factor import LoginPrincipalDep
+from orchestratia.hub.api.deps import HubDep, SessionDep
+from orchestratia.hub.api.second_factor import OwnerDep
 from orchestratia.hub.services.access import second_factor
 from orchestratia.hub.web.page_context import Page, open_page
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
@@ -38,51 +38,28 @@ async def account(
 
 
 @router.post("/ui/account/totp/enrol", response_class=HTMLResponse)
-async def enrol(
-    request: Request, db: SessionDep, hub: HubDep, principal: LoginPrincipalDep, actor: UserActorDep
-) -> Response:
-    found = await second_factor.enrol(db, hub.keyring, principal, actor)
+async def enrol(request: Request, db: SessionDep, owner: OwnerDep) -> Response:
+    found = await second_factor.enrol(db, owner)
     context = {"secret": found.secret, "qr": qr_data_uri(found.otpauth_uri)}
     return templates.TemplateResponse(request, "_totp_enrol.html", context)
 
 
-@router.post("/ui/account/totp/confirm", response_class=HTMLResponse)
-async def confirm(
-    request: Request,
-    code: Code,
-    db: SessionDep,
-    hub: HubDep,
-    principal: LoginPrincipalDep,
-    actor: UserActorDep,
-) -> Response:
-    codes = await second_factor.confirm(db, hub.keyring, hub.throttle, principal, code, actor)
+def _codes(request: Request, codes: list[str]) -> Response:
     return templates.TemplateResponse(request, "_totp_codes.html", {"codes": codes})
+
+
+@router.post("/ui/account/totp/confirm", response_class=HTMLResponse)
+async def confirm(request: Request, code: Code, db: SessionDep, owner: OwnerDep) -> Response:
+    return _codes(request, await second_factor.confirm(db, owner, code))
 
 
 @router.post("/ui/account/totp/recovery-codes", response_class=HTMLResponse)
-async def recovery_codes(
-    request: Request,
-    code: Code,
-    db: SessionDep,
-    hub: HubDep,
-    principal: LoginPrincipalDep,
-    actor: UserActorDep,
-) -> Response:
-    codes = await second_factor.regenerate_recovery_codes(
-        db, hub.keyring, hub.throttle, principal, code, actor
-    )
-    return templates.TemplateResponse(request, "_totp_codes.html", {"codes": codes})
+async def recovery_codes(request: Request, code: Code, db: SessionDep, owner: OwnerDep) -> Response:
+    return _codes(request, await second_factor.regenerate_recovery_codes(db, owner, code))
 
 
 @router.post("/ui/account/totp/disable", response_class=HTMLResponse)
-async def disable(
-    request: Request,
-    code: Code,
-    db: SessionDep,
-    hub: HubDep,
-    principal: LoginPrincipalDep,
-    actor: UserActorDep,
-) -> Response:
-    await second_factor.disable(db, hub.keyring, hub.throttle, principal, code, actor)
-    status = await second_factor.status(db, principal)
+async def disable(request: Request, code: Code, db: SessionDep, owner: OwnerDep) -> Response:
+    await second_factor.disable(db, owner, code)
+    status = await second_factor.status(db, owner.principal)
     return templates.TemplateResponse(request, "_totp_status.html", {"status": status})

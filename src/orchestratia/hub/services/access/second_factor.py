@@ -29,6 +29,17 @@ class Enrolment:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The signed-in person changing their own second factor, with what checking and sealing
+    their codes needs."""
+
+    principal: Principal
+    actor: audit.Actor
+    keyring: Keyring
+    throttle: LoginThrottle
+
+
+@dataclass(frozen=True)
 class Status:
     enabled_at: datetime | None
     pending: bool
@@ -44,9 +55,9 @@ async def _user(db: AsyncSession, principal: Principal) -> User:
     return user
 
 
-async def _audit(db: AsyncSession, actor: audit.Actor, user: User, action: str) -> None:
+async def _audit(db: AsyncSession, owner: Owner, user: User, action: str) -> None:
     await audit.record(
-        db, actor, action, tenant_id=user.tenant_id, target_type="user", target_id=user.id
+        db, owner.actor, action, tenant_id=user.tenant_id, target_type="user", target_id=user.id
     )
 
 
@@ -60,17 +71,15 @@ async def status(db: AsyncSession, principal: Principal) -> Status:
     )
 
 
-async def enrol(
-    db: AsyncSession, keyring: Keyring, principal: Principal, actor: audit.Actor
-) -> Enrolment:
+async def enrol(db: AsyncSession, owner: Owner) -> Enrolment:
     """A new pending secret, replacing any earlier pending one."""
-    user = await _user(db, principal)
+    user = await _user(db, owner.principal)
     if user.totp_enabled_at is not None:
         raise Conflict("a second factor is already on; disable it before enrolling again")
     secret = totp.new_secret()
-    user.totp_secret_enc = keyring.seal(secret, totp.secret_aad(user.id))
+    user.totp_secret_enc = owner.keyring.seal(secret, totp.secret_aad(user.id))
     user.totp_last_step = None
-    await _audit(db, actor, user, "auth.totp_enrolled")
+    await _audit(db, owner, user, "auth.totp_enrolled")
     await db.commit()
     return Enrolment(secret, totp.otpauth_uri(secret, user.email))
 
@@ -97,40 +106,26 @@ async def _new_recovery_codes(db: AsyncSession, user: User) -> list[str]:
 
 
 async def _checked(
-    db: AsyncSession,
-    keyring: Keyring,
-    throttle: LoginThrottle,
-    user: User,
-    code: str,
-    actor: audit.Actor,
-    *,
-    allow_recovery: bool = True,
+    db: AsyncSession, owner: Owner, user: User, code: str, *, allow_recovery: bool = True
 ) -> None:
     found = await totp.verify(
-        db, keyring, throttle, user, code, actor, allow_recovery=allow_recovery
+        db, owner.keyring, owner.throttle, user, code, owner.actor, allow_recovery=allow_recovery
     )
     if found is None:
         raise Forbidden(totp.WRONG_CODE)
 
 
-async def confirm(
-    db: AsyncSession,
-    keyring: Keyring,
-    throttle: LoginThrottle,
-    principal: Principal,
-    code: str,
-    actor: audit.Actor,
-) -> list[str]:
+async def confirm(db: AsyncSession, owner: Owner, code: str) -> list[str]:
     """Turn the pending secret on with a code from it; the recovery codes, shown only now."""
-    user = await _user(db, principal)
+    user = await _user(db, owner.principal)
     if user.totp_enabled_at is not None:
         raise Conflict("the second factor is already on")
     if user.totp_secret_enc is None:
         raise Conflict("there is no pending second factor to confirm; enrol first")
-    await _checked(db, keyring, throttle, user, code, actor, allow_recovery=False)
+    await _checked(db, owner, user, code, allow_recovery=False)
     user.totp_enabled_at = utcnow()
     codes = await _new_recovery_codes(db, user)
-    await _audit(db, actor, user, "auth.totp_enabled")
+    await _audit(db, owner, user, "auth.totp_enabled")
     await db.commit()
     return codes
 
@@ -142,35 +137,21 @@ async def _enabled_user(db: AsyncSession, principal: Principal) -> User:
     return user
 
 
-async def regenerate_recovery_codes(
-    db: AsyncSession,
-    keyring: Keyring,
-    throttle: LoginThrottle,
-    principal: Principal,
-    code: str,
-    actor: audit.Actor,
-) -> list[str]:
-    user = await _enabled_user(db, principal)
-    await _checked(db, keyring, throttle, user, code, actor)
+async def regenerate_recovery_codes(db: AsyncSession, owner: Owner, code: str) -> list[str]:
+    user = await _enabled_user(db, owner.principal)
+    await _checked(db, owner, user, code)
     codes = await _new_recovery_codes(db, user)
-    await _audit(db, actor, user, "auth.recovery_codes_regenerated")
+    await _audit(db, owner, user, "auth.recovery_codes_regenerated")
     await db.commit()
     return codes
 
 
-async def disable(
-    db: AsyncSession,
-    keyring: Keyring,
-    throttle: LoginThrottle,
-    principal: Principal,
-    code: str,
-    actor: audit.Actor,
-) -> None:
-    user = await _enabled_user(db, principal)
-    await _checked(db, keyring, throttle, user, code, actor)
+async def disable(db: AsyncSession, owner: Owner, code: str) -> None:
+    user = await _enabled_user(db, owner.principal)
+    await _checked(db, owner, user, code)
     user.totp_secret_enc = None
     user.totp_enabled_at = None
     user.totp_last_step = None
     await _drop_recovery_codes(db, user)
-    await _audit(db, actor, user, "auth.totp_disabled")
+    await _audit(db, owner, user, "auth.totp_disabled")
     await db.commit()
