@@ -4,6 +4,7 @@ link the inviter then passes on by hand)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,10 +31,6 @@ class Delivered:
     error: str | None = None
 
 
-def _ttl(hub: HubState) -> timedelta:
-    return timedelta(hours=hub.settings.invite_ttl_hours)
-
-
 async def _deliver(db: AsyncSession, hub: HubState, issued: invites.Issued, base: str) -> Delivered:
     link = f"{base}/invite/{issued.token}"
     invite = issued.invite
@@ -50,6 +47,19 @@ async def _deliver(db: AsyncSession, hub: HubState, issued: invites.Issued, base
     return Delivered(issued, link, True)
 
 
+async def _issue(
+    db: AsyncSession,
+    hub: HubState,
+    base_url: str,
+    issue: Callable[[timedelta], Awaitable[invites.Issued]],
+) -> Delivered:
+    """Commit a new link (a new invite or a resent one) living the configured hours, then mail
+    it."""
+    ttl = timedelta(hours=hub.settings.invite_ttl_hours)
+    issued = await run(db, hub, lambda _: issue(ttl))
+    return await _deliver(db, hub, issued, base_url)
+
+
 async def create(
     db: AsyncSession,
     hub: HubState,
@@ -60,11 +70,12 @@ async def create(
     base_url: str,
     actor: audit.Actor,
 ) -> Delivered:
-    ttl = _ttl(hub)
-    issued = await run(
-        db, hub, lambda _: invites.create(db, principal, project_id, email, role, ttl, actor)
+    return await _issue(
+        db,
+        hub,
+        base_url,
+        lambda ttl: invites.create(db, principal, project_id, email, role, ttl, actor),
     )
-    return await _deliver(db, hub, issued, base_url)
 
 
 async def resend(
@@ -76,11 +87,12 @@ async def resend(
     base_url: str,
     actor: audit.Actor,
 ) -> Delivered:
-    ttl = _ttl(hub)
-    issued = await run(
-        db, hub, lambda _: invites.resend(db, principal, project_id, invite_id, ttl, actor)
+    return await _issue(
+        db,
+        hub,
+        base_url,
+        lambda ttl: invites.resend(db, principal, project_id, invite_id, ttl, actor),
     )
-    return await _deliver(db, hub, issued, base_url)
 
 
 async def revoke(

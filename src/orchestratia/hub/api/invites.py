@@ -16,7 +16,7 @@ from orchestratia.hub.api.deps import (
     UserActorDep,
 )
 from orchestratia.hub.api.scopes import PUBLIC, needs
-from orchestratia.hub.api.servers import hub_url
+from orchestratia.hub.api.servers import PublicUrlDep
 from orchestratia.hub.db.team_models import Invite
 from orchestratia.hub.services.access import invite_accept, invites
 from orchestratia.protocol.invites import (
@@ -62,13 +62,12 @@ def issued_public(done: invite_actions.Delivered) -> InviteIssued:
 async def create_invite(
     project_id: str,
     body: InviteCreate,
-    request: Request,
     principal: PrincipalDep,
     db: SessionDep,
     hub: HubDep,
     actor: UserActorDep,
+    base: PublicUrlDep,
 ) -> InviteIssued:
-    base = hub_url(request, hub.settings.public_url)
     done = await invite_actions.create(
         db, hub, principal, project_id, body.email, body.role, base, actor
     )
@@ -87,14 +86,13 @@ async def list_invites(
 async def resend_invite(
     project_id: str,
     invite_id: str,
-    request: Request,
     principal: PrincipalDep,
     db: SessionDep,
     hub: HubDep,
     actor: UserActorDep,
+    base: PublicUrlDep,
 ) -> InviteIssued:
     """A new link and expiry, mailed again; the previous link stops working."""
-    base = hub_url(request, hub.settings.public_url)
     done = await invite_actions.resend(db, hub, principal, project_id, invite_id, base, actor)
     return issued_public(done)
 

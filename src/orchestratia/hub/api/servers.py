@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from orchestratia.hub.actions import fleet
 from orchestratia.hub.api.deps import (
@@ -35,6 +35,15 @@ def hub_url(request: Request, configured: str | None) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
+def public_url(request: Request, hub: HubDep) -> str:
+    """The hub's address for links and tokens handed out: the configured one, else the one
+    the request came to."""
+    return hub_url(request, hub.settings.public_url)
+
+
+PublicUrlDep = Annotated[str, Depends(public_url)]
+
+
 def install_command(token: str) -> str:
     return (
         f"pip install orchestratia && orchestratia agent register {token} && orchestratia agent run"
@@ -44,13 +53,12 @@ def install_command(token: str) -> str:
 @router.post("/tokens", status_code=201, dependencies=[needs("admin")])
 async def create_token(
     body: RegistrationTokenCreate,
-    request: Request,
     principal: PrincipalDep,
     db: SessionDep,
     hub: HubDep,
     actor: UserActorDep,
+    url: PublicUrlDep,
 ) -> RegistrationTokenPublic:
-    url = hub_url(request, hub.settings.public_url)
     issued = await fleet.issue_token(
         db, hub, principal, body.project_id, url, body.expires_in_hours, actor
     )

@@ -6,13 +6,13 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActorDep
 from orchestratia.hub.api.scopes import needs
-from orchestratia.hub.api.servers import hub_url
+from orchestratia.hub.api.servers import PublicUrlDep
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.ws.session_links import send_to_daemon
@@ -155,21 +155,20 @@ async def scrollback(
 async def share(
     session_id: str,
     body: ShareLinkCreate,
-    request: Request,
     principal: PrincipalDep,
     db: SessionDep,
     hub: HubDep,
     actor: UserActorDep,
+    base: PublicUrlDep,
 ) -> ShareLinkPublic:
     link, token = await session_actions.share(
         db, hub, principal, session_id, body.mode, body.expires_in_hours, actor
     )
-    url = f"{hub_url(request, hub.settings.public_url)}/share/{token}"
     return ShareLinkPublic(
         id=link.id,
         session_id=link.session_id,
         mode=link.mode,
-        url=url,
+        url=f"{base}/share/{token}",
         token=token,
         expires_at=link.expires_at,
     )
