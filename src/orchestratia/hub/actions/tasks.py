@@ -243,15 +243,12 @@ async def add_dependency(
         dep = await deps.add(
             db, outbox, task, upstream, body.dependency_type, body.contract_key, caller.name
         )
-        await _dependency_audit(
-            db,
-            caller,
-            task,
-            "task.dependency_added",
-            depends_on=upstream.id,
-            type=body.dependency_type,
-            contract_key=body.contract_key,
-        )
+        details = {
+            "depends_on": upstream.id,
+            "type": body.dependency_type,
+            "contract_key": body.contract_key,
+        }
+        await audit.record_on(db, caller.actor, "task.dependency_added", "task", task, details)
         return dep.id
 
     dep_id = await run(db, hub, work)
@@ -266,24 +263,10 @@ async def remove_dependency(
         task = await tasks.load(db, caller, task_id, write=True)
         await caller.ensure_may_change(db, task)
         await deps.remove(db, outbox, task, upstream_id, caller.name)
-        await _dependency_audit(db, caller, task, "task.dependency_removed", depends_on=upstream_id)
+        details = {"depends_on": upstream_id}
+        await audit.record_on(db, caller.actor, "task.dependency_removed", "task", task, details)
 
     await run(db, hub, work)
-
-
-async def _dependency_audit(
-    db: AsyncSession, caller: Caller, task: Task, action: str, **details: object
-) -> None:
-    await audit.record(
-        db,
-        caller.actor,
-        action,
-        tenant_id=task.tenant_id,
-        project_id=task.project_id,
-        target_type="task",
-        target_id=task.id,
-        details=details,
-    )
 
 
 async def create_pipeline(

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,6 +91,39 @@ async def record(
     db.add(event)
     await db.flush()
     return event
+
+
+class ProjectRow(Protocol):
+    """A row that belongs to one project of one tenant (a task, an invite, an intervention)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def project_id(self) -> str | None: ...
+
+
+async def record_on(
+    db: AsyncSession,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    row: ProjectRow,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """``record`` for a change to ``row``: the event names it and the tenant and project it
+    belongs to."""
+    return await record(
+        db,
+        actor,
+        action,
+        tenant_id=row.tenant_id,
+        project_id=row.project_id,
+        target_type=target_type,
+        target_id=row.id,
+        details=details,
+    )
 
 
 @dataclass(frozen=True)

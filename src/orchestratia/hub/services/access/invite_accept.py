@@ -169,15 +169,7 @@ async def accept(
         .execution_options(synchronize_session=False)
     )
     details = {"email": user.email, "role": role}
-    await audit.record(
-        db,
-        audit.Actor("user", user.email, actor.ip, actor.request_id),
-        "invite.accepted",
-        tenant_id=invite.tenant_id,
-        project_id=invite.project_id,
-        target_type="invite",
-        target_id=invite.id,
-        details=details,
-    )
+    joined = audit.Actor("user", user.email, actor.ip, actor.request_id)
+    await audit.record_on(db, joined, "invite.accepted", "invite", invite, details)
     change = MemberChange(invite.project_id, user.id, user.email, role, user.is_tenant_admin)
     return Accepted(change, login)

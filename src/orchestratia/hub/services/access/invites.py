@@ -99,23 +99,10 @@ async def create(
     token = _new_link(invite, ttl, now)
     db.add(invite)
     await db.flush()
-    await _record(db, actor, "invite.created", invite, {"email": email, "role": role})
-    return Issued(invite, token, acc.project.name, principal.email)
-
-
-async def _record(
-    db: AsyncSession, actor: audit.Actor, action: str, invite: Invite, details: dict[str, str]
-) -> None:
-    await audit.record(
-        db,
-        actor,
-        action,
-        tenant_id=invite.tenant_id,
-        project_id=invite.project_id,
-        target_type="invite",
-        target_id=invite.id,
-        details=details,
+    await audit.record_on(
+        db, actor, "invite.created", "invite", invite, {"email": email, "role": role}
     )
+    return Issued(invite, token, acc.project.name, principal.email)
 
 
 async def pending(
@@ -170,7 +157,7 @@ async def resend(
         # An expired invite gave its seat back; renewing it takes one again.
         await _check_seat(db, principal.tenant_id, invite.email, now)
     token = _new_link(invite, ttl, now)
-    await _record(db, actor, "invite.resent", invite, {"email": invite.email})
+    await audit.record_on(db, actor, "invite.resent", "invite", invite, {"email": invite.email})
     return Issued(invite, token, acc.project.name, principal.email)
 
 
@@ -179,4 +166,4 @@ async def revoke(
 ) -> None:
     _acc, invite = await _open_invite(db, principal, project_id, invite_id)
     invite.revoked_at = utcnow()
-    await _record(db, actor, "invite.revoked", invite, {"email": invite.email})
+    await audit.record_on(db, actor, "invite.revoked", "invite", invite, {"email": invite.email})

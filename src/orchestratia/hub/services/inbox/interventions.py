@@ -182,13 +182,5 @@ async def _ask_orchestrators(
 async def _audit(
     db: AsyncSession, caller: Caller, row: Intervention, action: str, **details: object
 ) -> None:
-    await audit.record(
-        db,
-        caller.actor,
-        action,
-        tenant_id=row.tenant_id,
-        project_id=row.project_id,
-        target_type="intervention",
-        target_id=row.id,
-        details={"task_id": row.task_id, **details},
-    )
+    details = {"task_id": row.task_id, **details}
+    await audit.record_on(db, caller.actor, action, "intervention", row, details)
