@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.models import AuditEvent
+from orchestratia.hub.db.models import AuditEvent, User
 from orchestratia.hub.db.types import utcnow
 
 GENESIS = "0" * 64
@@ -122,6 +122,25 @@ async def record_on(
         project_id=row.project_id,
         target_type=target_type,
         target_id=row.id,
+        details=details,
+    )
+
+
+async def record_on_user(
+    db: AsyncSession,
+    actor: Actor,
+    action: str,
+    user: User,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """``record`` for something done to, or tried on, one account."""
+    return await record(
+        db,
+        actor,
+        action,
+        tenant_id=user.tenant_id,
+        target_type="user",
+        target_id=user.id,
         details=details,
     )
 

@@ -156,14 +156,12 @@ async def new_login(
     an accepted invite commits the account, its membership and its first login together."""
     token, row = _issue(db, AuthSession, TokenKind.LOGIN, user, actor, ttl)
     await db.flush()
-    await audit.record(
+    await audit.record_on_user(
         db,
         audit.Actor("user", user.email, actor.ip, actor.request_id),
         "auth.login",
-        tenant_id=user.tenant_id,
-        target_type="user",
-        target_id=user.id,
-        details={"second_factor": second_factor} if second_factor else None,
+        user,
+        {"second_factor": second_factor} if second_factor else None,
     )
     principal = Principal(
         user.id, user.tenant_id, user.email, user.is_tenant_admin, row.id, row.expires_at
@@ -225,14 +223,7 @@ async def change_password(
     if user is None:
         raise NotFound("user not found")
     if not await asyncio.to_thread(verify_password, user.password_hash, current):
-        await audit.record(
-            db,
-            actor,
-            "auth.password_change_failed",
-            tenant_id=user.tenant_id,
-            target_type="user",
-            target_id=user.id,
-        )
+        await audit.record_on_user(db, actor, "auth.password_change_failed", user)
         await db.commit()
         raise Forbidden("the current password is wrong")
     await throttle.succeeded(db, principal.email, ip)
@@ -250,15 +241,8 @@ async def change_password(
         .returning(AuthSession.id)
     )
     ids = list(revoked)
-    await audit.record(
-        db,
-        actor,
-        "auth.password_changed",
-        tenant_id=user.tenant_id,
-        target_type="user",
-        target_id=user.id,
-        details={"logins_revoked": len(ids)},
-    )
+    details = {"logins_revoked": len(ids)}
+    await audit.record_on_user(db, actor, "auth.password_changed", user, details)
     await db.commit()
     return ids
 

@@ -107,15 +107,8 @@ async def _new_user(
     user = User(tenant_id=invite.tenant_id, email=invite.email, password_hash=password_hash)
     db.add(user)
     await db.flush()
-    await audit.record(
-        db,
-        actor,
-        "user.created",
-        tenant_id=invite.tenant_id,
-        target_type="user",
-        target_id=user.id,
-        details={"email": user.email, "invite_id": invite.id},
-    )
+    details = {"email": user.email, "invite_id": invite.id}
+    await audit.record_on_user(db, actor, "user.created", user, details)
     return user
 
 

@@ -55,12 +55,6 @@ async def _user(db: AsyncSession, principal: Principal) -> User:
     return user
 
 
-async def _audit(db: AsyncSession, owner: Owner, user: User, action: str) -> None:
-    await audit.record(
-        db, owner.actor, action, tenant_id=user.tenant_id, target_type="user", target_id=user.id
-    )
-
-
 async def status(db: AsyncSession, principal: Principal) -> Status:
     user = await _user(db, principal)
     on = user.totp_enabled_at is not None
@@ -79,7 +73,7 @@ async def enrol(db: AsyncSession, owner: Owner) -> Enrolment:
     secret = totp.new_secret()
     user.totp_secret_enc = owner.keyring.seal(secret, totp.secret_aad(user.id))
     user.totp_last_step = None
-    await _audit(db, owner, user, "auth.totp_enrolled")
+    await audit.record_on_user(db, owner.actor, "auth.totp_enrolled", user)
     await db.commit()
     return Enrolment(secret, totp.otpauth_uri(secret, user.email))
 
@@ -125,7 +119,7 @@ async def confirm(db: AsyncSession, owner: Owner, code: str) -> list[str]:
     await _checked(db, owner, user, code, allow_recovery=False)
     user.totp_enabled_at = utcnow()
     codes = await _new_recovery_codes(db, user)
-    await _audit(db, owner, user, "auth.totp_enabled")
+    await audit.record_on_user(db, owner.actor, "auth.totp_enabled", user)
     await db.commit()
     return codes
 
@@ -141,7 +135,7 @@ async def regenerate_recovery_codes(db: AsyncSession, owner: Owner, code: str) -
     user = await _enabled_user(db, owner.principal)
     await _checked(db, owner, user, code)
     codes = await _new_recovery_codes(db, user)
-    await _audit(db, owner, user, "auth.recovery_codes_regenerated")
+    await audit.record_on_user(db, owner.actor, "auth.recovery_codes_regenerated", user)
     await db.commit()
     return codes
 
@@ -153,5 +147,5 @@ async def disable(db: AsyncSession, owner: Owner, code: str) -> None:
     user.totp_enabled_at = None
     user.totp_last_step = None
     await _drop_recovery_codes(db, user)
-    await _audit(db, owner, user, "auth.totp_disabled")
+    await audit.record_on_user(db, owner.actor, "auth.totp_disabled", user)
     await db.commit()

@@ -144,25 +144,11 @@ async def verify(
     await throttle.claim(db, user.email, ip)
     kind = await _matches(db, keyring, user, normalized(code), allow_recovery=allow_recovery)
     if kind is None:
-        await audit.record(
-            db,
-            actor,
-            "auth.second_factor_failed",
-            tenant_id=user.tenant_id,
-            target_type="user",
-            target_id=user.id,
-        )
+        await audit.record_on_user(db, actor, "auth.second_factor_failed", user)
         await db.commit()
         return None
     await throttle.succeeded(db, user.email, ip)
     if kind == "recovery":
-        await audit.record(
-            db,
-            actor,
-            "auth.recovery_code_used",
-            tenant_id=user.tenant_id,
-            target_type="user",
-            target_id=user.id,
-            details={"recovery_codes_left": await recovery_codes_left(db, user)},
-        )
+        left = {"recovery_codes_left": await recovery_codes_left(db, user)}
+        await audit.record_on_user(db, actor, "auth.recovery_code_used", user, left)
     return kind
