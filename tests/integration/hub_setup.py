@@ -3,6 +3,9 @@ server registered with a token."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -61,6 +64,36 @@ async def add_user(
         )
         assert res.status_code == 201, res.text
     return await bearer_client(hub, email)
+
+
+@dataclass(frozen=True)
+class Cast:
+    """A client for each way a person can stand to one project: its three roles, a user of the
+    same tenant outside it, and the other tenant's admin."""
+
+    owner: httpx.AsyncClient
+    member: httpx.AsyncClient
+    viewer: httpx.AsyncClient
+    outsider: httpx.AsyncClient
+    other_tenant: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def cast_of(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> AsyncIterator[Cast]:
+    cast = Cast(
+        await add_user(hub, admin, "olga@a.example", project_id, "owner"),
+        await add_user(hub, admin, "mike@a.example", project_id, "member"),
+        await add_user(hub, admin, "vera@a.example", project_id, "viewer"),
+        await add_user(hub, admin, "nora@a.example"),
+        await tenant_b(hub),
+    )
+    try:
+        yield cast
+    finally:
+        for client in (cast.owner, cast.member, cast.viewer, cast.outsider, cast.other_tenant):
+            await client.aclose()
 
 
 async def registration_token(client: httpx.AsyncClient, project_id: str) -> str:

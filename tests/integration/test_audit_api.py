@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.hub_setup import add_user, tenant_b
+from tests.integration.hub_setup import cast_of
 from tests.integration.running_hub import RunningHub
 from tests.integration.test_api_keys import key_client, make_key
 
@@ -124,38 +124,30 @@ async def test_who_sees_what(hub: RunningHub, admin: httpx.AsyncClient, project_
     other = (await admin.post("/api/v1/projects", json={"name": "other"})).json()["id"]
     await make_tasks(admin, project_id, 1)
     await make_tasks(admin, other, 1)
-    owner = await add_user(hub, admin, "olga@a.example", project_id, "owner")
-    member = await add_user(hub, admin, "mike@a.example", project_id, "member")
-    viewer = await add_user(hub, admin, "vera@a.example", project_id, "viewer")
-    nobody = await add_user(hub, admin, "nora@a.example")
-    bob = await tenant_b(hub)
-    try:
-        seen = await all_pages(owner)
+    async with cast_of(hub, admin, project_id) as cast:
+        seen = await all_pages(cast.owner)
         assert seen and {e["project_id"] for e in seen} == {project_id}
-        res = await owner.get("/api/v1/audit", params={"project_id": other})
+        res = await cast.owner.get("/api/v1/audit", params={"project_id": other})
         assert res.status_code == 404  # not a project of hers: not even its existence
-        for client in (member, viewer, nobody):
+        for client in (cast.member, cast.viewer, cast.outsider):
             for url in ("/api/v1/audit", "/api/v1/audit/export"):
                 res = await client.get(url)
                 assert res.status_code == 403, (url, res.text)
                 assert "tenant admins and project owners" in res.text
-        res = await member.get("/api/v1/audit", params={"project_id": project_id})
+        res = await cast.member.get("/api/v1/audit", params={"project_id": project_id})
         assert res.status_code == 403
 
         mine = await all_pages(admin)
         assert {e["project_id"] for e in mine} >= {project_id, other, None}
-        theirs = await all_pages(bob)
+        theirs = await all_pages(cast.other_tenant)
         assert theirs and not {e["id"] for e in theirs} & {e["id"] for e in mine}
         assert "alice@a.example" not in json.dumps(theirs)
-        res = await bob.get("/api/v1/audit", params={"project_id": project_id})
+        res = await cast.other_tenant.get("/api/v1/audit", params={"project_id": project_id})
         assert res.status_code == 404
-        res = await bob.get("/api/v1/audit/export", params={"project_id": project_id})
+        res = await cast.other_tenant.get("/api/v1/audit/export", params={"project_id": project_id})
         assert res.status_code == 404
-        exported = await bob.get("/api/v1/audit/export", params={"format": "csv"})
+        exported = await cast.other_tenant.get("/api/v1/audit/export", params={"format": "csv"})
         assert "alice@a.example" not in exported.text and project_id not in exported.text
-    finally:
-        for client in (owner, member, viewer, nobody, bob):
-            await client.aclose()
 
 
 async def test_exports_match_the_log(

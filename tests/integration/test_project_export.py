@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.integration.hub_cli import hub_cli
-from tests.integration.hub_setup import add_user, tenant_b
+from tests.integration.hub_setup import cast_of
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
 
@@ -69,25 +69,17 @@ async def test_api_export_for_owners_only(
     _check(doc, project_id, ids)
     assert "elsewhere" not in res.text and other not in res.text
 
-    owner = await add_user(hub, admin, "olga@a.example", project_id, "owner")
-    member = await add_user(hub, admin, "mike@a.example", project_id, "member")
-    viewer = await add_user(hub, admin, "vera@a.example", project_id, "viewer")
-    stranger = await add_user(hub, admin, "nora@a.example")
-    bob = await tenant_b(hub)
-    try:
-        res = await owner.get(f"/api/v1/projects/{project_id}/export")
+    async with cast_of(hub, admin, project_id) as cast:
+        res = await cast.owner.get(f"/api/v1/projects/{project_id}/export")
         assert res.status_code == 200 and res.json()["tasks"] == doc["tasks"]
-        for client in (member, viewer):
+        for client in (cast.member, cast.viewer):
             res = await client.get(f"/api/v1/projects/{project_id}/export")
             assert res.status_code == 403 and "owners and tenant admins" in res.text
-        for client in (stranger, bob):
+        for client in (cast.outsider, cast.other_tenant):
             res = await client.get(f"/api/v1/projects/{project_id}/export")
             assert res.status_code == 404 and "build the api" not in res.text
         res = await admin.get("/api/v1/projects/no-such-project/export")
         assert res.status_code == 404
-    finally:
-        for client in (owner, member, viewer, stranger, bob):
-            await client.aclose()
 
 
 async def test_cli_export_writes_the_same_document(
