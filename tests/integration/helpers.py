@@ -166,21 +166,33 @@ class FakeDaemon:
         protocol: int | None = 2,
         sessions: list[dict[str, Any]] | None = None,
         hello: bool = True,
+        heartbeat_every: float | None = None,
     ) -> AsyncIterator[FakeDaemon]:
         """Authenticate; a protocol-2 daemon then says ``hello`` (listing ``sessions``) and waits
-        until the hub has reconciled it."""
+        until the hub has reconciled it. With ``heartbeat_every`` it keeps beating like a real
+        daemon, so a long test on a loaded machine does not outlast the hub's (short, in tests)
+        heartbeat timeout; without, it stays silent for the liveness tests."""
         async with ws_connect(hub.ws_url + "/ws/server") as ws:
             ok = await authenticate(ws, api_key, protocol)
             daemon = cls(ws, ok["server_id"])
-            daemon._reader = asyncio.create_task(daemon._read())
+            tasks = [asyncio.create_task(daemon._read())]
+            daemon._reader = tasks[0]
             try:
                 if hello and protocol is not None:
                     await daemon.hello(sessions or [])
+                if heartbeat_every is not None:
+                    tasks.append(asyncio.create_task(daemon._beat(heartbeat_every)))
                 yield daemon
             finally:
-                daemon._reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await daemon._reader
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _beat(self, every: float) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(every)
+                await self.send({"type": "heartbeat", "system_info": {}})
 
     async def _read(self) -> None:
         with contextlib.suppress(ConnectionClosed):

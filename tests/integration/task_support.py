@@ -116,5 +116,7 @@ async def fleet(
 ) -> AsyncIterator[Fleet]:
     server = await register_server(admin, project_id, machine)
     async with AsyncExitStack() as stack:
-        daemon = await stack.enter_async_context(FakeDaemon.connect(hub, server["api_key"]))
+        daemon = await stack.enter_async_context(
+            FakeDaemon.connect(hub, server["api_key"], heartbeat_every=1.0)
+        )
         yield Fleet(hub, admin, project_id, daemon, server, stack=stack)
