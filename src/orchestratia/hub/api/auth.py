@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 
 from orchestratia.hub.actions import access
+from orchestratia.hub.actions import preferences as preference_actions
 from orchestratia.hub.api.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -18,8 +19,9 @@ from orchestratia.hub.api.deps import (
 )
 from orchestratia.hub.api.scopes import ANY_CALLER, LOGIN_ONLY, PUBLIC
 from orchestratia.hub.security import csrf_token_for
-from orchestratia.hub.services.access import auth, login_challenges
+from orchestratia.hub.services.access import auth, login_challenges, preferences
 from orchestratia.hub.state import HubState
+from orchestratia.protocol.preferences import Preferences, PreferencesChange
 from orchestratia.protocol.rest import LoginRequest, PasswordChange, TokenResponse, UserPublic
 from orchestratia.protocol.second_factor import SecondFactorChallenge, SecondFactorLogin
 
@@ -122,3 +124,21 @@ async def me(principal: PrincipalDep, db: SessionDep) -> UserPublic:
         tenant_name=await auth.tenant_name(db, principal.tenant_id),
         is_tenant_admin=principal.is_tenant_admin,
     )
+
+
+@router.get("/preferences", dependencies=[ANY_CALLER])
+async def read_preferences(principal: PrincipalDep, db: SessionDep) -> Preferences:
+    """The caller's own preferences (there is no way to name another user's)."""
+    return await preferences.read(db, principal)
+
+
+# A login only: these are the dashboard's settings, and a key has no dashboard to set them for.
+@router.put("/preferences", dependencies=[LOGIN_ONLY])
+async def change_preferences(
+    body: PreferencesChange,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+) -> Preferences:
+    return await preference_actions.change(db, hub, principal, body, actor)

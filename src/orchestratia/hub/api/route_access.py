@@ -9,8 +9,10 @@ Routes                                                  Declaration
 login (and its second factor), health, server           ``PUBLIC``
 registration (one-time token), an invite link and
 accepting it
-logout, password change, second-factor set-up           ``LOGIN_ONLY`` (no API keys)
-current user, project list and project, plan usage      ``ANY_CALLER`` (a login or any valid key)
+logout, password change, second-factor set-up,         ``LOGIN_ONLY`` (no API keys)
+changing one's preferences
+current user, own preferences, project list and         ``ANY_CALLER`` (a login or any valid key)
+project, plan usage
 GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
 GET sessions, output, scrollback, permission log        ``needs("sessions:read")``
