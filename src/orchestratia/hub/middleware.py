@@ -43,6 +43,9 @@ def content_security_policy(nonce: str) -> str:
             f"style-src 'self' 'nonce-{nonce}'",
             "img-src 'self' data:",
             "connect-src 'self'",
+            # The service worker (/sw.js) and the app manifest: our own files only.
+            "worker-src 'self'",
+            "manifest-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.api.second_factor import OwnerDep
-from orchestratia.hub.services.access import second_factor
+from orchestratia.hub.services.access import preferences, second_factor
 from orchestratia.hub.web.page_context import Page, open_page
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
 from orchestratia.protocol.second_factor import CODE_PATTERN
@@ -34,7 +34,8 @@ async def account(
     if not isinstance(page, Page):
         return page
     status = await second_factor.status(db, page.principal)
-    return page.render("account.html", tab="security", status=status)
+    chosen = await preferences.read(db, page.principal)
+    return page.render("account.html", tab="security", status=status, preferences=chosen)
 
 
 @router.post("/ui/account/totp/enrol", response_class=HTMLResponse)
