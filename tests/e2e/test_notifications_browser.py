@@ -7,18 +7,21 @@ with the user's setting off nothing pops up."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Worker, expect
 
-from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in
+from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, submit_login
+from tests.e2e.processes import PASSWORD
 from tests.e2e.test_hitl_browser import SESSION, Rig, rig  # noqa: F401 (the fixture)
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 expect.set_options(timeout=UI_TIMEOUT_MS)
+VIEWER = "vera@e2e.example"
 
 SHOWN = """async () => (await (await navigator.serviceWorker.ready).getNotifications()).map(
   (n) => ({title: n.title, body: n.body, tag: n.tag,
@@ -60,6 +63,26 @@ def service_worker(page: Page) -> Worker:
     return workers[0]
 
 
+def viewer_page(browser: Browser, hitl: Rig) -> Page:
+    """A viewer of the rig's project (invited, joined), logged in with notifications allowed."""
+    made = hitl.api.post(
+        f"/api/v1/projects/{hitl.project_id}/invites",
+        json={"email": VIEWER, "role": "viewer"},
+    )
+    assert made.status_code == 201, made.text
+    token = made.json()["link"].rsplit("/", 1)[1]
+    joined = hitl.api.post("/api/v1/invites/accept", json={"token": token, "password": PASSWORD})
+    assert joined.status_code == 200, joined.text
+    context = browser.new_context()
+    context.grant_permissions(["notifications"], origin=hitl.hub.url)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    submit_login(page, hitl.hub, VIEWER)
+    page.wait_for_url(f"{hitl.hub.url}/fleet")
+    service_worker(page)
+    return page
+
+
 def test_the_dashboard_is_an_installable_app(browser: Browser, rig: Rig) -> None:  # noqa: F811
     page = browser.new_context().new_page()
     page.goto(f"{rig.hub.url}/login")
@@ -93,6 +116,8 @@ def test_inbox_items_notify_with_actions_unless_switched_off(
     browser: Browser,
     rig: Rig,  # noqa: F811
 ) -> None:
+    # A viewer cannot answer, so is never called.
+    viewer = viewer_page(browser, rig)
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.grant_permissions(["notifications"], origin=rig.hub.url)
     page = context.new_page()
@@ -145,4 +170,28 @@ def test_inbox_items_notify_with_actions_unless_switched_off(
     worker.evaluate(answer, "deny")
     assert rig.approval(loud)["status"] == "denied"
     assert rig.approval(quiet)["status"] == "pending"
+
+    # Answered elsewhere first: the button's decision is refused, and the notification says so;
+    # its body then opens the inbox at the item.
+    late = rig.ask("make deploy")
+    wait_shown(page)
+    decided = rig.api.post(
+        "/api/v1/inbox/decisions",
+        json={"decisions": [{"kind": "tool_approval", "id": late, "action": "deny",
+                             "decision_id": str(uuid.uuid4())}]},
+    )  # fmt: skip
+    assert decided.json()["results"][0]["outcome"] == "applied"
+    worker.evaluate(answer, "approve")
+    [refused] = wait_shown(page)
+    assert refused["title"] == f"Not applied: {SESSION} asks to use Bash"
+    assert refused["body"].endswith("Open the inbox to answer.")
+    assert refused["actions"] == []
+    assert rig.approval(late)["status"] == "denied"
+    worker.evaluate(answer, "")
+    at_item = f"{rig.hub.url}/inbox#inbox-tool_approval-{late}"
+    wait_sync(lambda: any(p.url == at_item for p in context.pages), 10, "a tab at the item")
+
+    assert shown(viewer) == []
+    assert announced(viewer) == []
     context.close()
+    viewer.context.close()

@@ -52,7 +52,8 @@ async function openAt(url) {
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   for (const client of windows) {
     if (new URL(client.url).origin !== self.location.origin) continue;
-    await client.focus();
+    // Focus is the browser's to grant (a real click does); navigating does not depend on it.
+    await client.focus().catch(() => {});
     if (client.navigate) {
       const moved = await client.navigate(url).catch(() => null);
       if (moved) return;
