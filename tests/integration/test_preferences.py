@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -105,3 +107,21 @@ async def test_a_cookie_login_needs_csrf_and_logged_out_gets_401(
         assert (await nobody.get(URL)).status_code == 401
         assert (await nobody.put(URL, json={"browser_notifications": True})).status_code == 401
     assert await _setting(admin) is False
+
+
+async def test_the_security_page_shows_the_switch_as_set(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as browser:
+        login = await browser.post(
+            "/api/v1/auth/login", json={"email": "alice@a.example", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+        toggle = re.compile(r'<input type="checkbox" id="notify-toggle"( checked)?>')
+        for wanted in (True, False):
+            await admin.put(URL, json={"browser_notifications": wanted})
+            page = await browser.get("/account")
+            found = toggle.search(page.text)
+            assert found is not None, page.text
+            assert (found.group(1) is not None) is wanted
+            assert '<link rel="manifest" href="/manifest.webmanifest">' in page.text
