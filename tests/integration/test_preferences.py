@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.integration.hub_setup import PASSWORD, add_user, tenant_b
+from tests.integration.hub_setup import PASSWORD, cast_of
 from tests.integration.running_hub import RunningHub
 from tests.integration.test_api_keys import key_client, make_key
 
@@ -63,18 +63,15 @@ async def test_bad_bodies_are_refused_naming_the_field(
 async def test_each_user_changes_only_their_own(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    viewer = await add_user(hub, admin, "val@a.example", project_id, "viewer")
-    other_tenant = await tenant_b(hub)
-    try:
-        for client in (viewer, other_tenant):
+    async with cast_of(hub, admin, project_id) as cast:
+        everyone = (cast.owner, cast.member, cast.viewer, cast.outsider, cast.other_tenant)
+        for client in everyone:
+            # Every role sets its own switch, a viewer's and an outsider's included.
             res = await client.put(URL, json={"browser_notifications": False})
             assert res.status_code == 200, res.text
             assert await _setting(client) is False
-        # A viewer may set their own switch; neither reached the admin's.
+        # None of them reached the admin's.
         assert await _setting(admin) is True
-    finally:
-        await viewer.aclose()
-        await other_tenant.aclose()
 
 
 async def test_keys_read_but_never_change_it(hub: RunningHub, admin: httpx.AsyncClient) -> None:

@@ -34,13 +34,11 @@ async def change(
     user = await _user(db, principal)
     if user.browser_notifications != wanted.browser_notifications:
         user.browser_notifications = wanted.browser_notifications
-        await audit.record(
+        await audit.record_on_user(
             db,
             actor,
             "user.preferences_changed",
-            tenant_id=user.tenant_id,
-            target_type="user",
-            target_id=user.id,
-            details={"browser_notifications": wanted.browser_notifications},
+            user,
+            {"browser_notifications": wanted.browser_notifications},
         )
     return Preferences(browser_notifications=user.browser_notifications)
