@@ -111,6 +111,17 @@ def test_the_dashboard_is_an_installable_app(browser: Browser, rig: Rig) -> None
         "/static/offline.html", "/static/app.css", "/static/favicon.svg", "/static/icon-192.png"
     }  # fmt: skip
 
+    # The browser is asked only when the person clicks "Turn on notifications".
+    log_in(page, rig.hub)
+    page.goto(f"{rig.hub.url}/account")
+    ask = page.locator("#notify-permission")
+    expect(ask).to_be_visible()
+    assert page.evaluate("Notification.permission") == "default"
+    page.context.grant_permissions(["notifications"], origin=rig.hub.url)
+    ask.click()
+    expect(ask).to_be_hidden()
+    expect(page.locator("#notify-state")).to_have_text("This browser may show notifications.")
+
 
 def test_inbox_items_notify_with_actions_unless_switched_off(
     browser: Browser,
