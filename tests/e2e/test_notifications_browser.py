@@ -182,23 +182,25 @@ def test_inbox_items_notify_with_actions_unless_switched_off(
     assert rig.approval(loud)["status"] == "denied"
     assert rig.approval(quiet)["status"] == "pending"
 
-    # Answered elsewhere first: the button's decision is refused, and the notification says so;
-    # its body then opens the inbox at the item.
+    # Answered elsewhere first: its notification goes away; a button of it, pressed before it
+    # went, is refused and says so; its body then opens the inbox at the item.
     late = rig.ask("make deploy")
     wait_shown(page)
+    worker.evaluate("async () => { self.kept = (await self.registration.getNotifications())[0]; }")
     decided = rig.api.post(
         "/api/v1/inbox/decisions",
         json={"decisions": [{"kind": "tool_approval", "id": late, "action": "deny",
                              "decision_id": str(uuid.uuid4())}]},
     )  # fmt: skip
     assert decided.json()["results"][0]["outcome"] == "applied"
-    worker.evaluate(answer, "approve")
+    wait_sync(lambda: shown(page) == [], 10, "the answered item's notification closed")
+    worker.evaluate("() => answer(self.kept, 'approve')")
     [refused] = wait_shown(page)
     assert refused["title"] == f"Not applied: {SESSION} asks to use Bash"
     assert refused["body"].endswith("Open the inbox to answer.")
     assert refused["actions"] == []
     assert rig.approval(late)["status"] == "denied"
-    worker.evaluate(answer, "")
+    worker.evaluate("() => answer(self.kept, '')")
     at_item = f"{rig.hub.url}/inbox#inbox-tool_approval-{late}"
     wait_sync(lambda: any(p.url == at_item for p in context.pages), 10, "a tab at the item")
 

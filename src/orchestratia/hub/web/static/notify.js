@@ -18,6 +18,7 @@ const Notify = (() => {
   const STALE_MS = 5 * 60 * 1000; // older than this, the announced record is not trusted
   const CHECK_MS = 60 * 1000; // also look without an event: a missed one costs a minute at most
   const MAX_FEEDS = 20;
+  const TAG = "orchestratia-inbox:"; // + the item's key: one notification per item
 
   async function getJson(url) {
     const res = await fetch(url, { credentials: "same-origin" });
@@ -71,7 +72,7 @@ const Notify = (() => {
   }
 
   async function show(registration, item) {
-    const tag = `orchestratia-inbox:${keyOf(item)}`;
+    const tag = TAG + keyOf(item);
     if ((await registration.getNotifications({ tag })).length) return;
     const { title, body } = wording(item);
     const { list, ids } = buttons(item);
@@ -134,6 +135,11 @@ const Notify = (() => {
         if (news.length && (await wanted())) {
           for (const item of news) await show(registration, item);
         }
+        // Answered elsewhere (another device, the inbox page): its notification goes too.
+        const current = new Set(items.map((item) => TAG + keyOf(item)));
+        (await registration.getNotifications()).forEach((n) => {
+          if (n.tag.startsWith(TAG) && !current.has(n.tag)) n.close();
+        });
         localStorage.setItem(storeKey, JSON.stringify({ at: Date.now(), keys: items.map(keyOf) }));
       } catch {
         // Offline or logged out: the next event or the next minute tries again.

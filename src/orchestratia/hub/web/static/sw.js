@@ -67,7 +67,8 @@ async function openAt(url) {
 function notApplied(data, why) {
   return self.registration.showNotification("Not applied: " + data.title, {
     body: `${why} Open the inbox to answer.`,
-    tag: data.tag,
+    // Not the item's tag: pages close those once the item leaves the inbox, this should stay.
+    tag: `orchestratia-notice:${data.kind}:${data.id}`,
     icon: "/static/icon-192.png",
     data: { ...data, actions: {} },
   });
