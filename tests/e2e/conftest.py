@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.hitl_support import Rig, hitl_rig
 from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.support import IN_CI, free_port
 
@@ -85,3 +86,10 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Rig]:
+    """One online server with one live session that writes what it is typed to a file."""
+    with hitl_rig(hub_process, daemon_factory, tmp_path) as made:
+        yield made

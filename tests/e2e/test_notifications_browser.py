@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Worker, expect
 
 from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, submit_login
+from tests.e2e.hitl_support import SESSION, Rig
 from tests.e2e.processes import PASSWORD
-from tests.e2e.test_hitl_browser import SESSION, Rig, rig  # noqa: F401 (the fixture)
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -83,7 +83,7 @@ def viewer_page(browser: Browser, hitl: Rig) -> Page:
     return page
 
 
-def test_the_dashboard_is_an_installable_app(browser: Browser, rig: Rig) -> None:  # noqa: F811
+def test_the_dashboard_is_an_installable_app(browser: Browser, rig: Rig) -> None:
     page = browser.new_context().new_page()
     page.goto(f"{rig.hub.url}/login")
     manifest = page.locator('link[rel="manifest"]')
@@ -125,7 +125,7 @@ def test_the_dashboard_is_an_installable_app(browser: Browser, rig: Rig) -> None
 
 def test_inbox_items_notify_with_actions_unless_switched_off(
     browser: Browser,
-    rig: Rig,  # noqa: F811
+    rig: Rig,
 ) -> None:
     # A viewer cannot answer, so is never called.
     viewer = viewer_page(browser, rig)
