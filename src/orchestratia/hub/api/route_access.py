@@ -13,6 +13,7 @@ logout, password change, second-factor set-up,         ``LOGIN_ONLY`` (no API ke
 changing one's preferences
 current user, own preferences, project list and         ``ANY_CALLER`` (a login or any valid key)
 project, plan usage
+command palette search (each kind by its read scope)    ``ANY_CALLER``
 GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
 GET sessions, output, scrollback, permission log        ``needs("sessions:read")``

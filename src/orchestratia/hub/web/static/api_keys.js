@@ -32,12 +32,6 @@ document.addEventListener("DOMContentLoaded", () => {
     created.scrollIntoView({ block: "start" });
   });
 
-  document.getElementById("copy-key").addEventListener("click", (ev) => {
-    if (!navigator.clipboard) return;
-    navigator.clipboard.writeText(shown.textContent.trim());
-    ev.target.textContent = "Copied";
-  });
-
   document.body.addEventListener("click", async (ev) => {
     const btn = ev.target.closest("[data-revoke]");
     if (!btn || !window.confirm(`Revoke the key "${btn.dataset.name}"? Tools using it stop at once.`)) return;

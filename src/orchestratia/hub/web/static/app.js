@@ -1,4 +1,4 @@
-// Shared dashboard behaviour: login, logout, copy-to-clipboard, local times, dialog close buttons.
+// Shared dashboard behaviour: login, logout, local times, dialog close buttons (copying: copy.js).
 "use strict";
 
 // Server-rendered times are UTC; show them in the reader's zone, keeping the exact one as a tooltip.
@@ -161,14 +161,6 @@ document.addEventListener("DOMContentLoaded", () => {
       window.location.assign("/login");
     });
   }
-  document.body.addEventListener("click", (ev) => {
-    const pre = ev.target.closest("pre.copyable");
-    if (pre && navigator.clipboard) {
-      navigator.clipboard.writeText(pre.textContent.trim());
-      pre.dataset.copied = "1";
-      setTimeout(() => delete pre.dataset.copied, 1200);
-    }
-  });
   // Pickers that navigate as soon as they change (the CSP allows no inline handlers).
   document.body.addEventListener("change", (ev) => {
     if (ev.target.matches("select[data-submit-on-change]")) ev.target.form.submit();

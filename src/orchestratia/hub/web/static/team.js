@@ -104,12 +104,6 @@ function wireTeam(team) {
     form.reset();
     refreshInvites();
   });
-  document.getElementById("invite-copy").addEventListener("click", (ev) => {
-    const text = document.getElementById("invite-link").textContent;
-    if (navigator.clipboard) navigator.clipboard.writeText(text);
-    ev.target.textContent = "Copied";
-    setTimeout(() => (ev.target.textContent = "Copy link"), 1200);
-  });
 }
 
 function mailBody(form) {
