@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task
@@ -39,7 +40,7 @@ def _subsequence_pattern(query: str) -> str:
     return "%" + "%".join(letters) + "%"
 
 
-def _matches(column: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
+def _matches(column: QueryableAttribute[str], pattern: str) -> ColumnElement[bool]:
     return func.lower(column).like(pattern, escape=_ESCAPE)
 
 

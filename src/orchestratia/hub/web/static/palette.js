@@ -40,9 +40,10 @@ const orcPalette = (() => {
     if (!query) return 1;
     if (t.startsWith(query)) return 3;
     if (t.includes(query)) return 2;
+    const letters = query.replace(/\s+/g, "");
     let i = 0;
-    for (const ch of t) if (ch === query[i]) i++;
-    return i === query.length ? 1 : 0;
+    for (const ch of t) if (ch === letters[i]) i++;
+    return i === letters.length ? 1 : 0;
   }
 
   function build() {
