@@ -13,6 +13,7 @@ from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in
 from tests.e2e.processes import HubProcess, api_client
 from tests.e2e.test_hitl_browser import Rig, rig  # noqa: F401 (the fixture)
 from tests.e2e.test_sessions_browser import CSP_WATCH
+from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -109,6 +110,7 @@ def test_palette_and_shortcuts(browser: Browser, hub_process: HubProcess, tmp_pa
 def test_light_theme_follows_the_system(
     browser: Browser, hub_process: HubProcess, tmp_path: Path
 ) -> None:
+    project_id, task_id = seed_task(hub_process, "Check the contrast of both themes")
     body_colours = {}
     for scheme in ("light", "dark"):
         violations: list[str] = []
@@ -117,6 +119,12 @@ def test_light_theme_follows_the_system(
         body_colours[scheme] = page.evaluate(
             "(s => [s.backgroundColor, s.color])(getComputedStyle(document.body))"
         )
+        for name, path in (
+            ("board", f"/tasks?project_id={project_id}"),
+            ("task", f"/tasks/{task_id}"),
+        ):
+            page.goto(hub_process.url + path)
+            page.screenshot(path=tmp_path / f"{scheme}-{name}.png", full_page=True)
         page.keyboard.press("Control+k")
         page.screenshot(path=tmp_path / f"palette-{scheme}.png")
         theme = page.locator(f'meta[name=theme-color][media*="{scheme}"]')
@@ -172,6 +180,8 @@ def test_every_page_fits_a_phone(browser: Browser, rig: Rig, tmp_path: Path) -> 
     )  # fmt: skip
     assert rule.status_code == 201, rule.text
     rig.ask("git push --force origin a-rather-long-branch-name-that-goes-on-and-on")
+    shared = rig.api.post(f"/api/v1/sessions/{rig.session_id}/share", json={})
+    assert shared.status_code == 201, shared.text
     pages = [
         "/fleet",
         "/sessions",
@@ -187,6 +197,7 @@ def test_every_page_fits_a_phone(browser: Browser, rig: Rig, tmp_path: Path) -> 
         "/usage",
         "/account",
         "/settings/mail",
+        shared.json()["url"].removeprefix(rig.hub.url),
     ]
     violations: list[str] = []
     context = watched_context(browser, violations, viewport=PHONE)
@@ -206,6 +217,24 @@ def test_every_page_fits_a_phone(browser: Browser, rig: Rig, tmp_path: Path) -> 
             host = page.locator(".terminal-host").bounding_box()
             assert screen is not None and host is not None
             assert screen["width"] <= host["width"] + 1, (screen, host)
+            keys_stay_in_the_terminal(page, rig)
     assert wide == [], wide
     assert violations == []
     context.close()
+
+
+def keys_stay_in_the_terminal(page: Page, hitl: Rig) -> None:
+    """Shortcut keys typed into xterm reach the session, and none of them acts on the page."""
+    url = page.url
+    page.locator(".terminal-host").click()
+    page.keyboard.type("g t ? /")
+    page.keyboard.press("Control+k")
+    page.keyboard.type(" done")
+    page.keyboard.press("Enter")
+    wait_sync(
+        lambda: hitl.received.exists() and "g t ? /\x0b done" in hitl.received.read_text(),
+        10,
+        "the keys reach the session",
+    )
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    assert page.url == url
