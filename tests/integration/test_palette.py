@@ -115,5 +115,5 @@ async def test_palette_refuses_oversize_input(admin: httpx.AsyncClient) -> None:
     for params in ({"q": "x" * 101}, {"limit": 0}, {"limit": 31}, {"limit": "many"}):
         res = await admin.get("/api/v1/palette", params=params)
         assert res.status_code == 422, (params, res.text)
-    unauthenticated = await httpx.AsyncClient(base_url=str(admin.base_url)).get("/api/v1/palette")
-    assert unauthenticated.status_code == 401
+    async with httpx.AsyncClient(base_url=str(admin.base_url)) as nobody:
+        assert (await nobody.get("/api/v1/palette")).status_code == 401
