@@ -29,3 +29,12 @@ def log_in(page: Page, hub: HubProcess, email: str = ADMIN) -> None:
     """Log in and land on the fleet page."""
     submit_login(page, hub, email)
     page.wait_for_url(f"{hub.url}/fleet")
+
+
+# Reports every CSP violation to the test (expose ``reportCspViolation`` before a page loads).
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.reportCspViolation(`${e.violatedDirective} ${e.blockedURI} ${where}`);
+});
+"""

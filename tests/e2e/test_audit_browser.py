@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser_pages import log_in
+from tests.e2e.browser_pages import CSP_WATCH, log_in
 from tests.e2e.processes import HubProcess, api_client
-from tests.e2e.test_sessions_browser import CSP_WATCH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

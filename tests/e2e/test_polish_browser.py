@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in
+from tests.e2e.browser_pages import CSP_WATCH, UI_TIMEOUT_MS, log_in
+from tests.e2e.hitl_support import Rig
 from tests.e2e.processes import HubProcess, api_client
-from tests.e2e.test_hitl_browser import Rig, rig  # noqa: F401 (the fixture)
-from tests.e2e.test_sessions_browser import CSP_WATCH
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -166,7 +165,7 @@ def test_copy_buttons_with_and_without_the_clipboard_api(
     context.close()
 
 
-def test_every_page_fits_a_phone(browser: Browser, rig: Rig, tmp_path: Path) -> None:  # noqa: F811
+def test_every_page_fits_a_phone(browser: Browser, rig: Rig, tmp_path: Path) -> None:
     """Every page of a hub with a server, a live session, tasks, an inbox item and a rule, at
     390 by 844: nothing wider than the screen, and the terminal as wide as the page allows."""
     made = rig.api.post("/api/v1/tasks", json={"project_id": rig.project_id, "title": LONG_TITLE})

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, expect
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
-from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in
+from tests.e2e.browser_pages import CSP_WATCH, UI_TIMEOUT_MS, log_in
 from tests.e2e.processes import PASSWORD, DaemonProcess, HubProcess, api_client
 from tests.support import wait_sync
 
@@ -377,12 +377,6 @@ def test_underscores_are_visible_at_1x(browser: Browser, fleet: Fleet, tmp_path:
 
 
 # Reports what the browser refuses under the page's CSP (an init script is not subject to it).
-CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  const where = `${e.sourceFile}:${e.lineNumber}`;
-  window.reportCspViolation(`${e.violatedDirective} ${e.blockedURI} ${where}`);
-});
-"""
 SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",

@@ -9,9 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser_pages import log_in
+from tests.e2e.browser_pages import CSP_WATCH, log_in
 from tests.e2e.processes import ADMIN, PASSWORD, HubProcess
-from tests.e2e.test_sessions_browser import CSP_WATCH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
