@@ -12,27 +12,10 @@ from sqlalchemy import select, update
 
 from orchestratia.hub.db.models import AuditEvent, User
 from orchestratia.hub.db.team_models import UserApiKey
-from orchestratia.protocol.api_keys import API_SCOPES
 from orchestratia.protocol.tokens import TokenKind, checksum_ok
 from tests.integration.hub_setup import add_user, tenant_b
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
-
-
-async def make_key(
-    client: httpx.AsyncClient, scopes: list[str] | tuple[str, ...] = API_SCOPES, **extra: Any
-) -> dict[str, Any]:
-    res = await client.post(
-        "/api/v1/api-keys", json={"name": "ci", "scopes": list(scopes), **extra}
-    )
-    assert res.status_code == 201, res.text
-    body: dict[str, Any] = res.json()
-    return body
-
-
-def key_client(hub: RunningHub, key: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=hub.url, timeout=10, headers={"Authorization": f"Bearer {key}"}
-    )
 
 
 async def test_a_key_is_shown_once_stored_hashed_and_acts_as_its_owner(

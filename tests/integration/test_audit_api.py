@@ -11,18 +11,10 @@ from typing import Any
 
 import httpx
 
+from tests.integration.audit_support import make_tasks
 from tests.integration.hub_setup import cast_of
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_api_keys import key_client, make_key
-
-
-async def make_tasks(admin: httpx.AsyncClient, project_id: str, n: int) -> list[str]:
-    ids = []
-    for i in range(n):
-        res = await admin.post("/api/v1/tasks", json={"project_id": project_id, "title": f"t{i}"})
-        assert res.status_code == 201, res.text
-        ids.append(res.json()["id"])
-    return ids
 
 
 async def events(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:

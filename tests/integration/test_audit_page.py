@@ -8,9 +8,9 @@ from html import unescape
 
 import httpx
 
+from tests.integration.audit_support import make_tasks
 from tests.integration.hub_setup import add_user, tenant_b
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_audit_api import make_tasks
 
 ROW_ID = re.compile(r'<tr class="audit-row" data-id="(\d+)"')
 MORE = re.compile(r'hx-get="/ui/audit/rows\?([^"]+)"')

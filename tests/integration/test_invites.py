@@ -16,31 +16,8 @@ from orchestratia.hub.db.team_models import Invite
 from orchestratia.hub.db.types import utcnow
 from tests.integration.helpers import audit_rows
 from tests.integration.hub_setup import PASSWORD, add_user, tenant_b
+from tests.integration.invite_support import NEW, accept, invite, invites_url, token_of
 from tests.integration.running_hub import RunningHub
-
-NEW = "nia@a.example"
-
-
-def invites_url(project_id: str) -> str:
-    return f"/api/v1/projects/{project_id}/invites"
-
-
-async def invite(
-    client: httpx.AsyncClient, project_id: str, email: str = NEW, role: str = "member"
-) -> dict[str, Any]:
-    res = await client.post(invites_url(project_id), json={"email": email, "role": role})
-    assert res.status_code == 201, res.text
-    body: dict[str, Any] = res.json()
-    return body
-
-
-def token_of(link: str) -> str:
-    return link.rsplit("/invite/", 1)[1]
-
-
-async def accept(hub: RunningHub, token: str, **body: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=hub.url) as client:
-        return await client.post("/api/v1/invites/accept", json={"token": token, **body})
 
 
 async def test_a_new_address_sets_a_password_and_is_logged_in(

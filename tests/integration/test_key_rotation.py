@@ -20,7 +20,7 @@ from orchestratia.hub.services.access import accounts
 from tests.integration.hub_cli import run_cli
 from tests.integration.hub_setup import PASSWORD
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_totp import challenge_for, enable, second_step
+from tests.integration.totp_support import challenge_for, enable, second_step
 
 TOTP_SECRETS = {f"user{i}@a.example": f"JBSWY3DPEHPK3PX{i}" for i in range(5)}
 SMTP_SECRET = "smtp password, with ünïcode"

@@ -15,8 +15,8 @@ from orchestratia.hub.db.team_models import MailSettings
 from orchestratia.hub.sealing import sealed_for
 from tests.integration.helpers import audit_rows
 from tests.integration.hub_setup import add_user, tenant_b
+from tests.integration.invite_support import accept, invites_url, token_of
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_invites import accept, invites_url, token_of
 from tests.mail_catcher import MailCatcher, invite_link, mail_catcher, text_of
 
 MAIL = "/api/v1/settings/mail"

@@ -10,8 +10,8 @@ import httpx
 
 from orchestratia.hub.db.models import TerminalSession
 from tests.integration.hub_setup import add_user, register_body, registration_token, tenant_b
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_api_keys import key_client, make_key
 
 
 async def seed(

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.integration.hub_setup import PASSWORD, cast_of
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_api_keys import key_client, make_key
 
 URL = "/api/v1/auth/preferences"
 

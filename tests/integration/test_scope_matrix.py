@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from orchestratia.protocol.api_keys import API_SCOPES
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_api_keys import key_client, make_key
 
 
 def _operations(doc: dict[str, Any]) -> list[tuple[str, str, str]]:

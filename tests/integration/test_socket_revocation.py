@@ -25,7 +25,7 @@ from tests.integration.helpers import (
     viewer_refusal,
 )
 from tests.integration.hub_setup import PASSWORD, add_user, bearer_client, tenant_b
-from tests.integration.test_api_keys import make_key
+from tests.integration.key_support import make_key
 from tests.integration.viewer_support import ALICE, Live
 
 MIA = "mia@a.example"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from tests.integration.hub_setup import add_user
+from tests.integration.invite_support import invite, token_of
 from tests.integration.running_hub import RunningHub
-from tests.integration.test_invites import invite, token_of
 
 
 async def test_team_page_is_read_only_below_owner(

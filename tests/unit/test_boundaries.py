@@ -1,7 +1,8 @@
 """The layout's lines: ``hub`` and ``agent`` never import each other; ``rules`` (behaviour both
 share) imports only ``protocol``; ``protocol`` holds wire shapes: it imports nothing of ours and
 no library but pydantic; routers in ``hub/api`` leave queries, commits and publishing to actions;
-no module grows past 400 lines."""
+no module grows past 400 lines; a test module never imports another (shared test code lives in
+support modules)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "orchestratia"
+TESTS = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
     "hub": ("orchestratia.agent", "orchestratia.cli"),
@@ -96,6 +98,20 @@ def test_no_module_is_over_400_lines() -> None:
         if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+def test_no_test_module_imports_another() -> None:
+    # Importing a test module runs its module-level code and re-collects its fixtures; what two
+    # test files share belongs in a support module beside them.
+    offending = {
+        str(p.relative_to(TESTS)): sorted(m for m in imported_modules(p) if _is_test_module(m))
+        for p in TESTS.rglob("*.py")
+    }
+    assert {path: mods for path, mods in offending.items() if mods} == {}
+
+
+def _is_test_module(module: str) -> bool:
+    return module.startswith("tests.") and module.rsplit(".", 1)[-1].startswith("test_")
 
 
 def test_checker_catches_a_violation(tmp_path: Path) -> None:
