@@ -301,7 +301,7 @@ def test_session_cards_update_live(browser: Browser, fleet: Fleet, tmp_path: Pat
     card = page.locator(f"#session-{session_id}")
     expect(card.locator('[data-field="status"]')).to_have_text("running")
     expect(card.locator('[data-field="command"]')).to_have_text("sleep 600")
-    expect(page.locator(f"#group-{fleet.server_id} [data-field='empty']")).to_be_hidden()
+    expect(page.locator("#grid-empty")).to_be_hidden()
 
     closed = fleet.api.post(f"/api/v1/sessions/{session_id}/kill")
     assert closed.status_code == 202, closed.text

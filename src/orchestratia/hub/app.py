@@ -187,6 +187,9 @@ def create_app(settings: HubSettings) -> FastAPI:
                     "approval rules sync",
                 )
             ),
+            asyncio.create_task(
+                _every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
+            ),
         ]
         try:
             yield

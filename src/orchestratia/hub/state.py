@@ -13,6 +13,7 @@ from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.settings import HubSettings
+from orchestratia.hub.ws.grid_watch import GridWatch
 from orchestratia.hub.ws.pending import PendingReplies
 from orchestratia.hub.ws.registry import ConnectionRegistry
 from orchestratia.hub.ws.rule_push import RuleVersionsTold
@@ -36,8 +37,10 @@ class HubState:
     rule_versions: RuleVersionsTold = field(default_factory=RuleVersionsTold)
     booted_at: datetime = field(default_factory=utcnow)
     guards: SocketGuards = field(default_factory=SocketGuards)
+    grid: GridWatch = field(init=False)
 
     def __post_init__(self) -> None:
+        self.grid = GridWatch(self.bus, self.sessionmaker, self.settings.grid_idle_seconds)
         self.bus.subscribe_revocations(self.guards.apply)
 
     def in_restart_grace(self, now: datetime) -> bool:

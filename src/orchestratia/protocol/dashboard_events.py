@@ -73,8 +73,35 @@ class PermissionDecision(_Event):
     entry: PermissionEntryPublic
 
 
+ActivityState = Literal["working", "idle", "waiting", "exited", "lost"]
+
+
+class SessionActivity(_Event):
+    """A session's activity state changed: output flowing, quiet, waiting for a person, ended."""
+
+    type: Literal["session_activity"] = "session_activity"
+    session_id: str
+    state: ActivityState
+
+
+class SessionScreen(_Event):
+    """The text of a session's screen, for the grid's miniature (sent only to grid pages, at
+    most a few times a second per session and only when it changed)."""
+
+    type: Literal["session_screen"] = "session_screen"
+    session_id: str
+    lines: list[str]
+
+
 DashboardEvent = Annotated[
-    ServerUpdate | SessionUpdate | TaskUpdate | TaskEvent | InboxUpdate | PermissionDecision,
+    ServerUpdate
+    | SessionUpdate
+    | TaskUpdate
+    | TaskEvent
+    | InboxUpdate
+    | PermissionDecision
+    | SessionActivity
+    | SessionScreen,
     Field(discriminator="type"),
 ]
 dashboard_event_adapter: TypeAdapter[DashboardEvent] = TypeAdapter(DashboardEvent)

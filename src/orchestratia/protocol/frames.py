@@ -164,6 +164,8 @@ hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)
 class SubscribeFrame(Frame):
     type: Literal["subscribe"]
     project_id: str = Field(min_length=1, max_length=64)
+    # The sessions grid: also send the text of each live session's screen as it changes.
+    screens: bool = False
 
 
 dashboard_client_adapter: TypeAdapter[SubscribeFrame] = TypeAdapter(SubscribeFrame)

@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.errors import NotFound, Unauthorized
 from orchestratia.hub.services.access import projects, share_links
-from orchestratia.hub.services.fleet import servers, sessions
+from orchestratia.hub.services.fleet import activity, grid, servers, sessions
 from orchestratia.hub.web.page_context import Page, open_page, open_project_page
 from orchestratia.hub.web.rendering import MaybePrincipal, error_page, page_context, templates
-from orchestratia.protocol.rest import ServerPublic, SessionPublic
+from orchestratia.protocol.rest import ServerPublic
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,12 +40,6 @@ PRESETS = (
 )
 
 
-@dataclass(frozen=True)
-class ServerGroup:
-    server: ServerPublic
-    sessions: list[SessionPublic]
-
-
 @router.get("/sessions", response_class=HTMLResponse)
 async def sessions_page(
     request: Request,
@@ -57,22 +51,32 @@ async def sessions_page(
     page = await open_project_page(request, db, hub, principal, project_id)
     if not isinstance(page, Page):
         return page
-    groups: list[ServerGroup] = []
+    tiles: list[grid.Tile] = []
+    on: list[ServerPublic] = []
     if page.current is not None:
         pid, principal = page.current.project.id, page.principal
-        rows = [sessions.to_public(s) for s in await sessions.list_for_project(db, principal, pid)]
-        for server in await servers.list_for_project(db, principal, pid):
-            on_it = [s for s in rows if s.server_id == server.id]
-            groups.append(ServerGroup(servers.to_public(server), on_it))
-    return page.render("sessions.html", active="sessions", groups=groups, presets=PRESETS)
+        tiles = await grid.for_project(db, principal, pid, hub.grid.clock, hub.grid.idle_after)
+        on = [servers.to_public(s) for s in await servers.list_for_project(db, principal, pid)]
+    return page.render(
+        "sessions.html",
+        active="sessions",
+        tiles=tiles,
+        servers=on,
+        agents=sorted({t.session.agent_type for t in tiles if t.session.agent_type}),
+        states=activity.SORT_ORDER,
+        presets=PRESETS,
+    )
 
 
 @router.get("/ui/sessions/{session_id}/card", response_class=HTMLResponse)
 async def session_card(
-    request: Request, session_id: str, db: SessionDep, principal: PrincipalDep
+    request: Request, session_id: str, db: SessionDep, hub: HubDep, principal: PrincipalDep
 ) -> Response:
-    session = sessions.to_public(await sessions.get(db, principal, session_id))
-    return templates.TemplateResponse(request, "_session_card.html", {"session": session})
+    tile = await grid.one(db, principal, session_id, hub.grid.clock, hub.grid.idle_after)
+    can_write = (await projects.access(db, principal, tile.session.project_id)).can_write
+    return templates.TemplateResponse(
+        request, "_session_card.html", {"tile": tile, "can_write": can_write}
+    )
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)

@@ -72,10 +72,12 @@ async def _terminal(
         start, fresh = recording.fresh_part(
             session.output_offset, b64decode(frame.data), frame.offset
         )
-        if fresh and relay is not None:
+        if fresh:
             # Viewers first: storing waits on the database, typing should not. A crash
             # before the commit loses nothing: the daemon resends from the last ack.
-            relay.publish(start, fresh)
+            if relay is not None:
+                relay.publish(start, fresh)
+            hub.grid.output(session.project_id, session.id, fresh)
         redactions = sum(frame.redactions.values()) if frame.redactions else 0
         end = await recording.store(db, session, start, fresh, redactions)
     if conn.protocol >= 2:

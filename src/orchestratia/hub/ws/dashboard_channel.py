@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from orchestratia.hub.bus import Bus, Feed
+from orchestratia.hub.bus import Feed
 from orchestratia.hub.errors import Forbidden, HubError, Unauthorized
 from orchestratia.hub.services.access import auth, projects
 from orchestratia.hub.services.access.auth import Principal
@@ -54,23 +55,28 @@ class _Feed:
     """The project events this socket follows (one project at a time); shut for good once the
     socket's login or membership is revoked."""
 
-    def __init__(self, ws: WebSocket, bus: Bus) -> None:
-        self._ws, self._bus = ws, bus
+    def __init__(self, ws: WebSocket, hub: HubState) -> None:
+        self._ws, self._bus, self._grid = ws, hub.bus, hub.grid
         self._current: tuple[str, Feed, asyncio.Task[None]] | None = None
+        # Registers this socket with the grid watch while it follows a project.
+        self._watch = ExitStack()
         self.shut = False
 
     @property
     def project_ids(self) -> set[str]:
         return {self._current[0]} if self._current else set()
 
-    def follow(self, project_id: str, queue: Feed) -> None:
+    def follow(self, project_id: str, queue: Feed, *, screens: bool) -> None:
         self.drop()
         if self.shut:
             self._bus.unsubscribe(project_id, queue)
             return
-        self._current = (project_id, queue, asyncio.create_task(self._pump(queue)))
+        self._watch.enter_context(self._grid.watching(project_id, screens=screens))
+        pump = asyncio.create_task(self._pump(queue, screens))
+        self._current = (project_id, queue, pump)
 
     def drop(self) -> None:
+        self._watch.close()
         if self._current is not None:
             project_id, queue, task = self._current
             self._bus.unsubscribe(project_id, queue)
@@ -89,9 +95,12 @@ class _Feed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _pump(self, queue: Feed) -> None:
+    async def _pump(self, queue: Feed, screens: bool) -> None:
         while True:
-            await self._ws.send_json(await queue.get())
+            message = await queue.get()
+            # Miniatures are for grid pages; other pages of the project would only drop them.
+            if screens or message.get("type") != "session_screen":
+                await self._ws.send_json(message)
 
 
 async def dashboard_channel(ws: WebSocket) -> None:
@@ -106,7 +115,7 @@ async def dashboard_channel(ws: WebSocket) -> None:
             await close_for(ws, Unauthorized(SOCKET_LOGIN_NEEDED))
             return
         await ws.accept()
-        feed = _Feed(ws, hub.bus)
+        feed = _Feed(ws, hub)
         guard.bind(Grant.login(principal), on_revoke=feed.shut_down)
         try:
             await _serve(ws, hub, principal, guard, feed)
@@ -148,4 +157,7 @@ async def _serve(
         await ws.send_json(wire(SubscribedFrame(project_id=frame.project_id)))
         for row in rows:
             await ws.send_json(wire(servers.server_event(row)))
-        feed.follow(frame.project_id, queue)
+        for event in hub.grid.current(frame.project_id):
+            if frame.screens or event.type != "session_screen":
+                await ws.send_json(wire(event))
+        feed.follow(frame.project_id, queue, screens=frame.screens)

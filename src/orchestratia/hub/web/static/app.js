@@ -63,12 +63,14 @@ async function postJson(url, body) {
 // Subscribe to a project's live events on /ws/dashboard, reconnecting with full jitter so a hub
 // restart is not met by every open tab at the same instant. `onEvent` gets every other frame;
 // `onLive` runs after each (re)subscription, when state may have been missed meanwhile.
-function followProject(projectId, indicator, onEvent, onLive) {
+// ``options.screens``: also receive the sessions' screen miniatures (the sessions grid).
+function followProject(projectId, indicator, onEvent, onLive, options) {
   let attempt = 0;
+  const subscribe = { type: "subscribe", project_id: projectId, ...(options || {}) };
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws/dashboard`);
-    ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", project_id: projectId }));
+    ws.onopen = () => ws.send(JSON.stringify(subscribe));
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
       if (msg.type === "subscribed") {

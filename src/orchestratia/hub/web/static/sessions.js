@@ -1,14 +1,22 @@
-// Sessions page: live session cards per server over /ws/dashboard, and the "Start session" dialog.
+// Sessions page: the grid of live sessions (state, screen miniature, type a line) over
+// /ws/dashboard, its filters, and the "Start session" dialog.
 "use strict";
 
 (() => {
-  const groups = document.getElementById("session-groups");
-  if (!groups) return;
-  const projectId = groups.dataset.projectId;
+  const grid = document.getElementById("session-grid");
+  if (!grid) return;
+  const projectId = grid.dataset.projectId;
+  const empty = document.getElementById("grid-empty");
   const indicator = document.getElementById("live-indicator");
   const fetching = new Map(); // session id -> newest update seen while its card is fetched
 
-  // --- cards ----------------------------------------------------------------------------------
+  // --- tiles ----------------------------------------------------------------------------------
+
+  // What needs a person first, then what is busy, quiet, ended (hub/services/fleet/activity.py).
+  const ORDER = { waiting: 0, working: 1, idle: 2, exited: 3, lost: 3 };
+  const screens = new Map(); // session id -> newest lines, drawn on the next animation frame
+  let drawQueued = false;
+  let sortQueued = false;
 
   function setField(el, name, text) {
     const field = el.querySelector(`[data-field="${name}"]`);
@@ -29,26 +37,92 @@
   }
 
   function tickAges() {
-    groups.querySelectorAll("[data-created]").forEach((el) => {
+    grid.querySelectorAll("[data-created]").forEach((el) => {
       el.textContent = `started ${age(el.dataset.created)}`;
     });
   }
 
-  function refreshEmpty(group) {
-    const empty = group.querySelector('[data-field="empty"]');
-    if (empty) empty.hidden = group.querySelector(".session-card") !== null;
+  const filters = {
+    server: document.getElementById("filter-server"),
+    state: document.getElementById("filter-state"),
+    agent: document.getElementById("filter-agent"),
+  };
+
+  function applyFilters() {
+    const server = filters.server.value;
+    const state = filters.state.value;
+    const agent = filters.agent.value;
+    let shown = 0;
+    grid.querySelectorAll(".session-card").forEach((card) => {
+      const hide =
+        (server && card.dataset.serverId !== server) ||
+        (state && card.dataset.state !== state) ||
+        (agent && (card.dataset.agent || "shell") !== agent);
+      card.hidden = Boolean(hide);
+      if (!hide) shown++;
+    });
+    empty.hidden = shown > 0;
+  }
+
+  function sortTiles() {
+    sortQueued = false;
+    const cards = [...grid.querySelectorAll(".session-card")];
+    const key = (c) => [ORDER[c.dataset.state] ?? 4, c.dataset.name];
+    const sorted = [...cards].sort((a, b) => {
+      const [sa, na] = key(a);
+      const [sb, nb] = key(b);
+      return sa - sb || na.localeCompare(nb);
+    });
+    // Move nothing when the order holds: moving a tile loses the focus of its input.
+    if (sorted.every((c, i) => c === cards[i])) return;
+    const focused = document.activeElement;
+    grid.append(...sorted);
+    if (focused && grid.contains(focused)) focused.focus();
+  }
+
+  function queueSort() {
+    if (sortQueued) return;
+    sortQueued = true;
+    requestAnimationFrame(() => {
+      sortTiles();
+      applyFilters();
+    });
+  }
+
+  function drawScreens() {
+    drawQueued = false;
+    screens.forEach((lines, id) => {
+      const pre = document.querySelector(`#session-${id} [data-field="screen"]`);
+      if (pre) pre.textContent = lines.join("\n");
+    });
+    screens.clear();
+  }
+
+  function applyScreen(id, lines) {
+    screens.set(id, lines);
+    if (!drawQueued) {
+      drawQueued = true;
+      requestAnimationFrame(drawScreens);
+    }
+  }
+
+  function applyActivity(id, state) {
+    const card = document.getElementById(`session-${id}`);
+    if (!card || card.dataset.state === state) return;
+    card.dataset.state = state;
+    const badge = card.querySelector('[data-field="state"]');
+    badge.textContent = state;
+    badge.className = `badge state-${state}`;
+    queueSort();
   }
 
   function applySession(s) {
     const card = document.getElementById(`session-${s.id}`);
     if (!card) {
-      const group = document.getElementById(`group-${s.server_id}`);
-      if (!group) return; // a server this page does not know yet; it shows on the next load
       const already = fetching.has(s.id);
       fetching.set(s.id, s);
       if (already) return;
-      // The hub renders the card so its markup lives in one template; newest first, like the list.
-      const grid = group.querySelector('[data-field="grid"]');
+      // The hub renders the tile so its markup lives in one template.
       fetch(`/ui/sessions/${s.id}/card`, { credentials: "same-origin" })
         .then((res) => (res.ok ? res.text() : ""))
         .then((html) => {
@@ -56,9 +130,9 @@
           fetching.delete(s.id);
           if (!html || document.getElementById(`session-${s.id}`)) return;
           grid.insertAdjacentHTML("afterbegin", html);
-          refreshEmpty(group);
           tickAges();
           applySession(newest);
+          queueSort();
         });
       return;
     }
@@ -69,15 +143,13 @@
     badge.className = `badge ${s.status}`;
     setField(card, "name", s.name);
     setField(card, "detail", detailText(s));
+    if (s.status === "exited" || s.status === "lost") {
+      card.querySelector('[data-field="type"]')?.remove();
+      applyActivity(s.id, s.status);
+    }
   }
 
   function applyServer(server) {
-    const group = document.getElementById(`group-${server.id}`);
-    if (group) {
-      const badge = group.querySelector('[data-field="server-status"]');
-      badge.textContent = server.status;
-      badge.className = `badge ${server.status}`;
-    }
     const option = document.querySelector(`#start-server option[value="${server.id}"]`);
     if (option) {
       const online = server.status === "online";
@@ -96,6 +168,50 @@
     const body = await res.json();
     body.sessions.forEach(applySession);
   }
+
+  // Typing a line into a tile goes the way the terminal page types: a viewer socket that takes
+  // the driver lock (the hub refuses it to read-only members), sends, and lets go.
+  function typeLine(id, line, input) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${id}/view`);
+    const done = (problem) => {
+      input.disabled = false;
+      input.setCustomValidity(problem || "");
+      if (problem) input.reportValidity();
+      else input.value = "";
+      ws.close();
+    };
+    input.disabled = true;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: "join" }));
+      ws.send(JSON.stringify({ type: "take_control" }));
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") return;
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "control" && msg.you) {
+        ws.send(JSON.stringify({ type: "input", data: `${line}\r` }));
+        ws.send(JSON.stringify({ type: "release_control" }));
+        done();
+      } else if (msg.type === "error") {
+        done(msg.message);
+      }
+    };
+    ws.onerror = () => done("Could not reach the session.");
+  }
+
+  grid.addEventListener("submit", (ev) => {
+    const form = ev.target.closest(".session-type");
+    if (!form) return;
+    ev.preventDefault();
+    const input = form.querySelector("input");
+    const card = form.closest(".session-card");
+    if (input.value) typeLine(card.dataset.sessionId, input.value, input);
+  });
+  grid.addEventListener("input", (ev) => {
+    if (ev.target.matches(".session-type input")) ev.target.setCustomValidity("");
+  });
+  Object.values(filters).forEach((f) => f.addEventListener("change", applyFilters));
 
   // --- start dialog ---------------------------------------------------------------------------
 
@@ -212,9 +328,12 @@
     projectId,
     indicator,
     (msg) => {
-      if (msg.type === "session_update") applySession(msg.session);
+      if (msg.type === "session_screen") applyScreen(msg.session_id, msg.lines);
+      else if (msg.type === "session_activity") applyActivity(msg.session_id, msg.state);
+      else if (msg.type === "session_update") applySession(msg.session);
       else if (msg.type === "server_update") applyServer(msg.server);
     },
     resync,
+    { screens: true },
   );
 })();
