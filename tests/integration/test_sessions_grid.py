@@ -1,0 +1,118 @@
+"""The sessions grid's live feed on ``/ws/dashboard``: activity states and screen miniatures from
+a daemon's output, "waiting" from the inbox, only to grid pages, and nothing of another tenant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from tests.integration.helpers import FakeDaemon, login_cookie, recv_json, start_session, ws_connect
+from tests.integration.hub_setup import register_server, tenant_b
+from tests.integration.running_hub import RunningHub
+
+
+@pytest.fixture
+def hub_overrides() -> dict[str, Any]:
+    # Fake daemons don't heartbeat; a short idle time and tick keep the test quick.
+    return {"heartbeat_timeout": 60, "grid_idle_seconds": 0.6, "grid_tick_seconds": 0.1}
+
+
+async def _subscribe(hub: RunningHub, project_id: str, *, screens: bool) -> Any:
+    cookie = await login_cookie(hub, "alice@a.example")
+    ws = ws_connect(
+        hub.ws_url + "/ws/dashboard", {"Cookie": f"orc_session={cookie}", "Origin": hub.url}
+    )
+    return ws, json.dumps({"type": "subscribe", "project_id": project_id, "screens": screens})
+
+
+async def _until(
+    ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], seen: list[dict[str, Any]]
+) -> dict[str, Any]:
+    for _ in range(200):
+        frame = await recv_json(ws)
+        seen.append(frame)
+        if wanted(frame):
+            return frame
+    raise AssertionError(f"no matching frame in {seen[-5:]}")
+
+
+def _state(sid: str, state: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f == {"type": "session_activity", "session_id": sid, "state": state}
+
+
+def _screen(sid: str, text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: (
+        f.get("type") == "session_screen" and f["session_id"] == sid and text in f["lines"]
+    )
+
+
+async def test_states_and_screens_reach_the_grid_and_only_the_grid(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    server = await register_server(admin, project_id)
+    bob = await tenant_b(hub)
+    b_project = (await bob.post("/api/v1/projects", json={"name": "beta"})).json()["id"]
+    b_server = await register_server(bob, b_project, "machine-b")
+    seen: list[dict[str, Any]] = []
+    async with (
+        FakeDaemon.connect(hub, server["api_key"]) as daemon,
+        FakeDaemon.connect(hub, b_server["api_key"]) as b_daemon,
+    ):
+        sid = (await start_session(admin, daemon))["id"]
+        b_sid = (await start_session(bob, b_daemon))["id"]
+        grid_socket, grid_hello = await _subscribe(hub, project_id, screens=True)
+        other_socket, other_hello = await _subscribe(hub, project_id, screens=False)
+        async with grid_socket as grid, other_socket as other:
+            for ws, hello in ((grid, grid_hello), (other, other_hello)):
+                await ws.send(hello)
+                await _until(ws, lambda f: f["type"] == "subscribed", seen)
+            # Another tenant's session prints first: none of it may reach alice.
+            await b_daemon.output(b_sid, b"bob-secret\r\n", 0)
+            await daemon.output(sid, b"hello-grid\r\n", 0)
+            await _until(grid, _state(sid, "working"), seen)
+            await _until(grid, _screen(sid, "hello-grid"), seen)
+            await _until(grid, _state(sid, "idle"), seen)
+            # A page that is not a grid hears the states, never the screens.
+            other_seen: list[dict[str, Any]] = []
+            await _until(other, _state(sid, "idle"), other_seen)
+            assert not [f for f in other_seen if f["type"] == "session_screen"], other_seen
+
+            # A tool call waits for a person: the session is waiting until it is decided.
+            async with httpx.AsyncClient(base_url=hub.url) as agent:
+                asked = await agent.post(
+                    "/api/v1/server/approvals",
+                    headers={"X-API-Key": server["api_key"]},
+                    json={"session_id": sid, "agent": "claude", "tool": "Bash",
+                          "tool_input": {"command": "make deploy"}},
+                )  # fmt: skip
+            assert asked.status_code == 201 and asked.json()["status"] == "pending", asked.text
+            await _until(grid, _state(sid, "waiting"), seen)
+            page = await admin.get("/sessions", params={"project_id": project_id})
+            assert 'data-state="waiting"' in page.text
+
+            # Output does not hide that a person is needed.
+            await daemon.output(sid, b"still-going\r\n", len(b"hello-grid\r\n"))
+            await _until(grid, _screen(sid, "still-going"), seen)
+            await daemon.closed(sid, 0)
+            await _until(grid, _state(sid, "exited"), seen)
+    await bob.aclose()
+    wire = json.dumps(seen)
+    assert b_sid not in wire and "bob-secret" not in wire
+
+
+async def test_another_tenants_project_is_refused_with_screens(
+    hub: RunningHub, project_id: str
+) -> None:
+    bob = await tenant_b(hub)
+    b_project = (await bob.post("/api/v1/projects", json={"name": "beta"})).json()["id"]
+    await bob.aclose()
+    socket, hello = await _subscribe(hub, b_project, screens=True)
+    async with socket as ws:
+        await ws.send(hello)
+        frame = await recv_json(ws)
+        assert frame["type"] == "error" and frame["code"] == "not_found", frame
