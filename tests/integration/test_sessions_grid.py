@@ -116,3 +116,36 @@ async def test_another_tenants_project_is_refused_with_screens(
         await ws.send(hello)
         frame = await recv_json(ws)
         assert frame["type"] == "error" and frame["code"] == "not_found", frame
+
+
+async def test_all_projects_shows_every_project_of_the_tenant_and_no_other(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    second = (await admin.post("/api/v1/projects", json={"name": "second"})).json()["id"]
+    bob = await tenant_b(hub)
+    b_project = (await bob.post("/api/v1/projects", json={"name": "beta"})).json()["id"]
+    servers = [
+        await register_server(admin, project_id, "machine-1"),
+        await register_server(admin, second, "machine-2"),
+        await register_server(bob, b_project, "machine-b"),
+    ]
+    async with (
+        FakeDaemon.connect(hub, servers[0]["api_key"]) as one,
+        FakeDaemon.connect(hub, servers[1]["api_key"]) as two,
+        FakeDaemon.connect(hub, servers[2]["api_key"]) as other,
+    ):
+        first_id = (await start_session(admin, one, "first"))["id"]
+        second_id = (await start_session(admin, two, "second"))["id"]
+        b_id = (await start_session(bob, other, "hidden"))["id"]
+        page = await admin.get("/sessions", params={"project_id": "all"})
+        assert page.status_code == 200
+        assert f'id="session-{first_id}"' in page.text and f'id="session-{second_id}"' in page.text
+        assert b_id not in page.text and b_project not in page.text
+        assert 'value="all" selected' in page.text
+        card = await admin.get(f"/ui/sessions/{second_id}/card", params={"all_projects": "true"})
+        assert 'data-field="project">second<' in card.text
+        # Another tenant's tile is not there to fetch either.
+        assert (await admin.get(f"/ui/sessions/{b_id}/card")).status_code == 404
+        one_only = await admin.get("/sessions", params={"project_id": project_id})
+        assert first_id in one_only.text and second_id not in one_only.text
+    await bob.aclose()

@@ -45,10 +45,11 @@ class HubSettings(BaseSettings):
     heartbeat_timeout: float = 45.0
     legacy_heartbeat_timeout: float = 90.0
     restart_grace: float = 90.0
-    # The sessions grid: a session that printed nothing for this long counts as idle; states and
-    # screen miniatures go out at most once per tick.
+    # The sessions grid: a session that printed nothing for this long counts as idle; states
+    # go out on a tick, a session's screen miniature at most once per interval.
     grid_idle_seconds: float = Field(default=5.0, gt=0)
-    grid_tick_seconds: float = Field(default=0.5, gt=0)
+    grid_tick_seconds: float = Field(default=0.1, gt=0)
+    grid_screen_interval: float = Field(default=0.5, ge=0)
     # A disconnected server's sessions count as lost (their tasks are released) only after this
     # long: a daemon restart or a network blip reconnects well within it, and tmux keeps the
     # sessions alive meanwhile.

@@ -40,7 +40,12 @@ class HubState:
     grid: GridWatch = field(init=False)
 
     def __post_init__(self) -> None:
-        self.grid = GridWatch(self.bus, self.sessionmaker, self.settings.grid_idle_seconds)
+        self.grid = GridWatch(
+            self.bus,
+            self.sessionmaker,
+            self.settings.grid_idle_seconds,
+            self.settings.grid_screen_interval,
+        )
         self.bus.subscribe_revocations(self.guards.apply)
 
     def in_restart_grace(self, now: datetime) -> bool:

@@ -40,6 +40,9 @@ PRESETS = (
 )
 
 
+ALL_PROJECTS = "all"
+
+
 @router.get("/sessions", response_class=HTMLResponse)
 async def sessions_page(
     request: Request,
@@ -48,19 +51,25 @@ async def sessions_page(
     principal: MaybePrincipal,
     project_id: str | None = None,
 ) -> Response:
-    page = await open_project_page(request, db, hub, principal, project_id)
+    everything = project_id == ALL_PROJECTS
+    page = await open_project_page(request, db, hub, principal, None if everything else project_id)
     if not isinstance(page, Page):
         return page
+    shown = (page.projects or []) if everything else ([page.current] if page.current else [])
     tiles: list[grid.Tile] = []
     on: list[ServerPublic] = []
-    if page.current is not None:
-        pid, principal = page.current.project.id, page.principal
-        tiles = await grid.for_project(db, principal, pid, hub.grid.clock, hub.grid.idle_after)
-        on = [servers.to_public(s) for s in await servers.list_for_project(db, principal, pid)]
+    for acc in shown:
+        pid, who = acc.project.id, page.principal
+        tiles += await grid.for_project(db, who, pid, hub.grid.clock, hub.grid.idle_after)
+        if acc.can_write:
+            on += [servers.to_public(s) for s in await servers.list_for_project(db, who, pid)]
     return page.render(
         "sessions.html",
         active="sessions",
-        tiles=tiles,
+        all_projects=everything,
+        shown=shown,
+        writable={acc.project.id for acc in shown if acc.can_write},
+        tiles=sorted(tiles, key=lambda t: activity.sort_key(t.state, t.session.name)),
         servers=on,
         agents=sorted({t.session.agent_type for t in tiles if t.session.agent_type}),
         states=activity.SORT_ORDER,
@@ -70,13 +79,19 @@ async def sessions_page(
 
 @router.get("/ui/sessions/{session_id}/card", response_class=HTMLResponse)
 async def session_card(
-    request: Request, session_id: str, db: SessionDep, hub: HubDep, principal: PrincipalDep
+    request: Request,
+    session_id: str,
+    db: SessionDep,
+    hub: HubDep,
+    principal: PrincipalDep,
+    all_projects: bool = False,
 ) -> Response:
     tile = await grid.one(db, principal, session_id, hub.grid.clock, hub.grid.idle_after)
-    can_write = (await projects.access(db, principal, tile.session.project_id)).can_write
-    return templates.TemplateResponse(
-        request, "_session_card.html", {"tile": tile, "can_write": can_write}
-    )
+    acc = await projects.access(db, principal, tile.session.project_id)
+    context = {"tile": tile, "can_write": acc.can_write, "project_name": acc.project.name}
+    if all_projects:
+        context["all_projects"] = True
+    return templates.TemplateResponse(request, "_session_card.html", context)
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)

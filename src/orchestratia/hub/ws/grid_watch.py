@@ -1,10 +1,11 @@
 """Live activity states and screen miniatures for the projects someone watches on a dashboard.
 
 Output frames only touch memory here: the output clock (when a session last printed) and, for
-projects open on a sessions grid, a small buffer of output not yet drawn. A tick (a few times a
+projects open on a sessions grid, a small buffer of output not yet drawn. A tick (ten times a
 second) turns that into events: ``session_activity`` when a session's state changed and
-``session_screen`` when a watched session's miniature changed, so a session printing hundreds of
-frames a second costs one screen update per tick and no database write at all.
+``session_screen`` when a watched session's miniature changed (at most twice a second per
+session), so a session printing hundreds of frames a second costs two screen updates a second
+and no database write at all.
 
 Each miniature is an incremental pyte screen fed only the output since the last tick (capped:
 a flood is cut to its last lines, which is what a miniature shows anyway), never a re-render of
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ class Miniature:
     pending: bytearray = field(default_factory=bytearray)
     cut: bool = False  # pending lost its start: begin drawing at a line
     shown: list[str] | None = None
+    drawn_at: float = float("-inf")  # monotonic; a tile is redrawn at most once per interval
 
     @classmethod
     def sized(cls, cols: int, rows: int) -> Miniature:
@@ -96,10 +99,15 @@ class _Project:
 
 class GridWatch:
     def __init__(
-        self, bus: Bus, sessionmaker: async_sessionmaker[AsyncSession], idle_after: float
+        self,
+        bus: Bus,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        idle_after: float,
+        screen_interval: float,
     ) -> None:
         self.clock = activity.OutputClock()
         self.idle_after = idle_after
+        self.screen_interval = screen_interval
         self._bus, self._sessionmaker = bus, sessionmaker
         self._projects: dict[str, _Project] = {}
 
@@ -160,6 +168,7 @@ class GridWatch:
 
     async def tick(self) -> None:
         drawing: list[tuple[str, str, Miniature]] = []
+        now = time.monotonic()
         for project_id, watched in list(self._projects.items()):
             while not watched.feed.empty():
                 if watched.feed.get_nowait().get("type") in _FACT_EVENTS:
@@ -168,8 +177,17 @@ class GridWatch:
                 watched.stale = False
                 await self._reload(project_id, watched)
             await self._publish_states(project_id, watched)
-            drawing += [(project_id, sid, watched.minis[sid]) for sid in watched.drawn]
-            watched.drawn.clear()
+            # The first output after a quiet spell shows at the next tick; a stream of it at
+            # most once per interval per tile.
+            due = {
+                sid
+                for sid in watched.drawn
+                if now - watched.minis[sid].drawn_at >= self.screen_interval
+            }
+            for sid in due:
+                watched.minis[sid].drawn_at = now
+                drawing.append((project_id, sid, watched.minis[sid]))
+            watched.drawn -= due
         if not drawing:
             return
         # pyte is pure Python: draw every changed miniature in one trip off the event loop.

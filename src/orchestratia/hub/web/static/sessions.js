@@ -5,7 +5,10 @@
 (() => {
   const grid = document.getElementById("session-grid");
   if (!grid) return;
-  const projectId = grid.dataset.projectId;
+  // One project, or every project the user sees ("All projects"): one feed per project, each
+  // subscription checked by the hub.
+  const projectIds = grid.dataset.projectIds.trim().split(/\s+/).filter(Boolean);
+  const cardQuery = "allProjects" in grid.dataset ? "?all_projects=true" : "";
   const empty = document.getElementById("grid-empty");
   const indicator = document.getElementById("live-indicator");
   const fetching = new Map(); // session id -> newest update seen while its card is fetched
@@ -123,7 +126,7 @@
       fetching.set(s.id, s);
       if (already) return;
       // The hub renders the tile so its markup lives in one template.
-      fetch(`/ui/sessions/${s.id}/card`, { credentials: "same-origin" })
+      fetch(`/ui/sessions/${s.id}/card${cardQuery}`, { credentials: "same-origin" })
         .then((res) => (res.ok ? res.text() : ""))
         .then((html) => {
           const newest = fetching.get(s.id);
@@ -160,7 +163,7 @@
   }
 
   // Changes between rendering the page and subscribing are not replayed by the feed: re-read once.
-  async function resync() {
+  async function resync(projectId) {
     const res = await fetch(`/api/v1/sessions?project_id=${encodeURIComponent(projectId)}`, {
       credentials: "same-origin",
     });
@@ -324,16 +327,13 @@
 
   tickAges();
   setInterval(tickAges, 15000);
-  followProject(
-    projectId,
-    indicator,
-    (msg) => {
-      if (msg.type === "session_screen") applyScreen(msg.session_id, msg.lines);
-      else if (msg.type === "session_activity") applyActivity(msg.session_id, msg.state);
-      else if (msg.type === "session_update") applySession(msg.session);
-      else if (msg.type === "server_update") applyServer(msg.server);
-    },
-    resync,
-    { screens: true },
+  const onEvent = (msg) => {
+    if (msg.type === "session_screen") applyScreen(msg.session_id, msg.lines);
+    else if (msg.type === "session_activity") applyActivity(msg.session_id, msg.state);
+    else if (msg.type === "session_update") applySession(msg.session);
+    else if (msg.type === "server_update") applyServer(msg.server);
+  };
+  projectIds.forEach((id) =>
+    followProject(id, indicator, onEvent, () => resync(id), { screens: true }),
   );
 })();
