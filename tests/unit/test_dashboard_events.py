@@ -133,6 +133,8 @@ SAMPLES: list[dict[str, Any]] = [
     {"type": "task_event", "event": TIMELINE_ENTRY},
     {"type": "inbox_update"},
     {"type": "permission_decision", "entry": PERMISSION_ENTRY},
+    {"type": "session_activity", "session_id": "s-1", "state": "waiting"},
+    {"type": "session_screen", "session_id": "s-1", "lines": ["$ make", "ok"]},
 ]
 
 
