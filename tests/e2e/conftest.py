@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.hitl_support import Rig, hitl_rig
 from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
+from tests.e2e.terminal_support import Fleet, terminal_fleet
 from tests.support import IN_CI, free_port
 
 if TYPE_CHECKING:
@@ -92,4 +93,11 @@ def browser() -> Iterator[Browser]:
 def rig(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Rig]:
     """One online server with one live session that writes what it is typed to a file."""
     with hitl_rig(hub_process, daemon_factory, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Fleet]:
+    """A project with one online server whose daemon runs sessions on a tmux socket of its own."""
+    with terminal_fleet(hub_process, daemon_factory, tmp_path) as made:
         yield made

@@ -1,5 +1,6 @@
-"""Helpers for the terminal chaos tests: a hub + daemon + private tmux rig, deterministic output
-generators, recordings read back in pages, and a viewer-channel client that can be cut off.
+"""Helpers for the terminal tests: a hub + daemon + private tmux rig, deterministic output
+generators, recordings read back in pages, a viewer-channel client that can be cut off, and the
+browser tests' project with one online server (``terminal_fleet``).
 
 The generators are Python scripts written into the test's tmp dir and run *as the session's
 program*. Run with a rate (or duration) of 0 they print the same bytes at once, which is how a
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ import yaml
 from websockets.asyncio.client import ClientConnection, connect
 
 from orchestratia.protocol.viewer import unpack_output
-from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess
+from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, api_client
 from tests.support import wait_sync
 
 # Deterministic text lines: digits and lowercase hex only, so no default secret pattern
@@ -455,3 +458,56 @@ async def chaotic_viewer(
         await asyncio.sleep(rnd.uniform(0, outage_max))  # deliberate: the outage lasts a moment
     run.finished = time.monotonic()
     return run
+
+
+@dataclass
+class Fleet:
+    hub: HubProcess
+    daemon: DaemonProcess
+    api: httpx.Client
+    project_id: str
+    server_id: str
+    socket: str
+
+
+def tmux_on(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10, check=False
+    )
+
+
+@contextmanager
+def terminal_fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Fleet]:
+    """A project with one online server whose daemon runs sessions on a tmux socket of its own."""
+    api = api_client(hub_process)
+    hub_process.closing.append(api)
+    project = api.post("/api/v1/projects", json={"name": "terminals"})
+    assert project.status_code == 201, project.text
+    project_id = project.json()["id"]
+    token = api.post("/api/v1/servers/tokens", json={"project_id": project_id})
+    assert token.status_code == 201, token.text
+
+    daemon: DaemonProcess = daemon_factory()
+    # Sessions run the login shell; a home of its own keeps the developer's dotfiles (and their
+    # slow or locking start-up hooks) out of the test.
+    home = tmp_path / "home"
+    home.mkdir()
+    daemon.env["HOME"] = str(home)
+    registered = daemon.register(token.json()["token"])
+    assert registered.returncode == 0, registered.stderr
+    socket = f"orc-e2e-{uuid.uuid4().hex[:10]}"
+    config = yaml.safe_load(daemon.config.read_text())
+    config.update(tmux_socket=socket, state_dir=str(tmp_path / "agent-state"))
+    daemon.config.write_text(yaml.safe_dump(config))
+    daemon.start()
+    server_id = config["server_id"]
+
+    def online() -> bool:
+        res = api.get(f"/api/v1/servers/{server_id}")
+        return res.status_code == 200 and res.json()["status"] == "online"
+
+    wait_sync(online, 20, f"server online (daemon log: {daemon.log})")
+    try:
+        yield Fleet(hub_process, daemon, api, project_id, server_id, socket)
+    finally:
+        tmux_on(socket, "kill-server")

@@ -7,24 +7,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import subprocess
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import yaml
 from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, expect
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
 from tests.e2e.browser_pages import CSP_WATCH, UI_TIMEOUT_MS, log_in
-from tests.e2e.processes import PASSWORD, DaemonProcess, HubProcess, api_client
+from tests.e2e.processes import PASSWORD, HubProcess
+from tests.e2e.terminal_support import Fleet, tmux_on
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -39,59 +33,6 @@ SCREEN_JS = """() => {
   for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
   return lines.join("\\n");
 }"""
-
-
-@dataclass
-class Fleet:
-    hub: HubProcess
-    daemon: DaemonProcess
-    api: httpx.Client
-    project_id: str
-    server_id: str
-    socket: str
-
-
-def tmux_on(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10, check=False
-    )
-
-
-@pytest.fixture
-def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Fleet]:
-    """A project with one online server whose daemon runs sessions on a tmux socket of its own."""
-    api = api_client(hub_process)
-    hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "terminals"})
-    assert project.status_code == 201, project.text
-    project_id = project.json()["id"]
-    token = api.post("/api/v1/servers/tokens", json={"project_id": project_id})
-    assert token.status_code == 201, token.text
-
-    daemon: DaemonProcess = daemon_factory()
-    # Sessions run the login shell; a home of its own keeps the developer's dotfiles (and their
-    # slow or locking start-up hooks) out of the test.
-    home = tmp_path / "home"
-    home.mkdir()
-    daemon.env["HOME"] = str(home)
-    registered = daemon.register(token.json()["token"])
-    assert registered.returncode == 0, registered.stderr
-    socket = f"orc-e2e-{uuid.uuid4().hex[:10]}"
-    config = yaml.safe_load(daemon.config.read_text())
-    config.update(tmux_socket=socket, state_dir=str(tmp_path / "agent-state"))
-    daemon.config.write_text(yaml.safe_dump(config))
-    daemon.start()
-    server_id = config["server_id"]
-
-    def online() -> bool:
-        res = api.get(f"/api/v1/servers/{server_id}")
-        return res.status_code == 200 and res.json()["status"] == "online"
-
-    wait_sync(online, 20, f"server online (daemon log: {daemon.log})")
-    try:
-        yield Fleet(hub_process, daemon, api, project_id, server_id, socket)
-    finally:
-        tmux_on(socket, "kill-server")
 
 
 def new_page(context: BrowserContext) -> Page:

@@ -14,11 +14,10 @@ import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in
-from tests.e2e.test_sessions_browser import Fleet, fleet, tmux_on
+from tests.e2e.terminal_support import Fleet, tmux_on
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-__all__ = ["fleet"]  # the fixture, shared with the terminal's browser tests
 
 expect.set_options(timeout=UI_TIMEOUT_MS)
 IDLE_AFTER = {"ORCHESTRATIA_GRID_IDLE_SECONDS": "2"}
