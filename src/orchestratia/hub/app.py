@@ -30,6 +30,7 @@ from orchestratia.hub.api import (
     second_factor,
     servers,
     sessions,
+    stop_all,
     usage,
 )
 from orchestratia.hub.api import approvals as approvals_api
@@ -209,6 +210,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         projects.router,
         servers.router,
         sessions.router,
+        stop_all.router,
         tasks_api.router,
         agent_tasks.router,
         agent_unsupported.router,

@@ -50,6 +50,9 @@ class HubSettings(BaseSettings):
     grid_idle_seconds: float = Field(default=5.0, gt=0)
     grid_tick_seconds: float = Field(default=0.1, gt=0)
     grid_screen_interval: float = Field(default=0.5, ge=0)
+    # Stop all agents: how long a session has to end after Ctrl-C before its process tree is
+    # killed.
+    stop_all_grace: float = Field(default=5.0, ge=0, le=120)
     # A disconnected server's sessions count as lost (their tasks are released) only after this
     # long: a daemon restart or a network blip reconnects well within it, and tmux keeps the
     # sessions alive meanwhile.

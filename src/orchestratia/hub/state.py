@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,6 +39,10 @@ class HubState:
     booted_at: datetime = field(default_factory=utcnow)
     guards: SocketGuards = field(default_factory=SocketGuards)
     grid: GridWatch = field(init=False)
+    # Stop all agents: sessions told Ctrl-C whose grace is still running (a second stop-all
+    # leaves them alone), and the stops under way (kept so a caller hanging up can't end one).
+    stopping: set[str] = field(default_factory=set)
+    stops: set[asyncio.Task[object]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.grid = GridWatch(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from orchestratia.protocol.approval_api import PermissionEntryPublic
 from orchestratia.protocol.rest import JsonObject, ServerPublic, SessionPublic
+from orchestratia.protocol.stop_all import AssignmentPause
 from orchestratia.protocol.task_replies import TaskPublic
 
 
@@ -93,6 +94,13 @@ class SessionScreen(_Event):
     lines: list[str]
 
 
+class AssignmentPauseUpdate(_Event):
+    """A project's auto-assignment paused (stop all agents) or resumed."""
+
+    type: Literal["assignment_pause"] = "assignment_pause"
+    pause: AssignmentPause
+
+
 DashboardEvent = Annotated[
     ServerUpdate
     | SessionUpdate
@@ -101,7 +109,8 @@ DashboardEvent = Annotated[
     | InboxUpdate
     | PermissionDecision
     | SessionActivity
-    | SessionScreen,
+    | SessionScreen
+    | AssignmentPauseUpdate,
     Field(discriminator="type"),
 ]
 dashboard_event_adapter: TypeAdapter[DashboardEvent] = TypeAdapter(DashboardEvent)

@@ -19,6 +19,7 @@ from orchestratia.hub.services.tasks import flow as task_flow
 from orchestratia.hub.services.tasks import pipelines
 from orchestratia.hub.services.tasks import records as tasks
 from orchestratia.hub.services.tasks import views as task_views
+from orchestratia.hub.services.tasks.assignment_pause import ensure_unpaused
 from orchestratia.hub.services.tasks.context import Caller, event_public
 from orchestratia.hub.state import HubState
 from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
@@ -115,6 +116,7 @@ async def auto_assign(db: AsyncSession, hub: HubState, caller: Caller, task_id: 
     """Place the task now, whether or not its project auto-assigns."""
     task = await tasks.load(db, caller, task_id, write=True)
     project_id, task_id = task.project_id, task.id
+    await ensure_unpaused(db, project_id, "automatic placement")
     # End this transaction before the pass: it writes the task from sessions of its own, which
     # would wait forever on the row lock ``load`` took (PostgreSQL), and it leaves this session's
     # copy of the task stale; the rollback drops both.

@@ -21,7 +21,7 @@ start/close/kill sessions, share links                  ``needs("sessions:write"
 GET servers                                             ``needs("servers:read")``
 projects, members, registration tokens, server key      ``needs("admin")``
 revocation, approval rules, task settings, API keys,
-invites, mail settings
+invites, mail settings, stop all agents and resume
 daemon routes (``/api/v1/server/*``, heartbeat)         ``SERVER_KEY`` (``X-API-Key``)
 ======================================================  ==========================================
 

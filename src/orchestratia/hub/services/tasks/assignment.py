@@ -103,6 +103,8 @@ async def run(
     project = await db.get(Project, project_id)
     if project is None or not (project.auto_assign or task_id):
         return 0
+    if project.assignment_paused_at is not None:
+        return 0  # stop all agents: nothing is placed until an owner resumes
     stmt = select(Task).where(
         Task.project_id == project_id,
         Task.status == "pending",

@@ -20,6 +20,7 @@ from orchestratia.hub.services import audit
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks import states as task_states
+from orchestratia.hub.services.tasks.assignment_pause import ensure_unpaused
 from orchestratia.hub.services.tasks.context import Caller, add_event, system_caller
 from orchestratia.hub.services.tasks.dependencies import (
     describe_blockers,
@@ -121,6 +122,9 @@ async def assign(
         raise Conflict("the session belongs to another project")
     if session.status not in LIVE_SESSION:
         raise Conflict(f"session {session.name!r} is {session.status}; assign to a live session")
+    if caller.kind != "user":
+        # After a stop-all only people hand out work until an owner resumes.
+        await ensure_unpaused(db, task.project_id, "assignment by an agent")
     if (
         caller.kind == "agent"
         and task.status != "pending"
