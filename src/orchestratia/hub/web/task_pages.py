@@ -26,6 +26,7 @@ from orchestratia.hub.services.tasks.context import event_public
 from orchestratia.hub.web.page_context import Page, open_page, open_project_page, person_caller
 from orchestratia.hub.web.pipeline_layout import NODE_H, NODE_W, layout
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
+from orchestratia.hub.web.stop_all_pages import stop_all_context
 from orchestratia.protocol.task_replies import NotePublic, TaskEventPublic, TaskPublic
 from orchestratia.protocol.tasks import TERMINAL_STATUSES, Priority, TaskStatus, TaskType
 
@@ -195,6 +196,7 @@ async def board(
         types=TYPES,
         blank_task=BlankCard(),
         **choices,
+        **await stop_all_context(db, page),
     )
 
 

@@ -15,6 +15,7 @@ from orchestratia.hub.services.access import projects, share_links
 from orchestratia.hub.services.fleet import activity, grid, servers, sessions
 from orchestratia.hub.web.page_context import Page, open_page, open_project_page
 from orchestratia.hub.web.rendering import MaybePrincipal, error_page, page_context, templates
+from orchestratia.hub.web.stop_all_pages import stop_all_context
 from orchestratia.protocol.rest import ServerPublic
 
 router = APIRouter(include_in_schema=False)
@@ -74,6 +75,8 @@ async def sessions_page(
         agents=sorted({t.session.agent_type for t in tiles if t.session.agent_type}),
         states=activity.SORT_ORDER,
         presets=PRESETS,
+        # The kill switch acts on one project: not offered on the all-projects grid.
+        **({} if everything else await stop_all_context(db, page)),
     )
 
 

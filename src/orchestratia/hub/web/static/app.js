@@ -62,7 +62,8 @@ async function postJson(url, body) {
 
 // Subscribe to a project's live events on /ws/dashboard, reconnecting with full jitter so a hub
 // restart is not met by every open tab at the same instant. `onEvent` gets every other frame;
-// `onLive` runs after each (re)subscription, when state may have been missed meanwhile.
+// `onLive` runs after each (re)subscription, when state may have been missed meanwhile. Every
+// event is also dispatched on the document as "orc:dashboard-event".
 // ``options.screens``: also receive the sessions' screen miniatures (the sessions grid).
 function followProject(projectId, indicator, onEvent, onLive, options) {
   let attempt = 0;
@@ -80,6 +81,8 @@ function followProject(projectId, indicator, onEvent, onLive, options) {
         if (onLive) onLive();
       } else {
         onEvent(msg);
+        // Page parts with scripts of their own (the paused banner) listen here: one socket a page.
+        document.dispatchEvent(new CustomEvent("orc:dashboard-event", { detail: msg }));
       }
     };
     ws.onclose = (ev) => {
