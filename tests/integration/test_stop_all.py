@@ -155,6 +155,20 @@ async def test_a_second_stop_does_not_signal_or_kill_twice(
     assert len(await audit_rows(hub, "agents.stopped")) == 2
 
 
+async def test_a_daemon_gone_during_the_grace_counts_as_not_reached(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        agent = await f.session("deaf")
+        stop = asyncio.create_task(admin.post(f"/api/v1/projects/{project_id}/stop-all"))
+        await _ctrl_c(f.daemon, agent.id)
+        await f.daemon.ws.close()  # the server drops off before the kill can be sent
+        body = (await stop).json()
+    assert (body["stopped"], body["killed"], body["not_reached"]) == (0, 0, 1)
+    assert body["not_reached_ids"] == [agent.id]
+    assert await audit_rows(hub, "session.killed") == []
+
+
 async def _offline_session(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> str:
     """A running session whose server then disconnected (within the lost-session window)."""
     async with fleet(hub, admin, project_id, "m-offline") as gone:

@@ -135,6 +135,15 @@ SAMPLES: list[dict[str, Any]] = [
     {"type": "permission_decision", "entry": PERMISSION_ENTRY},
     {"type": "session_activity", "session_id": "s-1", "state": "waiting"},
     {"type": "session_screen", "session_id": "s-1", "lines": ["$ make", "ok"]},
+    {
+        "type": "assignment_pause",
+        "pause": {
+            "project_id": "p-1",
+            "paused_at": WHEN,
+            "paused_by": "alice@a.example",
+            "reason": "runaway loop",
+        },
+    },
 ]
 
 

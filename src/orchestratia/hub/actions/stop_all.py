@@ -74,16 +74,17 @@ async def stop(
     job = asyncio.create_task(_finish(hub, principal, signalled, grace, actor))
     hub.stops.add(job)
     job.add_done_callback(hub.stops.discard)
-    killed = await asyncio.shield(job)
+    killed, lost_meanwhile = await asyncio.shield(job)
+    unreached = [t.session_id for t in not_reached] + lost_meanwhile
     result = StopAllResult(
         projects=paused,
         sessions=len(live),
-        stopped=len(signalled) - killed,
+        stopped=len(signalled) - killed - len(lost_meanwhile),
         killed=killed,
-        not_reached=len(not_reached),
+        not_reached=len(unreached),
         already_stopping=len(already),
         grace_seconds=grace,
-        not_reached_ids=[t.session_id for t in not_reached],
+        not_reached_ids=unreached,
     )
     await _audit_outcome(hub, principal, project_id, reason, result, actor)
     return result
@@ -115,17 +116,17 @@ async def _finish(
     signalled: list[_Target],
     grace: float,
     actor: audit.Actor,
-) -> int:
+) -> tuple[int, list[str]]:
     """After the grace, kill the process tree of every signalled session still running;
-    returns how many were killed."""
+    returns how many were killed and the ids of those whose daemon went away meanwhile."""
     ids = [t.session_id for t in signalled]
     try:
         survivors = await _wait_ended(hub, ids, grace)
-        killed = [
-            s
-            for s in survivors
-            if await send_to_daemon(hub, s.server_id, SessionKillFrame(session_id=s.id))
-        ]
+        killed: list[TerminalSession] = []
+        gone: list[TerminalSession] = []
+        for s in survivors:
+            sent = await send_to_daemon(hub, s.server_id, SessionKillFrame(session_id=s.id))
+            (killed if sent else gone).append(s)
 
         async def record(db: AsyncSession, _: Outbox) -> None:
             for s in killed:
@@ -143,7 +144,7 @@ async def _finish(
         if killed:
             await run_detached(hub, record)
             await _wait_ended(hub, [s.id for s in killed], KILL_SETTLE)
-        return len(killed)
+        return len(killed), [s.id for s in gone]
     finally:
         hub.stopping.difference_update(ids)
 
