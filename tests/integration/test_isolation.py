@@ -76,6 +76,8 @@ async def test_other_tenant_sees_404_everywhere(
             ("DELETE", invite, None),
             ("GET", f"/ui/projects/{project_id}/invites", None),
             ("GET", f"/team?project_id={project_id}", None),
+            ("POST", f"/api/v1/projects/{project_id}/stop-all", {"reason": "b was here"}),
+            ("POST", f"/api/v1/projects/{project_id}/resume", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)
@@ -94,6 +96,7 @@ async def test_other_tenant_sees_404_everywhere(
     # Nothing B tried changed A's project.
     listed = await admin.get("/api/v1/projects")
     assert [p["id"] for p in listed.json()["projects"]] == [project_id]
+    assert listed.json()["projects"][0]["assignment_paused_at"] is None
     members = await admin.get(f"/api/v1/projects/{project_id}/members")
     assert [m["email"] for m in members.json()] == ["alice@a.example"]
     async with hub.state.sessionmaker() as db:

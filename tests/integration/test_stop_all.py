@@ -81,6 +81,8 @@ async def test_ctrl_c_to_all_then_kill_what_is_left_and_pause(
         assert body["grace_seconds"] == GRACE and body["already_stopping"] == 0
         [pause] = body["projects"]
         assert pause["project_id"] == project_id and pause["paused_at"] is not None
+        shown = await _status(admin, f"/api/v1/projects/{project_id}")
+        assert shown["assignment_paused_at"] == pause["paused_at"]
         assert pause["paused_by"] == "alice@a.example" and pause["reason"] == "runaway"
         # The polite session ended within the grace: it is never killed.
         assert f.daemon.received("session_kill", session_id=polite.id) == []
@@ -110,6 +112,8 @@ async def test_ctrl_c_to_all_then_kill_what_is_left_and_pause(
         assert resumed.json()["projects"] == [
             {"project_id": project_id, "paused_at": None, "paused_by": None, "reason": None}
         ]
+        shown = await _status(admin, f"/api/v1/projects/{project_id}")
+        assert shown["assignment_paused_at"] is None
         await f.session("second")
 
         async def placed() -> bool:

@@ -80,6 +80,8 @@ class ProjectPublic(BaseModel):
     name: str
     role: Role
     created_at: datetime
+    # Set while "stop all agents" keeps auto-assignment paused (until resumed).
+    assignment_paused_at: datetime | None = None
 
 
 class ProjectList(BaseModel):

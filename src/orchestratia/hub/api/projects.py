@@ -27,6 +27,7 @@ def _public(acc: projects.ProjectAccess) -> ProjectPublic:
         name=acc.project.name,
         role=acc.role,
         created_at=acc.project.created_at,
+        assignment_paused_at=acc.project.assignment_paused_at,
     )
 
 
