@@ -173,6 +173,34 @@ async def test_a_daemon_gone_during_the_grace_counts_as_not_reached(
     assert await audit_rows(hub, "session.killed") == []
 
 
+async def test_a_session_out_of_reach_is_killed_when_its_daemon_returns_while_paused(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        agent = await f.session("away")
+    stop = await admin.post(f"/api/v1/projects/{project_id}/stop-all")
+    assert stop.json()["not_reached_ids"] == [agent.id]
+    alive = [{"session_id": agent.id, "offset": 0, "pid": 4242}]
+    async with FakeDaemon.connect(hub, f.server["api_key"], sessions=alive) as back:
+        await back.expect("session_kill", session_id=agent.id)
+        await back.closed(agent.id, exit_code=None)
+        await back.barrier()
+        ended = await _status(admin, f"/api/v1/sessions/{agent.id}")
+        assert ended["status"] == "exited"
+    [row] = await audit_rows(hub, "session.killed")
+    assert row.target_id == agent.id and row.details == {"by": "stop-all", "on_reconnect": True}
+
+    # Resumed, a returning session is the owner's business again: nothing is killed.
+    await admin.post(f"/api/v1/projects/{project_id}/resume")
+    async with fleet(hub, admin, project_id, "m-two") as f2:
+        later = await f2.session("later")
+    async with FakeDaemon.connect(
+        hub, f2.server["api_key"], sessions=[{"session_id": later.id, "offset": 0}]
+    ) as back:
+        await back.barrier()
+        assert back.received("session_kill") == []
+
+
 async def _offline_session(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> str:
     """A running session whose server then disconnected (within the lost-session window)."""
     async with fleet(hub, admin, project_id, "m-offline") as gone:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.actions import fleet
+from orchestratia.hub.actions import fleet, stop_all
 from orchestratia.hub.actions.transaction import run, run_detached
 from orchestratia.hub.db.models import ShareLink, TerminalSession
 from orchestratia.hub.errors import Conflict
@@ -13,6 +13,7 @@ from orchestratia.hub.services.access import share_links
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.fleet import sessions
 from orchestratia.hub.services.outbox import Outbox
+from orchestratia.hub.services.tasks import assignment_pause
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws.session_links import send_to_daemon
 from orchestratia.protocol.frames import HelloFrame
@@ -163,8 +164,8 @@ async def reconcile(
 
     async def work(
         db: AsyncSession, outbox: Outbox
-    ) -> tuple[list[SessionOutputAckFrame], list[str]]:
-        acks, lost = [], []
+    ) -> tuple[list[SessionOutputAckFrame], list[str], list[TerminalSession]]:
+        acks, lost, stopped = [], [], []
         for item in hello.sessions:
             session = await sessions.for_server(db, server_id, item.session_id)
             if session is None:
@@ -173,16 +174,20 @@ async def reconcile(
             if item.alive and session.status != "running":
                 sessions.mark_running(session, item.pid, item.tmux_name)
                 outbox.sessions.append(session)
+            if item.alive and await assignment_pause.outlived_a_stop(db, session):
+                stopped.append(session)
         for session in await sessions.live_on_server(db, server_id):
             if session.id not in reported_ids and session.status == "running":
                 sessions.mark_lost(session)
                 outbox.sessions.append(session)
                 lost.append(session.id)
-        return acks, lost
+        return acks, lost, stopped
 
-    acks, lost = await run_detached(hub, work)
+    acks, lost, stopped = await run_detached(hub, work)
     if lost:
         await fleet.on_sessions_ended(hub, lost)
+    if stopped:
+        await stop_all.kill_on_reconnect(hub, stopped)
     return acks
 
 

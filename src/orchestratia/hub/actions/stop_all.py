@@ -6,7 +6,8 @@ whatever still runs after ``stop_all_grace`` seconds has its process tree killed
 project's lost-session policy. Auto-assignment stays paused until an owner resumes it.
 
 Sessions on servers not connected to this hub cannot be reached: they are counted and named in
-the answer, and left to the lost-session sweep; the pause keeps new work away from them.
+the answer; if their daemon comes back while the project is still paused and reports them
+alive, they are killed then (``kill_on_reconnect``), else the lost-session sweep ends them.
 The stop runs as a task of its own so a caller hanging up mid-grace cannot leave it half done."""
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def stop(
             not_reached.append(target)
     hub.stopping.update(t.session_id for t in signalled)
     grace = hub.settings.stop_all_grace
-    job = asyncio.create_task(_finish(hub, principal, signalled, grace, actor))
+    job = asyncio.create_task(_finish(hub, signalled, grace, actor))
     hub.stops.add(job)
     job.add_done_callback(hub.stops.discard)
     killed, lost_meanwhile = await asyncio.shield(job)
@@ -112,7 +113,6 @@ async def _wait_ended(hub: HubState, ids: list[str], seconds: float) -> list[Ter
 
 async def _finish(
     hub: HubState,
-    principal: Principal,
     signalled: list[_Target],
     grace: float,
     actor: audit.Actor,
@@ -128,25 +128,45 @@ async def _finish(
             sent = await send_to_daemon(hub, s.server_id, SessionKillFrame(session_id=s.id))
             (killed if sent else gone).append(s)
 
-        async def record(db: AsyncSession, _: Outbox) -> None:
-            for s in killed:
-                await audit.record(
-                    db,
-                    actor,
-                    "session.killed",
-                    tenant_id=principal.tenant_id,
-                    project_id=s.project_id,
-                    target_type="session",
-                    target_id=s.id,
-                    details={"by": "stop-all", "after_grace_seconds": grace},
-                )
-
         if killed:
-            await run_detached(hub, record)
+            details = {"by": "stop-all", "after_grace_seconds": grace}
+            await _record_kills(hub, killed, actor, details)
             await _wait_ended(hub, [s.id for s in killed], KILL_SETTLE)
         return len(killed), [s.id for s in gone]
     finally:
         hub.stopping.difference_update(ids)
+
+
+async def _record_kills(
+    hub: HubState, killed: list[TerminalSession], actor: audit.Actor, details: dict[str, object]
+) -> None:
+    async def work(db: AsyncSession, _: Outbox) -> None:
+        for s in killed:
+            await audit.record(
+                db,
+                actor,
+                "session.killed",
+                tenant_id=s.tenant_id,
+                project_id=s.project_id,
+                target_type="session",
+                target_id=s.id,
+                details=details,
+            )
+
+    await run_detached(hub, work)
+
+
+async def kill_on_reconnect(hub: HubState, stopped: list[TerminalSession]) -> None:
+    """Kill sessions a stop-all could not reach, now that their daemon is back (see
+    ``assignment_pause.outlived_a_stop``)."""
+    killed = [
+        s
+        for s in stopped
+        if await send_to_daemon(hub, s.server_id, SessionKillFrame(session_id=s.id))
+    ]
+    if killed:
+        actor = audit.Actor("system", "stop-all")
+        await _record_kills(hub, killed, actor, {"by": "stop-all", "on_reconnect": True})
 
 
 async def _audit_outcome(

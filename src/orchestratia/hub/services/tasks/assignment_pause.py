@@ -133,6 +133,15 @@ async def live_sessions(db: AsyncSession, projects: Sequence[Project]) -> list[T
     return list(rows)
 
 
+async def outlived_a_stop(db: AsyncSession, session: TerminalSession) -> bool:
+    """True for a session its daemon reports alive that was already live when its project was
+    stopped and paused, and the pause still holds: the stop could not reach it then (its server
+    was offline), so it is killed now. Sessions started after the pause are left alone."""
+    project = await db.get(Project, session.project_id)
+    paused_at = project.assignment_paused_at if project is not None else None
+    return paused_at is not None and session.created_at <= paused_at
+
+
 async def ensure_unpaused(db: AsyncSession, project_id: str, what: str) -> None:
     """Refuse ``what`` (an automatic placement someone asked for) while the project is paused."""
     project = await db.get(Project, project_id)
