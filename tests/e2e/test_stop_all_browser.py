@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
+from tests.e2e.browser_pages import CSP_WATCH, UI_TIMEOUT_MS, log_in
 from tests.e2e.processes import ADMIN, HubProcess
 from tests.e2e.task_support import TaskRig, task_rig, tmux
 from tests.support import wait_sync
@@ -46,6 +46,16 @@ def start(rig: TaskRig, name: str, command: str) -> str:
     return sid
 
 
+def watched_page(browser: Browser, violations: list[str], width: int, height: int) -> Page:
+    """A fresh signed-in page whose CSP violations land in ``violations``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.expose_function("reportCspViolation", lambda text: violations.append(text))
+    context.add_init_script(CSP_WATCH)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    return page
+
+
 def confirm_stop(page: Page) -> None:
     page.click("#stop-all")
     expect(page.locator("#stop-all-dialog")).to_be_visible()
@@ -66,7 +76,8 @@ def test_stop_all_agents_from_the_sessions_page(browser: Browser, rig: TaskRig) 
     polite = start(rig, "polite", "sleep 1000")
     stubborn = start(rig, "stubborn", "trap '' INT; sleep 1000")
 
-    page = open_page(browser)
+    violations: list[str] = []
+    page = watched_page(browser, violations, 1400, 900)
     log_in(page, rig.hub)
     page.goto(f"{rig.hub.url}/sessions?project_id={rig.project_id}")
     expect(page.locator("#live-indicator")).to_have_text("live")
@@ -100,7 +111,7 @@ def test_stop_all_agents_from_the_sessions_page(browser: Browser, rig: TaskRig) 
     task_id = made.json()["id"]
     time.sleep(1.5)
     assert rig.task(task_id)["status"] == "pending"
-    tasks_page = open_page(browser, 390, 844)
+    tasks_page = watched_page(browser, violations, 390, 844)
     log_in(tasks_page, rig.hub)
     tasks_page.goto(f"{rig.hub.url}/tasks?project_id={rig.project_id}")
     expect(tasks_page.locator("#assignment-paused")).to_contain_text("Auto-assignment paused")
@@ -110,3 +121,4 @@ def test_stop_all_agents_from_the_sessions_page(browser: Browser, rig: TaskRig) 
     expect(banner).to_be_hidden()
     expect(tasks_page.locator("#assignment-paused")).to_be_hidden()  # told live
     rig.wait_status(task_id, "assigned")
+    assert violations == []
