@@ -22,9 +22,9 @@ from tests.integration.helpers import (
     recv_json,
 )
 from tests.integration.hub_setup import add_user, tenant_b
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
-from tests.integration.test_api_keys import key_client, make_key
 from tests.support import wait_until
 
 GRACE = 1.0
