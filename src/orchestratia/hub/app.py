@@ -52,7 +52,7 @@ from orchestratia.hub.middleware import (
 from orchestratia.hub.sealing import SealingError
 from orchestratia.hub.services.access import login_challenges
 from orchestratia.hub.services.access.throttle import LoginThrottle
-from orchestratia.hub.services.fleet import recording
+from orchestratia.hub.services.fleet import recording, samples
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message
@@ -98,9 +98,12 @@ async def _prune_login_state(hub: HubState) -> None:
 
 
 async def _prune_recordings(hub: HubState) -> None:
-    horizon = utcnow() - timedelta(days=hub.settings.recording_retention_days)
+    now = utcnow()
+    horizon = now - timedelta(days=hub.settings.recording_retention_days)
     async with hub.sessionmaker() as db:
         dropped = await recording.prune(db, horizon)
+        # Server load history is a recording too, kept for a week (the server page shows a day).
+        await samples.prune(db, now - samples.KEEP_FOR)
     if dropped:
         log.info("dropped %d recording chunks older than %s", dropped, horizon.isoformat())
 

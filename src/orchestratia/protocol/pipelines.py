@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -57,3 +58,24 @@ class PipelineResult(BaseModel):
     tasks_created: NonNegInt32
     id_map: dict[str, str]
     tasks: list[TaskPublic]
+
+
+PipelineState = Literal["pending", "running", "failed", "done", "cancelled"]
+
+
+class PipelineSummary(BaseModel):
+    """A pipeline as the project's list shows it: its tasks counted by state, and the state of
+    the whole (failed if any task failed, done once all are, running once one has started)."""
+
+    id: str
+    project_id: str
+    name: str | None
+    created_by: str
+    created_at: datetime
+    state: PipelineState
+    tasks: NonNegInt32
+    counts: dict[str, NonNegInt32]
+
+
+class PipelineList(BaseModel):
+    pipelines: list[PipelineSummary]

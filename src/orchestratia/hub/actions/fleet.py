@@ -15,11 +15,12 @@ from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.fleet import servers, sessions
+from orchestratia.hub.services.fleet import server_admin, servers, sessions
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries, lost_sessions
 from orchestratia.hub.state import HubState
 from orchestratia.protocol.deliveries import DeliveryAckFrame
+from orchestratia.protocol.fleet_admin import ServerEdit
 from orchestratia.protocol.rest import RegisterRequest
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,39 @@ async def revoke_keys(
         outbox.keys_revoked.append(server_id)
 
     await run(db, hub, work)
+
+
+async def edit(
+    db: AsyncSession,
+    hub: HubState,
+    principal: Principal,
+    server_id: str,
+    body: ServerEdit,
+    actor: audit.Actor,
+) -> Server:
+    """Rename or relabel a server; dashboards showing it are told."""
+    return await run(
+        db, hub, lambda outbox: server_admin.edit(db, principal, server_id, body, actor, outbox)
+    )
+
+
+async def remove(
+    db: AsyncSession,
+    hub: HubState,
+    principal: Principal,
+    server_id: str,
+    force: bool,
+    actor: audit.Actor,
+) -> None:
+    """Remove a server: its daemon is hung up on, and the tasks its sessions held (``force``)
+    go back to waiting."""
+    ended = await run(
+        db,
+        hub,
+        lambda outbox: server_admin.remove(db, principal, server_id, force, actor, outbox),
+    )
+    if ended:
+        await on_sessions_ended(hub, ended)
 
 
 async def on_ack(hub: HubState, server_id: str, ack: DeliveryAckFrame) -> None:

@@ -14,14 +14,16 @@ changing one's preferences
 current user, own preferences, project list and         ``ANY_CALLER`` (a login or any valid key)
 project, plan usage
 command palette search (each kind by its read scope)    ``ANY_CALLER``
-GET tasks, notes, events, activity, inbox               ``needs("tasks:read")``
+GET tasks, pipelines, notes, events, activity, inbox    ``needs("tasks:read")``
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
-GET sessions, output, scrollback, permission log        ``needs("sessions:read")``
+GET sessions, output, scrollback, share links,          ``needs("sessions:read")``
+permission log
 start/close/kill sessions, share links                  ``needs("sessions:write")``
-GET servers                                             ``needs("servers:read")``
+GET servers and their load history                      ``needs("servers:read")``
 projects, members, registration tokens, server key      ``needs("admin")``
-revocation, approval rules, task settings, API keys,
-invites, mail settings, stop all agents and resume
+revocation, server rename/relabel/removal, approval
+rules, task settings, API keys, invites, mail settings,
+stop all agents and resume
 daemon routes (``/api/v1/server/*``, heartbeat)         ``SERVER_KEY`` (``X-API-Key``)
 ======================================================  ==========================================
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,7 +17,9 @@ from orchestratia.hub.api.deps import (
     UserActorDep,
 )
 from orchestratia.hub.api.scopes import PUBLIC, SERVER_KEY, needs
-from orchestratia.hub.services.fleet import servers
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.services.fleet import samples, servers
+from orchestratia.protocol.fleet_admin import ServerEdit, ServerSampleList, ServerSamplePublic
 from orchestratia.protocol.rest import (
     HeartbeatRequest,
     HeartbeatResponse,
@@ -114,3 +117,57 @@ async def revoke_keys(
 ) -> Response:
     await fleet.revoke_keys(db, hub, principal, server_id, actor)
     return Response(status_code=204)
+
+
+@router.patch("/{server_id}", dependencies=[needs("admin")])
+async def edit_server(
+    server_id: str,
+    body: ServerEdit,
+    principal: PrincipalDep,
+    db: SessionDep,
+    actor: UserActorDep,
+    hub: HubDep,
+) -> ServerPublic:
+    """Rename or relabel a server (the project's owners)."""
+    return servers.to_public(await fleet.edit(db, hub, principal, server_id, body, actor))
+
+
+@router.delete("/{server_id}", status_code=204, dependencies=[needs("admin")])
+async def remove_server(
+    server_id: str,
+    principal: PrincipalDep,
+    db: SessionDep,
+    actor: UserActorDep,
+    hub: HubDep,
+    force: bool = False,
+) -> Response:
+    """Remove a server: its keys are revoked and its daemon hung up on; its sessions and tasks
+    keep their history. Refused (409) while it has live sessions, unless ``force`` (they are
+    marked lost and their tasks released)."""
+    await fleet.remove(db, hub, principal, server_id, force, actor)
+    return Response(status_code=204)
+
+
+@router.get("/{server_id}/samples", dependencies=[needs("servers:read")])
+async def server_samples(
+    server_id: str,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hours: Annotated[int, Query(ge=1, le=24 * 7)] = 24,
+) -> ServerSampleList:
+    """The server's load readings (one a minute at most) over the last ``hours``."""
+    server = await servers.get(db, principal, server_id)
+    rows = await samples.since(db, server, utcnow() - timedelta(hours=hours))
+    return ServerSampleList(
+        server_id=server.id,
+        samples=[
+            ServerSamplePublic(
+                at=r.created_at,
+                cpu_percent=r.cpu_percent,
+                memory_percent=r.memory_percent,
+                disk_percent=r.disk_percent,
+                load1=r.load1,
+            )
+            for r in rows
+        ],
+    )

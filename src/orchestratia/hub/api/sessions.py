@@ -14,6 +14,7 @@ from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActo
 from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.api.servers import PublicUrlDep
 from orchestratia.hub.errors import Conflict
+from orchestratia.hub.services.access import share_links
 from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.ws.session_links import send_to_daemon
 from orchestratia.protocol.numbers import OFFSET_MAX
@@ -25,6 +26,7 @@ from orchestratia.protocol.rest import (
     ShareLinkPublic,
 )
 from orchestratia.protocol.sessions import CaptureScrollbackFrame
+from orchestratia.protocol.share_links import ShareLinkList, ShareLinkSummary
 
 router = APIRouter(tags=["sessions"])
 OUTPUT_LIMIT = 4 * 1024 * 1024
@@ -171,6 +173,25 @@ async def share(
         url=f"{base}/share/{token}",
         token=token,
         expires_at=link.expires_at,
+    )
+
+
+@router.get("/api/v1/sessions/{session_id}/share-links", dependencies=[needs("sessions:read")])
+async def share_links_of(session_id: str, principal: PrincipalDep, db: SessionDep) -> ShareLinkList:
+    """The session's active read-only links (their secrets are shown only when made)."""
+    rows = await share_links.active(db, principal, session_id)
+    return ShareLinkList(
+        links=[
+            ShareLinkSummary(
+                id=link.id,
+                session_id=link.session_id,
+                mode=link.mode,
+                created_at=link.created_at,
+                expires_at=link.expires_at,
+                created_by=email,
+            )
+            for link, email in rows
+        ]
     )
 
 

@@ -11,8 +11,9 @@ from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.errors import Invalid
+from orchestratia.hub.services.tasks import pipeline_list
 from orchestratia.hub.services.tasks import records as tasks
-from orchestratia.protocol.pipelines import PipelineCreate, PipelineResult
+from orchestratia.protocol.pipelines import PipelineCreate, PipelineList, PipelineResult
 from orchestratia.protocol.task_replies import (
     CancelResponse,
     DependencyPublic,
@@ -163,6 +164,16 @@ async def create_pipeline(
     body: PipelineCreate, caller: UserCallerDep, db: SessionDep, hub: HubDep
 ) -> PipelineResult:
     return await task_actions.create_pipeline(db, hub, caller, body)
+
+
+@router.get("/api/v1/pipelines", dependencies=[needs("tasks:read")])
+async def list_pipelines(
+    project_id: Annotated[str, Query(min_length=1, max_length=64)],
+    caller: UserCallerDep,
+    db: SessionDep,
+) -> PipelineList:
+    """The project's newest pipelines, each with its tasks counted by state."""
+    return PipelineList(pipelines=await pipeline_list.for_project(db, caller, project_id))
 
 
 @router.get("/api/v1/projects/{project_id}/activity", dependencies=[needs("tasks:read")])

@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestratia.hub.db.models import Base, _created, _tenant
 
+# ``servers.status`` of a server its owners removed: kept for the sessions and tasks that name
+# it, hidden everywhere else, and brought back only by registering the same machine again.
+SERVER_REMOVED = "removed"
+
 
 class ServerSample(Base):
     """One reading of a server's load, from its heartbeat's ``system_info``: the history the

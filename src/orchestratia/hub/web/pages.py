@@ -17,7 +17,7 @@ from orchestratia.hub.api.servers import hub_url, install_command
 from orchestratia.hub.services.access import projects
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.services.fleet.hub_urls import BadHubUrl, clean_hub_url, is_loopback
-from orchestratia.hub.web import pwa_pages, terminal_pages
+from orchestratia.hub.web import pipeline_pages, pwa_pages, server_pages, terminal_pages
 from orchestratia.hub.web.page_context import Page, open_project_page
 from orchestratia.hub.web.rendering import (
     MaybePrincipal,
@@ -32,6 +32,8 @@ FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 router = APIRouter(include_in_schema=False)
 router.include_router(terminal_pages.router)
 router.include_router(pwa_pages.router)
+router.include_router(server_pages.router)
+router.include_router(pipeline_pages.router)
 
 
 @router.get("/")

@@ -109,7 +109,9 @@ async def session_page(
     except NotFound as exc:
         return page.not_found(exc.detail)
     acc = await projects.access(db, page.principal, row.project_id)
-    server = servers.to_public(await servers.get(db, page.principal, row.server_id))
+    server = servers.to_public(
+        await servers.get(db, page.principal, row.server_id, removed_too=True)
+    )
     return page.render(
         "session.html",
         active="sessions",

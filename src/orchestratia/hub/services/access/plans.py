@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.db.fleet_models import SERVER_REMOVED
 from orchestratia.hub.db.models import Project, Server, Tenant, TerminalSession, User
 from orchestratia.hub.db.team_models import Invite
 from orchestratia.hub.db.types import utcnow
@@ -79,7 +80,9 @@ async def in_use(db: AsyncSession, tenant_id: str, name: str) -> int:
         return await seats_in_use(db, tenant_id)
     counted = {
         "projects": select(func.count()).select_from(Project).where(Project.tenant_id == tenant_id),
-        "servers": select(func.count()).select_from(Server).where(Server.tenant_id == tenant_id),
+        "servers": select(func.count())
+        .select_from(Server)
+        .where(Server.tenant_id == tenant_id, Server.status != SERVER_REMOVED),
         "concurrent_sessions": select(func.count())
         .select_from(TerminalSession)
         .where(TerminalSession.tenant_id == tenant_id, TerminalSession.status.in_(LIVE_SESSION)),

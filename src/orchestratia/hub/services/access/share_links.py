@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.models import ShareLink, TerminalSession
+from orchestratia.hub.db.models import ShareLink, TerminalSession, User
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
@@ -48,6 +48,25 @@ async def create(
         details={"session_id": session.id, "mode": mode, "expires_at": link.expires_at.isoformat()},
     )
     return link, token
+
+
+async def active(
+    db: AsyncSession, principal: Principal, session_id: str
+) -> list[tuple[ShareLink, str | None]]:
+    """The session's unrevoked, unexpired links, newest first, each with its creator's email."""
+    session = await get_session(db, principal, session_id)
+    rows = await db.execute(
+        select(ShareLink, User.email)
+        .outerjoin(User, User.id == ShareLink.created_by)
+        .where(
+            ShareLink.session_id == session.id,
+            ShareLink.tenant_id == principal.tenant_id,
+            ShareLink.revoked_at.is_(None),
+            ShareLink.expires_at > utcnow(),
+        )
+        .order_by(ShareLink.created_at.desc())
+    )
+    return [(link, email) for link, email in rows]
 
 
 async def revoke(

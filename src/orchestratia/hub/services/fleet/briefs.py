@@ -9,6 +9,7 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.db.fleet_models import SERVER_REMOVED
 from orchestratia.hub.db.models import Project, Server, TerminalSession
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.services.tasks import records as tasks
@@ -68,7 +69,9 @@ def session_brief(s: TerminalSession, server: Server) -> SessionBrief:
 
 async def project_servers(db: AsyncSession, project_id: str) -> list[ServerBrief]:
     rows = await db.scalars(
-        select(Server).where(Server.project_id == project_id).order_by(Server.name)
+        select(Server)
+        .where(Server.project_id == project_id, Server.status != SERVER_REMOVED)
+        .order_by(Server.name)
     )
     return [server_brief(s) for s in rows]
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.db.fleet_models import SERVER_REMOVED
 from orchestratia.hub.db.models import RegistrationToken, Server, ServerApiKey
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound, Unauthorized
@@ -17,12 +18,15 @@ from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.plans import ensure_room
 from orchestratia.hub.services.access.projects import access
+from orchestratia.hub.services.fleet import samples
 from orchestratia.protocol.dashboard_events import ServerUpdate
 from orchestratia.protocol.rest import RegisterRequest, ServerPublic
 from orchestratia.protocol.tokens import TokenKind, encode_registration_token
 
 BAD_TOKEN = "registration token is invalid, already used or expired"
 BAD_KEY = "server API key is invalid or revoked"
+REMOVED = SERVER_REMOVED
+SHOWN = Server.status != REMOVED
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,9 @@ async def register(db: AsyncSession, body: RegisterRequest, actor: audit.Actor) 
         await ensure_room(db, token.tenant_id, "servers")
         server = Server(tenant_id=token.tenant_id, project_id=token.project_id)
         db.add(server)
+    elif server.status == REMOVED:
+        await ensure_room(db, token.tenant_id, "servers")
+        server.status = "disconnected"
     server.name = body.name
     server.hostname = body.hostname
     server.os = body.os
@@ -198,15 +205,7 @@ async def revoke_keys(
     db: AsyncSession, principal: Principal, server_id: str, actor: audit.Actor
 ) -> None:
     server = await get(db, principal, server_id, write=True)
-    await db.execute(
-        update(ServerApiKey)
-        .where(
-            ServerApiKey.server_id == server.id,
-            ServerApiKey.tenant_id == principal.tenant_id,
-            ServerApiKey.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
-    )
+    await revoke_all_keys(db, server)
     await audit.record(
         db,
         actor,
@@ -218,12 +217,29 @@ async def revoke_keys(
     )
 
 
-async def get(
-    db: AsyncSession, principal: Principal, server_id: str, *, write: bool = False
-) -> Server:
-    server = await db.scalar(
-        select(Server).where(Server.id == server_id, Server.tenant_id == principal.tenant_id)
+async def revoke_all_keys(db: AsyncSession, server: Server) -> None:
+    await db.execute(
+        update(ServerApiKey)
+        .where(
+            ServerApiKey.server_id == server.id,
+            ServerApiKey.tenant_id == server.tenant_id,
+            ServerApiKey.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
     )
+
+
+async def get(
+    db: AsyncSession,
+    principal: Principal,
+    server_id: str,
+    *,
+    write: bool = False,
+    removed_too: bool = False,
+) -> Server:
+    """The caller's server; a removed one only with ``removed_too`` (pages of its old sessions)."""
+    found = select(Server).where(Server.id == server_id, Server.tenant_id == principal.tenant_id)
+    server = await db.scalar(found if removed_too else found.where(SHOWN))
     if server is None:
         raise NotFound("server not found")
     try:
@@ -237,7 +253,7 @@ async def list_for_project(db: AsyncSession, principal: Principal, project_id: s
     await access(db, principal, project_id)
     rows = await db.scalars(
         select(Server)
-        .where(Server.project_id == project_id, Server.tenant_id == principal.tenant_id)
+        .where(Server.project_id == project_id, Server.tenant_id == principal.tenant_id, SHOWN)
         .order_by(Server.name)
     )
     return list(rows)
@@ -253,14 +269,17 @@ async def touch(
 ) -> Server | None:
     """Record traffic from a server: marks it online; returns it when its visible state changed."""
     server = await db.get(Server, server_id)
-    if server is None:
+    # A removed server's last frames, read before its socket closed, must not bring it back.
+    if server is None or server.status == REMOVED:
         return None
     changed = server.status != "online" or system_info is not None
+    now = utcnow()
     server.status = "online"
     server.disconnected_at = None
-    server.last_seen_at = utcnow()
+    server.last_seen_at = now
     if system_info:
         server.system_info = system_info
+        await samples.record(db, server, system_info, now)
     if connected is not None:
         server.connected = connected
     for name, value in fields.items():
@@ -271,7 +290,9 @@ async def touch(
 
 async def mark_disconnected(db: AsyncSession, server_id: str) -> Server | None:
     server = await db.get(Server, server_id)
-    if server is None or (server.status == "disconnected" and not server.connected):
+    if server is None or server.status == REMOVED:
+        return None
+    if server.status == "disconnected" and not server.connected:
         return None
     server.status = "disconnected"
     server.connected = False

@@ -1,0 +1,102 @@
+"""A server's load over time (``server_samples``): taken from heartbeats at most once a
+minute, read back for the server page's chart, dropped after a week."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestratia.hub.db.fleet_models import ServerSample
+from orchestratia.hub.db.models import Server
+
+# Heartbeats come every 15 s; a point a minute is plenty for a day's chart and keeps the table
+# at ~1,440 rows a server a day.
+SAMPLE_EVERY = timedelta(minutes=1)
+KEEP_FOR = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Reading:
+    cpu_percent: float | None
+    memory_percent: float | None
+    disk_percent: float | None
+    load1: float | None
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in (self.cpu_percent, self.memory_percent, self.disk_percent))
+
+
+def _number(value: Any) -> float | None:
+    # bool is an int, and a daemon's JSON is not ours to trust: only finite plain numbers count.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if number == number and abs(number) < 1e9 else None
+
+
+def reading(system_info: dict[str, Any]) -> Reading:
+    """The charted figures in a heartbeat's ``system_info`` (missing or odd ones are None)."""
+    load = system_info.get("load_avg")
+    first = load[0] if isinstance(load, list) and load else system_info.get("load1")
+    return Reading(
+        _number(system_info.get("cpu_percent")),
+        _number(system_info.get("memory_percent")),
+        _number(system_info.get("disk_percent")),
+        _number(first),
+    )
+
+
+async def record(
+    db: AsyncSession, server: Server, system_info: dict[str, Any], now: datetime
+) -> bool:
+    """Add a sample from this heartbeat unless the server has one from the last minute; the
+    caller commits. True when one was added."""
+    figures = reading(system_info)
+    if figures.empty:
+        return False
+    latest = await db.scalar(
+        select(ServerSample.created_at)
+        .where(ServerSample.server_id == server.id)
+        .order_by(ServerSample.created_at.desc())
+        .limit(1)
+    )
+    if latest is not None and now - latest < SAMPLE_EVERY:
+        return False
+    db.add(
+        ServerSample(
+            tenant_id=server.tenant_id,
+            server_id=server.id,
+            created_at=now,
+            cpu_percent=figures.cpu_percent,
+            memory_percent=figures.memory_percent,
+            disk_percent=figures.disk_percent,
+            load1=figures.load1,
+        )
+    )
+    return True
+
+
+async def since(db: AsyncSession, server: Server, start: datetime) -> list[ServerSample]:
+    """The server's samples from ``start`` on, oldest first (``server`` is access-checked)."""
+    rows = await db.scalars(
+        select(ServerSample)
+        .where(
+            ServerSample.server_id == server.id,
+            ServerSample.tenant_id == server.tenant_id,
+            ServerSample.created_at >= start,
+        )
+        .order_by(ServerSample.created_at)
+    )
+    return list(rows)
+
+
+async def prune(db: AsyncSession, older_than: datetime) -> int:
+    """Drop samples past ``older_than``; returns how many went."""
+    result = await db.execute(delete(ServerSample).where(ServerSample.created_at < older_than))
+    await db.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

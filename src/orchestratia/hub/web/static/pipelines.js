@@ -1,0 +1,4 @@
+// Pipelines list: times in the reader's zone.
+"use strict";
+
+localizeTimes(document);
