@@ -13,7 +13,7 @@ from orchestratia.hub.db.fleet_models import ServerSample
 WIDTH = 720
 HEIGHT = 180
 LOAD_HEIGHT = 110
-PAD_LEFT = 40
+PAD_LEFT = 58
 PAD_RIGHT = 8
 PAD_Y = 10
 # A missed minute or two is normal; a longer silence (the server was off) breaks the line.
