@@ -96,5 +96,7 @@ async def remove(
         details={"name": server.name, "forced": force, "sessions_lost": [s.id for s in live]},
     )
     outbox.keys_revoked.append(server.id)
+    # Open fleet pages see it go offline at once (its row is gone on their next load).
+    outbox.servers.append(server)
     outbox.sessions.extend(live)
     return [s.id for s in live]
