@@ -26,9 +26,9 @@ def submit_login(page: Page, hub: HubProcess, email: str = ADMIN, password: str 
 
 
 def log_in(page: Page, hub: HubProcess, email: str = ADMIN) -> None:
-    """Log in and land on the fleet page."""
+    """Log in and land on the overview, the home page."""
     submit_login(page, hub, email)
-    page.wait_for_url(f"{hub.url}/fleet")
+    page.wait_for_url(f"{hub.url}/overview")
 
 
 # Reports every CSP violation to the test (expose ``reportCspViolation`` before a page loads).

@@ -35,7 +35,7 @@ def log_in_with_code(page: Page, hub: HubProcess, code: str) -> None:
     expect(page.locator("#second-factor-form")).to_be_visible()
     expect(page.locator("#login-form")).to_be_hidden()
     send_code(page, code)
-    page.wait_for_url(f"{hub.url}/fleet")
+    page.wait_for_url(f"{hub.url}/overview")
 
 
 def test_set_up_log_in_with_codes_and_throttle(

@@ -39,6 +39,7 @@ from orchestratia.hub.api import auth as auth_api
 from orchestratia.hub.api import inbox as inbox_api
 from orchestratia.hub.api import invites as invites_api
 from orchestratia.hub.api import mail_settings as mail_settings_api
+from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
@@ -61,6 +62,7 @@ from orchestratia.hub.web import (
     api_key_pages,
     audit_pages,
     inbox_pages,
+    overview_pages,
     pages,
     permission_pages,
     task_pages,
@@ -226,6 +228,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         mail_settings_api.router,
         usage.router,
         palette.router,
+        overview_api.router,
         health.router,
         pages.router,
         task_pages.router,
@@ -236,6 +239,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         audit_pages.router,
         team_pages.router,
         usage_pages.router,
+        overview_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

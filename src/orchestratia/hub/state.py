@@ -13,6 +13,7 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
+from orchestratia.hub.services.fleet.throughput import OutputMeter
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.grid_watch import GridWatch
 from orchestratia.hub.ws.pending import PendingReplies
@@ -38,6 +39,7 @@ class HubState:
     rule_versions: RuleVersionsTold = field(default_factory=RuleVersionsTold)
     booted_at: datetime = field(default_factory=utcnow)
     guards: SocketGuards = field(default_factory=SocketGuards)
+    output_meter: OutputMeter = field(default_factory=OutputMeter)
     grid: GridWatch = field(init=False)
     # Stop all agents: sessions told Ctrl-C whose grace is still running (a second stop-all
     # leaves them alone), and the stops under way (kept so a caller hanging up can't end one).

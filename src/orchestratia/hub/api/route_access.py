@@ -14,7 +14,8 @@ changing one's preferences
 current user, own preferences, project list and         ``ANY_CALLER`` (a login or any valid key)
 project, plan usage
 command palette search (each kind by its read scope)    ``ANY_CALLER``
-GET tasks, pipelines, notes, events, activity, inbox    ``needs("tasks:read")``
+GET tasks, pipelines, notes, events, activity, inbox,   ``needs("tasks:read")``
+overview
 task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
 GET sessions, output, scrollback, share links,          ``needs("sessions:read")``
 permission log

@@ -38,7 +38,8 @@ router.include_router(pipeline_pages.router)
 
 @router.get("/")
 async def index() -> RedirectResponse:
-    return RedirectResponse("/fleet", status_code=303)
+    """The overview; it sends someone not logged in on to the login page."""
+    return RedirectResponse("/overview", status_code=303)
 
 
 @router.get("/favicon.ico")
@@ -52,7 +53,7 @@ async def favicon() -> FileResponse:
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, principal: MaybePrincipal) -> Response:
     if principal is not None:
-        return RedirectResponse("/fleet", status_code=303)
+        return RedirectResponse("/overview", status_code=303)
     return templates.TemplateResponse(request, "login.html", {"version": __version__})
 
 

@@ -78,6 +78,7 @@ async def _terminal(
             if relay is not None:
                 relay.publish(start, fresh)
             hub.grid.output(session.project_id, session.id, fresh)
+            hub.output_meter.add(session.project_id, len(fresh))  # the overview's sparkline
         redactions = sum(frame.redactions.values()) if frame.redactions else 0
         end = await recording.store(db, session, start, fresh, redactions)
     if conn.protocol >= 2:

@@ -100,10 +100,10 @@ function followProject(projectId, indicator, onEvent, onLive, options) {
 }
 
 // Where to go after logging in: ``?next=`` when it is a path of this site (never another site:
-// "//host" and "/\\host" are refused), else the fleet.
+// "//host" and "/\\host" are refused), else the overview.
 function nextPage() {
   const next = new URLSearchParams(window.location.search).get("next") || "";
-  return /^\/(?![\/\\])/.test(next) ? next : "/fleet";
+  return /^\/(?![\/\\])/.test(next) ? next : "/overview";
 }
 
 // The login page: the password, then, for an account with a second factor, a code sent back
