@@ -361,7 +361,15 @@ def test_every_page_works_under_the_content_security_policy(
 
     visit("/login")
     log_in(page, fleet.hub)
-    for path in ("/overview", "/fleet", "/sessions", "/tasks", "/activity", "/inbox", "/permissions"):
+    for path in (
+        "/overview",
+        "/fleet",
+        "/sessions",
+        "/tasks",
+        "/activity",
+        "/inbox",
+        "/permissions",
+    ):
         visit(f"{path}?project_id={fleet.project_id}")
     # The project switcher submits itself on change (once an inline handler).
     page.select_option("#project-switcher", other.json()["id"])
