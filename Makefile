@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := src/orchestratia/hub/web/static/vendor/htmx.min.js
 
-.PHONY: run test install assets test-deps lint typecheck pytest clean
+.PHONY: run test install assets test-deps lint typecheck pytest screenshots clean
 
 # `make run PORT=9000 HOST=0.0.0.0`. Taken from the command line only: a PORT or HOST the shell
 # exports for something else must not move the hub. Otherwise `up` reads ORCHESTRATIA_PORT and
@@ -48,6 +48,10 @@ PYTEST_WORKERS ?= 2
 pytest:
 	$(BIN)/pytest tests -n $(PYTEST_WORKERS) --durations=15
 
+# Every dashboard page of a freshly seeded hub, desktop and phone size, into screenshots/
+# (the list of pages: PAGES in tests/e2e/screenshots.py).
+screenshots: install
+	$(BIN)/python -m tests.e2e.screenshots --out screenshots
 
 clean:
 	rm -rf $(VENV) node_modules src/orchestratia/hub/web/static/vendor
