@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, Page
 
 from tests.e2e.processes import ADMIN, PASSWORD, HubProcess
@@ -26,9 +28,10 @@ def submit_login(page: Page, hub: HubProcess, email: str = ADMIN, password: str 
 
 
 def log_in(page: Page, hub: HubProcess, email: str = ADMIN) -> None:
-    """Log in and land on the overview, the home page."""
+    """Log in and land on the overview, the home page (or, for someone without a project yet,
+    the fleet page, where the first one is made)."""
     submit_login(page, hub, email)
-    page.wait_for_url(f"{hub.url}/overview")
+    page.wait_for_url(re.compile(re.escape(hub.url) + r"/(overview|fleet)$"))
 
 
 # Reports every CSP violation to the test (expose ``reportCspViolation`` before a page loads).

@@ -104,7 +104,7 @@ def test_wrong_password_and_project_switcher(browser: Browser, hub_process: HubP
 
     # Switching reloads the page for the chosen project.
     page.select_option("#project-switcher", label="beta")
-    page.wait_for_url(re.compile(r"/fleet\?project_id="))
+    page.wait_for_url(re.compile(r"/overview\?project_id="))
     expect(page.locator("h1")).to_contain_text("beta")
     expect(page.locator("#project-switcher option:checked")).to_have_text("beta")
 
@@ -119,6 +119,7 @@ def test_burst_of_updates_for_a_new_server_adds_one_row(
     project = res.json()["id"]
     page = open_page(browser)
     log_in(page, hub_process)
+    page.goto(f"{hub_process.url}/fleet")
     expect(page.locator("#live-indicator")).to_have_text("live")
 
     # The public agent's REST path: register, then heartbeats right away. Each one announces the

@@ -35,7 +35,8 @@ def test_login_lands_on_the_overview(
         rig.wait_status(task_id, "running")
 
         page = open_page(browser)
-        log_in(page, rig.hub)  # waits for /overview
+        log_in(page, rig.hub)
+        assert page.url == f"{rig.hub.url}/overview"
         expect(page.locator("nav.nav a.active")).to_have_text("Overview")
         expect(page.locator('[data-field="servers-online"] b')).to_have_text("1")
         expect(page.locator('[data-field="servers-offline"] b')).to_have_text("0")

@@ -109,11 +109,17 @@ async def test_only_what_the_caller_may_see(
         ):
             assert (await bob.get(url)).status_code == 404
             assert (await outsider.get(url)).status_code == 404
+        assert (await bob.post("/api/v1/projects", json={"name": "bobs"})).status_code == 201
         mine = await overview(bob)
-        assert mine["projects"] == 0 and mine["servers"]["offline"] == 0
+        assert mine["projects"] == 1 and mine["servers"]["offline"] == 0
         assert mine["tasks"]["pending"] == 0 and mine["recent"] == []
-        page = await bob.get(f"/overview?project_id={project_id}&all=1")
-        assert page.status_code == 200 and "secret plan" not in page.text
+        for url in (
+            f"/overview?project_id={project_id}",
+            f"/overview?project_id={project_id}&all=1",
+        ):
+            page = await bob.get(url)  # the picker falls back to Bob's own project
+            assert page.status_code == 200 and "bobs" in page.text
+            assert "secret plan" not in page.text and project_id not in page.text
         assert "secret plan" not in (await outsider.get("/ui/overview/panels")).text
 
         seen = await overview(viewer, project_id)  # read-only members see the numbers
@@ -147,6 +153,10 @@ async def test_bad_input_and_no_login(hub: RunningHub, admin: httpx.AsyncClient)
     res = await admin.get("/api/v1/overview", params={"all": "maybe"})
     assert res.status_code == 200  # unknown query parameters are ignored, as elsewhere
     assert (await admin.get("/overview?all=maybe")).status_code == 422
+    # Without a project there is nothing to sum up: the fleet page is where one is made.
+    for path in ("/overview", "/overview?all=1"):
+        res = await admin.get(path)
+        assert res.status_code == 303 and res.headers["location"] == "/fleet"
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as anon:
         assert (await anon.get("/api/v1/overview")).status_code == 401
         assert (await anon.get("/ui/overview/panels")).status_code == 401

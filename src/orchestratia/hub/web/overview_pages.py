@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
 from orchestratia.hub.services import overview
@@ -68,9 +68,10 @@ async def overview_page(
     page = await open_project_page(request, db, hub, principal, project_id)
     if not isinstance(page, Page):
         return page
-    if page.current is None and not every:
-        return page.render("overview.html", active="overview", data=None, every=False)
-    shown = None if every or page.current is None else page.current.project.id
+    if page.current is None:
+        # Nothing to sum up yet: the fleet page is where the first project is made.
+        return RedirectResponse("/fleet", status_code=303)
+    shown = None if every else page.current.project.id
     data = await overview.summary(db, page.caller, hub.output_meter, shown)
     return page.render(
         "overview.html", active="overview", data=data, every=every, spark=(SPARK_W, SPARK_H)
