@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.hub_setup import add_user, register_server, tenant_b
 from tests.integration.running_hub import RunningHub
@@ -13,6 +14,12 @@ from tests.integration.task_support import fleet
 from tests.integration.test_api_keys import key_client, make_key
 
 OUTPUT = b"compiling...\r\n" * 400
+
+
+@pytest.fixture
+def hub_overrides() -> dict[str, Any]:
+    # The scripted daemon sends no heartbeats: it must stay online while the test sets up.
+    return {"heartbeat_timeout": 60}
 
 
 async def overview(client: httpx.AsyncClient, project_id: str | None = None) -> dict[str, Any]:
@@ -41,6 +48,12 @@ async def test_numbers_match_the_project(
             f"/tasks/{test['id']}/help", json={"question": "Which port?"}
         )
         assert asked.status_code in (200, 201), asked.text
+        shipped = await f.started_task(done, "ship it")
+        res = await done.client.post(f"/tasks/{shipped['id']}/complete", json={"result": {}})
+        assert res.status_code == 200, res.text
+        broken = await f.started_task(done, "deploy it")
+        res = await done.client.post(f"/tasks/{broken['id']}/fail", json={"error": "disk full"})
+        assert res.status_code == 200, res.text
         await f.daemon.closed(done.id)
         await f.daemon.output(builder.id, OUTPUT, 0)
         await f.daemon.wait_acked(builder.id, len(OUTPUT))
@@ -53,12 +66,16 @@ async def test_numbers_match_the_project(
         assert got["sessions"] == {"running": 2, "exited_today": 1, "lost_today": 0}
         tasks = got["tasks"]
         assert (tasks["running"], tasks["active"], tasks["pending"]) == (1, 2, 1)
+        assert (tasks["done_today"], tasks["failed_today"]) == (1, 1)
         assert [t["id"] for t in tasks["longest_running"]] == [build["id"]]
         assert tasks["longest_running"][0]["title"] == "build the api"
         assert got["inbox"]["waiting"] == 1 and got["inbox"]["oldest_seconds"] >= 0
         recent = got["recent"]
-        assert 0 < len(recent) <= 10
-        assert {e["task_id"] for e in recent} >= {build["id"], test["id"]}
+        assert len(recent) == 10  # the newest ten, newest first
+        assert [e["created_at"] for e in recent] == sorted(
+            (e["created_at"] for e in recent), reverse=True
+        )
+        assert recent[0]["task_id"] == broken["id"] and recent[0]["task_title"] == "deploy it"
         assert all(e["task_title"] for e in recent if e["task_id"])
         assert sum(got["throughput"]["buckets"]) == len(OUTPUT)
         assert got["throughput"]["buckets"][-1] > 0 or got["throughput"]["buckets"][-2] > 0
@@ -74,6 +91,7 @@ async def test_numbers_match_the_project(
             assert field(html, "servers-online") == "1" and field(html, "servers-offline") == "1"
             assert field(html, "sessions-running") == "2" and field(html, "sessions-exited") == "1"
             assert field(html, "tasks-running") == "1" and field(html, "inbox-waiting") == "1"
+            assert field(html, "tasks-done") == "1" and field(html, "tasks-failed") == "1"
             assert f'href="/tasks/{build["id"]}"' in html and "build the api" in html
             assert "<polyline points=" in html
 

@@ -36,6 +36,8 @@ class TaskCounts(BaseModel):
     running: int
     active: int = Field(description="Assigned, planning, in plan review, running or needing help.")
     pending: int
+    done_today: int = Field(description="Finished since midnight UTC.")
+    failed_today: int = Field(description="Failed since midnight UTC.")
     longest_running: list[RunningTask] = Field(description="The longest-running few, oldest first.")
 
 

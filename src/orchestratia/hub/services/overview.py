@@ -105,6 +105,13 @@ async def _tasks(db: AsyncSession, tenant_id: str, ids: list[str], now: datetime
         select(Task.status, func.count()).where(*mine).group_by(Task.status)
     )
     counts = {status: n for status, n in by_status.all()}
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    ended_today = await db.execute(
+        select(Task.status, func.count())
+        .where(*mine, Task.status.in_(("done", "failed")), Task.completed_at >= midnight)
+        .group_by(Task.status)
+    )
+    ended = {status: n for status, n in ended_today.all()}
     longest = await db.scalars(
         select(Task)
         .where(*mine, Task.status == "running")
@@ -115,6 +122,8 @@ async def _tasks(db: AsyncSession, tenant_id: str, ids: list[str], now: datetime
         running=counts.get("running", 0),
         active=sum(n for status, n in counts.items() if status in ACTIVE_STATUSES),
         pending=counts.get("pending", 0),
+        done_today=ended.get("done", 0),
+        failed_today=ended.get("failed", 0),
         longest_running=[
             RunningTask(
                 id=t.id,
