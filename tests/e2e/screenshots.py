@@ -65,6 +65,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("usage", "/usage"),
     Shot("account", "/account"),
     Shot("mail-settings", "/settings/mail"),
+    Shot("invite-accept", "/invite/{invite}", logged_in=False),
     Shot("not-found", "/tasks/no-such-task"),
 )
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
@@ -177,6 +178,7 @@ def seed(rig: TaskRig, root: Path) -> dict[str, str]:
         f"/api/v1/projects/{project}/invites", json={"email": "dana@example.com", "role": "member"}
     )
     assert invite.status_code == 201, invite.text
+    ids["invite"] = str(invite.json()["link"]).rsplit("/", 1)[1]  # no mail server: it is shown
     key = api.post("/api/v1/api-keys", json={"name": "ci deploy", "scopes": ["tasks:read"]})
     assert key.status_code == 201, key.text
 

@@ -78,7 +78,7 @@ def viewer_page(browser: Browser, hitl: Rig) -> Page:
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     submit_login(page, hitl.hub, VIEWER)
-    page.wait_for_url(f"{hitl.hub.url}/fleet")
+    page.wait_for_url(f"{hitl.hub.url}/overview")
     service_worker(page)
     return page
 
