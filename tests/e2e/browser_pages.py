@@ -28,9 +28,14 @@ def submit_login(page: Page, hub: HubProcess, email: str = ADMIN, password: str 
 
 
 def log_in(page: Page, hub: HubProcess, email: str = ADMIN) -> None:
-    """Log in and land on the overview, the home page (or, for someone without a project yet,
-    the fleet page, where the first one is made)."""
+    """Log in and land on the home page."""
     submit_login(page, hub, email)
+    wait_home(page, hub)
+
+
+def wait_home(page: Page, hub: HubProcess) -> None:
+    """Wait for the page a login lands on: the overview, or, for someone without a project yet,
+    the fleet page, where the first one is made."""
     page.wait_for_url(re.compile(re.escape(hub.url) + r"/(overview|fleet)$"))
 
 

@@ -11,7 +11,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser_pages import log_in, open_page, submit_login
+from tests.e2e.browser_pages import log_in, open_page, submit_login, wait_home
 from tests.e2e.processes import HubProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -35,7 +35,7 @@ def log_in_with_code(page: Page, hub: HubProcess, code: str) -> None:
     expect(page.locator("#second-factor-form")).to_be_visible()
     expect(page.locator("#login-form")).to_be_hidden()
     send_code(page, code)
-    page.wait_for_url(f"{hub.url}/overview")
+    wait_home(page, hub)
 
 
 def test_set_up_log_in_with_codes_and_throttle(
