@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from tests.integration.hub_setup import add_user, register_server, tenant_b
+from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import fleet
-from tests.integration.test_api_keys import key_client, make_key
 
 OUTPUT = b"compiling...\r\n" * 400
 
