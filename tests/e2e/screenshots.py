@@ -190,6 +190,21 @@ def seed(rig: TaskRig, root: Path) -> dict[str, str]:
     return ids
 
 
+def stop_sessions(rig: TaskRig) -> None:
+    """Kill every session still running: an agent waiting on its gate reads no terminal, so
+    taking tmux away alone would leave it behind."""
+    listed = rig.api.get("/api/v1/sessions", params={"project_id": rig.project_id})
+    assert listed.status_code == 200, listed.text
+    live = [s["id"] for s in listed.json()["sessions"] if s["status"] in ("starting", "running")]
+    for sid in live:
+        assert rig.api.post(f"/api/v1/sessions/{sid}/kill").status_code == 202
+    wait_sync(
+        lambda: all(rig.session(sid)["status"] not in ("starting", "running") for sid in live),
+        15,
+        "every session ended",
+    )
+
+
 @contextmanager
 def running_hub(root: Path) -> Iterator[HubProcess]:
     hub = HubProcess(root / "hub", free_port(), base_env(root / "hub"), root / "hub.log")
@@ -255,9 +270,12 @@ def main() -> int:
                 print(f"hub and daemons up in {time.monotonic() - began:.0f} s", file=sys.stderr)
                 ids = seed(rig, root)
                 print(f"seeded after {time.monotonic() - began:.0f} s", file=sys.stderr)
-                with ThreadPoolExecutor(len(SIZES)) as pool:
-                    shots = pool.map(lambda size: photograph(hub, ids, out, size), SIZES)
-                    saved = [path for per_size in shots for path in per_size]
+                try:
+                    with ThreadPoolExecutor(len(SIZES)) as pool:
+                        shots = pool.map(lambda size: photograph(hub, ids, out, size), SIZES)
+                        saved = [path for per_size in shots for path in per_size]
+                finally:
+                    stop_sessions(rig)
         finally:
             for d in daemons:
                 d.kill(signal.SIGKILL)
