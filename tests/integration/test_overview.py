@@ -18,8 +18,9 @@ OUTPUT = b"compiling...\r\n" * 400
 
 @pytest.fixture
 def hub_overrides() -> dict[str, Any]:
-    # The scripted daemon sends no heartbeats: it must stay online while the test sets up.
-    return {"heartbeat_timeout": 60}
+    # The scripted daemon sends no heartbeats: it must stay online while the test sets up; a
+    # session that printed counts as working for a minute whatever the machine's pace.
+    return {"heartbeat_timeout": 60, "grid_idle_seconds": 60}
 
 
 async def overview(client: httpx.AsyncClient, project_id: str | None = None) -> dict[str, Any]:
@@ -63,7 +64,15 @@ async def test_numbers_match_the_project(
         assert got["project_id"] == project_id and got["projects"] == 1
         assert got["servers"]["online"] == 1 and got["servers"]["offline"] == 1
         assert 0 <= got["servers"]["oldest_heartbeat_seconds"] < 60
-        assert got["sessions"] == {"running": 2, "exited_today": 1, "lost_today": 0}
+        # The builder printed (working), the tester asked for help (waiting for a person).
+        assert got["sessions"] == {
+            "running": 2,
+            "working": 1,
+            "idle": 0,
+            "waiting": 1,
+            "exited_today": 1,
+            "lost_today": 0,
+        }
         tasks = got["tasks"]
         assert (tasks["running"], tasks["active"], tasks["pending"]) == (1, 2, 1)
         assert (tasks["done_today"], tasks["failed_today"]) == (1, 1)
@@ -90,6 +99,8 @@ async def test_numbers_match_the_project(
             html = res.text
             assert field(html, "servers-online") == "1" and field(html, "servers-offline") == "1"
             assert field(html, "sessions-running") == "2" and field(html, "sessions-exited") == "1"
+            assert '<span data-field="sessions-working">1 working</span>' in html
+            assert "1 waiting for a person" in html
             assert field(html, "tasks-running") == "1" and field(html, "inbox-waiting") == "1"
             assert field(html, "tasks-done") == "1" and field(html, "tasks-failed") == "1"
             assert f'href="/tasks/{build["id"]}"' in html and "build the api" in html

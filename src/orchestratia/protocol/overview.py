@@ -17,9 +17,12 @@ class FleetHealth(BaseModel):
 
 
 class SessionCounts(BaseModel):
-    """Counted by session status (the activity states working/idle/waiting are the grid's)."""
+    """Live sessions by activity state (as the sessions grid shows them), ended ones by day."""
 
-    running: int = Field(description="Starting or running now.")
+    running: int = Field(description="Starting or running now: working + idle + waiting.")
+    working: int = Field(description="Printed output within the idle threshold.")
+    idle: int = Field(description="Quiet for longer than the idle threshold.")
+    waiting: int = Field(description="An inbox item waits for a person about the session.")
     exited_today: int = Field(description="Ended normally since midnight UTC.")
     lost_today: int = Field(description="Lost since midnight UTC (server gone or tmux gone).")
 

@@ -10,9 +10,15 @@ from orchestratia.hub.api.callers import UserCallerDep
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.services import overview
+from orchestratia.hub.state import HubState
 from orchestratia.protocol.overview import Overview
 
 router = APIRouter(prefix="/api/v1/overview", tags=["overview"])
+
+
+def overview_meters(hub: HubState) -> overview.Meters:
+    """This replica's in-memory output counters, shared with the sessions grid's clock."""
+    return overview.Meters(hub.output_meter, hub.grid.clock, hub.grid.idle_after)
 
 
 # tasks:read, like the inbox and the activity feed: most of what this returns (task titles,
@@ -26,4 +32,4 @@ async def get_overview(
 ) -> Overview:
     """One project's numbers, or (without ``project_id``) those of every project the caller
     sees. Throughput counts the output this hub replica received."""
-    return await overview.summary(db, caller, hub.output_meter, project_id)
+    return await overview.summary(db, caller, overview_meters(hub), project_id)

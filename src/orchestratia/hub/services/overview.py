@@ -4,6 +4,8 @@ sees. Read-only; every query is scoped to the caller's tenant and visible projec
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task, TaskEvent
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.services.fleet import activity
 from orchestratia.hub.services.fleet.throughput import BUCKET_SECONDS, OutputMeter
 from orchestratia.hub.services.inbox import items as inbox
 from orchestratia.hub.services.tasks.context import Caller
@@ -31,8 +34,18 @@ LONGEST_SHOWN = 5
 RECENT_SHOWN = 10
 
 
+@dataclass(frozen=True)
+class Meters:
+    """What the hub keeps in memory about output: bytes per bucket and when each session last
+    printed (with the quiet time after which it counts as idle)."""
+
+    output: OutputMeter
+    clock: activity.OutputClock
+    idle_after: float
+
+
 async def summary(
-    db: AsyncSession, caller: Caller, meter: OutputMeter, project_id: str | None
+    db: AsyncSession, caller: Caller, meters: Meters, project_id: str | None
 ) -> Overview:
     """``project_id`` None: every project the caller sees (404 for one it does not see)."""
     if project_id is not None:
@@ -45,11 +58,11 @@ async def summary(
         projects=len(ids),
         generated_at=now,
         servers=await _fleet(db, caller.tenant_id, ids, now),
-        sessions=await _sessions(db, caller.tenant_id, ids, now),
+        sessions=await _sessions(db, caller.tenant_id, ids, now, meters),
         tasks=await _tasks(db, caller.tenant_id, ids, now),
         inbox=await _inbox(db, caller, project_id, now),
         recent=await _recent(db, caller.tenant_id, ids),
-        throughput=Throughput(bucket_seconds=BUCKET_SECONDS, buckets=meter.series(ids)),
+        throughput=Throughput(bucket_seconds=BUCKET_SECONDS, buckets=meters.output.series(ids)),
     )
 
 
@@ -75,15 +88,18 @@ async def _fleet(db: AsyncSession, tenant_id: str, ids: list[str], now: datetime
 
 
 async def _sessions(
-    db: AsyncSession, tenant_id: str, ids: list[str], now: datetime
+    db: AsyncSession, tenant_id: str, ids: list[str], now: datetime, meters: Meters
 ) -> SessionCounts:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = (TerminalSession.tenant_id == tenant_id, TerminalSession.project_id.in_(ids))
-    live = await db.scalar(
-        select(func.count())
-        .select_from(TerminalSession)
-        .where(*mine, TerminalSession.status.in_(("starting", "running")))
+    live = await db.execute(
+        select(TerminalSession.id, TerminalSession.status).where(
+            *mine, TerminalSession.status.in_(("starting", "running"))
+        )
     )
+    statuses = {sid: status for sid, status in live.all()}
+    waiting = await activity.waiting_sessions(db, ids)
+    by_state = Counter(activity.states(statuses, waiting, meters.clock, meters.idle_after).values())
     ended_today = await db.execute(
         select(TerminalSession.status, func.count())
         .where(
@@ -95,7 +111,12 @@ async def _sessions(
     )
     ended = {status: n for status, n in ended_today.all()}
     return SessionCounts(
-        running=live or 0, exited_today=ended.get("exited", 0), lost_today=ended.get("lost", 0)
+        running=len(statuses),
+        working=by_state["working"],
+        idle=by_state["idle"],
+        waiting=by_state["waiting"],
+        exited_today=ended.get("exited", 0),
+        lost_today=ended.get("lost", 0),
     )
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep
+from orchestratia.hub.api.overview import overview_meters
 from orchestratia.hub.services import overview
 from orchestratia.hub.web.page_context import Page, open_project_page, person_caller
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
@@ -72,7 +73,7 @@ async def overview_page(
         # Nothing to sum up yet: the fleet page is where the first project is made.
         return RedirectResponse("/fleet", status_code=303)
     shown = None if every else page.current.project.id
-    data = await overview.summary(db, page.caller, hub.output_meter, shown)
+    data = await overview.summary(db, page.caller, overview_meters(hub), shown)
     return page.render(
         "overview.html", active="overview", data=data, every=every, spark=(SPARK_W, SPARK_H)
     )
@@ -88,6 +89,6 @@ async def overview_panels(
 ) -> Response:
     """The panels alone, for the page's refresh; no ``project_id``: all projects."""
     caller = person_caller(request, principal)
-    data = await overview.summary(db, caller, hub.output_meter, project_id)
+    data = await overview.summary(db, caller, overview_meters(hub), project_id)
     context = {"data": data, "every": project_id is None, "spark": (SPARK_W, SPARK_H)}
     return templates.TemplateResponse(request, "_overview_panels.html", context)
