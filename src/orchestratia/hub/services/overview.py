@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.db.fleet_models import SERVER_REMOVED
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task, TaskEvent
 from orchestratia.hub.db.types import utcnow
@@ -74,7 +75,9 @@ async def _fleet(db: AsyncSession, tenant_id: str, ids: list[str], now: datetime
     rows = (
         await db.execute(
             select(Server.status, Server.last_seen_at).where(
-                Server.tenant_id == tenant_id, Server.project_id.in_(ids)
+                Server.tenant_id == tenant_id,
+                Server.project_id.in_(ids),
+                Server.status != SERVER_REMOVED,  # gone on purpose: neither online nor offline
             )
         )
     ).all()
