@@ -149,3 +149,24 @@ async def test_all_projects_shows_every_project_of_the_tenant_and_no_other(
         one_only = await admin.get("/sessions", params={"project_id": project_id})
         assert first_id in one_only.text and second_id not in one_only.text
     await bob.aclose()
+
+
+async def test_a_grid_joining_a_followed_project_sees_quiet_sessions_at_once(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    """Another page already follows the project and the session has gone quiet: the grid still
+    gets its screen from the recording, without waiting for the session to print again."""
+    server = await register_server(admin, project_id)
+    seen: list[dict[str, Any]] = []
+    async with FakeDaemon.connect(hub, server["api_key"]) as daemon:
+        sid = (await start_session(admin, daemon))["id"]
+        other_socket, other_hello = await _subscribe(hub, project_id, screens=False)
+        async with other_socket as other:
+            await other.send(other_hello)
+            await _until(other, lambda f: f["type"] == "subscribed", seen)
+            await daemon.output(sid, b"printed-before-the-grid\r\n", 0)
+            await _until(other, _state(sid, "idle"), seen)
+            grid_socket, grid_hello = await _subscribe(hub, project_id, screens=True)
+            async with grid_socket as grid:
+                await grid.send(grid_hello)
+                await _until(grid, _screen(sid, "printed-before-the-grid"), seen)

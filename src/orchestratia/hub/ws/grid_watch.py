@@ -122,6 +122,10 @@ class GridWatch:
             watched = self._projects[project_id] = _Project(self._bus.subscribe(project_id))
         watched.dashboards += 1
         watched.grids += screens
+        if screens:
+            # A grid joining a project other pages already follow: seed its miniatures now, not
+            # at the project's next change (a quiet session would stay blank until it printed).
+            watched.stale = True
         try:
             yield
         finally:
