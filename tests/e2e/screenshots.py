@@ -48,6 +48,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("overview", "/overview?project_id={project}"),
     Shot("overview-all-projects", "/overview?all=1"),
     Shot("fleet", "/fleet?project_id={project}"),
+    Shot("server", "/servers/{server}"),
     Shot("sessions", "/sessions?project_id={project}", settle_ms=1000),
     Shot("session-terminal", "/sessions/{shell}", settle_ms=1000),
     Shot("share-link", "/share/{share}", logged_in=False, settle_ms=1000),
@@ -55,6 +56,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("task-running", "/tasks/{running}"),
     Shot("task-needs-human", "/tasks/{needs_human}"),
     Shot("task-done", "/tasks/{done}"),
+    Shot("pipelines", "/pipelines?project_id={project}"),
     Shot("pipeline", "/pipelines/{pipeline}"),
     Shot("activity", "/activity?project_id={project}"),
     Shot("inbox", "/inbox", settle_ms=500),
@@ -113,7 +115,7 @@ def seed(rig: TaskRig, root: Path) -> dict[str, str]:
         res = api.post(f"/api/v1/tasks/{task_id}/assign", json={"session_name": session})
         assert res.status_code == 200, res.text
 
-    ids = {"project": project}
+    ids = {"project": project, "server": alpha.id}
     ids["running"] = task(
         "Add rate limiting", "Limit /api/v1/login to 10/min per IP.", priority="high"
     )
