@@ -75,9 +75,13 @@ async def test_palette_finds_by_scattered_letters_and_short_id(
     assert urls == {
         "task": f"/tasks/{ids['task']}",
         "session": f"/sessions/{ids['session']}",
-        "server": f"/fleet?project_id={ids['project']}#server-{ids['server']}",
+        "server": f"/servers/{ids['server']}",
     }
     assert len(await labels(admin, "", limit=2)) == 2
+    # A removed server is gone from the palette too.
+    res = await admin.delete(f"/api/v1/servers/{ids['server']}", params={"force": "true"})
+    assert res.status_code in (200, 204), res.text
+    assert "server:signing-box" not in await labels(admin, "signing")
 
 
 async def test_palette_never_returns_what_the_caller_may_not_see(

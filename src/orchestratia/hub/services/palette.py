@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from orchestratia.hub.db.fleet_models import SERVER_REMOVED
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.task_models import Task
 from orchestratia.hub.services.access import projects
@@ -144,6 +145,7 @@ async def _servers(
         .where(
             Server.tenant_id == principal.tenant_id,
             Server.project_id.in_(reachable),
+            Server.status != SERVER_REMOVED,
             or_(_matches(Server.name, pattern), _matches(Server.hostname, pattern)),
         )
         .order_by(Server.created_at.desc())
@@ -155,7 +157,7 @@ async def _servers(
                 kind="server",
                 label=s.name,
                 detail=f"{s.status} · {s.hostname} · {reachable[s.project_id]}",
-                url=f"/fleet?project_id={s.project_id}#server-{s.id}",
+                url=f"/servers/{s.id}",
             ),
             s.name.lower(),
         )
