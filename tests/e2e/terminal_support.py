@@ -477,11 +477,13 @@ def tmux_on(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def terminal_fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Fleet]:
+def terminal_fleet(
+    hub_process: HubProcess, daemon_factory: Any, tmp_path: Path, project_name: str = "terminals"
+) -> Iterator[Fleet]:
     """A project with one online server whose daemon runs sessions on a tmux socket of its own."""
     api = api_client(hub_process)
     hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "terminals"})
+    project = api.post("/api/v1/projects", json={"name": project_name})
     assert project.status_code == 201, project.text
     project_id = project.json()["id"]
     token = api.post("/api/v1/servers/tokens", json={"project_id": project_id})

@@ -7,8 +7,6 @@ and the board on a phone-sized screen."""
 from __future__ import annotations
 
 import re
-import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
-from tests.e2e.processes import DaemonProcess, HubProcess, api_client
+from tests.e2e.processes import HubProcess
 from tests.e2e.task_support import StandIn, TaskRig, task_rig
+from tests.e2e.terminal_support import terminal_fleet
 from tests.support import wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -44,39 +42,13 @@ class Fleet:
 def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Iterator[Fleet]:
     """A project with one online server running one live session (``cat``, which shows what a
     delivery types and otherwise waits)."""
-    api = api_client(hub_process)
-    hub_process.closing.append(api)
-    project = api.post("/api/v1/projects", json={"name": "tasks"})
-    assert project.status_code == 201, project.text
-    project_id = project.json()["id"]
-    token = api.post("/api/v1/servers/tokens", json={"project_id": project_id})
-    assert token.status_code == 201, token.text
-
-    daemon: DaemonProcess = daemon_factory()
-    home = tmp_path / "home"
-    home.mkdir()
-    daemon.env["HOME"] = str(home)
-    registered = daemon.register(token.json()["token"])
-    assert registered.returncode == 0, registered.stderr
-    socket = f"orc-e2e-{uuid.uuid4().hex[:10]}"
-    try:
-        config = yaml.safe_load(daemon.config.read_text())
-        config.update(tmux_socket=socket, state_dir=str(tmp_path / "agent-state"))
-        daemon.config.write_text(yaml.safe_dump(config))
-        daemon.start()
-        server_id = config["server_id"]
-
-        def online() -> dict[str, Any] | None:
-            res = api.get(f"/api/v1/servers/{server_id}")
-            return (
-                res.json() if res.status_code == 200 and res.json()["status"] == "online" else None
-            )
-
-        server = wait_sync(online, 20, f"server online (daemon log: {daemon.log})")
+    with terminal_fleet(hub_process, daemon_factory, tmp_path, "tasks") as base:
+        api = base.api
+        server = api.get(f"/api/v1/servers/{base.server_id}").json()
         started = api.post(
             "/api/v1/sessions",
             json={
-                "server_id": server_id,
+                "server_id": base.server_id,
                 "name": "e2e-worker",
                 "working_directory": str(tmp_path),
                 "command": "cat",
@@ -88,12 +60,11 @@ def fleet(hub_process: HubProcess, daemon_factory: Any, tmp_path: Path) -> Itera
         def running() -> bool:
             return bool(api.get(f"/api/v1/sessions/{session_id}").json()["status"] == "running")
 
-        wait_sync(running, 20, f"session running (daemon log: {daemon.log})")
+        wait_sync(running, 20, f"session running (daemon log: {base.daemon.log})")
         yield Fleet(
-            hub_process, api, project_id, server_id, server["name"], session_id, "e2e-worker"
-        )
-    finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+            hub_process, api, base.project_id, base.server_id, server["name"],
+            session_id, "e2e-worker",
+        )  # fmt: skip
 
 
 def card(page: Page, task_id: str, column: str) -> Locator:
