@@ -31,5 +31,14 @@ class SealedColumn:
 
 TOTP_SECRET = SealedColumn("users", "totp_secret_enc")
 SMTP_PASSWORD = SealedColumn("mail_settings", "password_sealed", row_id="tenant_id")
+WEBHOOK_SECRET = SealedColumn("webhook_endpoints", "secret_sealed")
+WEBHOOK_PREVIOUS_SECRET = SealedColumn("webhook_endpoints", "previous_secret_sealed")
+TELEGRAM_TOKEN = SealedColumn("telegram_bots", "token_sealed")
 
-SEALED_COLUMNS: tuple[SealedColumn, ...] = (TOTP_SECRET, SMTP_PASSWORD)
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (
+    TOTP_SECRET,
+    SMTP_PASSWORD,
+    WEBHOOK_SECRET,
+    WEBHOOK_PREVIOUS_SECRET,
+    TELEGRAM_TOKEN,
+)

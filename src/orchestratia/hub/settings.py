@@ -83,6 +83,11 @@ class HubSettings(BaseSettings):
     approval_timeout: float = Field(default=300.0, gt=0)
     # How often to look for approval-rule changes made by another hub replica (seconds).
     approval_rules_sync_interval: float = Field(default=2.0, gt=0)
+    # Outbound targets (webhooks, SMTP, the Telegram Bot API) may be private, loopback or
+    # link-local addresses only when these say so: otherwise a tenant could make the hub
+    # probe its own network (SSRF).
+    webhook_allow_private: bool = False
+    smtp_allow_private: bool = False
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

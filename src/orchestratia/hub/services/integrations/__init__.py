@@ -1,0 +1,1 @@
+"""What the hub tells other tools: the event outbox, webhooks, Telegram, notifications."""
