@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from orchestratia import __version__
+from orchestratia.hub import integrations
 from orchestratia.hub.actions import fleet
 from orchestratia.hub.api import (
     agent_approvals,
@@ -196,6 +197,7 @@ def create_app(settings: HubSettings) -> FastAPI:
             asyncio.create_task(
                 _every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
             ),
+            *integrations.chores(hub, stop),
         ]
         try:
             yield

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,6 +48,14 @@ class HubState:
     # leaves them alone), and the stops under way (kept so a caller hanging up can't end one).
     stopping: set[str] = field(default_factory=set)
     stops: set[asyncio.Task[object]] = field(default_factory=set)
+    # Names this process in leases on shared rows (webhook attempts, Telegram polling), so
+    # replicas on one database never do the same piece of work twice.
+    replica_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+    # Set after a commit that recorded integration events: the dispatcher runs at once
+    # instead of at its next poll.
+    integrations_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.grid = GridWatch(
