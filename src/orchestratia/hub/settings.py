@@ -88,6 +88,8 @@ class HubSettings(BaseSettings):
     # probe its own network (SSRF).
     webhook_allow_private: bool = False
     smtp_allow_private: bool = False
+    # How often integration workers look for due work when nothing woke them.
+    integrations_poll_interval: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -56,6 +56,9 @@ class HubState:
     # Set after a commit that recorded integration events: the dispatcher runs at once
     # instead of at its next poll.
     integrations_due: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when deliveries or notifications were queued, to wake their workers early.
+    webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
+    notifications_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.grid = GridWatch(
