@@ -90,6 +90,9 @@ class HubSettings(BaseSettings):
     smtp_allow_private: bool = False
     # How often integration workers look for due work when nothing woke them.
     integrations_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # How long a webhook delivery keeps being retried before it counts as failed (seconds;
+    # three days by default, so a receiver down over a weekend still gets every event).
+    webhook_retry_window: float = Field(default=3 * 24 * 3600.0, gt=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.services.fleet.throughput import OutputMeter
+from orchestratia.hub.services.integrations.events import wake_on_commit
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.grid_watch import GridWatch
 from orchestratia.hub.ws.pending import PendingReplies
@@ -68,6 +69,7 @@ class HubState:
             self.settings.grid_screen_interval,
         )
         self.bus.subscribe_revocations(self.guards.apply)
+        wake_on_commit(self.sessionmaker, self.integrations_due)
 
     def in_restart_grace(self, now: datetime) -> bool:
         """Right after start-up daemons are still reconnecting; don't call them offline yet."""

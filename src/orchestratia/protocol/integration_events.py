@@ -80,12 +80,22 @@ class SessionData(_Data):
     server_id: str
     name: str
     agent_type: str | None = None
+    role: str = Field(default="worker", description="worker or orchestrator")
     status: str
     exit_code: int | None = None
+    error: str | None = Field(default=None, description="why it ended, when the hub knows")
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+SessionEndReason = Literal["exited", "lost", "killed"]
 
 
 class SessionEventData(_Data):
     session: SessionData
+    # session.closed: the process ended by itself (exited), a person or stop-all killed it
+    # (killed), or its server lost it (lost); None on session.started.
+    reason: SessionEndReason | None = None
 
 
 class ServerData(_Data):
@@ -93,7 +103,8 @@ class ServerData(_Data):
     project_id: str
     name: str
     hostname: str
-    status: str
+    status: str = Field(description="online, disconnected, or removed")
+    last_seen_at: datetime | None = None
 
 
 class ServerEventData(_Data):
