@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -21,6 +21,8 @@ from orchestratia.protocol.integration_events import (
 )
 from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
+
+M = TypeVar("M")
 
 # The payload model each event type must carry, by the part of the type before the dot.
 DATA_MODELS: dict[str, type[Any]] = {
@@ -60,6 +62,16 @@ def payload(event: IntegrationEvent) -> WebhookPayload:
     )
     assert isinstance(body.data, DATA_MODELS[event.type.split(".")[0]]), event.type
     return body
+
+
+async def data_of(hub: RunningHub, model: type[M], *types: str) -> list[M]:
+    """The validated payloads of the events of ``types`` (all carrying ``model``), in order."""
+    found: list[M] = []
+    for event in await events(hub, *types):
+        data = payload(event).data
+        assert isinstance(data, model), event.type
+        found.append(data)
+    return found
 
 
 async def wait_for_types(hub: RunningHub, wanted: Collection[str]) -> list[IntegrationEvent]:

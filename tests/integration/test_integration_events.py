@@ -15,8 +15,17 @@ from orchestratia.hub.db.integration_models import IntegrationEvent
 from orchestratia.hub.db.models import Project
 from orchestratia.hub.integrations import expire_approvals
 from orchestratia.hub.services.integrations.events import emit
-from orchestratia.protocol.integration_events import EVENT_TYPES, ServerData, ServerEventData
+from orchestratia.protocol.integration_events import (
+    EVENT_TYPES,
+    ApprovalEventData,
+    InterventionEventData,
+    ServerData,
+    ServerEventData,
+    SessionEventData,
+    TaskEventData,
+)
 from tests.integration.event_support import (
+    data_of,
     decide,
     events,
     payload,
@@ -71,8 +80,8 @@ async def _approvals(f: Fleet, admin: httpx.AsyncClient, hub: RunningHub) -> Non
 
     async def swept() -> dict[str, str] | None:
         await expire_approvals(hub.state)  # what the hub's expiry loop does every poll
-        decided = [payload(e).data for e in await events(hub, "approval.decided")]
-        by_id = {d.approval.id: d.approval.status for d in decided}  # type: ignore[union-attr]
+        decided = await data_of(hub, ApprovalEventData, "approval.decided")
+        by_id = {d.approval.id: d.approval.status for d in decided}
         return by_id if len(by_id) == 3 else None
 
     by_id = await wait_until(swept, timeout=5, message="both asks expired")
@@ -101,8 +110,8 @@ async def test_a_scripted_flow_records_every_event_type(
     # The daemon went away: its server goes offline, and its last session is lost.
     await wait_for_types(hub, EVENT_TYPES)
 
-    async def closed_three() -> list[Any] | None:
-        closed = [payload(e).data for e in await events(hub, "session.closed")]
+    async def closed_three() -> list[SessionEventData] | None:
+        closed = await data_of(hub, SessionEventData, "session.closed")
         return closed if len(closed) == 3 else None
 
     closed = await wait_until(closed_three, timeout=10, message="three sessions closed")
@@ -112,11 +121,12 @@ async def test_a_scripted_flow_records_every_event_type(
     assert len({e.id for e in rows}) == len(rows)
     assert all(re.fullmatch(r"msg_[0-9a-f]{32}", e.id) for e in rows)
     assert all(e.project_id == project_id for e in rows)
-    bodies = [(e.type, payload(e).data) for e in rows]
+    for event in rows:
+        payload(event)  # each valid, with the data model its type names
     moves = [
-        (d.previous_status, d.task.status)  # type: ignore[union-attr]
-        for t, d in bodies
-        if t == "task.status_changed" and d.task.id == planned  # type: ignore[union-attr]
+        (d.previous_status, d.task.status)
+        for d in await data_of(hub, TaskEventData, "task.status_changed")
+        if d.task.id == planned
     ]
     assert moves == [
         ("pending", "assigned"),
@@ -127,21 +137,22 @@ async def test_a_scripted_flow_records_every_event_type(
         ("needs_human", "running"),
         ("running", "done"),
     ]
-    created = next(d for t, d in bodies if t == "task.created" and d.task.id == planned)  # type: ignore[union-attr]
-    assert created.task.status == "pending" and created.task.external_ref == "JIRA-1"  # type: ignore[union-attr]
-    assigned = next(d for t, d in bodies if t == "task.assigned" and d.task.id == planned)  # type: ignore[union-attr]
-    assert assigned.task.assigned_session_id == f.sessions["w"].id  # type: ignore[union-attr]
-    assert assigned.task.assigned_server_id == f.daemon.server_id  # type: ignore[union-attr]
-    assert assigned.actor == "alice@a.example"  # type: ignore[union-attr]
-    fail = next(d for t, d in bodies if t == "task.failed")
-    assert fail.task.error == "disk full" and fail.task.status == "failed"  # type: ignore[union-attr]
-    done = next(d for t, d in bodies if t == "task.completed")
-    assert done.task.id == planned and done.actor == "session:w"  # type: ignore[union-attr]
-    answered = next(d for t, d in bodies if t == "intervention.responded")
-    assert answered.intervention.response == "9090"  # type: ignore[union-attr]
-    assert answered.intervention.status == "responded"  # type: ignore[union-attr]
-    servers = [(t, d.server.status) for t, d in bodies if t.startswith("server.")]  # type: ignore[union-attr]
-    assert servers == [("server.online", "online"), ("server.offline", "disconnected")]
+    created, _ = await data_of(hub, TaskEventData, "task.created")
+    assert created.task.id == planned and created.task.status == "pending"
+    assert created.task.external_ref == "JIRA-1" and created.previous_status is None
+    assigned, _ = await data_of(hub, TaskEventData, "task.assigned")
+    assert assigned.task.id == planned and assigned.actor == "alice@a.example"
+    assert assigned.task.assigned_session_id == f.sessions["w"].id
+    assert assigned.task.assigned_server_id == f.daemon.server_id
+    (fail,) = await data_of(hub, TaskEventData, "task.failed")
+    assert fail.task.error == "disk full" and fail.task.status == "failed"
+    (done,) = await data_of(hub, TaskEventData, "task.completed")
+    assert done.task.id == planned and done.actor == "session:w"
+    (answered,) = await data_of(hub, InterventionEventData, "intervention.responded")
+    assert answered.intervention.response == "9090"
+    assert answered.intervention.status == "responded"
+    servers = await data_of(hub, ServerEventData, "server.online", "server.offline")
+    assert [s.server.status for s in servers] == ["online", "disconnected"]
     # Nobody is reachable (no mail settings, no Telegram), yet every event is dispatched.
     await wait_dispatched(hub)
 
