@@ -7,9 +7,10 @@ models; a test keeps it current)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import models_json_schema
 
 EventType = Literal[
     "task.created",
@@ -137,12 +138,70 @@ EventData = Annotated[
 ]
 
 
+# The payload model of each event type.
+EVENT_DATA: dict[EventType, type[BaseModel]] = {
+    "task.created": TaskEventData,
+    "task.assigned": TaskEventData,
+    "task.status_changed": TaskEventData,
+    "task.completed": TaskEventData,
+    "task.failed": TaskEventData,
+    "intervention.created": InterventionEventData,
+    "intervention.responded": InterventionEventData,
+    "session.started": SessionEventData,
+    "session.closed": SessionEventData,
+    "server.online": ServerEventData,
+    "server.offline": ServerEventData,
+    "approval.requested": ApprovalEventData,
+    "approval.decided": ApprovalEventData,
+}
+
+
 class WebhookPayload(BaseModel):
     """The body of every webhook request (Standard Webhooks' recommended envelope)."""
 
     type: EventType
     timestamp: datetime
     data: EventData
+
+    @model_validator(mode="after")
+    def _data_fits_type(self) -> WebhookPayload:
+        wanted = EVENT_DATA[self.type]
+        if not isinstance(self.data, wanted):
+            raise ValueError(f"{self.type} carries {wanted.__name__}")
+        return self
+
+
+def webhook_schema() -> dict[str, Any]:
+    """The JSON Schema of a webhook body, one variant per event type (what
+    ``docs/webhook-events.schema.json`` holds)."""
+    models = sorted(set(EVENT_DATA.values()), key=lambda m: m.__name__)
+    refs, shared = models_json_schema(
+        [(model, "serialization") for model in models], ref_template="#/$defs/{model}"
+    )
+    variants = [
+        {
+            "title": type,
+            "type": "object",
+            "properties": {
+                "type": {"const": type},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": refs[(EVENT_DATA[type], "serialization")],
+            },
+            "required": ["type", "timestamp", "data"],
+            "additionalProperties": False,
+        }
+        for type in EVENT_TYPES
+    ]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Orchestratia webhook event",
+        "description": (
+            "The body of every webhook request: Standard Webhooks' {type, timestamp, data}. "
+            "Generated from orchestratia.protocol.integration_events; see docs/webhooks.md."
+        ),
+        "oneOf": variants,
+        "$defs": shared["$defs"],
+    }
 
 
 # --- notifications to people ---------------------------------------------------------------------
