@@ -183,3 +183,23 @@ async def test_a_change_that_rolls_back_leaves_no_event(
     assert ok.status_code == 201
     rows = await wait_dispatched(hub)
     assert [(e.type, e.data["task"]["title"]) for e in rows] == [("task.created", "kept")]
+
+
+async def test_removing_a_live_server_announces_it_offline_and_its_sessions_lost(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    async with fleet(hub, admin, project_id) as f:
+        worker = await f.session("w")
+        url = f"/api/v1/servers/{f.daemon.server_id}"
+        removed = await admin.delete(url, params={"force": "true"})
+        assert removed.status_code == 204, removed.text
+        await wait_until(lambda: f.daemon.ws.close_code is not None, message="hung up")
+    (closed,) = await data_of(hub, SessionEventData, "session.closed")
+    assert (closed.session.id, closed.reason) == (worker.id, "lost")
+    assert closed.session.error == "its server was removed"
+    # Its socket's end is no second offline: the server already is (removed).
+    registry = hub.state.registry
+    await wait_until(lambda: registry.get(f.daemon.server_id) is None, message="socket gone")
+    await wait_dispatched(hub)
+    offline = await data_of(hub, ServerEventData, "server.offline")
+    assert [s.server.status for s in offline] == ["removed"]
