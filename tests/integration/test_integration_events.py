@@ -203,3 +203,32 @@ async def test_removing_a_live_server_announces_it_offline_and_its_sessions_lost
     await wait_dispatched(hub)
     offline = await data_of(hub, ServerEventData, "server.offline")
     assert [s.server.status for s in offline] == ["removed"]
+
+
+async def test_auto_assignment_and_a_requeue_are_announced_by_the_hub(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    settings = await admin.patch(
+        f"/api/v1/projects/{project_id}/task-settings", json={"auto_assign": True}
+    )
+    assert settings.status_code == 200, settings.text
+    async with fleet(hub, admin, project_id) as f:
+        worker = await f.session("w")
+        task = await f.task("Placed by the hub")
+
+        async def placed() -> list[TaskEventData] | None:
+            found = await data_of(hub, TaskEventData, "task.assigned")
+            return found or None
+
+        (assigned,) = await wait_until(placed, message="an auto-assignment event")
+        assert assigned.actor == "orchestratia" and assigned.task.id == task["id"]
+        assert assigned.task.assigned_session_id == worker.id
+        await f.daemon.closed(worker.id, exit_code=1)  # its task goes back to the queue
+
+        async def requeued() -> TaskEventData | None:
+            moves = await data_of(hub, TaskEventData, "task.status_changed")
+            return next((m for m in moves if m.task.status == "pending"), None)
+
+        back = await wait_until(requeued, message="the task requeued")
+        assert back.previous_status == "assigned" and back.actor == "orchestratia"
+        assert back.task.assigned_session_id is None and back.task.assigned_server_id is None
