@@ -48,6 +48,16 @@ async def _notes(hub: RunningHub) -> list[Notification]:
         return list(await db.scalars(select(Notification).order_by(Notification.created_at)))
 
 
+async def _given_up(hub: RunningHub, within: float) -> Notification:
+    """The only notification, once it has failed for good."""
+
+    async def failed() -> Notification | None:
+        notes = await _notes(hub)
+        return notes[0] if len(notes) == 1 and notes[0].status == "failed" else None
+
+    return await wait_until(failed, within, "the notification given up")
+
+
 async def _ask_for_help(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> str:
     async with fleet(hub, admin, project_id) as f:
         worker = await f.session("w")
@@ -115,11 +125,7 @@ async def test_failed_sends_are_retried_then_given_up_with_the_reason(
     intervention = await _ask_for_help(hub, admin, project_id)
     assert len(await queue_intervention_created(hub, intervention)) == 1
 
-    async def given_up() -> Notification | None:
-        notes = await _notes(hub)
-        return notes[0] if notes and notes[0].status == "failed" else None
-
-    note = await wait_until(given_up, 15, "the notification given up")
+    note = await _given_up(hub, 15)
     assert note.attempts == 3 and note.sent_at is None
     assert note.error is not None and "could not be reached" in note.error
 
@@ -130,9 +136,5 @@ async def test_without_a_mail_server_a_notification_fails_at_once(
     intervention = await _ask_for_help(hub, admin, project_id)
     assert len(await queue_intervention_created(hub, intervention)) == 1
 
-    async def given_up() -> Notification | None:
-        notes = await _notes(hub)
-        return notes[0] if notes and notes[0].status == "failed" else None
-
-    note = await wait_until(given_up, 10, "the notification given up")
+    note = await _given_up(hub, 10)
     assert note.attempts == 1 and note.error == "no mail server is configured for the team"
