@@ -4,13 +4,19 @@ reaches the refused server."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from collections.abc import Iterator
+from email.message import EmailMessage
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
 from orchestratia.hub.db.team_models import MailSettings
+from orchestratia.hub.services.integrations.address_policy import AddressRefused
+from orchestratia.hub.services.mail import smtp
+from orchestratia.hub.services.mail.smtp import MailServer
 from tests.integration.helpers import audit_rows
 from tests.integration.invite_support import invites_url
 from tests.integration.running_hub import RunningHub
@@ -68,3 +74,23 @@ async def test_sending_to_a_private_mail_server_fails_before_connecting(
     assert res.status_code == 201 and res.json()["emailed"] is False
     assert "loopback" in res.json()["mail_error"]
     assert catcher.messages == [] and catcher.logins == []
+
+
+async def test_the_address_actually_dialled_is_checked_again(catcher: MailCatcher) -> None:
+    """A name whose DNS answer changes after the check to a loopback address: the connection to
+    that address is refused before a word of SMTP is spoken, and nothing is delivered."""
+    server = MailServer(
+        host="smtp.orchestratia.invalid",
+        port=catcher.port,
+        security="none",
+        from_address="hub@orchestratia.example",
+    )
+    loopback = [ipaddress.ip_address(catcher.host)]
+    mail = EmailMessage()
+    mail["To"], mail["Subject"] = "ops@a.example", "probe"
+    with pytest.raises(AddressRefused, match="a loopback address"):
+        await asyncio.to_thread(smtp._send_blocking, server, mail, loopback, False)
+    assert catcher.messages == []
+    # The same dial with private targets allowed goes through: the refusal was the policy's.
+    await asyncio.to_thread(smtp._send_blocking, server, mail, loopback, True)
+    assert len(catcher.messages) == 1
