@@ -43,7 +43,10 @@ function wireChannelGrid() {
   const error = document.getElementById("channel-error");
   const chosen = (channel) =>
     [...form.querySelectorAll(`input[name="${channel}"]:checked`)].map((box) => box.value);
-  form.addEventListener("change", async (ev) => {
+  // One save at a time, each sending the whole grid as it is then: two quick clicks must not
+  // reach the hub in the wrong order and leave the older choice stored.
+  let saving = Promise.resolve();
+  async function save(box) {
     saved.hidden = true;
     error.hidden = true;
     const res = await fetch("/api/v1/account/notifications", {
@@ -56,8 +59,18 @@ function wireChannelGrid() {
       saved.hidden = false;
       return;
     }
-    ev.target.checked = !ev.target.checked;
+    box.checked = !box.checked;
     error.textContent = apiErrorText(await res.json().catch(() => ({})), res.status);
     error.hidden = false;
+  }
+  form.addEventListener("change", (ev) => {
+    saved.hidden = true;
+    saving = saving
+      .then(() => save(ev.target))
+      .catch(() => {
+        ev.target.checked = !ev.target.checked;
+        error.textContent = "The hub could not be reached; nothing was saved.";
+        error.hidden = false;
+      });
   });
 }
