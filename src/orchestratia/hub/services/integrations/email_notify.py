@@ -9,7 +9,6 @@ again after the lease runs out: a mail may then arrive twice, never zero times."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.integration_models import IntegrationEvent, Notification
 from orchestratia.hub.db.models import Membership, Project, User
 from orchestratia.hub.db.types import utcnow
-from orchestratia.hub.services.integrations import leases
+from orchestratia.hub.services.integrations import leases, worker
 from orchestratia.hub.services.integrations.email_texts import NothingToTell, notice
 from orchestratia.hub.services.mail import messages
 from orchestratia.hub.services.mail import settings as mail_settings
@@ -144,34 +143,13 @@ async def deliver_due(hub: HubState) -> int:
     return len(due)
 
 
-async def _pause(hub: HubState, stop: asyncio.Event) -> None:
-    """Until stop, a wake-up, or the idle poll interval."""
-    waits = [
-        asyncio.ensure_future(stop.wait()),
-        asyncio.ensure_future(hub.notifications_due.wait()),
-    ]
-    try:
-        await asyncio.wait(
-            waits,
-            timeout=hub.settings.integrations_poll_interval,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-    finally:
-        for waiting in waits:
-            waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiting
-
-
 async def run(hub: HubState, stop: asyncio.Event) -> None:
-    """The worker: send what is due, then wait; a full batch goes on at once."""
-    while not stop.is_set():
-        sent = 0
-        try:
-            sent = await deliver_due(hub)
-        except Exception:
-            log.exception("email notifications failed; retrying next poll")
-        if sent < BATCH:
-            await _pause(hub, stop)
-            # Every worker woken by this event has woken by now; the next set is a new wake-up.
-            hub.notifications_due.clear()
+    """The worker: send what is due, then wait for a wake-up or the idle poll."""
+    await worker.run(
+        stop,
+        hub.notifications_due.listener(),
+        hub.settings.integrations_poll_interval,
+        lambda: deliver_due(hub),
+        BATCH,
+        "email notifications",
+    )
