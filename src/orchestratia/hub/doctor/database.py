@@ -11,11 +11,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub import key_rotation
 from orchestratia.hub.db import migrate
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.models import Server
 from orchestratia.hub.doctor.findings import Finding, Status
+from orchestratia.hub.doctor.sealed import sealed_values
 from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.settings import HubSettings
 
@@ -52,7 +52,7 @@ async def database(settings: HubSettings, ring: Keyring | None) -> list[Finding]
         if current != heads:
             return [*found, *_not_checked(dependent[1:])]
         async with build_sessionmaker(engine)() as db:
-            found.append(_sealed(dict(await key_rotation.key_usage(db)), ring))
+            found.append(await sealed_values(db, ring))
             found.append(await _clocks(db))
         return found
     except (DBAPIError, SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -96,21 +96,6 @@ def _migrations(current: set[str], heads: set[str]) -> Finding:
         f"database at {', '.join(sorted(current))}, head is {', '.join(sorted(heads))}",
         "orchestratia hub migrate",
     )
-
-
-def _sealed(usage: dict[str, int], ring: Keyring | None) -> Finding:
-    total = sum(usage.values())
-    have = set(ring.keys) if ring is not None else set()
-    missing = {kid: n for kid, n in usage.items() if kid not in have}
-    if missing:
-        kids = ", ".join(sorted(missing))
-        return Finding(
-            "sealed values",
-            "fail",
-            f"{sum(missing.values())} of {total} sealed with keys this hub lacks: {kids}",
-            "restore those keys (keys dir or ORCHESTRATIA_ENCRYPTION_KEYS) from your backup",
-        )
-    return Finding("sealed values", "ok", f"{total} sealed value(s), every key present")
 
 
 async def _clocks(db: AsyncSession) -> Finding:
