@@ -40,6 +40,23 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+def assert_verified(unit: Path, user_runtime: Path | None = None) -> None:
+    """``systemd-analyze verify`` accepts ``unit``: exit 0 and not a word on stderr (it exits 0
+    on unknown keys, warning only). A user unit needs a runtime dir for the user manager."""
+    scope = ["--user"] if user_runtime is not None else []
+    env = dict(os.environ)
+    if user_runtime is not None:
+        env["XDG_RUNTIME_DIR"] = str(user_runtime)
+    verified = subprocess.run(
+        ["systemd-analyze", *scope, "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert (verified.returncode, verified.stderr) == (0, ""), verified.stderr
+
+
 def system_unit(root: Path) -> Path:
     return root / "etc" / "systemd" / "system" / UNIT
 
@@ -83,14 +100,7 @@ def test_system_unit_is_accepted_by_systemd_analyze(tmp_path: Path, config: Path
     version = systemd.version()
     assert version is not None
     assert ("RestartSteps=6" in lines) == (version >= systemd.BACKOFF_SINCE)
-    verified = subprocess.run(
-        ["systemd-analyze", "verify", str(system_unit(root))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    # verify exits 0 even on unknown keys; a warning on stderr is a failure too.
-    assert (verified.returncode, verified.stderr) == (0, ""), verified.stderr
+    assert_verified(system_unit(root))
 
 
 def test_installing_twice_changes_nothing(tmp_path: Path, config: Path) -> None:
@@ -119,6 +129,9 @@ def test_user_unit_and_lingering_hint(tmp_path: Path, config: Path) -> None:
     assert "User=" not in unit
     assert "loginctl enable-linger root" in done.stdout
     assert "systemctl --user enable --now" in done.stdout
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    assert_verified(path, user_runtime=runtime)
 
 
 def test_uninstall_removes_the_unit(tmp_path: Path, config: Path) -> None:

@@ -1,6 +1,6 @@
 """``orchestratia hub doctor``: the hub's set-up checked piece by piece, each finding with a fix.
 
-Nothing here changes anything: a missing key or database is reported, never created.
+Nothing is created or written: a missing key or database is reported as such.
 """
 
 from __future__ import annotations
