@@ -162,10 +162,13 @@ def uninstall_service(
     )
     if removal.cannot_run is not None:
         console.print(
-            f"[yellow]service manager not asked:[/yellow] {escape(removal.cannot_run)}",
+            f"[yellow]service manager not asked:[/yellow] {escape(removal.cannot_run)}; where "
+            "it runs, do:",
             highlight=False,
             soft_wrap=True,
         )
+        for command in [*removal.before, *removal.after]:
+            console.print(f"  {escape(_shell(command))}", highlight=False, soft_wrap=True)
 
 
 def service_report(root: Path | None) -> list[dict[str, Any]]:

@@ -134,7 +134,9 @@ def run(command: list[str]) -> None:
 class Removal:
     path: Path
     existed: bool
-    commands: list[list[str]]
+    # Run before the file goes (stop, disable) and after it (forget it).
+    before: list[list[str]]
+    after: list[list[str]]
     cannot_run: str | None
 
 
@@ -147,20 +149,17 @@ def plan_uninstall(scope: Scope, home: Path, root: Path | None, manager: Manager
     else:
         path = rooted(root, launchd.plist_path(scope, home))
         before, after = launchd.uninstall_commands(scope, os.getuid()), []
-    existed = path.exists()
-    return Removal(path, existed, [*before, *after] if existed else [], cannot_run)
+    return Removal(path, path.exists(), before, after, cannot_run)
 
 
 def uninstall(removal: Removal) -> None:
     """Stop and disable the service (when its manager runs here), then delete its file."""
-    stop = [c for c in removal.commands if "daemon-reload" not in c]
-    reload = [c for c in removal.commands if "daemon-reload" in c]
     if removal.cannot_run is None:
-        for command in stop:
+        for command in removal.before:
             run(command)
     removal.path.unlink(missing_ok=True)
     if removal.cannot_run is None:
-        for command in reload:
+        for command in removal.after:
             run(command)
 
 
