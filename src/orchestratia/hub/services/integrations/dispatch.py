@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestratia.hub.db.integration_models import (
     IntegrationEvent,
     Notification,
-    NotificationPreference,
     TelegramBot,
     TelegramLink,
     WebhookDelivery,
@@ -31,8 +30,8 @@ from orchestratia.hub.db.integration_models import (
 from orchestratia.hub.db.models import Membership, User
 from orchestratia.hub.db.team_models import MailSettings
 from orchestratia.hub.db.types import new_id, utcnow
+from orchestratia.hub.services.integrations import preferences
 from orchestratia.protocol.integration_events import (
-    DEFAULT_NOTIFY,
     NOTIFIABLE_EVENTS,
     NOTIFY_CHANNELS,
     NotifyChannel,
@@ -109,34 +108,25 @@ async def audience(db: AsyncSession, tenant_id: str, project_id: str) -> Audienc
     )
     if not members:
         return found
-    reachable: dict[str, set[NotifyChannel]] = {user_id: set() for user_id in members}
+    reachable: dict[NotifyChannel, list[str]] = {"telegram": [], "email": []}
     if await db.scalar(select(MailSettings.tenant_id).where(MailSettings.tenant_id == tenant_id)):
-        for channels in reachable.values():
-            channels.add("email")
-    linked = await db.scalars(
-        select(TelegramLink.user_id)
-        .join(TelegramBot, TelegramBot.id == TelegramLink.bot_id)
-        .where(
-            TelegramBot.project_id == project_id,
-            TelegramBot.tenant_id == tenant_id,
-            TelegramBot.enabled.is_(True),
-            TelegramLink.user_id.in_(members),
+        reachable["email"] = members
+    reachable["telegram"] = list(
+        await db.scalars(
+            select(TelegramLink.user_id)
+            .join(TelegramBot, TelegramBot.id == TelegramLink.bot_id)
+            .where(
+                TelegramBot.project_id == project_id,
+                TelegramBot.tenant_id == tenant_id,
+                TelegramBot.enabled.is_(True),
+                TelegramLink.user_id.in_(members),
+            )
         )
     )
-    for user_id in linked:
-        reachable[user_id].add("telegram")
-    chosen = {
-        (p.user_id, p.channel): set(p.events)
-        for p in await db.scalars(
-            select(NotificationPreference).where(NotificationPreference.user_id.in_(members))
-        )
-    }
-    for user_id, channels in reachable.items():
-        found.channels[user_id] = {
-            channel: chosen.get((user_id, channel), set(DEFAULT_NOTIFY[channel]))
-            for channel in NOTIFY_CHANNELS
-            if channel in channels
-        }
+    for channel in NOTIFY_CHANNELS:
+        chosen = await preferences.wanted(db, tenant_id, reachable[channel], channel)
+        for user_id, types in chosen.items():
+            found.channels.setdefault(user_id, {})[channel] = set(types)
     return found
 
 
@@ -238,13 +228,3 @@ async def dispatch_batch(db: AsyncSession, retry_window: timedelta) -> Dispatche
         await db.rollback()
         raise
     return made
-
-
-async def dispatch_all(db: AsyncSession, retry_window: timedelta) -> Dispatched:
-    """Dispatch batches until no undispatched event is left that this dispatcher may take."""
-    total = Dispatched()
-    while True:
-        made = await dispatch_batch(db, retry_window)
-        total.add(made)
-        if made.events < BATCH:
-            return total
