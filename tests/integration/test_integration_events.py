@@ -67,7 +67,8 @@ async def _approvals(f: Fleet, admin: httpx.AsyncClient, hub: RunningHub) -> Non
     """One tool call approved in the inbox, one expired while its hook waited, one expired
     with nobody polling (the sweep)."""
     worker = f.sessions["w"]
-    await decide(admin, "tool_approval", await worker.ask("make deploy"), "approve")
+    approved = await worker.ask("make deploy")
+    await decide(admin, "tool_approval", approved, "approve")
     body = {"session_id": worker.id, "agent": "claude", "tool": "Bash", "wait_seconds": 1}
     polled = await worker.client.post(
         "/approvals", json=body | {"tool_input": {"command": "rm -rf build"}}
@@ -86,6 +87,7 @@ async def _approvals(f: Fleet, admin: httpx.AsyncClient, hub: RunningHub) -> Non
 
     by_id = await wait_until(swept, timeout=5, message="both asks expired")
     assert by_id[lapsed.json()["id"]] == "expired" and by_id[polled.json()["id"]] == "expired"
+    assert by_id[approved] == "approved"
 
 
 async def test_a_scripted_flow_records_every_event_type(
