@@ -70,6 +70,7 @@ from orchestratia.hub.web import (
     task_pages,
     team_pages,
     usage_pages,
+    webhook_pages,
 )
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
@@ -245,6 +246,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         team_pages.router,
         usage_pages.router,
         overview_pages.router,
+        webhook_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

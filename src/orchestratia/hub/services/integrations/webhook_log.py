@@ -140,6 +140,21 @@ async def attempts_of(db: AsyncSession, delivery_id: str) -> list[WebhookAttempt
     )
 
 
+async def attempts_for(db: AsyncSession, delivery_ids: list[str]) -> dict[str, list[AttemptPublic]]:
+    """Every attempt of each delivery (the log page shows them under their delivery)."""
+    found: dict[str, list[AttemptPublic]] = {d: [] for d in delivery_ids}
+    if not delivery_ids:
+        return found
+    rows = await db.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+        .order_by(WebhookAttempt.delivery_id, WebhookAttempt.number)
+    )
+    for row in rows:
+        found[row.delivery_id].append(AttemptPublic.model_validate(row, from_attributes=True))
+    return found
+
+
 async def detail(db: AsyncSession, endpoint: WebhookEndpoint, delivery_id: str) -> DeliveryDetail:
     """One delivery with every attempt, oldest first."""
     delivery = await delivery_of(db, endpoint, delivery_id)
