@@ -120,7 +120,7 @@ Call = tuple[str, str, dict[str, Any] | None]
 
 
 def webhook_calls(project_id: str, endpoint_id: str, delivery_id: str) -> list[Call]:
-    """Every webhook route and page, aimed at one project's endpoint and delivery, with a valid body."""
+    """Every webhook route and page, aimed at one endpoint and delivery, with a valid body."""
     one = f"/api/v1/webhooks/{endpoint_id}"
     delivery = f"{one}/deliveries/{delivery_id}"
     return [
