@@ -173,6 +173,7 @@ function wireEndpoint(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  localizeTimes(document);
   wireCreate();
   const root = document.getElementById("webhook");
   if (root) wireEndpoint(root);
