@@ -9,8 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
-from orchestratia.hub.db.integration_models import WebhookEndpoint
+from orchestratia.hub.db.integration_models import (
+    IntegrationEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from orchestratia.hub.db.types import utcnow
 from tests.integration.helpers import audit_rows
 from tests.integration.running_hub import RunningHub
@@ -64,6 +70,12 @@ async def test_a_test_event_answers_the_receivers_outcome(
     assert health["last_delivery_status"] == "succeeded" and health["last_status_code"] == 200
     tested = await audit_rows(hub, "webhook.tested")
     assert [r.details["delivery_id"] for r in tested] == [row["id"]]
+
+    # Deleting the endpoint takes its log and its test events with it.
+    assert (await admin.delete(f"/api/v1/webhooks/{wid}")).status_code == 204
+    async with hub.state.sessionmaker() as db:
+        for model in (IntegrationEvent, WebhookDelivery, WebhookAttempt):
+            assert await db.scalar(select(func.count()).select_from(model)) == 0, model
 
 
 async def test_failed_deliveries_are_sent_again_with_the_same_id(

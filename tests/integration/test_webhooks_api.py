@@ -40,10 +40,14 @@ async def _row(hub: RunningHub, endpoint_id: str) -> WebhookEndpoint:
 async def test_secret_is_shown_once_and_sealed(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    made = await make_endpoint(
-        admin, project_id, PUBLIC_URL, events=["task.failed", "approval.requested"],
-        description="pager", ordered=True,
+    res = await admin.post(
+        "/api/v1/webhooks",
+        json={"project_id": project_id, "url": PUBLIC_URL, "description": "pager",
+              "events": ["task.failed", "approval.requested"], "ordered": True},
     )  # fmt: skip
+    assert res.status_code == 201, res.text
+    assert res.headers["cache-control"] == "no-store"
+    made = res.json()
     secret = made["secret"]
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     assert made["events"] == ["task.failed", "approval.requested"]
@@ -86,6 +90,7 @@ async def test_update_rotate_and_delete_are_audited(
 
     rotated = await admin.post(f"/api/v1/webhooks/{wid}/rotate-secret", json={})
     assert rotated.status_code == 200, rotated.text
+    assert rotated.headers["cache-control"] == "no-store"
     second = rotated.json()["secret"]
     assert second.startswith("whsec_") and second != first
     expires = rotated.json()["previous_secret_expires_at"]

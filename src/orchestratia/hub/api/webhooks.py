@@ -34,6 +34,8 @@ PREFIX = "/api/v1/webhooks"
 reads = APIRouter(prefix=PREFIX, tags=["webhooks"], dependencies=[needs("webhooks:read")])
 writes = APIRouter(prefix=PREFIX, tags=["webhooks"], dependencies=[needs("webhooks:write")])
 EndpointId = Annotated[str, Path(min_length=1, max_length=64)]
+# Answers that carry a secret stay out of every cache on the way.
+NO_STORE = "no-store"
 DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
@@ -67,9 +69,15 @@ def to_public(found: endpoints.EndpointRow) -> WebhookPublic:
 
 @writes.post("", status_code=201)
 async def create_webhook(
-    body: WebhookCreate, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+    body: WebhookCreate,
+    principal: PrincipalDep,
+    db: SessionDep,
+    hub: HubDep,
+    actor: UserActorDep,
+    response: Response,
 ) -> WebhookCreated:
     """A new endpoint. Its signing secret (``whsec_…``) is in this answer and never again."""
+    response.headers["Cache-Control"] = NO_STORE
     found, secret = await webhook_actions.create(db, hub, principal, body, actor)
     return WebhookCreated.model_validate({**fields(found), "secret": secret})
 
@@ -125,10 +133,12 @@ async def rotate_secret(
     db: SessionDep,
     hub: HubDep,
     actor: UserActorDep,
+    response: Response,
     body: SecretRotate | None = None,
 ) -> SecretRotated:
     """A new signing secret, answered this once; the old one keeps signing beside it for
     ``overlap_hours`` (default 24)."""
+    response.headers["Cache-Control"] = NO_STORE
     endpoint, secret = await webhook_actions.rotate_secret(
         db, hub, principal, endpoint_id, body or SecretRotate(), actor
     )

@@ -16,9 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, select
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.integration_models import WebhookDelivery, WebhookEndpoint
+from orchestratia.hub.db.integration_models import (
+    IntegrationEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from orchestratia.hub.db.models import Project
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, NotFound
@@ -36,6 +41,8 @@ MAX_ENDPOINTS_PER_PROJECT = 20
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 OWNERS_ONLY = "only the project's owners manage its webhooks"
+# The type of the events the "send test event" button makes, for one endpoint each.
+TEST_EVENT = "webhook.test"
 
 
 def new_signing_secret() -> str:
@@ -257,9 +264,20 @@ async def update(
 async def delete(
     db: AsyncSession, principal: Principal, endpoint_id: str, actor: audit.Actor
 ) -> None:
-    """Delete the endpoint with its delivery log; queued deliveries to it are dropped."""
+    """Delete the endpoint with its delivery log; queued deliveries to it are dropped, and so
+    are the test events sent to it (no other endpoint ever had them)."""
     endpoint, _ = await managed(db, principal, endpoint_id)
     await record_change(db, actor, "webhook.deleted", endpoint, _settings_of(endpoint))
+    tests_sent = (
+        select(WebhookDelivery.event_id)
+        .join(IntegrationEvent, IntegrationEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, IntegrationEvent.type == TEST_EVENT)
+    )
+    await db.execute(
+        sa_delete(IntegrationEvent)
+        .where(IntegrationEvent.id.in_(tests_sent))
+        .execution_options(synchronize_session=False)
+    )
     await db.delete(endpoint)
     await db.flush()
 

@@ -20,7 +20,7 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict, Invalid, NotFound
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.integrations.events import new_event_id
-from orchestratia.hub.services.integrations.webhook_endpoints import record_change
+from orchestratia.hub.services.integrations.webhook_endpoints import TEST_EVENT, record_change
 from orchestratia.protocol.webhooks import (
     AttemptPublic,
     DeliveryDetail,
@@ -29,7 +29,6 @@ from orchestratia.protocol.webhooks import (
     DeliveryQuery,
 )
 
-TEST_EVENT = "webhook.test"
 # LEAD: the delivery worker (branch ``delivery``) owns the retry schedule and has its own
 # ``redeliver``/``redeliver_failed``; a redelivery here gets a fresh series of this length,
 # about the ~3 days of the first one. Swap these row updates for the worker's at merge.
