@@ -18,6 +18,7 @@ from orchestratia.hub.db.integration_models import (
     WebhookEndpoint,
 )
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.services.integrations.webhook_log import MAX_PENDING_TESTS
 from tests.integration.helpers import audit_rows
 from tests.integration.running_hub import RunningHub
 from tests.integration.webhook_support import make_endpoint, stand_in_worker, without_test_wait
@@ -139,10 +140,12 @@ async def test_the_log_pages_newest_first(
     with webhook_receiver() as receiver:
         wid = (await make_endpoint(admin, project_id, receiver.url))["id"]
         made = []
-        for _ in range(5):
+        for _ in range(MAX_PENDING_TESTS):
             outcome = (await admin.post(f"/api/v1/webhooks/{wid}/test")).json()
             assert outcome["attempted"] is False  # no worker here: each stays queued
             made.append(outcome["delivery_id"])
+        res = await admin.post(f"/api/v1/webhooks/{wid}/test")
+        assert res.status_code == 409 and "still waiting to be sent" in res.json()["detail"]
     seen: list[str] = []
     before: str | None = None
     while True:

@@ -36,6 +36,8 @@ RETRY_WINDOW = timedelta(days=3)
 # A test event is tried once: the person who sent it is waiting for the answer.
 TEST_WINDOW = timedelta(minutes=1)
 DISABLED = "this endpoint is disabled; enable it first"
+# Test events not yet sent that one endpoint may hold: a held-down button queues no flood.
+MAX_PENDING_TESTS = 5
 
 
 def public(delivery: WebhookDelivery, event_type: str, latency_ms: int | None) -> dict[str, Any]:
@@ -226,6 +228,21 @@ async def queue_test(
     dispatcher never fans it out to the project's other endpoints."""
     if not endpoint.enabled:
         raise Conflict(DISABLED)
+    waiting = await db.scalar(
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .join(IntegrationEvent, IntegrationEvent.id == WebhookDelivery.event_id)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint.id,
+            WebhookDelivery.status == "pending",
+            IntegrationEvent.type == TEST_EVENT,
+        )
+    )
+    if (waiting or 0) >= MAX_PENDING_TESTS:
+        raise Conflict(
+            f"{MAX_PENDING_TESTS} test events to this endpoint are still waiting to be sent; "
+            "look at the delivery log before sending more"
+        )
     now = utcnow()
     event = IntegrationEvent(
         id=new_event_id(),
