@@ -28,6 +28,7 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.e2e.task_support import Server, TaskRig, task_rig
 from tests.support import free_port, wait_sync
+from tests.webhook_receiver import webhook_receiver
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ PAGES: tuple[Shot, ...] = (
     Shot("permissions", "/permissions?project_id={project}"),
     Shot("team", "/team?project_id={project}"),
     Shot("api-keys", "/api-keys"),
+    Shot("webhooks", "/webhooks"),
+    Shot("webhook", "/webhooks/{webhook}"),
     Shot("audit", "/audit"),
     Shot("usage", "/usage"),
     Shot("account", "/account"),
@@ -76,6 +79,22 @@ BUILD_LOG = (
     'for i in $(seq 1 40); do echo "[build] step $i/40: compiled module_$i.py ok"; done; '
     "echo 'tests: 212 passed, 3 skipped in 41.2s'; read -r _"
 )
+
+
+def seed_webhooks(rig: TaskRig, receiver_url: str) -> str:
+    """Two endpoints of the project, one with a test event in its log; the first one's id."""
+    made = []
+    for body in (
+        {"url": receiver_url, "description": "Slack #deploys"},
+        {"url": receiver_url + "/pager", "description": "on-call pager", "ordered": True,
+         "events": ["task.failed", "intervention.created", "approval.requested"]},
+    ):  # fmt: skip
+        res = rig.api.post("/api/v1/webhooks", json={"project_id": rig.project_id, **body})
+        assert res.status_code == 201, res.text
+        made.append(str(res.json()["id"]))
+    res = rig.api.post(f"/api/v1/webhooks/{made[0]}/test", timeout=30)
+    assert res.status_code == 200, res.text
+    return made[0]
 
 
 def seed(rig: TaskRig, root: Path) -> dict[str, str]:
@@ -209,7 +228,9 @@ def stop_sessions(rig: TaskRig) -> None:
 
 @contextmanager
 def running_hub(root: Path) -> Iterator[HubProcess]:
-    hub = HubProcess(root / "hub", free_port(), base_env(root / "hub"), root / "hub.log")
+    # The webhooks seeded post to a receiver on this machine.
+    env = base_env(root / "hub") | {"ORCHESTRATIA_WEBHOOK_ALLOW_PRIVATE": "true"}
+    hub = HubProcess(root / "hub", free_port(), env, root / "hub.log")
     created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     hub.start()
@@ -266,11 +287,13 @@ def main() -> int:
 
         try:
             with (
+                webhook_receiver() as receiver,
                 running_hub(root) as hub,
                 task_rig(hub, daemon, root, "acme-web", {"build-1": False, "gpu-2": False}) as rig,
             ):
                 print(f"hub and daemons up in {time.monotonic() - began:.0f} s", file=sys.stderr)
                 ids = seed(rig, root)
+                ids["webhook"] = seed_webhooks(rig, receiver.url)
                 print(f"seeded after {time.monotonic() - began:.0f} s", file=sys.stderr)
                 try:
                     with ThreadPoolExecutor(len(SIZES)) as pool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import RegistrationToken
@@ -15,6 +16,12 @@ from tests.integration.hub_setup import (
     tenant_b,
 )
 from tests.integration.running_hub import RunningHub
+from tests.integration.webhook_support import (
+    make_endpoint,
+    queued_test_delivery,
+    webhook_calls,
+    without_test_wait,
+)
 
 
 async def _statuses(
@@ -29,9 +36,12 @@ async def _statuses(
 
 
 async def test_other_tenant_sees_404_everywhere(
-    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a_server = await register_server(admin, project_id)
+    without_test_wait(monkeypatch)
+    hook = await make_endpoint(admin, project_id, "https://93.184.215.14/a")
+    hook_delivery = await queued_test_delivery(admin, hook["id"])
     made = await admin.post("/api/v1/api-keys", json={"name": "ci", "scopes": ["tasks:read"]})
     a_key = made.json()["id"]
     bob = await tenant_b(hub)
@@ -78,6 +88,7 @@ async def test_other_tenant_sees_404_everywhere(
             ("GET", f"/team?project_id={project_id}", None),
             ("POST", f"/api/v1/projects/{project_id}/stop-all", {"reason": "b was here"}),
             ("POST", f"/api/v1/projects/{project_id}/resume", None),
+            *webhook_calls(project_id, hook["id"], hook_delivery),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)
@@ -97,6 +108,8 @@ async def test_other_tenant_sees_404_everywhere(
     listed = await admin.get("/api/v1/projects")
     assert [p["id"] for p in listed.json()["projects"]] == [project_id]
     assert listed.json()["projects"][0]["assignment_paused_at"] is None
+    still = await admin.get(f"/api/v1/webhooks/{hook['id']}")
+    assert still.status_code == 200 and still.json()["description"] == ""
     members = await admin.get(f"/api/v1/projects/{project_id}/members")
     assert [m["email"] for m in members.json()] == ["alice@a.example"]
     async with hub.state.sessionmaker() as db:

@@ -15,6 +15,8 @@ ApiScope = Literal[
     "sessions:read",
     "sessions:write",
     "servers:read",
+    "webhooks:read",
+    "webhooks:write",
     "admin",
 ]
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)
