@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from orchestratia.hub.actions import webhook_worker
 from orchestratia.hub.services.integrations import email_notify
 from orchestratia.hub.state import HubState
 
@@ -14,4 +15,5 @@ def chores(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     """Start the integration loops; each returns once ``stop`` is set."""
     return [
         asyncio.create_task(email_notify.run(hub, stop), name="email notifications"),
+        asyncio.create_task(webhook_worker.run(hub, stop), name="webhook delivery"),
     ]
