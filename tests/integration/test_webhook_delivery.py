@@ -223,3 +223,17 @@ async def test_sustained_failure_disables_the_endpoint_and_tells_the_owner(
     async with sessions() as db:
         due = await webhook_delivery.claim_due(db, "probe", hub.state.settings, 10)
     assert due == [] and later not in receiver.by_id()
+
+    # The owner re-enables it once the receiver works and asks for the failed ones again.
+    receiver.answer = lambda _id, _n: 200
+    async with sessions() as db:
+        row = await db.get_one(WebhookEndpoint, endpoint.id)
+        webhook_delivery.reenable(row)
+        assert await webhook_delivery.redeliver_failed(db, row) == 3
+        await db.commit()
+    hub.state.webhooks_due.set()
+    done = await wait_until(lambda: ws.settled(sessions, endpoint.id), 15, "the redeliveries")
+    assert [d.status for d in done] == ["succeeded"] * 4
+    async with sessions() as db:
+        row = await db.get_one(WebhookEndpoint, endpoint.id)
+        assert row.enabled and row.failing_since is None and row.disabled_at is None

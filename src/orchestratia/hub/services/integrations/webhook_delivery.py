@@ -319,6 +319,15 @@ async def redeliver_failed(
     return count
 
 
+def reenable(endpoint: WebhookEndpoint) -> None:
+    """Send to ``endpoint`` again after it was disabled: its run of failures starts afresh.
+    Deliveries failed meanwhile stay failed until redelivered (``redeliver_failed``). Does not
+    commit; the caller audits the change."""
+    endpoint.enabled = True
+    endpoint.failing_since = endpoint.disabled_at = endpoint.disabled_reason = None
+    endpoint.updated_at = utcnow()
+
+
 def create_test(
     db: AsyncSession, endpoint: WebhookEndpoint, owner: str, settings: HubSettings
 ) -> WebhookDelivery:
