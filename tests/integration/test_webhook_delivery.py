@@ -19,6 +19,7 @@ from orchestratia.hub.db.integration_models import WebhookEndpoint
 from orchestratia.hub.db.models import AuditEvent
 from orchestratia.hub.services.integrations import retry, signing, webhook_delivery
 from orchestratia.hub.services.integrations.webhook_http import USER_AGENT
+from orchestratia.protocol.integration_events import WebhookPayload
 from tests.integration import webhook_support as ws
 from tests.integration.running_hub import RunningHub
 from tests.support import wait_until
@@ -71,6 +72,7 @@ async def test_every_request_verifies_with_both_secrets_during_a_rotation(
     assert all(len(r.signature.split(" ")) == 2 for r in receiver.requests)
     assert {r.headers["user-agent"] for r in receiver.requests} == {USER_AGENT}
     assert USER_AGENT.startswith("Orchestratia-Webhooks/")
+    assert WebhookPayload.model_validate_json(receiver.requests[0].body).type == "server.online"
     payload = json.loads(receiver.requests[0].body)
     assert list(payload) == ["type", "timestamp", "data"]
     assert payload["type"] == "server.online" and payload["data"]["server"]["status"] == "online"
@@ -181,6 +183,22 @@ async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
         assert (len(receiver.requests), elsewhere.connections) == (1, 0)
     finally:
         await elsewhere.stop()
+
+
+async def test_answers_are_read_up_to_a_cap_and_slow_ones_time_out(
+    hub: RunningHub, where: tuple[str, str], receiver: ws.Receiver
+) -> None:
+    endpoint, secret = await ws.endpoint(
+        hub.state.sessionmaker, hub.state.keyring, where, receiver.url
+    )
+    receiver.secrets, receiver.reply = [secret], b"x" * 2_000_000
+    made = await webhook_worker.send_test(hub.state, endpoint)
+    assert made.ok and made.response_excerpt == "x" * 1024
+    receiver.reply, receiver.stall = None, FAST["webhook_timeout"] + 2
+    made = await webhook_worker.send_test(hub.state, endpoint)
+    assert not made.ok and made.error == "timed out (limit 3 s)" and made.status_code is None
+    assert made.latency_ms is not None and 2900 <= made.latency_ms < 4500
+    assert len(receiver.requests) == 2 and not receiver.unverified()
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,9 +56,13 @@ class Receiver:
     host: str = "127.0.0.1"
     port: int = 0
     redirect_to: str | None = None
+    # Set to answer with this body, or to keep the hub waiting this long before answering.
+    reply: bytes | None = None
+    stall: float = 0.0
     connections: int = 0
     requests: list[Received] = field(default_factory=list)
     _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -72,6 +77,9 @@ class Receiver:
         """Go down: the port refuses connections until ``start`` again."""
         if self._server is not None:
             self._server.close()
+            for handler in self._handlers:
+                handler.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
@@ -86,8 +94,11 @@ class Receiver:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(5 + self.stall):
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
                 lines = head.split("\r\n")[1:]
                 headers = {
@@ -95,11 +106,14 @@ class Receiver:
                     for k, _, v in (line.partition(":") for line in lines if line)
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-            writer.write(self._respond(headers, body))
+            response = self._respond(headers, body)
+            await asyncio.sleep(self.stall)
+            writer.write(response)
             await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._handlers.discard(handler)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -125,7 +139,7 @@ class Receiver:
             )
         )
         extra = f"Location: {self.redirect_to}\r\n" if self.redirect_to else ""
-        text = f"answer {status} to {webhook_id}".encode()
+        text = self.reply or f"answer {status} to {webhook_id}".encode()
         return (
             f"HTTP/1.1 {status} Whatever\r\nContent-Length: {len(text)}\r\n{extra}"
             "Connection: close\r\n\r\n"
