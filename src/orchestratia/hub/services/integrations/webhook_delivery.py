@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,11 +137,13 @@ class Request:
     """Everything one attempt sends, read while the delivery is leased."""
 
     delivery_id: str
+    endpoint_id: str
     number: int
     url: str
     msg_id: str
-    body: bytes
-    secrets: list[str]
+    body: bytes = field(repr=False)
+    # Opened just for signing; kept out of any repr so no log line can carry them.
+    secrets: list[str] = field(repr=False)
 
     # Empty when the endpoint's secret does not open: nothing unsigned is ever sent.
     UNSIGNABLE = "the signing secret cannot be opened (the hub's operator must restore its key)"
@@ -156,6 +158,7 @@ async def request_for(db: AsyncSession, keyring: Keyring, delivery: WebhookDeliv
     endpoint = await db.get_one(WebhookEndpoint, delivery.endpoint_id)
     return Request(
         delivery_id=delivery.id,
+        endpoint_id=endpoint.id,
         number=delivery.attempts + 1,
         url=endpoint.url,
         msg_id=event.id,
@@ -185,17 +188,18 @@ async def record(
     health. None when the lease was no longer ``owner``'s (nothing is recorded; roll back);
     otherwise the attempt and, when this failure disabled the endpoint, the dashboard notice.
     Does not commit."""
-    now = utcnow()
-    delivery = await db.get_one(WebhookDelivery, request.delivery_id, populate_existing=True)
     # Finishing attempts of one endpoint take turns (row lock on PostgreSQL, the write lock on
-    # SQLite): none can put a delivery back to pending after another disabled the endpoint.
+    # SQLite, taken before anything is read): none can put a delivery back to pending after
+    # another disabled the endpoint.
     await db.execute(
         update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == delivery.endpoint_id)
+        .where(WebhookEndpoint.id == request.endpoint_id)
         .values(id=WebhookEndpoint.id)
         .execution_options(synchronize_session=False)
     )
-    endpoint = await db.get_one(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
+    now = utcnow()
+    delivery = await db.get_one(WebhookDelivery, request.delivery_id, populate_existing=True)
+    endpoint = await db.get_one(WebhookEndpoint, request.endpoint_id, populate_existing=True)
     event_type = await db.scalar(
         select(IntegrationEvent.type).where(IntegrationEvent.id == delivery.event_id)
     )
