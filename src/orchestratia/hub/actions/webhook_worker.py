@@ -3,14 +3,13 @@
 Each pass claims due deliveries (a lease per attempt, so replicas never make the same attempt
 twice), runs up to ``webhook_concurrency`` requests at once, and records each outcome in a
 transaction of its own. The worker wakes when deliveries are queued (``hub.webhooks_due``),
-when the soonest retry comes due, and at least every ``integrations_poll_interval``. A replica
+when an attempt ends, and at least every ``integrations_poll_interval``. A replica
 that dies mid-request leaves a lease that runs out; another replica then makes that attempt
 again with the same ``webhook-id`` (at-least-once, as Standard Webhooks expects)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -18,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.actions import transaction
 from orchestratia.hub.db.integration_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict
-from orchestratia.hub.services.integrations import webhook_delivery
+from orchestratia.hub.services.integrations import webhook_delivery, worker
 from orchestratia.hub.services.integrations.webhook_http import AttemptResult, WebhookSender
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.state import HubState
@@ -29,8 +27,6 @@ log = logging.getLogger(__name__)
 # How long attempts under way may finish once the hub stops, before they are cancelled (their
 # leases then run out and the attempt is made again).
 STOP_GRACE = 2.0
-# Shortest sleep between passes, so a retry due "now" never turns the loop into a spin.
-MIN_NAP = 0.01
 
 
 class _LeaseLost(Exception):
@@ -86,44 +82,42 @@ async def send_test(hub: HubState, endpoint: WebhookEndpoint) -> WebhookAttempt:
 
 
 async def run(hub: HubState, stop: asyncio.Event) -> None:
-    """Deliver until ``stop`` is set."""
+    """Deliver until ``stop`` is set (the integrations' shared loop: a pass, then a nap until
+    woken or the poll interval). Each attempt that ends wakes the loop, so a freed slot or a
+    quick retry is taken up at once."""
     settings = hub.settings
     sender = WebhookSender(settings, connections=settings.webhook_concurrency)
     running: set[asyncio.Task[None]] = set()
+
+    async def start_due() -> int:
+        free = settings.webhook_concurrency - len(running)
+        if free <= 0:
+            return 0
+        async with hub.sessionmaker() as db:
+            claimed = await webhook_delivery.claim_due(db, hub.replica_id, settings, free)
+        for delivery in claimed:
+            task = asyncio.create_task(_attempt_logged(hub, sender, delivery))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        # A full slate goes again at once; fewer means nothing more is due right now.
+        return len(claimed) if len(claimed) < free else settings.webhook_concurrency
+
     try:
-        while not stop.is_set():
-            nap = settings.integrations_poll_interval
-            free = settings.webhook_concurrency - len(running)
-            hub.webhooks_due.clear()
-            if free > 0:
-                try:
-                    nap = await _start_due(hub, sender, running, free, nap)
-                except Exception:
-                    log.exception("claiming webhook deliveries failed; retrying next pass")
-            await _nap(hub, stop, running, max(nap, MIN_NAP))
+        await worker.run(
+            stop,
+            hub.webhooks_due,
+            settings.integrations_poll_interval,
+            start_due,
+            settings.webhook_concurrency,
+            "webhook delivery",
+        )
     finally:
         if running:
             await asyncio.wait(set(running), timeout=STOP_GRACE)
-            for task in running:
+            for task in set(running):
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
         await sender.aclose()
-
-
-async def _start_due(
-    hub: HubState, sender: WebhookSender, running: set[asyncio.Task[None]], free: int, nap: float
-) -> float:
-    """Claim up to ``free`` due deliveries and start their attempts; how long to sleep."""
-    async with hub.sessionmaker() as db:
-        claimed = await webhook_delivery.claim_due(db, hub.replica_id, hub.settings, free)
-        soonest = None if len(claimed) == free else await webhook_delivery.next_due(db)
-    for delivery in claimed:
-        task = asyncio.create_task(_attempt_logged(hub, sender, delivery))
-        running.add(task)
-        task.add_done_callback(running.discard)
-    if soonest is not None:
-        nap = min(nap, (soonest - utcnow()).total_seconds())
-    return nap
 
 
 async def _attempt_logged(hub: HubState, sender: WebhookSender, delivery: WebhookDelivery) -> None:
@@ -132,17 +126,5 @@ async def _attempt_logged(hub: HubState, sender: WebhookSender, delivery: Webhoo
     except Exception:
         # The lease runs out and the attempt is made again; the loop carries on.
         log.exception("webhook delivery %s: the attempt failed to complete", delivery.id)
-
-
-async def _nap(
-    hub: HubState, stop: asyncio.Event, running: set[asyncio.Task[None]], seconds: float
-) -> None:
-    """Sleep until woken (queued work, the hub stopping, an attempt finishing) or ``seconds``."""
-    wakers = [asyncio.create_task(stop.wait()), asyncio.create_task(hub.webhooks_due.wait())]
-    try:
-        await asyncio.wait([*wakers, *running], timeout=seconds, return_when="FIRST_COMPLETED")
     finally:
-        for waker in wakers:
-            waker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waker
+        hub.webhooks_due.set()  # a slot is free, and a retry may be due soon

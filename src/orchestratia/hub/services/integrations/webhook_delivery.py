@@ -118,20 +118,6 @@ async def claim_due(
     )
 
 
-async def next_due(db: AsyncSession) -> datetime | None:
-    """When the soonest claimable delivery comes due (so the worker can sleep until then);
-    deliveries leased to an attempt under way, or waiting their turn, do not count."""
-    now = utcnow()
-    free = or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now)
-    found: datetime | None = await db.scalar(
-        select(WebhookDelivery.next_attempt_at)
-        .where(WebhookDelivery.status == "pending", free, *_ready())
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(1)
-    )
-    return found
-
-
 @dataclass(frozen=True)
 class Request:
     """Everything one attempt sends, read while the delivery is leased."""
