@@ -16,7 +16,7 @@ from tests.integration.hub_setup import (
     tenant_b,
 )
 from tests.integration.running_hub import RunningHub
-from tests.integration.webhook_support import (
+from tests.integration.webhook_api_support import (
     make_endpoint,
     queued_test_delivery,
     webhook_calls,

@@ -10,7 +10,7 @@ import pytest
 from tests.integration.hub_setup import cast_of
 from tests.integration.key_support import key_client, make_key
 from tests.integration.running_hub import RunningHub
-from tests.integration.webhook_support import (
+from tests.integration.webhook_api_support import (
     Call,
     make_endpoint,
     queued_test_delivery,

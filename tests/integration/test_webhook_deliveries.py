@@ -21,7 +21,7 @@ from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.services.integrations.webhook_log import MAX_PENDING_TESTS
 from tests.integration.helpers import audit_rows
 from tests.integration.running_hub import RunningHub
-from tests.integration.webhook_support import make_endpoint, stand_in_worker, without_test_wait
+from tests.integration.webhook_api_support import make_endpoint, without_test_wait
 from tests.support import wait_until
 from tests.webhook_receiver import webhook_receiver
 
@@ -44,8 +44,7 @@ async def test_a_test_event_answers_the_receivers_outcome(
     with webhook_receiver() as receiver:
         made = await make_endpoint(admin, project_id, receiver.url)
         wid = made["id"]
-        async with stand_in_worker(hub.state):
-            res = await admin.post(f"/api/v1/webhooks/{wid}/test")
+        res = await admin.post(f"/api/v1/webhooks/{wid}/test")
         assert res.status_code == 200, res.text
         outcome = res.json()
         assert outcome["attempted"] is True and outcome["ok"] is True
@@ -85,43 +84,40 @@ async def test_failed_deliveries_are_sent_again_with_the_same_id(
     with webhook_receiver() as receiver:
         wid = (await make_endpoint(admin, project_id, receiver.url))["id"]
         receiver.status, receiver.reply = 503, b"down for maintenance"
-        async with stand_in_worker(hub.state):
-            first = (await admin.post(f"/api/v1/webhooks/{wid}/test")).json()
-            second = (await admin.post(f"/api/v1/webhooks/{wid}/test")).json()
-            for outcome in (first, second):
-                assert outcome["attempted"] is True and outcome["ok"] is False
-                assert outcome["status_code"] == 503
-            failed = await admin.get(
-                f"/api/v1/webhooks/{wid}/deliveries", params={"status": "failed"}
+        first = (await admin.post(f"/api/v1/webhooks/{wid}/test")).json()
+        second = (await admin.post(f"/api/v1/webhooks/{wid}/test")).json()
+        for outcome in (first, second):
+            assert outcome["attempted"] is True and outcome["ok"] is False
+            assert outcome["status_code"] == 503
+        failed = await admin.get(f"/api/v1/webhooks/{wid}/deliveries", params={"status": "failed"})
+        assert {d["id"] for d in failed.json()["deliveries"]} == {
+            first["delivery_id"], second["delivery_id"]
+        }  # fmt: skip
+        health = (await admin.get(f"/api/v1/webhooks/{wid}")).json()
+        assert health["last_delivery_status"] == "failed"
+
+        receiver.status, receiver.reply = 200, b"back"
+        res = await admin.post(f"/api/v1/webhooks/{wid}/redeliver-failed")
+        assert res.status_code == 200 and res.json() == {"queued": 2}
+
+        async def both_succeeded() -> bool:
+            res = await admin.get(
+                f"/api/v1/webhooks/{wid}/deliveries", params={"status": "succeeded"}
             )
-            assert {d["id"] for d in failed.json()["deliveries"]} == {
-                first["delivery_id"], second["delivery_id"]
-            }  # fmt: skip
-            health = (await admin.get(f"/api/v1/webhooks/{wid}")).json()
-            assert health["last_delivery_status"] == "failed"
+            return len(res.json()["deliveries"]) == 2
 
-            receiver.status, receiver.reply = 200, b"back"
-            res = await admin.post(f"/api/v1/webhooks/{wid}/redeliver-failed")
-            assert res.status_code == 200 and res.json() == {"queued": 2}
+        await wait_until(both_succeeded, 10, "the failed deliveries to succeed")
+        again = await admin.post(
+            f"/api/v1/webhooks/{wid}/deliveries/{first['delivery_id']}/redeliver"
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "pending" and again.json()["attempts"] == 2
 
-            async def both_succeeded() -> bool:
-                res = await admin.get(
-                    f"/api/v1/webhooks/{wid}/deliveries", params={"status": "succeeded"}
-                )
-                return len(res.json()["deliveries"]) == 2
+        async def third_attempt() -> dict[str, Any] | None:
+            found = await _delivery(admin, wid, first["delivery_id"])
+            return found if found["attempts"] == 3 else None
 
-            await wait_until(both_succeeded, 10, "the failed deliveries to succeed")
-            again = await admin.post(
-                f"/api/v1/webhooks/{wid}/deliveries/{first['delivery_id']}/redeliver"
-            )
-            assert again.status_code == 200, again.text
-            assert again.json()["status"] == "pending" and again.json()["attempts"] == 2
-
-            async def third_attempt() -> dict[str, Any] | None:
-                found = await _delivery(admin, wid, first["delivery_id"])
-                return found if found["attempts"] == 3 else None
-
-            detail = await wait_until(third_attempt, 10, "the redelivery")
+        detail = await wait_until(third_attempt, 10, "the redelivery")
         assert [(a["number"], a["status_code"]) for a in detail["attempts_log"]] == [
             (1, 503), (2, 200), (3, 200)
         ]  # fmt: skip

@@ -10,7 +10,7 @@ from orchestratia.hub.db.integration_models import WebhookEndpoint
 from orchestratia.hub.db.types import utcnow
 from tests.integration.hub_setup import add_user, tenant_b
 from tests.integration.running_hub import RunningHub
-from tests.integration.webhook_support import (
+from tests.integration.webhook_api_support import (
     make_endpoint,
     queued_test_delivery,
     without_test_wait,

@@ -18,7 +18,7 @@ from orchestratia.hub.services.integrations.webhook_endpoints import MAX_ENDPOIN
 from orchestratia.protocol.integration_events import EVENT_TYPES
 from tests.integration.helpers import audit_rows
 from tests.integration.running_hub import RunningHub
-from tests.integration.webhook_support import make_endpoint
+from tests.integration.webhook_api_support import make_endpoint
 
 # A public address: accepted with private targets refused, and never dialled (no worker runs).
 PUBLIC_URL = "https://93.184.215.14/hooks/orchestratia?source=hub"

@@ -144,6 +144,12 @@ SAMPLES: list[dict[str, Any]] = [
             "reason": "runaway loop",
         },
     },
+    {
+        "type": "webhook_disabled",
+        "endpoint_id": "we-1",
+        "url": "https://hooks.example/orc",
+        "reason": "no successful delivery since 2026-12-04T09:30:00+00:00",
+    },
 ]
 
 

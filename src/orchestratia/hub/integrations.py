@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from orchestratia.hub.actions import webhook_worker
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.integrations import dispatch, email_notify, worker
 from orchestratia.hub.state import HubState
@@ -62,4 +63,5 @@ def chores(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
             ),
             name="approval expiry",
         ),
+        asyncio.create_task(webhook_worker.run(hub, stop), name="webhook delivery"),
     ]

@@ -90,9 +90,18 @@ class HubSettings(BaseSettings):
     smtp_allow_private: bool = False
     # How often integration workers look for due work when nothing woke them.
     integrations_poll_interval: float = Field(default=1.0, gt=0, le=60)
-    # How long a webhook delivery keeps being retried before it counts as failed (seconds;
-    # three days by default, so a receiver down over a weekend still gets every event).
-    webhook_retry_window: float = Field(default=3 * 24 * 3600.0, gt=0)
+    # Webhook delivery (seconds): a request's connect and total time limits; retries back off
+    # from ``webhook_retry_base`` doubling up to ``webhook_retry_cap`` (full jitter) until
+    # ``webhook_retry_window`` after the event; an endpoint failing for ``webhook_disable_after``
+    # is disabled. ``webhook_concurrency`` requests run at once per replica.
+    webhook_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    webhook_timeout: float = Field(default=15.0, gt=0, le=300)
+    webhook_retry_base: float = Field(default=5.0, gt=0)
+    webhook_retry_cap: float = Field(default=6 * 3600.0, gt=0)
+    # Three days by default, so a receiver down over a weekend still gets every event.
+    webhook_retry_window: float = Field(default=3 * 86400.0, gt=0)
+    webhook_disable_after: float = Field(default=3 * 86400.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

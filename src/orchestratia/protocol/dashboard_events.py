@@ -101,6 +101,16 @@ class AssignmentPauseUpdate(_Event):
     pause: AssignmentPause
 
 
+class WebhookDisabled(_Event):
+    """A webhook endpoint failed for too long and the hub stopped sending to it; its owner
+    re-enables it once the receiver works again."""
+
+    type: Literal["webhook_disabled"] = "webhook_disabled"
+    endpoint_id: str
+    url: str
+    reason: str
+
+
 DashboardEvent = Annotated[
     ServerUpdate
     | SessionUpdate
@@ -110,7 +120,8 @@ DashboardEvent = Annotated[
     | PermissionDecision
     | SessionActivity
     | SessionScreen
-    | AssignmentPauseUpdate,
+    | AssignmentPauseUpdate
+    | WebhookDisabled,
     Field(discriminator="type"),
 ]
 dashboard_event_adapter: TypeAdapter[DashboardEvent] = TypeAdapter(DashboardEvent)
