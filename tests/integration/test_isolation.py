@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from orchestratia.hub.db.models import RegistrationToken
@@ -18,9 +17,8 @@ from tests.integration.hub_setup import (
 from tests.integration.running_hub import RunningHub
 from tests.integration.webhook_api_support import (
     make_endpoint,
-    queued_test_delivery,
+    queued_delivery,
     webhook_calls,
-    without_test_wait,
 )
 
 
@@ -36,12 +34,11 @@ async def _statuses(
 
 
 async def test_other_tenant_sees_404_everywhere(
-    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, monkeypatch: pytest.MonkeyPatch
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     a_server = await register_server(admin, project_id)
-    without_test_wait(monkeypatch)
     hook = await make_endpoint(admin, project_id, "https://93.184.215.14/a")
-    hook_delivery = await queued_test_delivery(admin, hook["id"])
+    hook_delivery = await queued_delivery(hub, hook["id"])
     made = await admin.post("/api/v1/api-keys", json={"name": "ci", "scopes": ["tasks:read"]})
     a_key = made.json()["id"]
     bob = await tenant_b(hub)

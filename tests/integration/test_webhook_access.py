@@ -5,7 +5,6 @@ project and other tenants find nothing (404), and nothing they try changes the e
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.integration.hub_setup import cast_of
 from tests.integration.key_support import key_client, make_key
@@ -13,9 +12,8 @@ from tests.integration.running_hub import RunningHub
 from tests.integration.webhook_api_support import (
     Call,
     make_endpoint,
-    queued_test_delivery,
+    queued_delivery,
     webhook_calls,
-    without_test_wait,
 )
 
 URL = "https://93.184.215.14/in"
@@ -31,11 +29,10 @@ async def _statuses(client: httpx.AsyncClient, calls: list[Call]) -> set[int]:
 
 
 async def test_only_owners_manage_webhooks(
-    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, monkeypatch: pytest.MonkeyPatch
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    without_test_wait(monkeypatch)
     made = await make_endpoint(admin, project_id, URL, description="ci")
-    delivery = await queued_test_delivery(admin, made["id"])
+    delivery = await queued_delivery(hub, made["id"])
     calls = webhook_calls(project_id, made["id"], delivery)
     async with cast_of(hub, admin, project_id) as cast:
         assert await _statuses(cast.member, calls) == {403}

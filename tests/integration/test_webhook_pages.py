@@ -4,7 +4,6 @@ the delivery log, never a secret; others get the hub's 403 and 404 pages."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from orchestratia.hub.db.integration_models import WebhookEndpoint
 from orchestratia.hub.db.types import utcnow
@@ -12,20 +11,18 @@ from tests.integration.hub_setup import add_user, tenant_b
 from tests.integration.running_hub import RunningHub
 from tests.integration.webhook_api_support import (
     make_endpoint,
-    queued_test_delivery,
-    without_test_wait,
+    queued_delivery,
 )
 
 URL = "https://93.184.215.14/hooks?team=ops"
 
 
 async def test_owner_sees_endpoints_health_and_log(
-    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, monkeypatch: pytest.MonkeyPatch
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    without_test_wait(monkeypatch)
     quiet = await make_endpoint(admin, project_id, URL, description="ops channel")
     picky = await make_endpoint(admin, project_id, URL + "&n=2", events=["task.failed"])
-    delivery = await queued_test_delivery(admin, quiet["id"])
+    delivery = await queued_delivery(hub, quiet["id"])
     async with hub.state.sessionmaker() as db:
         row = await db.get(WebhookEndpoint, picky["id"])
         assert row is not None
@@ -46,7 +43,7 @@ async def test_owner_sees_endpoints_health_and_log(
 
     detail = await admin.get(f"/webhooks/{quiet['id']}")
     assert detail.status_code == 200, detail.text
-    assert f'data-delivery-id="{delivery}"' in detail.text and "webhook.test" in detail.text
+    assert f'data-delivery-id="{delivery}"' in detail.text and "task.created" in detail.text
     assert "not tried yet" in detail.text and 'id="send-test"' in detail.text
     assert quiet["secret"] not in detail.text and 'id="delete-hook"' in detail.text
     log = await admin.get(f"/ui/webhooks/{quiet['id']}/deliveries", params={"status": "failed"})

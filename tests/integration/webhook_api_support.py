@@ -1,14 +1,18 @@
 """Webhook endpoints through the API in tests: making one, every webhook route aimed at one
-endpoint (for the access and isolation tests), and test events that answer without waiting."""
+endpoint (for the access and isolation tests), and deliveries queued for later."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
-from orchestratia.hub.actions import webhooks as webhook_actions
+from orchestratia.hub.db.integration_models import IntegrationEvent, WebhookEndpoint
+from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.services.integrations import webhook_delivery
+from orchestratia.hub.services.integrations.events import new_event_id
+from tests.integration.running_hub import RunningHub
 
 
 async def make_endpoint(
@@ -46,14 +50,24 @@ def webhook_calls(project_id: str, endpoint_id: str, delivery_id: str) -> list[C
     ]
 
 
-async def queued_test_delivery(client: httpx.AsyncClient, endpoint_id: str) -> str:
-    """The id of a test event's delivery (no worker needed: it stays queued)."""
-    res = await client.post(f"/api/v1/webhooks/{endpoint_id}/test")
-    assert res.status_code == 200, res.text
-    delivery_id: str = res.json()["delivery_id"]
-    return delivery_id
-
-
-def without_test_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Test events answer at once, unattempted: these tests run no delivery worker."""
-    monkeypatch.setattr(webhook_actions, "TEST_WAIT_SECONDS", 0.0)
+async def queued_delivery(hub: RunningHub, endpoint_id: str) -> str:
+    """The id of a delivery to the endpoint that no worker attempts during a test (due in a
+    day), for tests that need a delivery to aim at."""
+    async with hub.state.sessionmaker() as db:
+        endpoint = await db.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        now = utcnow()
+        event = IntegrationEvent(
+            id=new_event_id(),
+            tenant_id=endpoint.tenant_id,
+            project_id=endpoint.project_id,
+            type="task.created",
+            data={},
+            created_at=now,
+            dispatched_at=now,
+        )
+        delivery = webhook_delivery.delivery_for(event, endpoint, now + timedelta(days=3))
+        delivery.next_attempt_at = now + timedelta(days=1)
+        db.add_all([event, delivery])
+        await db.commit()
+        return delivery.id

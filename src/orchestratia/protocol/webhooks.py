@@ -184,13 +184,11 @@ class RedeliverResult(BaseModel):
 
 
 class WebhookTestResult(BaseModel):
-    """What the receiver made of a test event: ``attempted`` False when no attempt finished
-    within the wait (the delivery stays queued and shows in the log)."""
+    """What the receiver made of a test event (its one attempt, also in the delivery log)."""
 
     delivery_id: str
     event_id: str
-    attempted: bool
-    ok: bool | None = None
+    ok: bool
     status_code: int | None = None
     latency_ms: int | None = None
     error: str | None = None

@@ -3,13 +3,12 @@ the delivery worker wakes it once committed."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestratia.hub.actions import webhook_worker
 from orchestratia.hub.actions.transaction import run
-from orchestratia.hub.db.integration_models import WebhookAttempt, WebhookEndpoint
+from orchestratia.hub.db.integration_models import WebhookEndpoint
+from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.integrations import webhook_endpoints as endpoints
@@ -22,11 +21,6 @@ from orchestratia.protocol.webhooks import (
     WebhookTestResult,
     WebhookUpdate,
 )
-
-# How long ``send_test`` waits for the worker's first attempt: the receiver's timeout and a
-# poll or two of the worker fit in it.
-TEST_WAIT_SECONDS = 10.0
-TEST_POLL_SECONDS = 0.1
 
 
 async def create(
@@ -110,38 +104,30 @@ async def redeliver_failed(
 async def send_test(
     db: AsyncSession, hub: HubState, principal: Principal, endpoint_id: str, actor: audit.Actor
 ) -> WebhookTestResult:
-    """Queue a test event for the endpoint, wake the worker and wait (a bounded time) for its
-    first attempt; the outcome of that attempt, or ``attempted: false`` if none came."""
+    """Send the endpoint a signed test event now and answer the attempt's outcome."""
+    endpoint, _ = await endpoints.managed(db, principal, endpoint_id)
+    if not endpoint.enabled:
+        raise Conflict(webhook_log.DISABLED)
+    # The attempt takes transactions of its own: hold no read open meanwhile (the endpoint,
+    # detached first, keeps what was loaded).
+    db.expunge(endpoint)
+    await db.rollback()
+    attempt = await webhook_worker.send_test(hub, endpoint)
 
-    async def work() -> tuple[str, str]:
-        endpoint, _ = await endpoints.managed(db, principal, endpoint_id)
-        delivery = await webhook_log.queue_test(db, endpoint, actor)
-        return delivery.id, delivery.event_id
+    async def work() -> str:
+        audited, _ = await endpoints.managed(db, principal, endpoint_id)
+        delivery = await webhook_log.delivery_of(db, audited, attempt.delivery_id)
+        details = {"delivery_id": delivery.id, "event_id": delivery.event_id}
+        await endpoints.record_change(db, actor, "webhook.tested", audited, details)
+        return delivery.event_id
 
-    delivery_id, event_id = await run(db, hub, lambda _: work())
-    hub.webhooks_due.set()
-    attempt = await _wait_first_attempt(hub, delivery_id)
-    result = WebhookTestResult(delivery_id=delivery_id, event_id=event_id, attempted=False)
-    if attempt is None:
-        return result
-    return result.model_copy(
-        update={
-            "attempted": True,
-            "ok": attempt.ok,
-            "status_code": attempt.status_code,
-            "latency_ms": attempt.latency_ms,
-            "error": attempt.error,
-            "response_excerpt": attempt.response_excerpt,
-        }
+    event_id = await run(db, hub, lambda _: work())
+    return WebhookTestResult(
+        delivery_id=attempt.delivery_id,
+        event_id=event_id,
+        ok=attempt.ok,
+        status_code=attempt.status_code,
+        latency_ms=attempt.latency_ms,
+        error=attempt.error,
+        response_excerpt=attempt.response_excerpt,
     )
-
-
-async def _wait_first_attempt(hub: HubState, delivery_id: str) -> WebhookAttempt | None:
-    deadline = time.monotonic() + TEST_WAIT_SECONDS
-    while True:
-        # A session per look: each one reads what the worker committed since.
-        async with hub.sessionmaker() as db:
-            found = await webhook_log.first_attempt(db, delivery_id)
-        if found is not None or time.monotonic() >= deadline:
-            return found
-        await asyncio.sleep(TEST_POLL_SECONDS)

@@ -8,8 +8,6 @@ answer that made it, and in the answer of the rotation that replaced it."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,30 +25,19 @@ from orchestratia.hub.db.integration_models import (
 from orchestratia.hub.db.models import Project
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, NotFound
-from orchestratia.hub.sealed_columns import WEBHOOK_PREVIOUS_SECRET, WEBHOOK_SECRET
+from orchestratia.hub.sealed_columns import WEBHOOK_SECRET
 from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import projects
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.projects import ProjectAccess
-from orchestratia.hub.services.integrations import address_policy
+from orchestratia.hub.services.integrations import address_policy, signing
+from orchestratia.hub.services.integrations.webhook_delivery import TEST_EVENT
 from orchestratia.protocol.webhooks import SecretRotate, WebhookCreate, WebhookUpdate
 
 # Enough for every tool a team connects; a runaway script making endpoints stops here.
 MAX_ENDPOINTS_PER_PROJECT = 20
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
 OWNERS_ONLY = "only the project's owners manage its webhooks"
-# The type of the events the "send test event" button makes, for one endpoint each.
-TEST_EVENT = "webhook.test"
-
-
-def new_signing_secret() -> str:
-    """A Standard Webhooks signing secret: ``whsec_`` + base64 of 32 random bytes.
-
-    LEAD: the delivery worker's ``new_secret()`` (branch ``delivery``) makes the same kind of
-    secret; swap this for it at merge so one function defines the format."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -161,8 +148,8 @@ async def create(
         created_at=now,
         updated_at=now,
     )
-    secret = new_signing_secret()
-    endpoint.secret_sealed = keyring.seal(secret, WEBHOOK_SECRET.aad(endpoint.id))
+    secret = signing.new_secret()
+    endpoint.secret_sealed = signing.seal_secret(keyring, endpoint.id, secret)
     db.add(endpoint)
     await db.flush()
     await record_change(db, actor, "webhook.created", endpoint, _settings_of(endpoint))
@@ -295,16 +282,17 @@ async def rotate_secret(
     secret still in its overlap is dropped."""
     endpoint, _ = await managed(db, principal, endpoint_id)
     current = keyring.open(endpoint.secret_sealed, WEBHOOK_SECRET.aad(endpoint.id))
-    secret = new_signing_secret()
+    secret = signing.new_secret()
     now = utcnow()
     if body.overlap_hours > 0:
-        aad = WEBHOOK_PREVIOUS_SECRET.aad(endpoint.id)
-        endpoint.previous_secret_sealed = keyring.seal(current, aad)
+        endpoint.previous_secret_sealed = signing.seal_previous_secret(
+            keyring, endpoint.id, current
+        )
         endpoint.previous_secret_expires_at = now + timedelta(hours=body.overlap_hours)
     else:
         endpoint.previous_secret_sealed = None
         endpoint.previous_secret_expires_at = None
-    endpoint.secret_sealed = keyring.seal(secret, WEBHOOK_SECRET.aad(endpoint.id))
+    endpoint.secret_sealed = signing.seal_secret(keyring, endpoint.id, secret)
     endpoint.updated_at = now
     await record_change(
         db, actor, "webhook.secret_rotated", endpoint, {"overlap_hours": body.overlap_hours}

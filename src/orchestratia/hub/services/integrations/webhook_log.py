@@ -1,13 +1,13 @@
 """An endpoint's delivery log (deliveries newest first, each with its attempts) and the ways an
-owner puts deliveries back in the queue: redeliver one, redeliver every failed one, send a test
-event. The delivery worker makes the attempts; this module only reads and queues rows."""
+owner puts deliveries back in the queue: redeliver one, or every failed one. The delivery worker
+makes the attempts; this module only reads and queues rows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.integration_models import (
@@ -19,8 +19,8 @@ from orchestratia.hub.db.integration_models import (
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict, Invalid, NotFound
 from orchestratia.hub.services import audit
-from orchestratia.hub.services.integrations.events import new_event_id
-from orchestratia.hub.services.integrations.webhook_endpoints import TEST_EVENT, record_change
+from orchestratia.hub.services.integrations import webhook_delivery
+from orchestratia.hub.services.integrations.webhook_endpoints import record_change
 from orchestratia.protocol.webhooks import (
     AttemptPublic,
     DeliveryDetail,
@@ -29,15 +29,7 @@ from orchestratia.protocol.webhooks import (
     DeliveryQuery,
 )
 
-# LEAD: the delivery worker (branch ``delivery``) owns the retry schedule and has its own
-# ``redeliver``/``redeliver_failed``; a redelivery here gets a fresh series of this length,
-# about the ~3 days of the first one. Swap these row updates for the worker's at merge.
-RETRY_WINDOW = timedelta(days=3)
-# A test event is tried once: the person who sent it is waiting for the answer.
-TEST_WINDOW = timedelta(minutes=1)
 DISABLED = "this endpoint is disabled; enable it first"
-# Test events not yet sent that one endpoint may hold: a held-down button queues no flood.
-MAX_PENDING_TESTS = 5
 
 
 def public(delivery: WebhookDelivery, event_type: str, latency_ms: int | None) -> dict[str, Any]:
@@ -170,32 +162,17 @@ async def detail(db: AsyncSession, endpoint: WebhookEndpoint, delivery_id: str) 
     )
 
 
-def _queued_again(now: datetime) -> dict[str, Any]:
-    """The columns of a delivery put back in the queue: due now, a fresh retry window, no
-    lease. ``attempts`` is kept, so attempt numbers keep counting up in the log."""
-    return {
-        "status": "pending",
-        "next_attempt_at": now,
-        "give_up_at": now + RETRY_WINDOW,
-        "lease_owner": None,
-        "lease_until": None,
-        "completed_at": None,
-    }
-
-
 async def redeliver(
     db: AsyncSession, endpoint: WebhookEndpoint, delivery_id: str, actor: audit.Actor
 ) -> WebhookDelivery:
-    """Send one delivery again now, with the same ``webhook-id``. LEAD: swap for the delivery
-    worker's ``redeliver(db, delivery)`` at merge."""
+    """Send one delivery again now, with the same ``webhook-id``."""
     if not endpoint.enabled:
         raise Conflict(DISABLED)
     delivery = await delivery_of(db, endpoint, delivery_id)
     now = utcnow()
     if delivery.lease_until is not None and delivery.lease_until > now:
         raise Conflict("this delivery is being attempted right now; look again in a moment")
-    for column, value in _queued_again(now).items():
-        setattr(delivery, column, value)
+    webhook_delivery.redeliver(db, delivery)
     await record_change(
         db, actor, "webhook.redelivered", endpoint, {"delivery_id": delivery.id, "count": 1}
     )
@@ -204,83 +181,11 @@ async def redeliver(
 
 
 async def redeliver_failed(db: AsyncSession, endpoint: WebhookEndpoint, actor: audit.Actor) -> int:
-    """Send every failed delivery of the endpoint again now; how many. LEAD: swap for the
-    delivery worker's ``redeliver_failed(db, endpoint)`` at merge."""
+    """Send every failed delivery of the endpoint again now; how many."""
     if not endpoint.enabled:
         raise Conflict(DISABLED)
-    result: Any = await db.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "failed")
-        .values(**_queued_again(utcnow()))
-        .execution_options(synchronize_session=False)
-    )
-    count = int(result.rowcount or 0)
+    count = await webhook_delivery.redeliver_failed(db, endpoint)
     await record_change(
         db, actor, "webhook.redelivered", endpoint, {"failed": True, "count": count}
     )
     return count
-
-
-async def queue_test(
-    db: AsyncSession, endpoint: WebhookEndpoint, actor: audit.Actor
-) -> WebhookDelivery:
-    """A ``webhook.test`` event for this endpoint alone, due now. It is born dispatched, so the
-    dispatcher never fans it out to the project's other endpoints."""
-    if not endpoint.enabled:
-        raise Conflict(DISABLED)
-    waiting = await db.scalar(
-        select(func.count())
-        .select_from(WebhookDelivery)
-        .join(IntegrationEvent, IntegrationEvent.id == WebhookDelivery.event_id)
-        .where(
-            WebhookDelivery.endpoint_id == endpoint.id,
-            WebhookDelivery.status == "pending",
-            IntegrationEvent.type == TEST_EVENT,
-        )
-    )
-    if (waiting or 0) >= MAX_PENDING_TESTS:
-        raise Conflict(
-            f"{MAX_PENDING_TESTS} test events to this endpoint are still waiting to be sent; "
-            "look at the delivery log before sending more"
-        )
-    now = utcnow()
-    event = IntegrationEvent(
-        id=new_event_id(),
-        tenant_id=endpoint.tenant_id,
-        project_id=endpoint.project_id,
-        type=TEST_EVENT,
-        data={
-            "endpoint_id": endpoint.id,
-            "project_id": endpoint.project_id,
-            "message": "A test event from Orchestratia: this endpoint is wired up.",
-            "sent_by": actor.id,
-        },
-        created_at=now,
-        dispatched_at=now,
-    )
-    delivery = WebhookDelivery(
-        tenant_id=endpoint.tenant_id,
-        project_id=endpoint.project_id,
-        endpoint_id=endpoint.id,
-        event_id=event.id,
-        status="pending",
-        next_attempt_at=now,
-        give_up_at=now + TEST_WINDOW,
-        created_at=now,
-    )
-    db.add_all([event, delivery])
-    await db.flush()
-    await record_change(
-        db, actor, "webhook.tested", endpoint, {"delivery_id": delivery.id, "event_id": event.id}
-    )
-    return delivery
-
-
-async def first_attempt(db: AsyncSession, delivery_id: str) -> WebhookAttempt | None:
-    """The delivery's first attempt, once the worker recorded it."""
-    return await db.scalar(
-        select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id == delivery_id)
-        .order_by(WebhookAttempt.number)
-        .limit(1)
-    )
