@@ -58,6 +58,8 @@ class HubSettings(BaseSettings):
     # sessions alive meanwhile.
     session_lost_timeout: float = 300.0
     auth_timeout: float = 5.0
+    # How long ``/readyz`` waits for the database before calling the hub not ready.
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     liveness_sweep_interval: float = 1.0
 
     max_body_bytes: int = 1_048_576
