@@ -9,7 +9,9 @@ from pathlib import Path
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import run, state_path_for
+from orchestratia.agent.link.hub_tls import HubTlsError
 from orchestratia.agent.link.registration import RegistrationError, register
+from orchestratia.agent.link.secure_link import check_transport
 from orchestratia.cli.agent import configure_logging
 
 
@@ -28,8 +30,10 @@ def main(argv: list[str] | None = None) -> None:
             config.save(path)
             print(f"registered {config.name} with {config.hub_url}; config in {path}")
             return
+        config = AgentConfig.load(path)
+        check_transport(config)
         configure_logging()
-        asyncio.run(run(AgentConfig.load(path), state_path_for(path)))
-    except (RegistrationError, ConfigError) as exc:
+        asyncio.run(run(config, state_path_for(path)))
+    except (RegistrationError, ConfigError, HubTlsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

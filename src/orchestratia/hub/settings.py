@@ -36,7 +36,12 @@ class HubSettings(BaseSettings):
     secret_key: SecretStr | None = None
     # ``id:base64url,…`` (first one current); otherwise keys live in <data_dir>/keys (sealing).
     encryption_keys: SecretStr | None = None
+    # Where users and daemons reach the hub; ``https://…`` also marks cookies Secure when a
+    # proxy terminates TLS.
     public_url: str | None = None
+    # The hub terminates TLS itself when both are set (``hub serve --certfile --keyfile``).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8765
     redis_url: str | None = None
