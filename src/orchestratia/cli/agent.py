@@ -12,7 +12,7 @@ import typer
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import read_state, run, state_path_for
-from orchestratia.agent.link.hub_tls import HubTlsError
+from orchestratia.agent.link.hub_tls import ENV_ALLOW_INSECURE, ENV_CA_FILE, HubTlsError
 from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.agent.link.secure_link import check_transport
 from orchestratia.cli.install_hooks import install_hooks
@@ -74,11 +74,17 @@ def register_cmd(
     name: Annotated[str | None, typer.Option(help="Server name (default: hostname).")] = None,
     ca_file: Annotated[
         Path | None,
-        typer.Option(help="PEM bundle of a private CA that signed the hub's certificate."),
+        typer.Option(
+            help="PEM bundle of a private CA that signed the hub's certificate (kept).",
+            envvar=ENV_CA_FILE,
+        ),
     ] = None,
     allow_insecure: Annotated[
         bool,
-        typer.Option(help="Allow a plain http:// hub on another machine (trusted networks)."),
+        typer.Option(
+            help="Allow a plain http:// hub on another machine (trusted networks only).",
+            envvar=ENV_ALLOW_INSECURE,
+        ),
     ] = False,
 ) -> None:
     """Register this server with the hub named inside TOKEN and save its key."""

@@ -22,11 +22,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--config", type=Path, default=None, help="config file path")
     parser.add_argument("--name", default=None, help="server name when registering")
+    parser.add_argument(
+        "--ca-file", type=Path, default=None, help="private CA of the hub's certificate"
+    )
+    parser.add_argument(
+        "--allow-insecure", action="store_true", help="allow plain http:// to another machine"
+    )
     args = parser.parse_args(argv)
     path: Path = args.config or default_config_path()
     try:
         if args.register:
-            config = asyncio.run(register(args.register, name=args.name, config_path=path))
+            config = asyncio.run(
+                register(
+                    args.register,
+                    name=args.name,
+                    config_path=path,
+                    ca_file=args.ca_file,
+                    allow_insecure=args.allow_insecure,
+                )
+            )
             config.save(path)
             print(f"registered {config.name} with {config.hub_url}; config in {path}")
             return
