@@ -124,9 +124,9 @@ class DaemonProcess:
     proc: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
 
-    def register(self, token: str) -> subprocess.CompletedProcess[str]:
+    def register(self, token: str, *options: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            orchestratia("agent", "register", token, "--config", str(self.config)),
+            orchestratia("agent", "register", token, "--config", str(self.config), *options),
             env=self.env,
             capture_output=True,
             text=True,
