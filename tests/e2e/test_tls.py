@@ -199,6 +199,7 @@ def test_plain_websocket_to_another_machine_is_refused(daemon_factory: Any, tmp_
     }
     daemon.config.parent.mkdir(parents=True)
     daemon.config.write_text(yaml.safe_dump(settings))
+    daemon.config.chmod(0o600)
     for argv in (
         orchestratia("agent", "run", "--config", str(daemon.config)),
         [

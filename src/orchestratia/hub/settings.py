@@ -98,6 +98,12 @@ class HubSettings(BaseSettings):
     # How often integration workers look for due work when nothing woke them.
     integrations_poll_interval: float = Field(default=1.0, gt=0, le=60)
 
+    @field_validator("tls_certfile", "tls_keyfile", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # ``ORCHESTRATIA_TLS_KEYFILE=`` means no key, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
