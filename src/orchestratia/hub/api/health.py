@@ -29,6 +29,7 @@ async def healthz() -> Liveness:
 @router.get(
     "/readyz",
     dependencies=[PUBLIC],
+    response_model=Readiness,
     responses={503: {"model": Readiness, "description": "a check failed"}},
 )
 async def readyz(hub: HubDep) -> JSONResponse:
