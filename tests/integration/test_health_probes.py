@@ -46,3 +46,40 @@ async def test_unmigrated_database_is_not_ready(tmp_path: Path) -> None:
         "detail": f"database at no revision, this hub needs {packaged_head()}; "
         "run `orchestratia hub migrate`",
     }
+
+
+async def test_a_database_that_does_not_answer_is_not_ready(tmp_path: Path) -> None:
+    # A listener that accepts connections and never says a word: what a hung PostgreSQL (or a
+    # black-holed route) looks like to the hub.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    settings = make_settings(
+        f"postgresql://nobody@127.0.0.1:{port}/hub",
+        tmp_path / "data",
+        readiness_timeout=0.5,
+        liveness_sweep_interval=3600,
+    )
+    running, task = await start_hub(settings)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            ready = await client.get("/readyz")
+            live = await client.get("/healthz")
+    finally:
+        running.server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        for writer in accepted:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {
+        "database": {"ok": False, "detail": "no answer to SELECT 1 within 0.5s"},
+        "migrations": {"ok": False, "detail": "not checked"},
+    }
+    assert accepted, "the hub never tried the database"
