@@ -169,6 +169,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
             "ORCHESTRATIA_HEARTBEAT_TIMEOUT": "3",
             "ORCHESTRATIA_RESTART_GRACE": "5",
             "ORCHESTRATIA_LIVENESS_SWEEP_INTERVAL": "0.2",
+            # The tests' mail catcher listens on 127.0.0.1, a private target refused by default.
+            "ORCHESTRATIA_SMTP_ALLOW_PRIVATE": "true",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,7 +302,10 @@ def authenticated(hub: HubProcess) -> tuple[httpx.Client, str]:
     return client, token
 
 
-def make_rig(hub: HubProcess, daemon: DaemonProcess, root: Path) -> Rig:
+def make_rig(
+    hub: HubProcess, daemon: DaemonProcess, root: Path, launch: Callable[[], object] | None = None
+) -> Rig:
+    """A registered, online server; ``launch`` starts its daemon (default: ``daemon.start``)."""
     api, token = authenticated(hub)
     project = api.post("/api/v1/projects", json={"name": f"chaos-{uuid.uuid4().hex[:6]}"})
     assert project.status_code == 201, project.text
@@ -321,7 +324,7 @@ def make_rig(hub: HubProcess, daemon: DaemonProcess, root: Path) -> Rig:
     config.update(tmux_socket=socket, state_dir=str(root / "agent-state"))
     daemon.config.write_text(yaml.safe_dump(config))
     rig = Rig(hub, daemon, api, token, project_id, config["server_id"], socket, root)
-    daemon.start()
+    (launch or daemon.start)()
     rig.wait_online()
     return rig
 

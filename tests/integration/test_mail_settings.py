@@ -24,6 +24,12 @@ SECRET = "smtp-secret-Xy7"
 
 
 @pytest.fixture
+def hub_overrides() -> dict[str, Any]:
+    """The test mail server listens on 127.0.0.1, which the hub refuses unless allowed."""
+    return {"smtp_allow_private": True}
+
+
+@pytest.fixture
 def catcher() -> Iterator[MailCatcher]:
     with mail_catcher() as running:
         yield running

@@ -48,6 +48,9 @@ def collect_system_info() -> dict[str, Any]:
         "cpu_count": psutil.cpu_count() or 0,
         "platform": platform.platform(),
         "python_version": platform.python_version(),
+        # This machine's clock (Unix seconds): the hub compares it with its own at arrival
+        # (``hub doctor`` reports the skew).
+        "clock": round(time.time(), 3),
     }
     memory = psutil.virtual_memory()
     info.update(memory_total=memory.total, memory_used=memory.used, memory_percent=memory.percent)

@@ -9,17 +9,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import read_state, run, state_path_for
 from orchestratia.agent.link.hub_tls import ENV_ALLOW_INSECURE, ENV_CA_FILE, HubTlsError
 from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.agent.link.secure_link import check_transport
+from orchestratia.agent.service.spec import ROOT_ENV
+from orchestratia.cli.agent_service import install_service, service_report, uninstall_service
 from orchestratia.cli.install_hooks import install_hooks
 from orchestratia.cli.output import console, emit_json, fail
 
 app = typer.Typer(help="Operate the agent daemon on this server.", no_args_is_help=True)
 app.command("install-hooks")(install_hooks)
+app.command("install-service")(install_service)
+app.command("uninstall-service")(uninstall_service)
 
 
 def configure_logging() -> None:
@@ -107,14 +112,22 @@ def run_cmd(config: ConfigOpt = None) -> None:
 def status(
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    root: Annotated[Path | None, typer.Option("--root", envvar=ROOT_ENV, hidden=True)] = None,
 ) -> None:
-    """Show whether the daemon is connected to its hub."""
+    """Show whether the daemon is connected to its hub, and whether it runs as a service."""
     path = config or default_config_path()
     state = read_state(path)
+    services = service_report(root)
+    if not as_json:
+        for service in services:
+            console.print(
+                f"[bold]service ({service['scope']})[/bold]: {escape(service['summary'])}",
+                highlight=False,
+            )
     if state is None:
         fail(f"no daemon state next to {path}; is `orchestratia agent run` running?", as_json)
     if as_json:
-        emit_json(state)
+        emit_json({**state, "service": services})
         return
     for key, value in state.items():
         console.print(

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from orchestratia.cli import hub_audit, hub_export, hub_keys, hub_plans
+from orchestratia.cli import hub_audit, hub_export, hub_keys, hub_ops, hub_plans
 from orchestratia.cli.output import console, fail
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db import migrate
@@ -28,6 +28,8 @@ app.add_typer(hub_audit.app, name="audit")
 app.command("export")(hub_export.export)
 app.command("rotate-keys", help=hub_keys.HELP)(hub_keys.rotate_keys)
 app.command("set-plan")(hub_plans.set_plan)
+app.command("backup")(hub_ops.backup)
+app.command("doctor")(hub_ops.doctor)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from orchestratia.hub.api import auth as auth_api
 from orchestratia.hub.api import inbox as inbox_api
 from orchestratia.hub.api import invites as invites_api
 from orchestratia.hub.api import mail_settings as mail_settings_api
+from orchestratia.hub.api import notification_prefs as notification_prefs_api
 from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
@@ -228,6 +229,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         audit_api.router,
         invites_api.router,
         mail_settings_api.router,
+        notification_prefs_api.router,
         usage.router,
         palette.router,
         overview_api.router,

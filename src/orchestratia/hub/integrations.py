@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+from orchestratia.hub.services.integrations import email_notify
 from orchestratia.hub.state import HubState
 
 
 def chores(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     """Start the integration loops; each returns once ``stop`` is set."""
-    del hub, stop
-    return []
+    return [
+        asyncio.create_task(email_notify.run(hub, stop), name="email notifications"),
+    ]

@@ -17,6 +17,7 @@ from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.services.fleet.throughput import OutputMeter
+from orchestratia.hub.services.integrations.worker import Wakeup
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.grid_watch import GridWatch
 from orchestratia.hub.ws.pending import PendingReplies
@@ -58,7 +59,7 @@ class HubState:
     integrations_due: asyncio.Event = field(default_factory=asyncio.Event)
     # Set when deliveries or notifications were queued, to wake their workers early.
     webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
-    notifications_due: asyncio.Event = field(default_factory=asyncio.Event)
+    notifications_due: Wakeup = field(default_factory=Wakeup)
 
     def __post_init__(self) -> None:
         self.grid = GridWatch(

@@ -41,7 +41,7 @@ async def _deliver(db: AsyncSession, hub: HubState, issued: invites.Issued, base
         server = await mail_settings.server_for(db, hub.keyring, invite.tenant_id)
         if server is None:
             return Delivered(issued, link, False, NO_MAIL_SERVER)
-        await send(server, message)
+        await send(server, message, allow_private=hub.settings.smtp_allow_private)
     except MailFailed as exc:
         return Delivered(issued, link, False, f"the invite mail was not sent: {exc}")
     return Delivered(issued, link, True)

@@ -23,7 +23,13 @@ async def save(
     body: MailSettingsUpdate,
     actor: audit.Actor,
 ) -> MailSettings:
-    return await run(db, hub, lambda _: mail_settings.put(db, hub.keyring, principal, body, actor))
+    return await run(
+        db,
+        hub,
+        lambda _: mail_settings.put(
+            db, hub.keyring, principal, body, actor, hub.settings.smtp_allow_private
+        ),
+    )
 
 
 async def remove(db: AsyncSession, hub: HubState, principal: Principal, actor: audit.Actor) -> None:
@@ -39,7 +45,11 @@ async def send_test(
         server = await mail_settings.server_for(db, hub.keyring, principal.tenant_id)
         if server is None:
             raise Conflict("no mail server is configured; save the mail settings first")
-        await send(server, messages.test(to, principal.email))
+        await send(
+            server,
+            messages.test(to, principal.email),
+            allow_private=hub.settings.smtp_allow_private,
+        )
     except MailFailed as exc:
         return MailTestResult(sent=False, error=str(exc))
     return MailTestResult(sent=True)

@@ -10,7 +10,7 @@ login (and its second factor), health, server           ``PUBLIC``
 registration (one-time token), an invite link and
 accepting it
 logout, password change, second-factor set-up,         ``LOGIN_ONLY`` (no API keys)
-changing one's preferences
+changing one's preferences (and notification choices)
 current user, own preferences, project list and         ``ANY_CALLER`` (a login or any valid key)
 project, plan usage
 command palette search (each kind by its read scope)    ``ANY_CALLER``

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -38,3 +41,13 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
+
+
+def head_revisions() -> set[str]:
+    """The revisions this code's migrations end in."""
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def current_revisions(connection: Connection) -> set[str]:
+    """The revisions the database is at (empty: never migrated); run with ``run_sync``."""
+    return set(MigrationContext.configure(connection).get_current_heads())

@@ -1,6 +1,7 @@
-"""The account page (Security): change password, and set up, use and turn off the second
-factor. The partials call the same services as ``/api/v1/auth/totp/*``; the QR code is drawn
-here, as an SVG data URI, so the secret never leaves the hub for a third-party renderer."""
+"""The account page (Security): change password, set up, use and turn off the second factor,
+and choose which events reach you by Telegram and email. The partials call the same services as
+``/api/v1/auth/totp/*``; the QR code is drawn here, as an SVG data URI, so the secret never
+leaves the hub for a third-party renderer."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from fastapi.responses import HTMLResponse, Response
 from orchestratia.hub.api.deps import HubDep, SessionDep
 from orchestratia.hub.api.second_factor import OwnerDep
 from orchestratia.hub.services.access import preferences, second_factor
+from orchestratia.hub.services.integrations import preferences as notification_preferences
 from orchestratia.hub.web.page_context import Page, open_page
 from orchestratia.hub.web.rendering import MaybePrincipal, templates
+from orchestratia.protocol.notification_preferences import EVENT_LABELS
 from orchestratia.protocol.second_factor import CODE_PATTERN
 
 router = APIRouter(include_in_schema=False)
@@ -35,7 +38,15 @@ async def account(
         return page
     status = await second_factor.status(db, page.principal)
     chosen = await preferences.read(db, page.principal)
-    return page.render("account.html", tab="security", status=status, preferences=chosen)
+    channels = await notification_preferences.read(db, page.principal)
+    return page.render(
+        "account.html",
+        tab="security",
+        status=status,
+        preferences=chosen,
+        channels=channels,
+        event_labels=EVENT_LABELS,
+    )
 
 
 @router.post("/ui/account/totp/enrol", response_class=HTMLResponse)

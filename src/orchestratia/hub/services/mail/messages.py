@@ -40,3 +40,10 @@ def invite(
 def test(to: str, sent_by: str) -> Message:
     text = f"This is a test mail from Orchestratia, sent by {sent_by}. Mail settings work."
     return Message(to=to, subject="Orchestratia test mail", text=text + "\n", html=_html([text]))
+
+
+def notification(to: str, subject: str, lines: list[str], link: str) -> Message:
+    """A notification: what happened in a few lines, then where to act on it."""
+    tail = "You get this because of your notification settings on your Orchestratia account page."
+    text = "\n\n".join(lines) + f"\n\n{link}\n\n{tail}\n"
+    return Message(to=to, subject=subject, text=text, html=_html(lines, link, (tail,)))

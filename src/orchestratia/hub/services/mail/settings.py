@@ -7,10 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.team_models import MailSettings
-from orchestratia.hub.errors import Forbidden, NotFound
+from orchestratia.hub.errors import Forbidden, Invalid, NotFound
 from orchestratia.hub.sealing import Keyring, SealingError, sealed_for
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
+from orchestratia.hub.services.integrations.address_policy import AddressRefused, check_host
 from orchestratia.hub.services.mail.smtp import MailFailed, MailServer
 from orchestratia.protocol.invites import MailSettingsUpdate
 
@@ -22,6 +23,17 @@ def _admin(principal: Principal) -> None:
 
 def _aad(tenant_id: str) -> bytes:
     return sealed_for("mail_settings", "password_sealed", tenant_id)
+
+
+async def _check_host(host: str, port: int, allow_private: bool) -> None:
+    """Refuse a server on a private, loopback, link-local or metadata address (AddressRefused,
+    a 422 with the reason). A name that does not resolve yet is kept: sending checks again."""
+    try:
+        await check_host(host, port, allow_private)
+    except AddressRefused:
+        raise
+    except Invalid:
+        return
 
 
 async def _row(db: AsyncSession, tenant_id: str) -> MailSettings | None:
@@ -39,8 +51,10 @@ async def put(
     principal: Principal,
     body: MailSettingsUpdate,
     actor: audit.Actor,
+    allow_private: bool,
 ) -> MailSettings:
     _admin(principal)
+    await _check_host(body.host, body.port, allow_private)
     row = await _row(db, principal.tenant_id)
     if row is None:
         row = MailSettings(tenant_id=principal.tenant_id, host=body.host, from_address="")

@@ -1,14 +1,27 @@
-"""Sending one message over SMTP, off the event loop, with timeouts; never logging credentials."""
+"""Sending one message over SMTP, off the event loop, with timeouts; never logging credentials.
+
+The mail server's host is resolved and checked against the address policy first (a tenant must
+not make the hub talk to its own network), and the connection then dials exactly the addresses
+that passed, checking the peer once more: a DNS answer that changes in between gains nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+
+from orchestratia.hub.errors import Invalid
+from orchestratia.hub.services.integrations.address_policy import (
+    IPAddress,
+    check_host,
+    check_resolved,
+)
 
 log = logging.getLogger(__name__)
 # Per socket operation (connect, each command), and for the whole exchange: a slow or dead
@@ -51,16 +64,47 @@ def _compose(server: MailServer, message: Message) -> EmailMessage:
     return mail
 
 
-def _send_blocking(server: MailServer, mail: EmailMessage) -> None:
+class _Pinned(smtplib.SMTP):
+    """An SMTP client that dials only the checked ``addresses`` of its host; TLS still verifies
+    the certificate against the host's name."""
+
+    addresses: list[IPAddress]
+    allow_private: bool
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        failure = OSError(f"{host} has no address to dial")
+        for address in self.addresses:
+            try:
+                sock = socket.create_connection((str(address), port), timeout)
+            except OSError as exc:
+                failure = exc
+                continue
+            peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%", 1)[0])
+            try:
+                check_resolved(host, [peer], self.allow_private)
+            except Invalid:
+                sock.close()
+                raise
+            return sock
+        raise failure
+
+
+class _PinnedTLS(smtplib.SMTP_SSL, _Pinned):
+    """``_Pinned`` for implicit TLS: SMTP_SSL wraps the socket that ``_Pinned`` dialled."""
+
+
+def _send_blocking(
+    server: MailServer, mail: EmailMessage, addresses: list[IPAddress], allow_private: bool
+) -> None:
     context = ssl.create_default_context()
-    client: smtplib.SMTP
+    client: _Pinned
     if server.security == "tls":
-        client = smtplib.SMTP_SSL(
-            server.host, server.port, timeout=TIMEOUT_SECONDS, context=context
-        )
+        client = _PinnedTLS(timeout=TIMEOUT_SECONDS, context=context)
     else:
-        client = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS)
+        client = _Pinned(timeout=TIMEOUT_SECONDS)
+    client.addresses, client.allow_private = addresses, allow_private
     with client:
+        client.connect(server.host, server.port)
         if server.security == "starttls":
             client.starttls(context=context)
         if server.username:
@@ -88,13 +132,18 @@ def _reason(exc: Exception) -> str:
     return f"sending failed ({exc})"
 
 
-async def send(server: MailServer, message: Message) -> None:
-    """Send ``message``; MailFailed with the reason if it did not go out."""
+async def send(server: MailServer, message: Message, *, allow_private: bool) -> None:
+    """Send ``message``; MailFailed with the reason if it did not go out. ``allow_private`` is
+    the operator's ``smtp_allow_private``: whether the server may be on a private address."""
     mail = _compose(server, message)
     try:
-        await asyncio.wait_for(asyncio.to_thread(_send_blocking, server, mail), TOTAL_SECONDS)
-    except (smtplib.SMTPException, OSError) as exc:
-        reason = _reason(exc)
+        addresses = await check_host(server.host, server.port, allow_private)
+        await asyncio.wait_for(
+            asyncio.to_thread(_send_blocking, server, mail, addresses, allow_private),
+            TOTAL_SECONDS,
+        )
+    except (smtplib.SMTPException, OSError, Invalid) as exc:
+        reason = str(exc) if isinstance(exc, Invalid) else _reason(exc)
         # The reason names the server's answer, never the credentials we sent.
         log.warning(
             "mail to %s via %s:%s not sent: %s", message.to, server.host, server.port, reason

@@ -1,4 +1,5 @@
-// The account page: change password (JSON API), download the recovery codes just shown.
+// The account page: change password (JSON API), download the recovery codes just shown, and
+// the Telegram/email notification grid (saved on every change).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -22,6 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
     error.textContent = apiErrorText(await res.json().catch(() => ({})), res.status);
     error.hidden = false;
   });
+  wireChannelGrid();
   // The codes arrive in a partial after the page loaded: listen on the body.
   document.body.addEventListener("click", (ev) => {
     if (!ev.target.matches("#download-codes")) return;
@@ -33,3 +35,42 @@ document.addEventListener("DOMContentLoaded", () => {
     URL.revokeObjectURL(link.href);
   });
 });
+
+function wireChannelGrid() {
+  const form = document.getElementById("channel-form");
+  if (!form) return;
+  const saved = document.getElementById("channel-saved");
+  const error = document.getElementById("channel-error");
+  const chosen = (channel) =>
+    [...form.querySelectorAll(`input[name="${channel}"]:checked`)].map((box) => box.value);
+  // One save at a time, each sending the whole grid as it is then: two quick clicks must not
+  // reach the hub in the wrong order and leave the older choice stored.
+  let saving = Promise.resolve();
+  async function save(box) {
+    saved.hidden = true;
+    error.hidden = true;
+    const res = await fetch("/api/v1/account/notifications", {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify({ telegram: chosen("telegram"), email: chosen("email") }),
+    });
+    if (res.ok) {
+      saved.hidden = false;
+      return;
+    }
+    box.checked = !box.checked;
+    error.textContent = apiErrorText(await res.json().catch(() => ({})), res.status);
+    error.hidden = false;
+  }
+  form.addEventListener("change", (ev) => {
+    saved.hidden = true;
+    saving = saving
+      .then(() => save(ev.target))
+      .catch(() => {
+        ev.target.checked = !ev.target.checked;
+        error.textContent = "The hub could not be reached; nothing was saved.";
+        error.hidden = false;
+      });
+  });
+}
