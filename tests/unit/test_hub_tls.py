@@ -21,6 +21,8 @@ from orchestratia.agent.link.hub_tls import (
 )
 from orchestratia.agent.sessions.launch import session_environment
 from orchestratia.cli.hub import app
+from orchestratia.hub.doctor.tls import check as doctor_tls_check
+from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.tls import TlsFilesError, check_tls_files
 from orchestratia.protocol.sessions import SessionStartFrame
 
@@ -143,3 +145,19 @@ def test_hub_serve_refuses_bad_tls_before_listening(
     assert wrong_key.exit_code == 1
     assert "holds no PEM private key" in wrong_key.output
     assert not (tmp_path / "data").exists()  # nothing migrated, nothing bound
+
+
+def test_hub_doctor_checks_the_pair_hub_serve_uses(
+    issued: tuple[Path, Path], tmp_path: Path
+) -> None:
+    certfile, keyfile = issued
+    good = doctor_tls_check(
+        HubSettings(data_dir=tmp_path, tls_certfile=certfile, tls_keyfile=keyfile)
+    )
+    assert good.status == "ok" and str(certfile) in good.detail
+    other_key = tmp_path / "other-key.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_pem.write_to_path(str(other_key))
+    bad = doctor_tls_check(
+        HubSettings(data_dir=tmp_path, tls_certfile=certfile, tls_keyfile=other_key)
+    )
+    assert bad.status == "fail" and f"{other_key} is not the key of {certfile}" in bad.detail
