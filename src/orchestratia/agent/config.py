@@ -68,6 +68,11 @@ class AgentConfig(BaseModel):
     redact_patterns: list[str] = Field(default_factory=list, max_length=200)
     # Quiet output needed before a normal delivery is typed into a session (urgent ones skip it).
     delivery_idle_seconds: float = Field(default=3.0, ge=0, le=300)
+    # PEM bundle of the CA that signed the hub's certificate, when it is not in the system's
+    # trust store (a private CA). Verification itself is never off.
+    ca_file: Path | None = None
+    # Allow plain http:// / ws:// to a hub that is not on this machine (a trusted network only).
+    allow_insecure: bool = False
 
     @field_validator("hub_url")
     @classmethod
@@ -75,6 +80,12 @@ class AgentConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Sessions run elsewhere (their own working directory) and get this path too.
+        return value.expanduser().absolute() if value is not None else None
 
     @field_validator("redact_patterns")
     @classmethod

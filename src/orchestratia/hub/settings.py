@@ -36,7 +36,12 @@ class HubSettings(BaseSettings):
     secret_key: SecretStr | None = None
     # ``id:base64url,…`` (first one current); otherwise keys live in <data_dir>/keys (sealing).
     encryption_keys: SecretStr | None = None
+    # Where users and daemons reach the hub; ``https://…`` also marks cookies Secure when a
+    # proxy terminates TLS.
     public_url: str | None = None
+    # The hub terminates TLS itself when both are set (``hub serve --certfile --keyfile``).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8765
     redis_url: str | None = None
@@ -58,6 +63,8 @@ class HubSettings(BaseSettings):
     # sessions alive meanwhile.
     session_lost_timeout: float = 300.0
     auth_timeout: float = 5.0
+    # How long ``/readyz`` waits for the database before calling the hub not ready.
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     liveness_sweep_interval: float = 1.0
 
     max_body_bytes: int = 1_048_576
@@ -102,6 +109,12 @@ class HubSettings(BaseSettings):
     webhook_retry_window: float = Field(default=3 * 86400.0, gt=0)
     webhook_disable_after: float = Field(default=3 * 86400.0, gt=0)
     webhook_concurrency: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("tls_certfile", "tls_keyfile", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # ``ORCHESTRATIA_TLS_KEYFILE=`` means no key, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -29,7 +29,9 @@ from orchestratia.agent.link.errors import (
     parse_frame,
     raise_for_handshake_error,
 )
+from orchestratia.agent.link.hub_tls import HubTlsError
 from orchestratia.agent.link.routing import FrameHandler, FrameRouter, Route, route
+from orchestratia.agent.link.secure_link import failure_message, websocket_tls
 from orchestratia.agent.sysinfo import collect_system_info, prime_cpu_percent
 from orchestratia.protocol import PROTOCOL_VERSION
 from orchestratia.protocol.codes import CloseCode
@@ -207,8 +209,13 @@ class HubConnection:
         self._connected_since = None
         url = self.url
         try:
+            tls = websocket_tls(self.config, url)
+        except HubTlsError as exc:
+            raise LinkError(str(exc)) from None
+        try:
             ws = await connect(
                 url,
+                **tls,
                 open_timeout=self.open_timeout,
                 close_timeout=self.close_timeout,
                 # Liveness is the application heartbeat (SPEC §5), which the hub also judges us
@@ -225,7 +232,9 @@ class HubConnection:
                 raise KeyRejected(key_rejected_message(f"HTTP {status}")) from exc
             raise LinkError(f"hub at {url} refused the WebSocket upgrade: HTTP {status}") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise LinkError(f"cannot connect to {url}: {_describe(exc)}") from exc
+            # A certificate failure is one line naming the fix, not OpenSSL's wording.
+            reason = failure_message(self.config, exc) or _describe(exc)
+            raise LinkError(f"cannot connect to {url}: {reason}") from exc
         self._ws = ws
         try:
             auth_ok = await self._handshake(ws)
