@@ -4,6 +4,7 @@ transaction of its change, with a payload valid against the published models."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -34,6 +35,8 @@ from tests.integration.event_support import (
 )
 from tests.integration.running_hub import RunningHub
 from tests.integration.task_support import Fleet, fleet
+from tests.integration.webhook_api_support import make_endpoint
+from tests.integration.webhook_support import Receiver
 from tests.support import wait_until
 
 
@@ -41,7 +44,12 @@ from tests.support import wait_until
 def hub_overrides() -> dict[str, Any]:
     # The dispatcher's own poll is long: events dispatched within seconds prove the wake-up
     # after their commit works. Sessions of a gone server count as lost quickly.
-    return {"integrations_poll_interval": 30, "session_lost_timeout": 0.5}
+    # The webhook receiver listens on 127.0.0.1.
+    return {
+        "integrations_poll_interval": 30,
+        "session_lost_timeout": 0.5,
+        "webhook_allow_private": True,
+    }
 
 
 async def _plan_help_and_finish(f: Fleet, admin: httpx.AsyncClient) -> str:
@@ -93,6 +101,30 @@ async def _approvals(f: Fleet, admin: httpx.AsyncClient, hub: RunningHub) -> Non
 async def test_a_scripted_flow_records_every_event_type(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
+    receiver = Receiver(secrets=[])
+    await receiver.start()
+    made = await make_endpoint(admin, project_id, receiver.url)
+    receiver.secrets.append(made["secret"])
+    try:
+        await _scripted_flow(hub, admin, project_id)
+        # Every event reached the endpoint, each request signed per Standard Webhooks (the
+        # reference package verified it) and once per event.
+        rows = await events(hub)
+
+        def all_received() -> bool | None:
+            return {r.webhook_id for r in receiver.requests} >= {e.id for e in rows} or None
+
+        await wait_until(all_received, timeout=15, message="every event at the receiver")
+    finally:
+        await receiver.stop()
+    assert receiver.unverified() == []
+    assert sorted(r.webhook_id for r in receiver.requests) == sorted(e.id for e in rows)
+    assert {r.status for r in receiver.requests} == {200}
+    received = {json.loads(r.body)["type"] for r in receiver.requests}
+    assert received == set(EVENT_TYPES)
+
+
+async def _scripted_flow(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> None:
     async with fleet(hub, admin, project_id) as f:
         await f.session("w")
         planned = await _plan_help_and_finish(f, admin)
