@@ -28,6 +28,8 @@ app.command("set-plan")(hub_plans.set_plan)
 
 
 def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Config:
+    # The app learns where it actually listens: SSH tunnels carry their connections there.
+    settings = settings.model_copy(update={"host": host, "port": port})
     return uvicorn.Config(
         create_app(settings),
         host=host,

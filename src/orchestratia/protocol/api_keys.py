@@ -15,6 +15,7 @@ ApiScope = Literal[
     "sessions:read",
     "sessions:write",
     "servers:read",
+    "servers:write",
     "admin",
 ]
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)

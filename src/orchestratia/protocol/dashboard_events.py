@@ -14,6 +14,7 @@ from orchestratia.protocol.approval_api import PermissionEntryPublic
 from orchestratia.protocol.rest import JsonObject, ServerPublic, SessionPublic
 from orchestratia.protocol.stop_all import AssignmentPause
 from orchestratia.protocol.task_replies import TaskPublic
+from orchestratia.protocol.tunnels import TunnelPublic
 
 
 class _Event(BaseModel):
@@ -101,6 +102,14 @@ class AssignmentPauseUpdate(_Event):
     pause: AssignmentPause
 
 
+class TunnelUpdate(_Event):
+    """An SSH tunnel's current state (added, host key offered or pinned, up, down, gone)."""
+
+    type: Literal["tunnel_update"] = "tunnel_update"
+    tunnel: TunnelPublic
+    removed: bool = False
+
+
 DashboardEvent = Annotated[
     ServerUpdate
     | SessionUpdate
@@ -110,7 +119,8 @@ DashboardEvent = Annotated[
     | PermissionDecision
     | SessionActivity
     | SessionScreen
-    | AssignmentPauseUpdate,
+    | AssignmentPauseUpdate
+    | TunnelUpdate,
     Field(discriminator="type"),
 ]
 dashboard_event_adapter: TypeAdapter[DashboardEvent] = TypeAdapter(DashboardEvent)

@@ -20,7 +20,8 @@ task writes, pipelines, notes, inbox decisions          ``needs("tasks:write")``
 GET sessions, output, scrollback, share links,          ``needs("sessions:read")``
 permission log
 start/close/kill sessions, share links                  ``needs("sessions:write")``
-GET servers and their load history                      ``needs("servers:read")``
+GET servers and their load history, SSH tunnels        ``needs("servers:read")``
+SSH tunnel writes (owners only)                         ``needs("servers:write")``
 projects, members, registration tokens, server key      ``needs("admin")``
 revocation, server rename/relabel/removal, approval
 rules, task settings, API keys, invites, mail settings,

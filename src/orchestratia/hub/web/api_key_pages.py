@@ -25,6 +25,7 @@ SCOPE_MEANINGS: list[tuple[ApiScope, str]] = [
     ("sessions:read", "read sessions, their output and the permission log"),
     ("sessions:write", "start, close and share sessions"),
     ("servers:read", "read servers"),
+    ("servers:write", "add, confirm and remove servers reached over SSH"),
     ("admin", "projects, members, tokens, rules, settings and API keys"),
 ]
 
