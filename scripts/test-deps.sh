@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs beyond Python packages is present: tmux, Debian's chromium,
-# OpenSSH's server (the SSH tunnel tests start their own sshd), and a running PostgreSQL. Installs with apt when missing (root, or passwordless sudo).
+# OpenSSH's server (the SSH tunnel tests start sshd of their own), and a running PostgreSQL.
+# Installs with apt when missing (root, or passwordless sudo).
 set -euo pipefail
 
 SUDO=""
