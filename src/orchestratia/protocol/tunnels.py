@@ -103,7 +103,8 @@ class TunnelPublic(BaseModel):
 class TunnelSetup(BaseModel):
     """What to run on the server so its daemon reaches the hub through the tunnel."""
 
-    token: str
+    token: str  # registration token; carries hub_url
+    hub_url: str  # the tunnel's end on the server's loopback
     expires_at: datetime
     install_command: str
 

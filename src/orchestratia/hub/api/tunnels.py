@@ -15,6 +15,7 @@ from orchestratia.hub.api.deps import HubDep, PrincipalDep, SessionDep, UserActo
 from orchestratia.hub.api.scopes import needs
 from orchestratia.hub.api.servers import install_command
 from orchestratia.hub.services.fleet import servers
+from orchestratia.protocol.tokens import decode_hub_url
 from orchestratia.protocol.tunnels import (
     HostKeyConfirm,
     TunnelCreate,
@@ -31,6 +32,7 @@ router = APIRouter(prefix="/api/v1/tunnels", tags=["tunnels"])
 def setup_of(issued: servers.IssuedToken) -> TunnelSetup:
     return TunnelSetup(
         token=issued.token,
+        hub_url=decode_hub_url(issued.token),
         expires_at=issued.expires_at,
         install_command=install_command(issued.token),
     )
