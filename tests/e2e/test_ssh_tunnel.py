@@ -21,8 +21,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
 from tests.e2e.processes import DaemonProcess, HubProcess, api_client
-from tests.e2e.sshd_support import Sshd, running_sshd
 from tests.e2e.terminal_support import tmux_on
+from tests.sshd_support import Sshd, running_sshd
 from tests.support import free_port, wait_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

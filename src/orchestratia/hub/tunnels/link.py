@@ -129,7 +129,9 @@ async def serve(hub: HubState, tunnel_id: str) -> None:
             continue
         await _report(hub, tunnel_id, status="connecting")
         try:
-            conn = await _connect(hub, target, target.host_key)
+            # asyncssh's own timeouts cover the dial and the handshake; this one the whole.
+            async with asyncio.timeout(2 * settings.tunnel_connect_timeout):
+                conn = await _connect(hub, target, target.host_key)
         except asyncssh.HostKeyNotVerifiable:
             offered = await _offer(hub, target, settings.tunnel_connect_timeout)
             await _report(
