@@ -113,6 +113,8 @@
     dialog.showModal();
     $("tunnel-name").focus();
   });
+  // /fleet#add-over-ssh opens the dialog (a link from docs or a bookmark).
+  if (window.location.hash === "#add-over-ssh") $("add-over-ssh").click();
   form.addEventListener("change", () => {
     keyBox.hidden = form.elements.key_mode.value !== "paste";
   });
