@@ -42,6 +42,7 @@ LINES = 400
 COUNTER = r"""
 import os, sys, time
 total, pause, go = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+os.write(1, b"waiting for go\n")
 while not os.path.exists(go):
     time.sleep(0.02)
 for i in range(1, total + 1):
@@ -182,6 +183,9 @@ def _stream_across_sshd_restart(
     log_in(page, hub)
     page.goto(f"{hub.url}/sessions/{sid}")
     page.wait_for_function("() => window.term !== undefined")
+    # The viewer holds the screen (snapshot or stream) before the first numbered line exists,
+    # so every one of them reaches it as output.
+    wait_sync(lambda: "waiting for go" in str(page.evaluate(SCREEN_JS)), 15, "the viewer", 0.1)
     go.touch()
     wait_sync(lambda: len(ticks(page)) >= 40, 15, "the first lines in the browser", 0.1)
 
