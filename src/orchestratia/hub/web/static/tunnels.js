@@ -114,7 +114,11 @@
     $("tunnel-name").focus();
   });
   // /fleet#add-over-ssh opens the dialog (a link from docs or a bookmark).
-  if (window.location.hash === "#add-over-ssh") $("add-over-ssh").click();
+  const openFromHash = () => {
+    if (window.location.hash === "#add-over-ssh" && !dialog.open) $("add-over-ssh").click();
+  };
+  openFromHash();
+  window.addEventListener("hashchange", openFromHash);
   form.addEventListener("change", () => {
     keyBox.hidden = form.elements.key_mode.value !== "paste";
   });
