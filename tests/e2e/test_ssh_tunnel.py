@@ -5,7 +5,8 @@ it, and the unmodified daemon pointed at the tunnel's forwarded port: the daemon
 through the tunnel, a tmux session's numbered lines stream to a browser viewer, sshd is
 restarted (every connection it served killed) and the tunnel and daemon come back with every
 line shown exactly once. Then sshd comes back with a new host key: the hub refuses it, shows
-the new fingerprint in the API and on the fleet page, and never logs in."""
+the new fingerprint in the API and on the fleet page, and never logs in, until an owner
+trusts the new key from the page."""
 
 from __future__ import annotations
 
@@ -233,4 +234,10 @@ def _changed_host_key(
     # Refused before authentication, and not retried.
     assert sshd.accepted_logins() == 0
     assert tunnel(api, tid)["status"] == "host_key_mismatch"
+
+    # An owner who checked the new key trusts it from the page: pinned, and up again.
+    mismatch.get_by_role("button", name="Trust the new key").click()
+    expect(row.locator("[data-field=tunnel-status]")).to_have_text("up")
+    assert tunnel(api, tid)["host_key_fingerprint"] == new_fingerprint
+    assert sshd.accepted_logins() == 1
     page.context.close()
