@@ -85,6 +85,17 @@ def ticks(page: Page) -> list[str]:
     return re.findall(r"^tick \d{5}$", str(page.evaluate(SCREEN_JS)), re.MULTILINE)
 
 
+def recording(api: httpx.Client, sid: str) -> bytes:
+    out = bytearray()
+    while True:
+        res = api.get(f"/api/v1/sessions/{sid}/output", params={"offset": len(out)})
+        assert res.status_code == 200, res.text
+        assert int(res.headers["X-Orchestratia-Offset"]) == len(out), "hole in the recording"
+        if not res.content:
+            return bytes(out)
+        out += res.content
+
+
 def add_tunnel(api: httpx.Client, project_id: str, sshd: Sshd, remote_port: int) -> dict[str, Any]:
     body = {"project_id": project_id, "name": "behind-nat", "host": "127.0.0.1",
             "port": sshd.port, "username": sshd.user, "generate": True,
@@ -201,6 +212,8 @@ def _stream_across_sshd_restart(
     missing = sorted(set(expected) - set(seen))
     twice = sorted({line for line in seen if seen.count(line) > 1})
     assert seen == expected, f"missing {missing[:20]}, twice {twice[:20]}, {len(seen)} lines"
+    # The hub's recording holds them exactly once too.
+    assert re.findall(rb"tick \d{5}", recording(api, sid)) == [t.encode() for t in expected]
     page.context.close()
 
 
