@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from orchestratia.hub.actions.transaction import run_detached
@@ -23,13 +24,16 @@ class TunnelKeeper:
     def __init__(self, hub: HubState) -> None:
         self.hub = hub
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.renewed_at = time.monotonic()
 
     async def look(self) -> None:
         """One pass: renew leases, start tunnels newly held, stop those no longer ours."""
         hub = self.hub
         lease = timedelta(seconds=hub.settings.tunnel_lease_seconds)
+        started = time.monotonic()
         async with hub.sessionmaker() as db:
             held = await tunnel_leases.claim(db, hub.replica_id, utcnow(), lease)
+        self.renewed_at = started
         for tunnel_id, task in list(self.running.items()):
             if tunnel_id not in held:
                 task.cancel()
@@ -39,6 +43,15 @@ class TunnelKeeper:
             self.running[tunnel_id] = asyncio.create_task(
                 self._serve(tunnel_id), name=f"tunnel {tunnel_id}"
             )
+
+    def drop_if_lapsed(self) -> None:
+        """Without the database the leases cannot be renewed: once they have lapsed another
+        replica may hold the tunnels, so this one closes its connections."""
+        if time.monotonic() - self.renewed_at < self.hub.settings.tunnel_lease_seconds:
+            return
+        for task in self.running.values():
+            task.cancel()
+        self.running.clear()
 
     async def _serve(self, tunnel_id: str) -> None:
         try:
@@ -74,6 +87,7 @@ async def keep(hub: HubState, stop: asyncio.Event) -> None:
                 await keeper.look()
             except Exception:
                 log.exception("the tunnel keeper's look failed; retrying")
+                keeper.drop_if_lapsed()
             waits = [
                 asyncio.ensure_future(stop.wait()),
                 asyncio.ensure_future(hub.tunnels_due.wait()),
