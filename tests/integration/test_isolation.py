@@ -51,6 +51,12 @@ async def test_other_tenant_sees_404_everywhere(
         invites = f"/api/v1/projects/{project_id}/invites"
         res = await admin.post(invites, json={"email": "eve@a.example", "role": "member"})
         invite = f"{invites}/{res.json()['id']}"
+        res = await admin.post(
+            "/api/v1/tunnels",
+            json={"project_id": project_id, "name": "nat", "host": "10.0.0.9",
+                  "username": "ci", "generate": True},
+        )  # fmt: skip
+        tunnel = f"/api/v1/tunnels/{res.json()['id']}"
         calls: list[tuple[str, str, dict[str, Any] | None]] = [
             ("GET", f"/api/v1/projects/{project_id}", None),
             ("GET", f"/api/v1/projects/{project_id}/members", None),
@@ -86,6 +92,12 @@ async def test_other_tenant_sees_404_everywhere(
             ("POST", f"/api/v1/projects/{project_id}/stop-all", {"reason": "b was here"}),
             ("POST", f"/api/v1/projects/{project_id}/resume", None),
             *webhook_calls(project_id, hook["id"], hook_delivery),
+            ("GET", f"/api/v1/tunnels?project_id={project_id}", None),
+            ("GET", tunnel, None),
+            ("PATCH", tunnel, {"enabled": False}),
+            ("POST", f"{tunnel}/setup", None),
+            ("DELETE", tunnel, None),
+            ("GET", f"/ui/tunnels/{tunnel.rsplit('/', 1)[1]}/row", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)
@@ -115,7 +127,8 @@ async def test_other_tenant_sees_404_everywhere(
             .select_from(RegistrationToken)
             .where(RegistrationToken.project_id == project_id)
         )
-    assert tokens == 1  # only the one A used to register its server
+    # Only the one A used to register its server, and the one A's tunnel came with.
+    assert tokens == 2
     async with httpx.AsyncClient(base_url=hub.url) as anon:
         res = await anon.post(
             "/api/v1/servers/heartbeat", json={}, headers={"X-API-Key": a_server["api_key"]}

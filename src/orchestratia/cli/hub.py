@@ -62,6 +62,8 @@ def tls_files(
 def uvicorn_config(
     settings: HubSettings, host: str, port: int, tls: TlsFiles | None = None
 ) -> uvicorn.Config:
+    # The app learns where it actually listens: SSH tunnels carry their connections there.
+    settings = settings.model_copy(update={"host": host, "port": port})
     return uvicorn.Config(
         create_app(settings),
         host=host,

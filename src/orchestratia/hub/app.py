@@ -32,6 +32,7 @@ from orchestratia.hub.api import (
     servers,
     sessions,
     stop_all,
+    tunnels,
     usage,
 )
 from orchestratia.hub.api import approvals as approvals_api
@@ -249,6 +250,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         usage_pages.router,
         overview_pages.router,
         webhook_pages.router,
+        tunnels.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

@@ -1,6 +1,6 @@
 """The background work of integrations, started with the hub: the event dispatcher, webhook
 delivery, notifications and Telegram polling. Every loop runs on every replica; leases on the
-rows they work on keep replicas from doing the same work twice."""
+rows they work on keep replicas from doing the same work twice. (SSH tunnels run here too.)"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from orchestratia.hub.actions import webhook_worker
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.integrations import dispatch, email_notify, worker
 from orchestratia.hub.state import HubState
+from orchestratia.hub.tunnels import keeper
 
 EXPIRY_BATCH = 100
 
@@ -64,4 +65,5 @@ def chores(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
             name="approval expiry",
         ),
         asyncio.create_task(webhook_worker.run(hub, stop), name="webhook delivery"),
+        asyncio.create_task(keeper.keep(hub, stop), name="ssh tunnels"),
     ]

@@ -116,6 +116,17 @@ class HubSettings(BaseSettings):
         # ``ORCHESTRATIA_TLS_KEYFILE=`` means no key, not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
 
+    # SSH tunnels: a replica holds each tunnel for this long and renews at a third of it, so
+    # another replica takes over within this long after the holder dies.
+    tunnel_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # Keepalives on the SSH connection: it counts as lost after interval * count_max of silence.
+    tunnel_keepalive_interval: float = Field(default=15.0, gt=0, le=600)
+    tunnel_keepalive_count_max: int = Field(default=3, ge=1, le=100)
+    tunnel_connect_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Reconnects after a loss: full jitter over base · 2^attempt, capped.
+    tunnel_backoff_base: float = Field(default=1.0, gt=0, le=60)
+    tunnel_backoff_cap: float = Field(default=60.0, gt=0, le=3600)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -126,6 +137,16 @@ class HubSettings(BaseSettings):
                 # Refuse a typo at start-up rather than silently trusting nobody (or everybody).
                 ipaddress.ip_network(str(item), strict=False)
         return value
+
+    def listen_address(self) -> tuple[str, int]:
+        """Where this hub can be reached from its own machine: what a tunnel's forwarded
+        connections are carried to. A wildcard bind is reached on loopback."""
+        host = self.host.strip("[]")
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        return host, self.port
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -61,6 +61,8 @@ class HubState:
     # Set when deliveries or notifications were queued, to wake their workers early.
     webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
     notifications_due: Wakeup = field(default_factory=Wakeup)
+    # Set after a change to an SSH tunnel, so the tunnel keeper looks now.
+    tunnels_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.grid = GridWatch(

@@ -17,6 +17,7 @@ ApiScope = Literal[
     "servers:read",
     "webhooks:read",
     "webhooks:write",
+    "servers:write",
     "admin",
 ]
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)

@@ -14,6 +14,7 @@ from orchestratia.protocol.approval_api import PermissionEntryPublic
 from orchestratia.protocol.rest import JsonObject, ServerPublic, SessionPublic
 from orchestratia.protocol.stop_all import AssignmentPause
 from orchestratia.protocol.task_replies import TaskPublic
+from orchestratia.protocol.tunnels import TunnelPublic
 
 
 class _Event(BaseModel):
@@ -111,6 +112,14 @@ class WebhookDisabled(_Event):
     reason: str
 
 
+class TunnelUpdate(_Event):
+    """An SSH tunnel's current state (added, host key offered or pinned, up, down, gone)."""
+
+    type: Literal["tunnel_update"] = "tunnel_update"
+    tunnel: TunnelPublic
+    removed: bool = False
+
+
 DashboardEvent = Annotated[
     ServerUpdate
     | SessionUpdate
@@ -121,7 +130,8 @@ DashboardEvent = Annotated[
     | SessionActivity
     | SessionScreen
     | AssignmentPauseUpdate
-    | WebhookDisabled,
+    | WebhookDisabled
+    | TunnelUpdate,
     Field(discriminator="type"),
 ]
 dashboard_event_adapter: TypeAdapter[DashboardEvent] = TypeAdapter(DashboardEvent)
