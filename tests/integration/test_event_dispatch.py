@@ -144,8 +144,8 @@ async def test_deliveries_and_notifications_reach_exactly_who_should_hear(
     per_endpoint: dict[str, set[str]] = {}
     for d in made:
         per_endpoint.setdefault(d.endpoint_id, set()).add(d.event_id)
-        assert d.status == "pending" and d.attempts == 0
-        assert d.give_up_at - d.next_attempt_at == timedelta(seconds=WINDOW)
+        # (The delivery worker may have made attempts since: the window runs from creation.)
+        assert d.give_up_at - d.created_at == timedelta(seconds=WINDOW)
     assert per_endpoint == {
         endpoints["all"]: set(by_id),
         endpoints["created"]: {e.id for e in rows if e.type == "task.created"},
