@@ -90,6 +90,10 @@ class HubSettings(BaseSettings):
     smtp_allow_private: bool = False
     # How often integration workers look for due work when nothing woke them.
     integrations_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # The Telegram Bot API (a stand-in in tests, a local Bot API server for some operators),
+    # and how long one getUpdates long poll waits for updates (seconds).
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_poll_timeout: int = Field(default=25, ge=0, le=50)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
