@@ -42,6 +42,7 @@ from orchestratia.hub.api import invites as invites_api
 from orchestratia.hub.api import mail_settings as mail_settings_api
 from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
+from orchestratia.hub.api import telegram as telegram_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
@@ -231,6 +232,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         usage.router,
         palette.router,
         overview_api.router,
+        telegram_api.router,
         health.router,
         pages.router,
         task_pages.router,

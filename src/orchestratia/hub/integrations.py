@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
+from orchestratia.hub.services.integrations.telegram import workers as telegram
 from orchestratia.hub.state import HubState
 
 
 def chores(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     """Start the integration loops; each returns once ``stop`` is set."""
-    del hub, stop
-    return []
+    return [*telegram.chores(hub, stop)]
