@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.integration_models import TelegramBot
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.sealing import SealingError
 from orchestratia.hub.services.integrations.telegram import bots, updates
 from orchestratia.hub.services.integrations.telegram.bot_api import BotApi, TelegramError
 from orchestratia.hub.state import HubState
@@ -76,10 +79,20 @@ async def poll_bot(hub: HubState, bot_id: str, stop: asyncio.Event) -> None:
             bot = await _take(db, hub, bot_id)
             if bot is None:
                 return
-            token = bots.token_of(hub.keyring, bot)
+            try:
+                token = bots.token_of(hub.keyring, bot)
+            except SealingError:
+                # A key this replica lacks: let go, so a replica that has it can poll.
+                log.error("telegram bot %s: cannot open its token on this replica", bot_id)
+                await _store(hub, bot_id, poll_owner=None, poll_until=None)
+                return
         try:
             async with BotApi(hub.settings.telegram_api_base, token) as api:
-                found = await api.get_updates(bot.update_offset, hub.settings.telegram_poll_timeout)
+                found = await _unless_stopped(
+                    api.get_updates(bot.update_offset, hub.settings.telegram_poll_timeout), stop
+                )
+                if found is None:
+                    return
                 for item in found:
                     update_id = item.get("update_id")
                     if not isinstance(update_id, int) or update_id < bot.update_offset:
@@ -97,6 +110,25 @@ async def poll_bot(hub: HubState, bot_id: str, stop: asyncio.Event) -> None:
             pause = random.uniform(0, min(ERROR_BACKOFF_CAP, 2.0**failures))  # noqa: S311
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(pause, exc.retry_after or 0))
+
+
+async def _unless_stopped(
+    call: Coroutine[Any, Any, list[dict[str, Any]]], stop: asyncio.Event
+) -> list[dict[str, Any]] | None:
+    """The long poll's updates, or None once ``stop`` is set: only the HTTP request is cut
+    short at shutdown, never a database write under way."""
+    polling = asyncio.ensure_future(call)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((polling, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not polling.done():
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TelegramError):
+            await polling
+        return None
+    return polling.result()
 
 
 async def _pollable(hub: HubState) -> list[str]:
@@ -131,9 +163,10 @@ async def run(hub: HubState, stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), hub.settings.integrations_poll_interval)
     finally:
-        for task in pollers.values():
+        # Pollers end by themselves once ``stop`` is set (their long polls are cut short).
+        _, late = await asyncio.wait(pollers.values(), timeout=3) if pollers else (set(), set())
+        for task in late:
             task.cancel()
-        await asyncio.gather(*pollers.values(), return_exceptions=True)
         await _let_go(hub, list(pollers))
 
 
