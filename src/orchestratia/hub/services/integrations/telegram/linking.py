@@ -151,6 +151,22 @@ async def chat_of(db: AsyncSession, bot_id: str, user_id: str) -> int | None:
     )
 
 
+async def own_view(
+    db: AsyncSession, principal: Principal, project_id: str
+) -> tuple[TelegramBot | None, TelegramLink | None]:
+    """For any member: the project's bot (its token stays sealed) and the caller's own link."""
+    acc = await access(db, principal, project_id)
+    bot = await db.scalar(select(TelegramBot).where(TelegramBot.project_id == acc.project.id))
+    if bot is None:
+        return None, None
+    mine = await db.scalar(
+        select(TelegramLink).where(
+            TelegramLink.bot_id == bot.id, TelegramLink.user_id == principal.user_id
+        )
+    )
+    return bot, mine
+
+
 async def unlink(db: AsyncSession, principal: Principal, actor: audit.Actor, link_id: str) -> None:
     """People unlink their own chat; a project's owners unlink anyone's."""
     link = await db.scalar(
