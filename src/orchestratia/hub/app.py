@@ -69,6 +69,7 @@ from orchestratia.hub.web import (
     permission_pages,
     task_pages,
     team_pages,
+    telegram_pages,
     usage_pages,
 )
 from orchestratia.hub.ws import rule_push
@@ -244,6 +245,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         team_pages.router,
         usage_pages.router,
         overview_pages.router,
+        telegram_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)
