@@ -78,6 +78,11 @@ async def test_other_tenant_sees_404_everywhere(
             ("GET", f"/team?project_id={project_id}", None),
             ("POST", f"/api/v1/projects/{project_id}/stop-all", {"reason": "b was here"}),
             ("POST", f"/api/v1/projects/{project_id}/resume", None),
+            ("GET", f"/api/v1/projects/{project_id}/telegram", None),
+            ("PUT", f"/api/v1/projects/{project_id}/telegram", {"token": "12345:" + "A" * 30}),
+            ("DELETE", f"/api/v1/projects/{project_id}/telegram", None),
+            ("POST", "/api/v1/telegram/link-codes", {"project_id": project_id}),
+            ("GET", f"/telegram?project_id={project_id}", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)

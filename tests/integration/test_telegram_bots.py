@@ -256,3 +256,29 @@ async def test_one_replica_polls_a_bot_and_another_takes_over(
 
 async def _is(read: Awaitable[str | None], expected: str) -> bool:
     return await read == expected
+
+
+async def test_telegram_page_for_owners_and_members(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, bot_api: BotApiStandIn
+) -> None:
+    page = await admin.get(f"/telegram?project_id={project_id}")
+    assert page.status_code == 200 and 'id="telegram-form"' in page.text
+    assert "no Telegram bot turned on" in page.text
+    assert (await set_up_bot(admin, project_id, bot_api.token)).status_code == 200
+    viewer = await add_user(hub, admin, "vera@a.example", project_id, "viewer")
+    try:
+        await link(viewer, bot_api, project_id, VIEWER_CHAT)
+        owner_page = (await admin.get(f"/telegram?project_id={project_id}")).text
+        assert "@orchestratia_test_bot" in owner_page and "vera@a.example" in owner_page
+        assert 'id="telegram-code"' in owner_page and bot_api.token not in owner_page
+        viewer_page = (await viewer.get(f"/telegram?project_id={project_id}")).text
+        assert 'id="telegram-form"' not in viewer_page and "Unlink my chat" in viewer_page
+        link_id = (await admin.get(f"/api/v1/projects/{project_id}/telegram")).json()["links"]
+        assert (
+            await viewer.delete(f"/api/v1/telegram/links/{link_id[0]['id']}")
+        ).status_code == 204
+        gone = await admin.get(f"/api/v1/projects/{project_id}/telegram")
+        assert gone.json()["links"] == []
+        assert len(await audit_rows(hub, "telegram.unlinked")) == 1
+    finally:
+        await viewer.aclose()
