@@ -27,6 +27,7 @@ from tests.e2e.browser_pages import log_in, open_page
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.e2e.task_support import Server, TaskRig, task_rig
+from tests.integration.telegram_bot_api import BotApiStandIn, bot_api_standin
 from tests.support import free_port, wait_sync
 
 
@@ -67,6 +68,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("usage", "/usage"),
     Shot("account", "/account"),
     Shot("mail-settings", "/settings/mail"),
+    Shot("telegram", "/telegram?project_id={project}"),
     Shot("invite-accept", "/invite/{invite}", logged_in=False),
     Shot("not-found", "/tasks/no-such-task"),
 )
@@ -207,9 +209,20 @@ def stop_sessions(rig: TaskRig) -> None:
     )
 
 
+def link_telegram(rig: TaskRig, bot_api: BotApiStandIn) -> None:
+    """The project's bot (on the stand-in Bot API) with the admin's chat linked."""
+    res = rig.api.put(f"/api/v1/projects/{rig.project_id}/telegram", json={"token": bot_api.token})
+    assert res.status_code == 200, res.text
+    code = rig.api.post("/api/v1/telegram/link-codes", json={"project_id": rig.project_id})
+    assert code.status_code == 201, code.text
+    bot_api.push(bot_api.message(f"/start {code.json()['code']}", 2001, 2001))
+    wait_sync(lambda: bot_api.sent("sendMessage", 2001), 15, "the admin's chat linked")
+
+
 @contextmanager
-def running_hub(root: Path) -> Iterator[HubProcess]:
-    hub = HubProcess(root / "hub", free_port(), base_env(root / "hub"), root / "hub.log")
+def running_hub(root: Path, bot_api: BotApiStandIn) -> Iterator[HubProcess]:
+    env = base_env(root / "hub") | {"ORCHESTRATIA_TELEGRAM_API_BASE": bot_api.url}
+    hub = HubProcess(root / "hub", free_port(), env, root / "hub.log")
     created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     hub.start()
@@ -266,11 +279,13 @@ def main() -> int:
 
         try:
             with (
-                running_hub(root) as hub,
+                bot_api_standin() as bot_api,
+                running_hub(root, bot_api) as hub,
                 task_rig(hub, daemon, root, "acme-web", {"build-1": False, "gpu-2": False}) as rig,
             ):
                 print(f"hub and daemons up in {time.monotonic() - began:.0f} s", file=sys.stderr)
                 ids = seed(rig, root)
+                link_telegram(rig, bot_api)
                 print(f"seeded after {time.monotonic() - began:.0f} s", file=sys.stderr)
                 try:
                     with ThreadPoolExecutor(len(SIZES)) as pool:
