@@ -282,3 +282,34 @@ async def test_telegram_page_for_owners_and_members(
         assert len(await audit_rows(hub, "telegram.unlinked")) == 1
     finally:
         await viewer.aclose()
+
+
+async def test_webhook_mode_takes_updates_with_the_secret_token(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str, bot_api: BotApiStandIn
+) -> None:
+    hub.state.settings.public_url = hub.url  # where Telegram would reach this hub
+    made = await admin.put(
+        f"/api/v1/projects/{project_id}/telegram", json={"token": bot_api.token, "mode": "webhook"}
+    )
+    assert made.status_code == 200, made.text
+    bot_id = made.json()["id"]
+    [registered] = bot_api.sent("setWebhook")
+    assert registered["url"] == f"{hub.url}/api/v1/telegram/webhook/{bot_id}"
+    secret = registered["secret_token"]
+    update = bot_api.message("/start not-a-code", 7007, 7007) | {"update_id": 1}
+    async with httpx.AsyncClient(base_url=hub.url) as telegram:
+        path = f"/api/v1/telegram/webhook/{bot_id}"
+        wrong = await telegram.post(
+            path, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+        )
+        assert wrong.status_code == 401
+        assert (await telegram.post(path, json=update)).status_code == 401
+        assert not bot_api.sent("sendMessage", 7007)
+        taken = await telegram.post(
+            path, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+        )
+        assert taken.status_code == 200, taken.text
+    [hint] = bot_api.sent("sendMessage", 7007)
+    assert hint["text"].startswith("This chat is not linked") and not hint.get("reply_markup")
+    await asyncio.sleep(0.5)  # no poller runs for a webhook bot
+    assert not bot_api.sent("getUpdates")
