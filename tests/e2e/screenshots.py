@@ -27,6 +27,7 @@ from tests.e2e.browser_pages import log_in, open_page
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.e2e.task_support import Server, TaskRig, task_rig
+from tests.integration.telegram_bot_api import BotApiStandIn, bot_api_standin
 from tests.sshd_support import SSHD, running_sshd
 from tests.support import free_port, wait_sync
 from tests.webhook_receiver import webhook_receiver
@@ -72,6 +73,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("usage", "/usage"),
     Shot("account", "/account"),
     Shot("mail-settings", "/settings/mail"),
+    Shot("telegram", "/telegram?project_id={project}"),
     Shot("invite-accept", "/invite/{invite}", logged_in=False),
     Shot("not-found", "/tasks/no-such-task"),
 )
@@ -272,10 +274,23 @@ def stop_sessions(rig: TaskRig) -> None:
     )
 
 
+def link_telegram(rig: TaskRig, bot_api: BotApiStandIn) -> None:
+    """The project's bot (on the stand-in Bot API) with the admin's chat linked."""
+    res = rig.api.put(f"/api/v1/projects/{rig.project_id}/telegram", json={"token": bot_api.token})
+    assert res.status_code == 200, res.text
+    code = rig.api.post("/api/v1/telegram/link-codes", json={"project_id": rig.project_id})
+    assert code.status_code == 201, code.text
+    bot_api.push(bot_api.message(f"/start {code.json()['code']}", 2001, 2001))
+    wait_sync(lambda: bot_api.sent("sendMessage", 2001), 15, "the admin's chat linked")
+
+
 @contextmanager
-def running_hub(root: Path) -> Iterator[HubProcess]:
-    # The webhooks seeded post to a receiver on this machine.
-    env = base_env(root / "hub") | {"ORCHESTRATIA_WEBHOOK_ALLOW_PRIVATE": "true"}
+def running_hub(root: Path, bot_api: BotApiStandIn) -> Iterator[HubProcess]:
+    # The webhooks seeded post to a receiver on this machine; the bot talks to a stand-in.
+    env = base_env(root / "hub") | {
+        "ORCHESTRATIA_WEBHOOK_ALLOW_PRIVATE": "true",
+        "ORCHESTRATIA_TELEGRAM_API_BASE": bot_api.url,
+    }
     hub = HubProcess(root / "hub", free_port(), env, root / "hub.log")
     created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
@@ -334,7 +349,8 @@ def main() -> int:
         try:
             with (
                 webhook_receiver() as receiver,
-                running_hub(root) as hub,
+                bot_api_standin() as bot_api,
+                running_hub(root, bot_api) as hub,
                 task_rig(hub, daemon, root, "acme-web", {"build-1": False, "gpu-2": False}) as rig,
                 ExitStack() as sshds,
             ):
@@ -342,6 +358,7 @@ def main() -> int:
                 ids = seed(rig, root)
                 ids["webhook"] = seed_webhooks(rig, receiver.url)
                 seed_tunnels(rig, sshds)
+                link_telegram(rig, bot_api)
                 print(f"seeded after {time.monotonic() - began:.0f} s", file=sys.stderr)
                 try:
                     with ThreadPoolExecutor(len(SIZES)) as pool:

@@ -98,6 +98,11 @@ async def test_other_tenant_sees_404_everywhere(
             ("POST", f"{tunnel}/setup", None),
             ("DELETE", tunnel, None),
             ("GET", f"/ui/tunnels/{tunnel.rsplit('/', 1)[1]}/row", None),
+            ("GET", f"/api/v1/projects/{project_id}/telegram", None),
+            ("PUT", f"/api/v1/projects/{project_id}/telegram", {"token": "12345:" + "A" * 30}),
+            ("DELETE", f"/api/v1/projects/{project_id}/telegram", None),
+            ("POST", "/api/v1/telegram/link-codes", {"project_id": project_id}),
+            ("GET", f"/telegram?project_id={project_id}", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)

@@ -16,6 +16,8 @@ PUBLIC = {
     "/api/v1/auth/login/second-factor",
     "/api/v1/health",
     "/api/v1/servers/register",
+    # Telegram's webhook delivery: the bot's secret token in a header authenticates it.
+    "/api/v1/telegram/webhook/{bot_id}",
 }
 # Liveness and readiness probes, outside /api/.
 PROBES = {"/healthz", "/readyz"}

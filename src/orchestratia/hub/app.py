@@ -44,6 +44,7 @@ from orchestratia.hub.api import mail_settings as mail_settings_api
 from orchestratia.hub.api import notification_prefs as notification_prefs_api
 from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
+from orchestratia.hub.api import telegram as telegram_api
 from orchestratia.hub.api import webhooks as webhooks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
@@ -71,6 +72,7 @@ from orchestratia.hub.web import (
     permission_pages,
     task_pages,
     team_pages,
+    telegram_pages,
     usage_pages,
     webhook_pages,
 )
@@ -238,6 +240,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         overview_api.router,
         webhooks_api.reads,
         webhooks_api.writes,
+        telegram_api.router,
         health.router,
         pages.router,
         task_pages.router,
@@ -251,6 +254,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         overview_pages.router,
         webhook_pages.router,
         tunnels.router,
+        telegram_pages.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from orchestratia.hub.actions import webhook_worker
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.services.integrations import dispatch, email_notify, worker
+from orchestratia.hub.services.integrations.telegram import workers as telegram
 from orchestratia.hub.state import HubState
 from orchestratia.hub.tunnels import keeper
 
@@ -66,4 +67,5 @@ def chores(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         ),
         asyncio.create_task(webhook_worker.run(hub, stop), name="webhook delivery"),
         asyncio.create_task(keeper.keep(hub, stop), name="ssh tunnels"),
+        *telegram.chores(hub, stop),
     ]

@@ -60,4 +60,7 @@ def hub_log_config() -> dict[str, Any]:
         "level": "INFO",
         "propagate": False,
     }
+    # httpx logs each request's URL at INFO, and a Telegram Bot API URL holds the bot's token.
+    config["loggers"]["httpx"] = {"level": "WARNING"}
+    config["loggers"]["httpcore"] = {"level": "WARNING"}
     return config

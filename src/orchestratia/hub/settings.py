@@ -126,6 +126,10 @@ class HubSettings(BaseSettings):
     # Reconnects after a loss: full jitter over base · 2^attempt, capped.
     tunnel_backoff_base: float = Field(default=1.0, gt=0, le=60)
     tunnel_backoff_cap: float = Field(default=60.0, gt=0, le=3600)
+    # The Telegram Bot API (a stand-in in tests, a local Bot API server for some operators),
+    # and how long one getUpdates long poll waits for updates (seconds).
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_poll_timeout: int = Field(default=25, ge=0, le=50)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
