@@ -25,6 +25,7 @@ from orchestratia.hub.api import (
     agent_unsupported,
     api_keys,
     health,
+    metrics,
     openapi_security,
     palette,
     projects,
@@ -46,6 +47,7 @@ from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
+from orchestratia.hub.metrics_scrape import ScrapeTarget
 from orchestratia.hub.middleware import (
     BodyLimitMiddleware,
     NulInUrlMiddleware,
@@ -166,6 +168,7 @@ def create_app(settings: HubSettings) -> FastAPI:
             ),
         )
         app.state.hub = hub
+        app.state.metrics_target = ScrapeTarget(hub)
         stop = asyncio.Event()
         chores = [
             asyncio.create_task(
@@ -234,6 +237,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         palette.router,
         overview_api.router,
         health.router,
+        metrics.router,
         pages.router,
         task_pages.router,
         inbox_pages.router,
