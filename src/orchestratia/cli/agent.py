@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from orchestratia import structured_logs
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import read_state, run, state_path_for
 from orchestratia.agent.link.registration import RegistrationError, register
@@ -26,9 +26,9 @@ app.command("uninstall-service")(uninstall_service)
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """The daemon's logs: text, or JSON lines with ``ORCHESTRATIA_LOG_FORMAT=json``; secrets
+    masked either way."""
+    structured_logs.configure()
 
 
 ConfigOpt = Annotated[
