@@ -30,6 +30,7 @@ from orchestratia.agent.link.errors import (
     raise_for_handshake_error,
 )
 from orchestratia.agent.link.routing import FrameHandler, FrameRouter, Route, route
+from orchestratia.agent.metrics import AgentMetrics
 from orchestratia.agent.sysinfo import collect_system_info, prime_cpu_percent
 from orchestratia.protocol import PROTOCOL_VERSION
 from orchestratia.protocol.codes import CloseCode
@@ -90,8 +91,10 @@ class HubConnection:
         close_timeout: float = 5.0,
         auth_timeout: float = 10.0,
         stable_after: float = STABLE_AFTER,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics or AgentMetrics()
         self.state: State = "stopped"
         self.last_connected_at: datetime | None = None
         self.last_error: str | None = None
@@ -136,6 +139,8 @@ class HubConnection:
             self._capabilities = await asyncio.to_thread(detect_capabilities)
         try:
             while not self._stopping.is_set():
+                if self.state == "backoff":
+                    self.metrics.reconnects.inc()
                 self._update(state="connecting")
                 slow = False
                 try:
@@ -343,6 +348,8 @@ class HubConnection:
                 await ws.send(text)
         except TimeoutError:
             raise LinkError("sending to the hub timed out; assuming the link is dead") from None
+        shape = frame if isinstance(frame, Mapping) else vars(frame)
+        self.metrics.frame_sent(str(shape.get("type", "?")), shape.get("status"))
 
     def _update(self, **changes: Any) -> None:
         changed = False
