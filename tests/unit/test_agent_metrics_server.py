@@ -94,3 +94,15 @@ async def test_tcp_loopback_serves_metrics(tmp_path: Path) -> None:
         assert b"orchestratia_agent_frames_sent" in answer
     finally:
         await server.stop()
+
+
+async def test_a_busy_port_is_a_clear_error() -> None:
+    first = MetricsServer(parse_listen("127.0.0.1:0"), AgentMetrics().registry, dict)
+    await first.start()
+    try:
+        taken = f"127.0.0.1:{first.port}"
+        second = MetricsServer(parse_listen(taken), AgentMetrics().registry, dict)
+        with pytest.raises(ListenError, match=f"cannot serve metrics on {taken}"):
+            await second.start()
+    finally:
+        await first.stop()

@@ -101,13 +101,18 @@ class MetricsServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        if self.address.path is not None:
-            sock = _unix_socket(self.address.path)
-            self._server = await asyncio.start_unix_server(self._serve, sock=sock)
-        else:
-            self._server = await asyncio.start_server(
-                self._serve, self.address.host, self.address.port
-            )
+        """Listen; a busy port or an unusable path is a ListenError naming the address."""
+        try:
+            if self.address.path is not None:
+                sock = _unix_socket(self.address.path)
+                self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+            else:
+                self._server = await asyncio.start_server(
+                    self._serve, self.address.host, self.address.port
+                )
+        except OSError as exc:
+            where = self.address.describe()
+            raise ListenError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from exc
         log.info("metrics on %s", self.address.describe())
 
     @property

@@ -14,6 +14,7 @@ from orchestratia import structured_logs
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import read_state, run, state_path_for
 from orchestratia.agent.link.registration import RegistrationError, register
+from orchestratia.agent.metrics_server import ListenError
 from orchestratia.agent.service.spec import ROOT_ENV
 from orchestratia.cli.agent_service import install_service, service_report, uninstall_service
 from orchestratia.cli.install_hooks import install_hooks
@@ -67,7 +68,10 @@ def run_cmd(config: ConfigOpt = None) -> None:
     except ConfigError as exc:
         fail(str(exc))
     configure_logging()
-    asyncio.run(run(loaded, state_path_for(path)))
+    try:
+        asyncio.run(run(loaded, state_path_for(path)))
+    except ListenError as exc:  # metrics_listen's port is taken, or its socket path unusable
+        fail(str(exc))
 
 
 @app.command()

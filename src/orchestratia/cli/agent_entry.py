@@ -10,6 +10,7 @@ from pathlib import Path
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import run, state_path_for
 from orchestratia.agent.link.registration import RegistrationError, register
+from orchestratia.agent.metrics_server import ListenError
 from orchestratia.cli.agent import configure_logging
 
 
@@ -30,6 +31,6 @@ def main(argv: list[str] | None = None) -> None:
             return
         configure_logging()
         asyncio.run(run(AgentConfig.load(path), state_path_for(path)))
-    except (RegistrationError, ConfigError) as exc:
+    except (RegistrationError, ConfigError, ListenError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
