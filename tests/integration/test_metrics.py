@@ -11,6 +11,7 @@ import httpx
 from tests.integration.running_hub import RunningHub, make_settings, start_hub
 from tests.integration.viewer_support import Live
 from tests.metrics_support import samples, total, value
+from tests.support import wait_until
 
 
 async def scrape(hub: RunningHub, token: str | None = None) -> str:
@@ -34,8 +35,17 @@ async def test_metrics_follow_output_viewers_and_daemons(live: Live) -> None:
 
     await live.daemon.stream(live.session_id, b"x" * 5000, frame_bytes=1000)
     async with live.viewer():
-        after = await scrape(live.hub)
-        assert value(after, "orchestratia_viewers", kind="terminal") == 1
+
+        async def watched() -> str | None:
+            text = await scrape(live.hub)
+            return text if value(text, "orchestratia_viewers", kind="terminal") == 1 else None
+
+        after = await wait_until(watched, timeout=10, message="the terminal viewer counted")
+
+    async def left() -> bool:
+        return value(await scrape(live.hub), "orchestratia_viewers", kind="terminal") == 0
+
+    await wait_until(left, timeout=10, message="the viewer gone from the gauge")
     assert total(after, "orchestratia_terminal_output_bytes_total") == bytes_before + 5000
     assert total(after, "orchestratia_terminal_output_frames_total") == frames_before + 5
     assert total(after, "orchestratia_recording_write_seconds_count") >= writes_before + 5
