@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs beyond Python packages is present: tmux, Debian's chromium,
-# and a running PostgreSQL. Installs with apt when missing (root, or passwordless sudo).
+# OpenSSH's server (the SSH tunnel tests start sshd of their own), and a running PostgreSQL.
+# Installs with apt when missing (root, or passwordless sudo).
 set -euo pipefail
 
 SUDO=""
@@ -9,6 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {

@@ -1,6 +1,6 @@
-"""Standing in for the event dispatcher (another part of issue 15) until it lands: record an
-intervention's ``intervention.created`` event and queue a Notification for each project member
-whose preferences for the channel include it, as the dispatcher will."""
+"""Who the event dispatcher queued a notification for: the agent's help request records its
+``intervention.created`` event, and the hub's dispatcher queues one Notification per member
+whose preferences for the channel include it."""
 
 from __future__ import annotations
 
@@ -11,51 +11,49 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.db.integration_models import Notification
-from orchestratia.hub.db.models import Membership
-from orchestratia.hub.db.task_models import Intervention
-from orchestratia.hub.services.integrations import preferences
-from orchestratia.hub.services.integrations.events import emit
-from orchestratia.protocol.integration_events import (
-    InterventionData,
-    InterventionEventData,
-    NotifyChannel,
-)
+from orchestratia.hub.db.integration_models import IntegrationEvent, Notification
+from orchestratia.protocol.integration_events import NotifyChannel
+from tests.support import wait_until
 
 
-async def queue_intervention_created(
+async def notified(
     db: AsyncSession, intervention_id: str, channel: NotifyChannel = "email"
-) -> list[str]:
-    """Commit the event and its notifications; the ids of the users one was queued for."""
-    item = await db.scalar(select(Intervention).where(Intervention.id == intervention_id))
-    assert item is not None, intervention_id
-    data = InterventionEventData(
-        intervention=InterventionData.model_validate(item, from_attributes=True)
+) -> list[list[str]] | None:
+    """``[users]``: the ids of the users queued a notification of the intervention's creation,
+    once the dispatcher has taken its event (None before; the list is wrapped so that none
+    queued is an answer too)."""
+    events = await db.scalars(
+        select(IntegrationEvent)
+        .where(IntegrationEvent.type == "intervention.created")
+        .execution_options(populate_existing=True)
     )
-    event = emit(db, item.tenant_id, item.project_id, "intervention.created", data)
-    members = list(
-        await db.scalars(select(Membership.user_id).where(Membership.project_id == item.project_id))
+    event = next((e for e in events if e.data["intervention"]["id"] == intervention_id), None)
+    if event is None or event.dispatched_at is None:
+        return None
+    users = await db.scalars(
+        select(Notification.user_id).where(
+            Notification.event_id == event.id, Notification.channel == channel
+        )
     )
-    wanted = await preferences.wanted(db, item.tenant_id, members, channel)
-    queued = [user for user in members if "intervention.created" in wanted[user]]
-    db.add_all(
-        Notification(tenant_id=item.tenant_id, user_id=user, event_id=event.id, channel=channel)
-        for user in queued
-    )
-    await db.commit()
-    return queued
+    return [list(users)]
 
 
-def queue_in_hub_database(data_dir: Path, intervention_id: str) -> list[str]:
-    """``queue_intervention_created`` in a hub process's own SQLite database (the hub's workers
-    find the rows at their next poll)."""
+def notified_in_hub_database(data_dir: Path, intervention_id: str) -> list[str]:
+    """``notified`` read from a hub process's own SQLite database, waiting for its dispatcher."""
 
-    async def queue() -> list[str]:
+    async def read() -> list[str]:
         engine = build_engine(f"sqlite+aiosqlite:///{data_dir / 'hub.db'}")
         try:
             async with build_sessionmaker(engine)() as db:
-                return await queue_intervention_created(db, intervention_id)
+
+                async def probe() -> list[list[str]] | None:
+                    found = await notified(db, intervention_id)
+                    await db.rollback()  # read the hub's next commit
+                    return found
+
+                (users,) = await wait_until(probe, 15, "the help request dispatched")
+                return users
         finally:
             await engine.dispose()
 
-    return asyncio.run(queue())
+    return asyncio.run(read())

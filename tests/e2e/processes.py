@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import stat
 import subprocess
 import sys
@@ -40,6 +41,18 @@ def orchestratia(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestratia", *args]
 
 
+@dataclass(frozen=True)
+class HubTls:
+    """The hub's certificate and key, and the CA clients must trust to verify it."""
+
+    certfile: Path
+    keyfile: Path
+    ca_file: Path
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
 @dataclass
 class HubProcess:
     data_dir: Path
@@ -48,15 +61,24 @@ class HubProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     closing: list[httpx.Client] = field(default_factory=list)
+    tls: HubTls | None = None  # serve HTTPS/WSS with this certificate
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client of this hub verifies its certificate with."""
+        return self.tls.context() if self.tls else True
 
     def start(self) -> None:
+        tls_args = []
+        if self.tls is not None:
+            tls_args = ["--certfile", str(self.tls.certfile), "--keyfile", str(self.tls.keyfile)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                orchestratia("hub", "serve", "--port", str(self.port)),
+                orchestratia("hub", "serve", "--port", str(self.port), *tls_args),
                 env=self.env,
                 umask=UMASK,
                 stdout=log,
@@ -73,7 +95,7 @@ class HubProcess:
         if self.proc.poll() is not None:
             raise AssertionError(f"hub exited with {self.proc.returncode}: {self.log.read_text()}")
         try:
-            with httpx.Client(timeout=1) as client:
+            with httpx.Client(timeout=1, verify=self.verify) as client:
                 return client.get(f"{self.url}/api/v1/health").status_code == 200
         except httpx.HTTPError:
             return False
@@ -102,9 +124,9 @@ class DaemonProcess:
     proc: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
 
-    def register(self, token: str) -> subprocess.CompletedProcess[str]:
+    def register(self, token: str, *options: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            orchestratia("agent", "register", token, "--config", str(self.config)),
+            orchestratia("agent", "register", token, "--config", str(self.config), *options),
             env=self.env,
             capture_output=True,
             text=True,
@@ -157,7 +179,7 @@ def base_env(data_dir: Path) -> dict[str, str]:
 
 
 def api_client(hub: HubProcess) -> httpx.Client:
-    client = httpx.Client(base_url=hub.url, timeout=10)
+    client = httpx.Client(base_url=hub.url, timeout=10, verify=hub.verify)
     res = client.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
     assert res.status_code == 200, res.text
     client.cookies.clear()

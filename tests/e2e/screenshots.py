@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from tests.e2e.browser_pages import log_in, open_page
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
 from tests.e2e.task_support import Server, TaskRig, task_rig
+from tests.sshd_support import SSHD, running_sshd
 from tests.support import free_port, wait_sync
+from tests.webhook_receiver import webhook_receiver
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("overview", "/overview?project_id={project}"),
     Shot("overview-all-projects", "/overview?all=1"),
     Shot("fleet", "/fleet?project_id={project}"),
+    Shot("fleet-add-over-ssh", "/fleet?project_id={project}#add-over-ssh"),
     Shot("server", "/servers/{server}"),
     Shot("sessions", "/sessions?project_id={project}", settle_ms=1000),
     Shot("session-terminal", "/sessions/{shell}", settle_ms=1000),
@@ -63,6 +66,8 @@ PAGES: tuple[Shot, ...] = (
     Shot("permissions", "/permissions?project_id={project}"),
     Shot("team", "/team?project_id={project}"),
     Shot("api-keys", "/api-keys"),
+    Shot("webhooks", "/webhooks"),
+    Shot("webhook", "/webhooks/{webhook}"),
     Shot("audit", "/audit"),
     Shot("usage", "/usage"),
     Shot("account", "/account"),
@@ -76,6 +81,22 @@ BUILD_LOG = (
     'for i in $(seq 1 40); do echo "[build] step $i/40: compiled module_$i.py ok"; done; '
     "echo 'tests: 212 passed, 3 skipped in 41.2s'; read -r _"
 )
+
+
+def seed_webhooks(rig: TaskRig, receiver_url: str) -> str:
+    """Two endpoints of the project, one with a test event in its log; the first one's id."""
+    made = []
+    for body in (
+        {"url": receiver_url, "description": "Slack #deploys"},
+        {"url": receiver_url + "/pager", "description": "on-call pager", "ordered": True,
+         "events": ["task.failed", "intervention.created", "approval.requested"]},
+    ):  # fmt: skip
+        res = rig.api.post("/api/v1/webhooks", json={"project_id": rig.project_id, **body})
+        assert res.status_code == 201, res.text
+        made.append(str(res.json()["id"]))
+    res = rig.api.post(f"/api/v1/webhooks/{made[0]}/test", timeout=30)
+    assert res.status_code == 200, res.text
+    return made[0]
 
 
 def seed(rig: TaskRig, root: Path) -> dict[str, str]:
@@ -192,6 +213,50 @@ def seed(rig: TaskRig, root: Path) -> dict[str, str]:
     return ids
 
 
+def seed_tunnels(rig: TaskRig, stack: ExitStack) -> None:
+    """Servers over SSH in every state a reviewer should see: up, a host key waiting for
+    confirmation, a changed host key refused, and a server the hub cannot reach (real sshd
+    instances of the tunnel tests, left running while the pages are photographed)."""
+    api = rig.api
+
+    def add(name: str, host: str, port: int, user: str) -> dict[str, Any]:
+        res = api.post("/api/v1/tunnels", json={"project_id": rig.project_id, "name": name,
+                       "host": host, "port": port, "username": user, "generate": True,
+                       "remote_port": free_port()})  # fmt: skip
+        assert res.status_code == 201, res.text
+        return dict(res.json())
+
+    def offered(tunnel: dict[str, Any]) -> str:
+        return str(wait_sync(lambda: api.get(f"/api/v1/tunnels/{tunnel['id']}").json()[
+            "offered_fingerprint"], 15, f"{tunnel['name']}'s host key"))  # fmt: skip
+
+    def confirm_until_up(tunnel: dict[str, Any]) -> None:
+        res = api.post(f"/api/v1/tunnels/{tunnel['id']}/confirm-host-key",
+                       json={"fingerprint": offered(tunnel)})  # fmt: skip
+        assert res.status_code == 200, res.text
+        wait_sync(lambda: api.get(f"/api/v1/tunnels/{tunnel['id']}").json()["status"] == "up",
+                  15, f"{tunnel['name']} up")  # fmt: skip
+
+    add("old-ci", "192.0.2.10", 22, "ci")  # TEST-NET-1: never answers
+    if not SSHD.exists():
+        return
+    sshd, _ = stack.enter_context(running_sshd())
+    up = add("build-nat", "127.0.0.1", sshd.port, sshd.user)
+    sshd.authorize(up["public_key"])
+    confirm_until_up(up)
+    offered(add("lab-box", "127.0.0.1", sshd.port, sshd.user))
+    changed_sshd, _ = stack.enter_context(running_sshd())
+    changed = add("gpu-dmz", "127.0.0.1", changed_sshd.port, changed_sshd.user)
+    changed_sshd.authorize(changed["public_key"])
+    confirm_until_up(changed)
+    changed_sshd.restart(new_host_key=True)
+    wait_sync(
+        lambda: api.get(f"/api/v1/tunnels/{changed['id']}").json()["status"] == "host_key_mismatch",
+        15,
+        "the changed host key refused",
+    )
+
+
 def stop_sessions(rig: TaskRig) -> None:
     """Kill every session still running: an agent waiting on its gate reads no terminal, so
     taking tmux away alone would leave it behind."""
@@ -209,7 +274,9 @@ def stop_sessions(rig: TaskRig) -> None:
 
 @contextmanager
 def running_hub(root: Path) -> Iterator[HubProcess]:
-    hub = HubProcess(root / "hub", free_port(), base_env(root / "hub"), root / "hub.log")
+    # The webhooks seeded post to a receiver on this machine.
+    env = base_env(root / "hub") | {"ORCHESTRATIA_WEBHOOK_ALLOW_PRIVATE": "true"}
+    hub = HubProcess(root / "hub", free_port(), env, root / "hub.log")
     created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     hub.start()
@@ -266,11 +333,15 @@ def main() -> int:
 
         try:
             with (
+                webhook_receiver() as receiver,
                 running_hub(root) as hub,
                 task_rig(hub, daemon, root, "acme-web", {"build-1": False, "gpu-2": False}) as rig,
+                ExitStack() as sshds,
             ):
                 print(f"hub and daemons up in {time.monotonic() - began:.0f} s", file=sys.stderr)
                 ids = seed(rig, root)
+                ids["webhook"] = seed_webhooks(rig, receiver.url)
+                seed_tunnels(rig, sshds)
                 print(f"seeded after {time.monotonic() - began:.0f} s", file=sys.stderr)
                 try:
                     with ThreadPoolExecutor(len(SIZES)) as pool:

@@ -294,7 +294,7 @@ class Rig:
 
 def authenticated(hub: HubProcess) -> tuple[httpx.Client, str]:
     """An API client (bearer) and the same login's token for the viewer's cookie."""
-    client = httpx.Client(base_url=hub.url, timeout=10)
+    client = httpx.Client(base_url=hub.url, timeout=10, verify=hub.verify)
     res = client.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
     assert res.status_code == 200, res.text
     token = str(res.json()["access_token"])

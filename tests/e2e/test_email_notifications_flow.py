@@ -2,9 +2,8 @@
 help, and a real SMTP server. The members whose preferences include help requests get exactly one
 mail each, with a link to the inbox; a member who opted out gets none.
 
-Until the event dispatcher lands, the test queues the Notification rows itself, in the hub's
-database, as the dispatcher will (``tests.notify_support``); everything after that (the hub's
-worker finding them, composing and sending the mail) is the hub's own."""
+The help request's event is dispatched by the hub itself; the test reads who was queued a
+notification from the hub's database (``tests.notify_support``)."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ import pytest
 from tests.e2e.processes import ADMIN, HubProcess
 from tests.e2e.task_support import TaskRig, task_rig
 from tests.mail_catcher import MailCatcher, invite_link, mail_catcher, text_of
-from tests.notify_support import queue_in_hub_database
+from tests.notify_support import notified_in_hub_database
 from tests.support import wait_sync
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +84,7 @@ def test_a_help_request_mails_those_who_want_it_once(rig: TaskRig, catcher: Mail
     items = wait_sync(
         lambda: rig.inbox(project_id=rig.project_id, kind="intervention"), 30, "the help request"
     )
-    queued = queue_in_hub_database(rig.hub.data_dir, items[0]["id"])
+    queued = notified_in_hub_database(rig.hub.data_dir, items[0]["id"])
     assert len(queued) == 2
 
     notices = wait_sync(

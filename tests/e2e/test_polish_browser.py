@@ -192,6 +192,7 @@ def test_every_page_fits_a_phone(browser: Browser, rig: Rig, tmp_path: Path) -> 
         "/activity",
         "/team",
         "/api-keys",
+        "/webhooks",
         "/audit",
         "/usage",
         "/account",

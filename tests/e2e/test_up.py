@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import psutil
 import pytest
 
 from tests.e2e.processes import UMASK, assert_hub_data_private, orchestratia
+from tests.e2e.tls_support import hub_certificate
 from tests.support import free_port, wait_sync
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 ONLINE_WITHIN = 5.0
 STOP_WITHIN = 15.0
 # Rich may wrap the banner anywhere a space is, so every pattern allows any whitespace.
-DASHBOARD = re.compile(r"dashboard:\s+(http://\S+?)/?\s")
+DASHBOARD = re.compile(r"dashboard:\s+(https?://\S+?)/?\s")
 PASSWORD_SHOWN = re.compile(r"password:\s+(\S+)\s+\(shown\s+this\s+once\)")
 PASSWORD_FROM_ENV = re.compile(r"password:\s+from\s+ORCHESTRATIA_ADMIN_PASSWORD")
 PASSWORD_KEPT = re.compile(r"password:\s+the\s+one\s+printed\s+on\s+first\s+run")
@@ -92,7 +94,11 @@ class Launcher:
         self.runs: list[UpRun] = []
 
     def start(
-        self, command: list[str] | None = None, port: int | None = None, host: str = "127.0.0.1"
+        self,
+        command: list[str] | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        scheme: str = "http",
     ) -> UpRun:
         """Run ``command`` (``up`` on a new port by default), expecting a dashboard on ``host``
         and ``port``."""
@@ -122,7 +128,7 @@ class Launcher:
         text = log.read_text()[: pid_line.end()]
         url = DASHBOARD.search(text)
         assert url is not None, text
-        assert url.group(1) == f"http://{host}:{port}"
+        assert url.group(1) == f"{scheme}://{host}:{port}"
         run = UpRun(proc, log, started_at, url.group(1), printed_at, text, int(pid_line.group(1)))
         self.runs.append(run)
         return run
@@ -161,8 +167,10 @@ def seen_since(last_seen: str | None, since: datetime) -> bool:
 
 
 @contextmanager
-def admin_client(run: UpRun, password: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=run.url, timeout=5) as client:
+def admin_client(
+    run: UpRun, password: str, verify: ssl.SSLContext | bool = True
+) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=run.url, timeout=5, verify=verify) as client:
         res = client.post(
             "/api/v1/auth/login", json={"email": "admin@localhost", "password": password}
         )
@@ -172,9 +180,9 @@ def admin_client(run: UpRun, password: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def wait_online(run: UpRun, password: str) -> dict[str, Any]:
+def wait_online(run: UpRun, password: str, verify: ssl.SSLContext | bool = True) -> dict[str, Any]:
     """The project's one server row, once online; within ONLINE_WITHIN of the banner printing."""
-    with admin_client(run, password) as client:
+    with admin_client(run, password, verify) as client:
         res = client.get("/api/v1/projects")
         assert res.status_code == 200, res.text
         projects = res.json()["projects"]
@@ -335,3 +343,29 @@ def start_session(
     running = lambda: client.get(f"/api/v1/sessions/{sid}").json()["status"] == "running"  # noqa: E731
     wait_sync(running, 15, f"session {name} running")
     return sid
+
+
+def test_up_serves_tls_and_its_daemon_verifies_it(launcher: Launcher) -> None:
+    tls = hub_certificate(launcher.tmp_path / "pki")
+    launcher.env["ORCHESTRATIA_ADMIN_PASSWORD"] = "tls-password-123"
+    port = free_port()
+    command = orchestratia(
+        "up",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(launcher.data_dir),
+        "--certfile",
+        str(tls.certfile),
+        "--keyfile",
+        str(tls.keyfile),
+        "--ca-file",
+        str(tls.ca_file),
+    )
+    run = launcher.start(command, port, scheme="https")
+    # The local daemon registered and connected over HTTPS/WSS, verifying with the CA.
+    wait_online(run, "tls-password-123", tls.context())
+    config = launcher.data_dir / "agent.yaml"
+    assert f"ca_file: {tls.ca_file}" in config.read_text()
+    assert f"hub_url: https://127.0.0.1:{port}" in config.read_text()
+    assert_stops_cleanly(run)

@@ -1,15 +1,18 @@
-"""Queueing notifications in an in-process hub (see ``tests.notify_support``) and waking its
-workers at once."""
+"""Who the in-process hub's dispatcher notified of a help request (see ``tests.notify_support``)."""
 
 from __future__ import annotations
 
 from tests.integration.running_hub import RunningHub
-from tests.notify_support import queue_intervention_created
+from tests.notify_support import notified
+from tests.support import wait_until
 
 
-async def queue_and_wake(hub: RunningHub, intervention_id: str) -> list[str]:
-    """The ids of the users an email notification was queued for."""
-    async with hub.state.sessionmaker() as db:
-        queued = await queue_intervention_created(db, intervention_id)
-    hub.state.notifications_due.set()
-    return queued
+async def notified_users(hub: RunningHub, intervention_id: str) -> list[str]:
+    """The ids of the users an email notification was queued for, once it was dispatched."""
+
+    async def probe() -> list[list[str]] | None:
+        async with hub.state.sessionmaker() as db:
+            return await notified(db, intervention_id)
+
+    (users,) = await wait_until(probe, 10, "the help request dispatched")
+    return users

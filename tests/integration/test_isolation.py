@@ -15,6 +15,11 @@ from tests.integration.hub_setup import (
     tenant_b,
 )
 from tests.integration.running_hub import RunningHub
+from tests.integration.webhook_api_support import (
+    make_endpoint,
+    queued_delivery,
+    webhook_calls,
+)
 
 
 async def _statuses(
@@ -32,6 +37,8 @@ async def test_other_tenant_sees_404_everywhere(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
     a_server = await register_server(admin, project_id)
+    hook = await make_endpoint(admin, project_id, "https://93.184.215.14/a")
+    hook_delivery = await queued_delivery(hub, hook["id"])
     made = await admin.post("/api/v1/api-keys", json={"name": "ci", "scopes": ["tasks:read"]})
     a_key = made.json()["id"]
     bob = await tenant_b(hub)
@@ -44,6 +51,12 @@ async def test_other_tenant_sees_404_everywhere(
         invites = f"/api/v1/projects/{project_id}/invites"
         res = await admin.post(invites, json={"email": "eve@a.example", "role": "member"})
         invite = f"{invites}/{res.json()['id']}"
+        res = await admin.post(
+            "/api/v1/tunnels",
+            json={"project_id": project_id, "name": "nat", "host": "10.0.0.9",
+                  "username": "ci", "generate": True},
+        )  # fmt: skip
+        tunnel = f"/api/v1/tunnels/{res.json()['id']}"
         calls: list[tuple[str, str, dict[str, Any] | None]] = [
             ("GET", f"/api/v1/projects/{project_id}", None),
             ("GET", f"/api/v1/projects/{project_id}/members", None),
@@ -78,6 +91,13 @@ async def test_other_tenant_sees_404_everywhere(
             ("GET", f"/team?project_id={project_id}", None),
             ("POST", f"/api/v1/projects/{project_id}/stop-all", {"reason": "b was here"}),
             ("POST", f"/api/v1/projects/{project_id}/resume", None),
+            *webhook_calls(project_id, hook["id"], hook_delivery),
+            ("GET", f"/api/v1/tunnels?project_id={project_id}", None),
+            ("GET", tunnel, None),
+            ("PATCH", tunnel, {"enabled": False}),
+            ("POST", f"{tunnel}/setup", None),
+            ("DELETE", tunnel, None),
+            ("GET", f"/ui/tunnels/{tunnel.rsplit('/', 1)[1]}/row", None),
         ]
         got = await _statuses(bob, calls)
         assert got == dict.fromkeys(got, 404)
@@ -97,6 +117,8 @@ async def test_other_tenant_sees_404_everywhere(
     listed = await admin.get("/api/v1/projects")
     assert [p["id"] for p in listed.json()["projects"]] == [project_id]
     assert listed.json()["projects"][0]["assignment_paused_at"] is None
+    still = await admin.get(f"/api/v1/webhooks/{hook['id']}")
+    assert still.status_code == 200 and still.json()["description"] == ""
     members = await admin.get(f"/api/v1/projects/{project_id}/members")
     assert [m["email"] for m in members.json()] == ["alice@a.example"]
     async with hub.state.sessionmaker() as db:
@@ -105,7 +127,8 @@ async def test_other_tenant_sees_404_everywhere(
             .select_from(RegistrationToken)
             .where(RegistrationToken.project_id == project_id)
         )
-    assert tokens == 1  # only the one A used to register its server
+    # Only the one A used to register its server, and the one A's tunnel came with.
+    assert tokens == 2
     async with httpx.AsyncClient(base_url=hub.url) as anon:
         res = await anon.post(
             "/api/v1/servers/heartbeat", json={}, headers={"X-API-Key": a_server["api_key"]}

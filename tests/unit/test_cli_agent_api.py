@@ -11,13 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestratia.cli.agent_api import (
-    AgentApi,
+from orchestratia.cli.agent_api import AgentApi, render_detail
+from orchestratia.cli.hub_access import (
     AgentApiError,
     AgentOptions,
     ClientConfig,
     read_daemon_config,
-    render_detail,
     resolve_config,
 )
 from orchestratia.cli.output import take_json_flag
@@ -28,7 +27,7 @@ from tests.unit.cli_fakes import TASK_A, TASK_B, TASK_C, FakeHub, task_public
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-CONFIG = ClientConfig("http://hub.test", "orcs_key", "sess-1", "proj-1", "worker", 15.0)
+CONFIG = ClientConfig("https://hub.test", "orcs_key", "sess-1", "proj-1", "worker", 15.0)
 
 
 def api_for(hub: FakeHub, config: ClientConfig = CONFIG) -> AgentApi:
@@ -45,12 +44,12 @@ def write_config(tmp_path: Path, text: str) -> Path:
 
 
 def test_explicit_options_beat_environment_and_environment_beats_file(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "hub_url: http://file.test\napi_key: file_key\n")
-    env = {"ORCHESTRATIA_HUB_URL": "http://env.test/", "ORCHESTRATIA_API_KEY": "env_key"}
+    path = write_config(tmp_path, "hub_url: https://file.test\napi_key: file_key\n")
+    env = {"ORCHESTRATIA_HUB_URL": "https://env.test/", "ORCHESTRATIA_API_KEY": "env_key"}
     config = resolve_config(AgentOptions(api_key="opt_key", config_path=path), env)
-    assert (config.hub_url, config.api_key) == ("http://env.test", "opt_key")
+    assert (config.hub_url, config.api_key) == ("https://env.test", "opt_key")
     config = resolve_config(AgentOptions(config_path=path), {"ORCHESTRATIA_API_KEY": "env_key"})
-    assert (config.hub_url, config.api_key) == ("http://file.test", "env_key")
+    assert (config.hub_url, config.api_key) == ("https://file.test", "env_key")
 
 
 def test_session_project_role_and_timeout_come_from_environment(tmp_path: Path) -> None:
@@ -69,32 +68,32 @@ def test_session_project_role_and_timeout_come_from_environment(tmp_path: Path) 
 
 
 def test_default_timeout_is_fifteen_seconds(tmp_path: Path) -> None:
-    env = {"ORCHESTRATIA_HUB_URL": "http://h", "ORCHESTRATIA_API_KEY": "k"}
+    env = {"ORCHESTRATIA_HUB_URL": "https://h", "ORCHESTRATIA_API_KEY": "k"}
     assert resolve_config(AgentOptions(), env).timeout == 15.0
 
 
 @pytest.mark.parametrize("raw", ["soon", "0", "-1", "99999"])
 def test_bad_timeout_is_a_clear_error(raw: str) -> None:
-    env = {"ORCHESTRATIA_HUB_URL": "http://h", "ORCHESTRATIA_API_KEY": "k"}
+    env = {"ORCHESTRATIA_HUB_URL": "https://h", "ORCHESTRATIA_API_KEY": "k"}
     with pytest.raises(AgentApiError, match="ORCHESTRATIA_TIMEOUT must be a number"):
         resolve_config(AgentOptions(), {**env, "ORCHESTRATIA_TIMEOUT": raw})
 
 
 def test_file_is_not_read_when_environment_has_everything(tmp_path: Path) -> None:
     broken = write_config(tmp_path, "hub_url: [unclosed\n")
-    env = {"ORCHESTRATIA_HUB_URL": "http://h", "ORCHESTRATIA_API_KEY": "k"}
+    env = {"ORCHESTRATIA_HUB_URL": "https://h", "ORCHESTRATIA_API_KEY": "k"}
     assert resolve_config(AgentOptions(config_path=broken), env).api_key == "k"
     with pytest.raises(AgentApiError, match="cannot read config file"):
-        resolve_config(AgentOptions(config_path=broken), {"ORCHESTRATIA_HUB_URL": "http://h"})
+        resolve_config(AgentOptions(config_path=broken), {"ORCHESTRATIA_HUB_URL": "https://h"})
 
 
 def test_default_config_path_is_the_daemons(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write_config(tmp_path, "hub_url: http://daemon.test\napi_key: orc_server\nname: x\n")
+    path = write_config(tmp_path, "hub_url: https://daemon.test\napi_key: orc_server\nname: x\n")
     monkeypatch.setenv("ORCHESTRATIA_AGENT_CONFIG", str(path))
     config = resolve_config(AgentOptions(), {})
-    assert (config.hub_url, config.api_key) == ("http://daemon.test", "orc_server")
+    assert (config.hub_url, config.api_key) == ("https://daemon.test", "orc_server")
 
 
 def test_missing_settings_say_what_to_set(tmp_path: Path) -> None:
@@ -102,7 +101,7 @@ def test_missing_settings_say_what_to_set(tmp_path: Path) -> None:
     with pytest.raises(AgentApiError, match="no hub URL: set ORCHESTRATIA_HUB_URL"):
         resolve_config(none, {})
     with pytest.raises(AgentApiError, match="no API key: set ORCHESTRATIA_API_KEY"):
-        resolve_config(none, {"ORCHESTRATIA_HUB_URL": "http://h"})
+        resolve_config(none, {"ORCHESTRATIA_HUB_URL": "https://h"})
     with pytest.raises(AgentApiError, match="must start with http"):
         resolve_config(none, {"ORCHESTRATIA_HUB_URL": "hub.test", "ORCHESTRATIA_API_KEY": "k"})
 
@@ -123,7 +122,7 @@ def test_requests_carry_the_key_and_drop_empty_params() -> None:
         assert reply.raw == {"tasks": [], "count": 0}
         assert reply.data == TaskList(tasks=[], count=0)
     sent = hub.requests[0]
-    assert str(sent.url) == "http://hub.test/api/v1/server/tasks?project_id=proj-1"
+    assert str(sent.url) == "https://hub.test/api/v1/server/tasks?project_id=proj-1"
     assert sent.headers["X-API-Key"] == "orcs_key"
 
 
@@ -189,13 +188,13 @@ def test_connection_errors_and_timeouts_are_one_line() -> None:
     with (
         AgentApi(CONFIG, transport=httpx.MockTransport(refuse)) as api,
         pytest.raises(
-            AgentApiError, match=r"^cannot reach hub at http://hub.test: Connection refused$"
+            AgentApiError, match=r"^cannot reach hub at https://hub.test: Connection refused$"
         ),
     ):
         api.servers()
     with (
         AgentApi(CONFIG, transport=httpx.MockTransport(stall)) as api,
-        pytest.raises(AgentApiError, match=r"^hub at http://hub.test did not answer within 15 s$"),
+        pytest.raises(AgentApiError, match=r"^hub at https://hub.test did not answer within 15 s$"),
     ):
         api.servers()
 

@@ -144,6 +144,36 @@ SAMPLES: list[dict[str, Any]] = [
             "reason": "runaway loop",
         },
     },
+    {
+        "type": "webhook_disabled",
+        "endpoint_id": "we-1",
+        "url": "https://hooks.example/orc",
+        "reason": "no successful delivery since 2026-12-04T09:30:00+00:00",
+    },
+    {
+        "type": "tunnel_update",
+        "tunnel": {
+            "id": "t-1",
+            "project_id": "p-1",
+            "name": "build box",
+            "host": "10.0.0.7",
+            "port": 22,
+            "username": "ci",
+            "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0 orchestratia-build-box",
+            "remote_port": 8765,
+            "local_hub_url": "http://127.0.0.1:8765",
+            "enabled": True,
+            "status": "host_key_mismatch",
+            "last_error": "the server presented a host key other than the pinned one",
+            "host_key_fingerprint": "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+            "host_key_confirmed_at": WHEN,
+            "offered_fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+            "connected_at": None,
+            "server_id": None,
+            "created_at": WHEN,
+        },
+        "removed": False,
+    },
 ]
 
 

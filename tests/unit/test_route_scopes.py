@@ -17,6 +17,8 @@ PUBLIC = {
     "/api/v1/health",
     "/api/v1/servers/register",
 }
+# Liveness and readiness probes, outside /api/.
+PROBES = {"/healthz", "/readyz"}
 # Daemon routes outside /api/v1/server/ (which is the daemon's altogether).
 DAEMON = {"/api/v1/servers/heartbeat"}
 
@@ -74,3 +76,11 @@ def test_metrics_route_declares_its_scraper_access(tmp_path: Path) -> None:
     access = found["/metrics"]
     assert access is not None and access.label == "public"
     assert type(access).__name__ == "_Scraper"
+
+
+def test_probes_are_public(tmp_path: Path) -> None:
+    # Load balancers and orchestrators call them without credentials.
+    app = create_app(HubSettings(data_dir=tmp_path))
+    probes = {op.path: op.access for op in operations(app.routes) if op.path in PROBES}
+    assert set(probes) == PROBES
+    assert all(access is not None and access.label == "public" for access in probes.values())

@@ -71,6 +71,11 @@ class AgentConfig(BaseModel):
     delivery_idle_seconds: float = Field(default=3.0, ge=0, le=300)
     # Local /metrics and /healthz: "127.0.0.1:9465" or "unix:/path.sock"; off when unset.
     metrics_listen: str | None = Field(default=None, max_length=1024)
+    # PEM bundle of the CA that signed the hub's certificate, when it is not in the system's
+    # trust store (a private CA). Verification itself is never off.
+    ca_file: Path | None = None
+    # Allow plain http:// / ws:// to a hub that is not on this machine (a trusted network only).
+    allow_insecure: bool = False
 
     @field_validator("hub_url")
     @classmethod
@@ -85,6 +90,12 @@ class AgentConfig(BaseModel):
         if value is not None:
             parse_listen(value)  # a ListenError (a ValueError) names what is wrong
         return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Sessions run elsewhere (their own working directory) and get this path too.
+        return value.expanduser().absolute() if value is not None else None
 
     @field_validator("redact_patterns")
     @classmethod

@@ -107,6 +107,7 @@ async def run(
     rules = policy or PolicyService(config)
 
     def state_changed(connection: HubConnection) -> None:
+        sessions.metrics.link_changed(connection.state)
         sessions.link_changed(connection.state == "connected")
         rules.link_changed(connection.state == "connected")
         state_file.write(connection)
@@ -117,9 +118,8 @@ async def run(
         on_frame=on_frame,
         on_state_change=state_changed,
         live_sessions=sessions.live_sessions,
-        metrics=sessions.metrics,
     )
-    sessions.attach(connection.send)
+    sessions.attach(sessions.metrics.metered(connection.send))
     exporter = _metrics_server(config, sessions, connection)
     if exporter is not None:
         await exporter.start()

@@ -3,13 +3,15 @@ process). Served locally by ``agent.metrics_server`` when ``metrics_listen`` is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pydantic import BaseModel
 
 LINK_STATES = ("connecting", "connected", "backoff", "stopped")
+Send = Callable[[BaseModel], Awaitable[None]]
 
 
 class AgentMetrics:
@@ -18,6 +20,7 @@ class AgentMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._link_state = "stopped"  # the last one seen, to tell a reconnect from a first connect
         self.pane_bytes = Counter(
             "orchestratia_agent_pane_read_bytes",
             "Bytes read from the sessions' pane output logs (before redaction).",
@@ -25,7 +28,7 @@ class AgentMetrics:
         )
         self.frames_sent = Counter(
             "orchestratia_agent_frames_sent",
-            "Frames sent to the hub, by frame type.",
+            "Frames the sessions sent to the hub (output, lifecycle, delivery acks), by type.",
             ["type"],
             registry=r,
         )
@@ -49,6 +52,22 @@ class AgentMetrics:
         self.frames_sent.labels(type=frame_type).inc()
         if frame_type == "delivery_ack" and status is not None:
             self.delivery_acks.labels(status=status).inc()
+
+    def metered(self, send: Send) -> Send:
+        """``send`` (the hub link's), counting each frame it delivered to the socket."""
+
+        async def counted(frame: BaseModel) -> None:
+            await send(frame)
+            status = getattr(frame, "status", None)
+            self.frame_sent(str(getattr(frame, "type", "?")), status if status else None)
+
+        return counted
+
+    def link_changed(self, state: str) -> None:
+        """The hub link moved to ``state``; a new attempt after a failure is a reconnect."""
+        if state == "connecting" and self._link_state == "backoff":
+            self.reconnects.inc()
+        self._link_state = state
 
     def watch(self, sessions_running: Callable[[], int], link_state: Callable[[], str]) -> None:
         """Read these at every scrape: live sessions and the hub link's state."""

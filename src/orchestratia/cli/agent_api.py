@@ -12,10 +12,8 @@ them.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -37,31 +35,17 @@ if TYPE_CHECKING:
         TaskPublic,
     )
 
+from orchestratia.cli.hub_access import CA_FIX, ClientConfig, tls_context
+from orchestratia.cli.hub_access import AgentApiError as AgentApiError
+from orchestratia.cli.hub_access import AgentOptions as AgentOptions
+from orchestratia.cli.hub_access import HubReplyError as HubReplyError
+from orchestratia.cli.hub_access import read_daemon_config as read_daemon_config
+from orchestratia.cli.hub_access import resolve_config as resolve_config
+
 JsonObject = dict[str, Any]
 
 API_PREFIX = "/api/v1/server/"
-DEFAULT_TIMEOUT = 15.0
 SHOWN_ERRORS = 3
-ENV_HUB_URL = "ORCHESTRATIA_HUB_URL"
-ENV_API_KEY = "ORCHESTRATIA_API_KEY"
-ENV_SESSION_ID = "ORCHESTRATIA_SESSION_ID"
-ENV_PROJECT_ID = "ORCHESTRATIA_PROJECT_ID"
-ENV_ROLE = "ORCHESTRATIA_ROLE"
-ENV_TIMEOUT = "ORCHESTRATIA_TIMEOUT"
-
-
-class AgentApiError(Exception):
-    """A failed call, already phrased as the one line the user sees."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class HubReplyError(AgentApiError):
-    """The hub answered, but not with the shape this CLI knows."""
-
-
 M = TypeVar("M", bound="BaseModel")
 
 
@@ -71,103 +55,6 @@ class Reply(Generic[M]):
 
     data: M
     raw: Any
-
-
-@dataclass
-class AgentOptions:
-    """What the command line said explicitly; it wins over environment and config file.
-
-    ``transport`` lets tests put an ``httpx.MockTransport`` under the real client.
-    """
-
-    hub_url: str | None = None
-    api_key: str | None = None
-    session_id: str | None = None
-    project_id: str | None = None
-    role: str | None = None
-    timeout: float | None = None
-    config_path: Path | None = None
-    as_json: bool = False
-    transport: Any = None
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    hub_url: str
-    api_key: str
-    session_id: str | None
-    project_id: str | None
-    role: str | None
-    timeout: float
-
-
-def read_daemon_config(path: Path) -> dict[str, str]:
-    """``hub_url`` and ``api_key`` from the daemon's YAML config; ``{}`` when there is none."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AgentApiError(f"cannot read config file {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise AgentApiError(f"config file {path} is not a YAML mapping")
-    return {k: str(data[k]) for k in ("hub_url", "api_key") if data.get(k)}
-
-
-def _parse_timeout(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 3600:
-        raise AgentApiError(f"{ENV_TIMEOUT} must be a number of seconds in (0, 3600], not {raw!r}")
-    return value
-
-
-def resolve_config(
-    options: AgentOptions,
-    env: Mapping[str, str] | None = None,
-    default_timeout: float = DEFAULT_TIMEOUT,
-) -> ClientConfig:
-    """Explicit option > environment > the daemon's config file, field by field."""
-    env = os.environ if env is None else env
-    hub_url = options.hub_url or env.get(ENV_HUB_URL) or None
-    api_key = options.api_key or env.get(ENV_API_KEY) or None
-    if not (hub_url and api_key):
-        path = options.config_path
-        if path is None:
-            # Imported here: the daemon config module pulls in pydantic, and inside a session
-            # the environment already has everything.
-            from orchestratia.agent.config import default_config_path
-
-            path = default_config_path()
-        stored = read_daemon_config(path)
-        hub_url = hub_url or stored.get("hub_url")
-        api_key = api_key or stored.get("api_key")
-    if not hub_url:
-        raise AgentApiError(
-            f"no hub URL: set {ENV_HUB_URL}, pass --hub-url, or register this machine's daemon"
-        )
-    if not hub_url.startswith(("http://", "https://")):
-        raise AgentApiError(f"hub URL must start with http:// or https://, not {hub_url!r}")
-    if not api_key:
-        raise AgentApiError(f"no API key: set {ENV_API_KEY} or pass --api-key")
-    if options.timeout is not None:
-        timeout = _parse_timeout(str(options.timeout))
-    elif env.get(ENV_TIMEOUT):
-        timeout = _parse_timeout(env[ENV_TIMEOUT])
-    else:
-        timeout = default_timeout
-    return ClientConfig(
-        hub_url=hub_url.rstrip("/"),
-        api_key=api_key,
-        session_id=options.session_id or env.get(ENV_SESSION_ID) or None,
-        project_id=options.project_id or env.get(ENV_PROJECT_ID) or None,
-        role=options.role or env.get(ENV_ROLE) or None,
-        timeout=timeout,
-    )
 
 
 def render_detail(detail: Any) -> str:
@@ -215,7 +102,11 @@ class AgentApi:
         from orchestratia import __version__
 
         self.config = config
+        verify: Any = True  # plain http: nothing to verify, so skip building a context
+        if config.hub_url.startswith("https://"):
+            verify = tls_context(config.ca_file)
         self._client = httpx.Client(
+            verify=verify,
             base_url=config.hub_url + API_PREFIX,
             headers={"X-API-Key": config.api_key, "User-Agent": f"orchestratia-cli/{__version__}"},
             timeout=config.timeout,
@@ -248,6 +139,12 @@ class AgentApi:
                 f"hub at {self.config.hub_url} did not answer within {self.config.timeout:g} s"
             ) from exc
         except httpx.HTTPError as exc:
+            from orchestratia.agent.link.hub_tls import certificate_error, certificate_message
+
+            error = certificate_error(exc)
+            if error is not None:
+                message = certificate_message(self.config.hub_url, error, CA_FIX)
+                raise AgentApiError(message) from exc
             reason = str(exc) or type(exc).__name__
             raise AgentApiError(f"cannot reach hub at {self.config.hub_url}: {reason}") from exc
         if response.is_error:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +21,7 @@ from orchestratia.hub.errors import HubError
 from orchestratia.hub.log_masking import hub_log_config
 from orchestratia.hub.services.access import accounts
 from orchestratia.hub.settings import HubSettings
+from orchestratia.hub.tls import TlsFilesError, check_tls_files
 
 app = typer.Typer(help="Operate a hub.", no_args_is_help=True)
 app.add_typer(hub_audit.app, name="audit")
@@ -29,7 +32,38 @@ app.command("backup")(hub_ops.backup)
 app.command("doctor")(hub_ops.doctor)
 
 
-def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Config:
+@dataclass(frozen=True)
+class TlsFiles:
+    certfile: Path
+    keyfile: Path
+
+
+def tls_files(
+    settings: HubSettings, certfile: Path | None, keyfile: Path | None
+) -> TlsFiles | None:
+    """The checked certificate and key to serve with (options over settings), None for plain
+    HTTP; anything unusable ends the command with one line."""
+    certfile = certfile or settings.tls_certfile
+    keyfile = keyfile or settings.tls_keyfile
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None or keyfile is None:
+        fail(
+            "TLS needs both a certificate and its key: pass --certfile and --keyfile "
+            "(or set ORCHESTRATIA_TLS_CERTFILE and ORCHESTRATIA_TLS_KEYFILE)"
+        )
+    try:
+        check_tls_files(certfile, keyfile)
+    except TlsFilesError as exc:
+        fail(str(exc))
+    return TlsFiles(certfile, keyfile)
+
+
+def uvicorn_config(
+    settings: HubSettings, host: str, port: int, tls: TlsFiles | None = None
+) -> uvicorn.Config:
+    # The app learns where it actually listens: SSH tunnels carry their connections there.
+    settings = settings.model_copy(update={"host": host, "port": port})
     return uvicorn.Config(
         create_app(settings),
         host=host,
@@ -46,6 +80,8 @@ def uvicorn_config(settings: HubSettings, host: str, port: int) -> uvicorn.Confi
         # would believe them from any local process.
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
     )
 
 
@@ -71,14 +107,22 @@ def serve(
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
     ] = True,
+    certfile: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate (chain) to serve HTTPS/WSS with; needs --keyfile."),
+    ] = None,
+    keyfile: Annotated[
+        Path | None, typer.Option(help="PEM private key of --certfile (unencrypted).")
+    ] = None,
 ) -> None:
-    """Serve the REST + WebSocket API and the dashboard."""
+    """Serve the REST + WebSocket API and the dashboard (over TLS with --certfile/--keyfile)."""
     settings = HubSettings()
     host, port = host or settings.host, port or settings.port
+    tls = tls_files(settings, certfile, keyfile)
     sock = listen(host, port)
     if migrate_first:
         migrate_database(settings)
-    uvicorn.Server(uvicorn_config(settings, host, port)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(settings, host, port, tls)).run(sockets=[sock])
 
 
 @app.command("migrate")

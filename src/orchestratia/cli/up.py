@@ -18,9 +18,10 @@ import typer
 import uvicorn
 
 from orchestratia.agent.config import AgentConfig
-from orchestratia.agent.link.registration import register
-from orchestratia.cli.hub import listen, migrate_database, uvicorn_config
-from orchestratia.cli.output import console
+from orchestratia.agent.link.hub_tls import ENV_CA_FILE
+from orchestratia.agent.link.registration import RegistrationError, register
+from orchestratia.cli.hub import TlsFiles, listen, migrate_database, tls_files, uvicorn_config
+from orchestratia.cli.output import console, fail
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts, projects
@@ -67,7 +68,11 @@ async def bootstrap(settings: HubSettings, email: str) -> Bootstrap:
 
 
 async def ensure_local_daemon(
-    settings: HubSettings, boot: Bootstrap, hub_url: str, config_path: Path
+    settings: HubSettings,
+    boot: Bootstrap,
+    hub_url: str,
+    config_path: Path,
+    ca_file: Path | None = None,
 ) -> None:
     """Register this machine's daemon with the embedded hub (first run only)."""
     engine = build_engine(settings.resolved_database_url())
@@ -78,15 +83,20 @@ async def ensure_local_daemon(
             )
     finally:
         await engine.dispose()
-    config: AgentConfig = await register(issued.token, config_path=config_path)
+    try:
+        config = await register(issued.token, config_path=config_path, ca_file=ca_file)
+    except RegistrationError as exc:
+        fail(f"the local daemon cannot register: {exc}")
     config.save(config_path)
 
 
-def follow_hub_url(config_path: Path, hub_url: str) -> None:
-    """Point the local daemon at this run's hub: a later run may use another port or host."""
+def follow_hub_url(config_path: Path, hub_url: str, ca_file: Path | None) -> None:
+    """Point the local daemon at this run's hub: a later run may use another port, host, scheme
+    or CA."""
     config = AgentConfig.load(config_path)
-    if config.hub_url != hub_url:
+    if (config.hub_url, config.ca_file) != (hub_url, ca_file):
         config.hub_url = hub_url
+        config.ca_file = ca_file
         config.save(config_path)
 
 
@@ -114,9 +124,11 @@ async def _serve(
     email: str,
     config_path: Path,
     first_run: bool,
+    tls: TlsFiles | None = None,
+    ca_file: Path | None = None,
 ) -> None:
     boot = await bootstrap(settings, email)
-    server = uvicorn.Server(uvicorn_config(settings, host, port))
+    server = uvicorn.Server(uvicorn_config(settings, host, port, tls))
     _stop_on_signals(server)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -124,11 +136,12 @@ async def _serve(
             await serving
             return
         await asyncio.sleep(0.05)
-    hub_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    scheme = "https" if tls else "http"
+    hub_url = f"{scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if first_run:
-        await ensure_local_daemon(settings, boot, hub_url, config_path)
+        await ensure_local_daemon(settings, boot, hub_url, config_path, ca_file)
     else:
-        follow_hub_url(config_path, hub_url)
+        follow_hub_url(config_path, hub_url, ca_file)
     daemon = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "orchestratia", "agent", "run", "--config", str(config_path)
     )
@@ -169,14 +182,28 @@ def up(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the SQLite database lives.")] = None,
     email: Annotated[str, typer.Option(help="Admin login created on first run.")] = ADMIN_EMAIL,
+    certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS/WSS with this PEM certificate (chain).")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="PEM private key of --certfile.")] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="CA bundle the local daemon verifies the hub's certificate with.",
+            envvar=ENV_CA_FILE,
+        ),
+    ] = None,
 ) -> None:
     """Run everything locally: hub on SQLite plus a daemon for this machine."""
     settings = HubSettings()
     if data_dir is not None:
         settings.data_dir = data_dir
     host, port = host or settings.host, port or settings.port
+    tls = tls_files(settings, certfile, keyfile)
+    if ca_file is not None:
+        ca_file = ca_file.expanduser().absolute()
     sock = listen(host, port)  # first: a busy port fails before anything is created
     migrate_database(settings)
     config_path = settings.data_dir / "agent.yaml"
     first_run = not config_path.exists()
-    asyncio.run(_serve(settings, sock, host, port, email, config_path, first_run))
+    asyncio.run(_serve(settings, sock, host, port, email, config_path, first_run, tls, ca_file))

@@ -33,6 +33,7 @@ from orchestratia.hub.api import (
     servers,
     sessions,
     stop_all,
+    tunnels,
     usage,
 )
 from orchestratia.hub.api import approvals as approvals_api
@@ -44,6 +45,7 @@ from orchestratia.hub.api import mail_settings as mail_settings_api
 from orchestratia.hub.api import notification_prefs as notification_prefs_api
 from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
+from orchestratia.hub.api import webhooks as webhooks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
@@ -72,6 +74,7 @@ from orchestratia.hub.web import (
     task_pages,
     team_pages,
     usage_pages,
+    webhook_pages,
 )
 from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
@@ -236,6 +239,8 @@ def create_app(settings: HubSettings) -> FastAPI:
         usage.router,
         palette.router,
         overview_api.router,
+        webhooks_api.reads,
+        webhooks_api.writes,
         health.router,
         metrics.router,
         pages.router,
@@ -248,6 +253,8 @@ def create_app(settings: HubSettings) -> FastAPI:
         team_pages.router,
         usage_pages.router,
         overview_pages.router,
+        webhook_pages.router,
+        tunnels.router,
     ):
         app.include_router(router)
     openapi_security.install(app)

@@ -30,6 +30,23 @@ class MaskingAccessFormatter(_Masking, AccessFormatter):
     """uvicorn's access-log formatter, secrets masked (share links travel in paths and queries)."""
 
 
+# Probes poll these every few seconds; their successes would drown the access log.
+PROBE_PATHS = frozenset(("/healthz", "/readyz"))
+
+
+class QuietProbes(logging.Filter):
+    """Drops access-log lines of successful ``/healthz`` and ``/readyz`` calls (a failing
+    ``/readyz`` is news, so it stays)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access record: (client, method, path with query, http version, status).
+        if isinstance(args, tuple) and len(args) == 5:
+            path, status = str(args[2]).split("?", 1)[0], args[4]
+            return not (path in PROBE_PATHS and isinstance(status, int) and status < 400)
+        return True
+
+
 def hub_log_config(log_format: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's ``LOGGING_CONFIG`` with masking formatters; our own ``orchestratia.*`` loggers
     write through the same (masking) handler instead of Python's bare last-resort one, and so do
@@ -43,6 +60,8 @@ def hub_log_config(log_format: LogFormat = "text") -> dict[str, Any]:
     else:
         formatters["default"]["()"] = f"{__name__}.{MaskingFormatter.__name__}"
         formatters["access"]["()"] = f"{__name__}.{MaskingAccessFormatter.__name__}"
+    config["filters"] = {"quiet_probes": {"()": f"{__name__}.{QuietProbes.__name__}"}}
+    config["handlers"]["access"]["filters"] = ["quiet_probes"]
     config["loggers"]["orchestratia"] = {
         "handlers": ["default"],
         "level": "INFO",

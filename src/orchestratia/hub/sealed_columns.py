@@ -34,6 +34,7 @@ SMTP_PASSWORD = SealedColumn("mail_settings", "password_sealed", row_id="tenant_
 WEBHOOK_SECRET = SealedColumn("webhook_endpoints", "secret_sealed")
 WEBHOOK_PREVIOUS_SECRET = SealedColumn("webhook_endpoints", "previous_secret_sealed")
 TELEGRAM_TOKEN = SealedColumn("telegram_bots", "token_sealed")
+SSH_PRIVATE_KEY = SealedColumn("ssh_tunnels", "private_key_sealed")
 
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     TOTP_SECRET,
@@ -41,4 +42,5 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     WEBHOOK_SECRET,
     WEBHOOK_PREVIOUS_SECRET,
     TELEGRAM_TOKEN,
+    SSH_PRIVATE_KEY,
 )

@@ -36,7 +36,12 @@ class HubSettings(BaseSettings):
     secret_key: SecretStr | None = None
     # ``id:base64url,…`` (first one current); otherwise keys live in <data_dir>/keys (sealing).
     encryption_keys: SecretStr | None = None
+    # Where users and daemons reach the hub; ``https://…`` also marks cookies Secure when a
+    # proxy terminates TLS.
     public_url: str | None = None
+    # The hub terminates TLS itself when both are set (``hub serve --certfile --keyfile``).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8765
     redis_url: str | None = None
@@ -58,6 +63,8 @@ class HubSettings(BaseSettings):
     # sessions alive meanwhile.
     session_lost_timeout: float = 300.0
     auth_timeout: float = 5.0
+    # How long ``/readyz`` waits for the database before calling the hub not ready.
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     liveness_sweep_interval: float = 1.0
 
     max_body_bytes: int = 1_048_576
@@ -95,6 +102,35 @@ class HubSettings(BaseSettings):
     metrics_token: SecretStr | None = None
     # ``json``: one JSON object per log line (access log included), for log shippers.
     log_format: Literal["text", "json"] = "text"
+    # Webhook delivery (seconds): a request's connect and total time limits; retries back off
+    # from ``webhook_retry_base`` doubling up to ``webhook_retry_cap`` (full jitter) until
+    # ``webhook_retry_window`` after the event; an endpoint failing for ``webhook_disable_after``
+    # is disabled. ``webhook_concurrency`` requests run at once per replica.
+    webhook_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    webhook_timeout: float = Field(default=15.0, gt=0, le=300)
+    webhook_retry_base: float = Field(default=5.0, gt=0)
+    webhook_retry_cap: float = Field(default=6 * 3600.0, gt=0)
+    # Three days by default, so a receiver down over a weekend still gets every event.
+    webhook_retry_window: float = Field(default=3 * 86400.0, gt=0)
+    webhook_disable_after: float = Field(default=3 * 86400.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("tls_certfile", "tls_keyfile", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # ``ORCHESTRATIA_TLS_KEYFILE=`` means no key, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # SSH tunnels: a replica holds each tunnel for this long and renews at a third of it, so
+    # another replica takes over within this long after the holder dies.
+    tunnel_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # Keepalives on the SSH connection: it counts as lost after interval * count_max of silence.
+    tunnel_keepalive_interval: float = Field(default=15.0, gt=0, le=600)
+    tunnel_keepalive_count_max: int = Field(default=3, ge=1, le=100)
+    tunnel_connect_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Reconnects after a loss: full jitter over base · 2^attempt, capped.
+    tunnel_backoff_base: float = Field(default=1.0, gt=0, le=60)
+    tunnel_backoff_cap: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -106,6 +142,16 @@ class HubSettings(BaseSettings):
                 # Refuse a typo at start-up rather than silently trusting nobody (or everybody).
                 ipaddress.ip_network(str(item), strict=False)
         return value
+
+    def listen_address(self) -> tuple[str, int]:
+        """Where this hub can be reached from its own machine: what a tunnel's forwarded
+        connections are carried to. A wildcard bind is reached on loopback."""
+        host = self.host.strip("[]")
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        return host, self.port
 
     def resolved_database_url(self) -> str:
         if self.database_url:

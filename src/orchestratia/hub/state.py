@@ -18,6 +18,7 @@ from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
 from orchestratia.hub.services.fleet.throughput import OutputMeter
+from orchestratia.hub.services.integrations.events import wake_on_commit
 from orchestratia.hub.services.integrations.worker import Wakeup
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.grid_watch import GridWatch
@@ -62,6 +63,8 @@ class HubState:
     # Set when deliveries or notifications were queued, to wake their workers early.
     webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
     notifications_due: Wakeup = field(default_factory=Wakeup)
+    # Set after a change to an SSH tunnel, so the tunnel keeper looks now.
+    tunnels_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.grid = GridWatch(
@@ -71,6 +74,7 @@ class HubState:
             self.settings.grid_screen_interval,
         )
         self.bus.subscribe_revocations(self.guards.apply)
+        wake_on_commit(self.sessionmaker, self.integrations_due)
 
     def in_restart_grace(self, now: datetime) -> bool:
         """Right after start-up daemons are still reconnecting; don't call them offline yet."""

@@ -15,6 +15,9 @@ ApiScope = Literal[
     "sessions:read",
     "sessions:write",
     "servers:read",
+    "webhooks:read",
+    "webhooks:write",
+    "servers:write",
     "admin",
 ]
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)

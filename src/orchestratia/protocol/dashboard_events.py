@@ -14,6 +14,7 @@ from orchestratia.protocol.approval_api import PermissionEntryPublic
 from orchestratia.protocol.rest import JsonObject, ServerPublic, SessionPublic
 from orchestratia.protocol.stop_all import AssignmentPause
 from orchestratia.protocol.task_replies import TaskPublic
+from orchestratia.protocol.tunnels import TunnelPublic
 
 
 class _Event(BaseModel):
@@ -101,6 +102,24 @@ class AssignmentPauseUpdate(_Event):
     pause: AssignmentPause
 
 
+class WebhookDisabled(_Event):
+    """A webhook endpoint failed for too long and the hub stopped sending to it; its owner
+    re-enables it once the receiver works again."""
+
+    type: Literal["webhook_disabled"] = "webhook_disabled"
+    endpoint_id: str
+    url: str
+    reason: str
+
+
+class TunnelUpdate(_Event):
+    """An SSH tunnel's current state (added, host key offered or pinned, up, down, gone)."""
+
+    type: Literal["tunnel_update"] = "tunnel_update"
+    tunnel: TunnelPublic
+    removed: bool = False
+
+
 DashboardEvent = Annotated[
     ServerUpdate
     | SessionUpdate
@@ -110,7 +129,9 @@ DashboardEvent = Annotated[
     | PermissionDecision
     | SessionActivity
     | SessionScreen
-    | AssignmentPauseUpdate,
+    | AssignmentPauseUpdate
+    | WebhookDisabled
+    | TunnelUpdate,
     Field(discriminator="type"),
 ]
 dashboard_event_adapter: TypeAdapter[DashboardEvent] = TypeAdapter(DashboardEvent)

@@ -7,9 +7,10 @@ models; a test keeps it current)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import models_json_schema
 
 EventType = Literal[
     "task.created",
@@ -80,12 +81,22 @@ class SessionData(_Data):
     server_id: str
     name: str
     agent_type: str | None = None
+    role: str = Field(default="worker", description="worker or orchestrator")
     status: str
     exit_code: int | None = None
+    error: str | None = Field(default=None, description="why it ended, when the hub knows")
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+SessionEndReason = Literal["exited", "lost", "killed"]
 
 
 class SessionEventData(_Data):
     session: SessionData
+    # session.closed: the process ended by itself (exited), a person or stop-all killed it
+    # (killed), or its server lost it (lost); None on session.started.
+    reason: SessionEndReason | None = None
 
 
 class ServerData(_Data):
@@ -93,7 +104,8 @@ class ServerData(_Data):
     project_id: str
     name: str
     hostname: str
-    status: str
+    status: str = Field(description="online, disconnected, or removed")
+    last_seen_at: datetime | None = None
 
 
 class ServerEventData(_Data):
@@ -126,12 +138,70 @@ EventData = Annotated[
 ]
 
 
+# The payload model of each event type.
+EVENT_DATA: dict[EventType, type[BaseModel]] = {
+    "task.created": TaskEventData,
+    "task.assigned": TaskEventData,
+    "task.status_changed": TaskEventData,
+    "task.completed": TaskEventData,
+    "task.failed": TaskEventData,
+    "intervention.created": InterventionEventData,
+    "intervention.responded": InterventionEventData,
+    "session.started": SessionEventData,
+    "session.closed": SessionEventData,
+    "server.online": ServerEventData,
+    "server.offline": ServerEventData,
+    "approval.requested": ApprovalEventData,
+    "approval.decided": ApprovalEventData,
+}
+
+
 class WebhookPayload(BaseModel):
     """The body of every webhook request (Standard Webhooks' recommended envelope)."""
 
     type: EventType
     timestamp: datetime
     data: EventData
+
+    @model_validator(mode="after")
+    def _data_fits_type(self) -> WebhookPayload:
+        wanted = EVENT_DATA[self.type]
+        if not isinstance(self.data, wanted):
+            raise ValueError(f"{self.type} carries {wanted.__name__}")
+        return self
+
+
+def webhook_schema() -> dict[str, Any]:
+    """The JSON Schema of a webhook body, one variant per event type (what
+    ``docs/webhook-events.schema.json`` holds)."""
+    models = sorted(set(EVENT_DATA.values()), key=lambda m: m.__name__)
+    refs, shared = models_json_schema(
+        [(model, "serialization") for model in models], ref_template="#/$defs/{model}"
+    )
+    variants = [
+        {
+            "title": type,
+            "type": "object",
+            "properties": {
+                "type": {"const": type},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": refs[(EVENT_DATA[type], "serialization")],
+            },
+            "required": ["type", "timestamp", "data"],
+            "additionalProperties": False,
+        }
+        for type in EVENT_TYPES
+    ]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Orchestratia webhook event",
+        "description": (
+            "The body of every webhook request: Standard Webhooks' {type, timestamp, data}. "
+            "Generated from orchestratia.protocol.integration_events; see docs/webhooks.md."
+        ),
+        "oneOf": variants,
+        "$defs": shared["$defs"],
+    }
 
 
 # --- notifications to people ---------------------------------------------------------------------

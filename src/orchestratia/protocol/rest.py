@@ -150,6 +150,24 @@ class HealthResponse(BaseModel):
     version: str
 
 
+class Liveness(BaseModel):
+    """``/healthz``: the process is up."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessCheck(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    """``/readyz``: ``ok`` only when every check (``database``, ``migrations``) passed."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, ReadinessCheck]
+
+
 class ServerPublic(BaseModel):
     id: str
     project_id: str

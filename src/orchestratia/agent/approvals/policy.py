@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,9 @@ from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.permission_shipping import SpoolShipper
 from orchestratia.agent.approvals.rule_cache import RuleCache, policy_dir
 from orchestratia.agent.config import AgentConfig
+from orchestratia.agent.link.hub_tls import HubTlsError
 from orchestratia.agent.link.routing import Route, route
+from orchestratia.agent.link.secure_link import tls_context
 from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame
 
@@ -64,8 +67,18 @@ class PolicyService:
                 },
                 timeout=HTTP_TIMEOUT,
                 transport=self._transport,
+                verify=self._verify(),
             )
         return self._http
+
+    def _verify(self) -> ssl.SSLContext:
+        try:
+            return tls_context(self.config)
+        except HubTlsError as exc:
+            # The hub connection reports this (and keeps retrying); here the system trust
+            # store still verifies, so nothing is ever accepted unverified.
+            log.error("%s; rule fetches use the system trust store", exc)
+            return ssl.create_default_context()
 
     async def start(self) -> None:
         """Load the cached rules, open the socket, start fetching and shipping."""

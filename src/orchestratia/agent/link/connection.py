@@ -29,8 +29,9 @@ from orchestratia.agent.link.errors import (
     parse_frame,
     raise_for_handshake_error,
 )
+from orchestratia.agent.link.hub_tls import HubTlsError
 from orchestratia.agent.link.routing import FrameHandler, FrameRouter, Route, route
-from orchestratia.agent.metrics import AgentMetrics
+from orchestratia.agent.link.secure_link import failure_message, websocket_tls
 from orchestratia.agent.sysinfo import collect_system_info, prime_cpu_percent
 from orchestratia.protocol import PROTOCOL_VERSION
 from orchestratia.protocol.codes import CloseCode
@@ -91,10 +92,8 @@ class HubConnection:
         close_timeout: float = 5.0,
         auth_timeout: float = 10.0,
         stable_after: float = STABLE_AFTER,
-        metrics: AgentMetrics | None = None,
     ) -> None:
         self.config = config
-        self.metrics = metrics or AgentMetrics()
         self.state: State = "stopped"
         self.last_connected_at: datetime | None = None
         self.last_error: str | None = None
@@ -139,8 +138,6 @@ class HubConnection:
             self._capabilities = await asyncio.to_thread(detect_capabilities)
         try:
             while not self._stopping.is_set():
-                if self.state == "backoff":
-                    self.metrics.reconnects.inc()
                 self._update(state="connecting")
                 slow = False
                 try:
@@ -212,8 +209,13 @@ class HubConnection:
         self._connected_since = None
         url = self.url
         try:
+            tls = websocket_tls(self.config, url)
+        except HubTlsError as exc:
+            raise LinkError(str(exc)) from None
+        try:
             ws = await connect(
                 url,
+                **tls,
                 open_timeout=self.open_timeout,
                 close_timeout=self.close_timeout,
                 # Liveness is the application heartbeat (SPEC §5), which the hub also judges us
@@ -230,7 +232,9 @@ class HubConnection:
                 raise KeyRejected(key_rejected_message(f"HTTP {status}")) from exc
             raise LinkError(f"hub at {url} refused the WebSocket upgrade: HTTP {status}") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise LinkError(f"cannot connect to {url}: {_describe(exc)}") from exc
+            # A certificate failure is one line naming the fix, not OpenSSL's wording.
+            reason = failure_message(self.config, exc) or _describe(exc)
+            raise LinkError(f"cannot connect to {url}: {reason}") from exc
         self._ws = ws
         try:
             auth_ok = await self._handshake(ws)
@@ -348,8 +352,6 @@ class HubConnection:
                 await ws.send(text)
         except TimeoutError:
             raise LinkError("sending to the hub timed out; assuming the link is dead") from None
-        shape = frame if isinstance(frame, Mapping) else vars(frame)
-        self.metrics.frame_sent(str(shape.get("type", "?")), shape.get("status"))
 
     def _update(self, **changes: Any) -> None:
         changed = False

@@ -13,6 +13,13 @@ from pydantic import ValidationError
 from orchestratia import __version__
 from orchestratia.agent.capabilities import detect_capabilities
 from orchestratia.agent.config import AgentConfig, default_config_path
+from orchestratia.agent.link.hub_tls import (
+    HubTlsError,
+    certificate_error,
+    certificate_message,
+    check_plain_transport,
+    client_context,
+)
 from orchestratia.agent.sysinfo import (
     collect_system_info,
     mac_address,
@@ -38,11 +45,14 @@ async def register(
     *,
     config_path: Path | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    ca_file: Path | None = None,
+    allow_insecure: bool = False,
 ) -> AgentConfig:
     """Register this machine with the hub named inside ``token`` and return the new config.
 
     Does not save it: the caller decides where (``AgentConfig.save``). ``config_path`` only locates
-    the fallback machine id; ``transport`` lets tests stand in for the network.
+    the fallback machine id; ``transport`` lets tests stand in for the network. ``ca_file`` and
+    ``allow_insecure`` are how to reach this hub (see ``hub_tls``), kept in the new config.
     Raises RegistrationError for a malformed or refused token, a network failure or a reply
     that is not a registration.
     """
@@ -50,6 +60,11 @@ async def register(
         hub_url = decode_hub_url(token.strip()).rstrip("/")
     except MalformedToken as exc:
         raise RegistrationError(f"invalid registration token: {exc}") from exc
+    try:
+        check_plain_transport(hub_url, allow_insecure, "pass --allow-insecure")
+        verify = client_context(ca_file)
+    except HubTlsError as exc:
+        raise RegistrationError(str(exc)) from None
     fallback_dir = (config_path or default_config_path()).parent
     # psutil, DNS and file reads can block briefly; keep the event loop free.
     facts = await asyncio.to_thread(_machine_facts, fallback_dir)
@@ -63,7 +78,7 @@ async def register(
     url = hub_url + REGISTER_PATH
     try:
         async with httpx.AsyncClient(
-            timeout=httpx.Timeout(http_timeout), transport=transport
+            timeout=httpx.Timeout(http_timeout), transport=transport, verify=verify
         ) as client:
             response = await client.post(url, json=body.model_dump(mode="json"))
     except httpx.TimeoutException as exc:
@@ -71,6 +86,10 @@ async def register(
             f"hub at {hub_url} did not answer within {http_timeout:g}s"
         ) from exc
     except httpx.HTTPError as exc:
+        error = certificate_error(exc)
+        if error is not None:
+            fix = "pass --ca-file /path/to/ca.pem"
+            raise RegistrationError(certificate_message(hub_url, error, fix)) from exc
         raise RegistrationError(f"cannot reach hub at {hub_url}: {exc}") from exc
     if response.status_code == 401:
         raise RegistrationError(f"registration refused: {_detail(response)}")
@@ -88,6 +107,8 @@ async def register(
         server_id=reply.id,
         name=reply.name,
         repos=body.repos,
+        ca_file=ca_file,
+        allow_insecure=allow_insecure,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestratia.agent.sessions.cli_path import BASH_RC_NAME, prepend_path
@@ -85,13 +86,16 @@ def session_environment(
     frame: SessionStartFrame,
     policy_dir: Path | None = None,
     cli_bin: Path | None = None,
+    hub_access: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The variables set in the session. ``ORCHESTRATIA_API_KEY`` is the per-session token,
     never the server's key; without a token it is left unset (see ``tmux.clean_environment``).
     ``ORCHESTRATIA_POLICY_DIR`` tells the pre-tool-use hook where the daemon keeps its rule
     cache, decision socket and permission spool. ``cli_bin`` goes first on ``PATH``.
+    ``hub_access`` (``hub_tls.session_variables``) lets the CLI trust the hub as the daemon does.
     """
     env = {
+        **(hub_access or {}),
         "ORCHESTRATIA_HUB_URL": hub_url,
         "ORCHESTRATIA_SESSION_ID": frame.session_id,
         "ORCHESTRATIA_PROJECT_ID": frame.project_id,

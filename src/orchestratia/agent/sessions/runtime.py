@@ -25,6 +25,7 @@ from orchestratia.agent.approvals.rule_cache import policy_dir
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal
 from orchestratia.agent.link.errors import NotConnected
+from orchestratia.agent.link.hub_tls import session_variables
 from orchestratia.agent.link.routing import Route, route
 from orchestratia.agent.metrics import AgentMetrics
 from orchestratia.agent.sessions.cli_path import cli_bin_dir, install_cli_shim
@@ -228,7 +229,11 @@ class SessionRuntime(Supervisor):
                     cwd,
                     command_argv(frame.command, cli_bin),
                     session_environment(
-                        self.config.hub_url, frame, policy_dir(self.config), cli_bin
+                        self.config.hub_url,
+                        frame,
+                        policy_dir(self.config),
+                        cli_bin,
+                        session_variables(self.config.ca_file, self.config.allow_insecure),
                     ),
                     cols=frame.cols,
                     rows=frame.rows,

@@ -63,7 +63,9 @@ async def start(
 
     async def told(outbox: Outbox) -> None:
         if not sent:
-            sessions.mark_exited(s, None, "server disconnected before the session started")
+            await sessions.mark_exited(
+                db, s, None, "server disconnected before the session started"
+            )
         outbox.sessions.append(s)
 
     await run(db, hub, told)
@@ -136,12 +138,12 @@ async def reported(hub: HubState, server_id: str, frame: LifecycleFrame) -> bool
             await _audit(db, session, "session.output_gap", details)
             return session
         if isinstance(frame, SessionStartedFrame):
-            sessions.mark_running(session, frame.pid, frame.tmux_name)
+            sessions.mark_running(db, session, frame.pid, frame.tmux_name)
             outbox.auto_assign.add(session.project_id)  # a free session: tasks may find a home
         elif isinstance(frame, SessionErrorFrame):
-            sessions.mark_exited(session, None, frame.error)
+            await sessions.mark_exited(db, session, None, frame.error)
         else:
-            sessions.mark_exited(session, frame.exit_code)
+            await sessions.mark_exited(db, session, frame.exit_code)
             await _audit(db, session, "session.exited", {"exit_code": frame.exit_code})
         outbox.sessions.append(session)
         return session
@@ -172,13 +174,13 @@ async def reconcile(
                 continue
             acks.append(SessionOutputAckFrame(session_id=session.id, offset=session.output_offset))
             if item.alive and session.status != "running":
-                sessions.mark_running(session, item.pid, item.tmux_name)
+                sessions.mark_running(db, session, item.pid, item.tmux_name)
                 outbox.sessions.append(session)
             if item.alive and await assignment_pause.outlived_a_stop(db, session):
                 stopped.append(session)
         for session in await sessions.live_on_server(db, server_id):
             if session.id not in reported_ids and session.status == "running":
-                sessions.mark_lost(session)
+                await sessions.mark_lost(db, session)
                 outbox.sessions.append(session)
                 lost.append(session.id)
         return acks, lost, stopped
@@ -199,7 +201,7 @@ async def recovered(hub: HubState, server_id: str, frame: SessionRecoveredFrame)
         session = await sessions.find_by_tmux_name(db, server_id, frame.tmux_name)
         if session is None:
             return None
-        sessions.mark_running(session, frame.pid, frame.tmux_name)
+        sessions.mark_running(db, session, frame.pid, frame.tmux_name)
         outbox.sessions.append(session)
         return session.id
 

@@ -18,6 +18,7 @@ from orchestratia.hub.api.deps import (
     UserActorDep,
 )
 from orchestratia.hub.api.scopes import ANY_CALLER, LOGIN_ONLY, PUBLIC
+from orchestratia.hub.cookie_policy import cookie_secure
 from orchestratia.hub.security import csrf_token_for
 from orchestratia.hub.services.access import auth, login_challenges, preferences
 from orchestratia.hub.state import HubState
@@ -28,19 +29,12 @@ from orchestratia.protocol.second_factor import SecondFactorChallenge, SecondFac
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-def cookie_secure(request: Request, configured: bool | None) -> bool:
-    if configured is not None:
-        return configured
-    # The scheme reflects X-Forwarded-Proto when, and only when, a trusted proxy sent it.
-    return request.url.scheme == "https"
-
-
 def signed_in(
     request: Request, response: Response, hub: HubState, result: auth.LoginResult
 ) -> TokenResponse:
     """Set the login's cookies on ``response``: the one way every kind of login ends."""
     csrf = csrf_token_for(hub.secret_key, result.token)
-    secure = cookie_secure(request, hub.settings.cookie_secure)
+    secure = cookie_secure(request, hub.settings)
     max_age = int(timedelta(hours=hub.settings.session_ttl_hours).total_seconds())
     response.set_cookie(
         SESSION_COOKIE,
@@ -95,12 +89,13 @@ async def login_second_factor(
 
 @router.post("/logout", status_code=204, dependencies=[LOGIN_ONLY])
 async def logout(
-    principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
+    request: Request, principal: PrincipalDep, db: SessionDep, hub: HubDep, actor: UserActorDep
 ) -> Response:
     await access.logout(db, hub, principal, actor)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    secure = cookie_secure(request, hub.settings)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True)
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=secure)
     return response
 
 

@@ -21,6 +21,11 @@ GET sessions, output, scrollback, share links,          ``needs("sessions:read")
 permission log
 start/close/kill sessions, share links                  ``needs("sessions:write")``
 GET servers and their load history                      ``needs("servers:read")``
+GET webhook endpoints and their delivery log            ``needs("webhooks:read")``
+webhook endpoint changes, secret rotation, redelivery,  ``needs("webhooks:write")``
+test events
+GET servers and their load history, SSH tunnels        ``needs("servers:read")``
+SSH tunnel writes (owners only)                         ``needs("servers:write")``
 projects, members, registration tokens, server key      ``needs("admin")``
 revocation, server rename/relabel/removal, approval
 rules, task settings, API keys, invites, mail settings,

@@ -6,3 +6,4 @@ from orchestratia.hub.db import inbox_models as inbox_models
 from orchestratia.hub.db import integration_models as integration_models
 from orchestratia.hub.db import task_models as task_models
 from orchestratia.hub.db import team_models as team_models
+from orchestratia.hub.db import tunnel_models as tunnel_models

@@ -25,6 +25,9 @@ SCOPE_MEANINGS: list[tuple[ApiScope, str]] = [
     ("sessions:read", "read sessions, their output and the permission log"),
     ("sessions:write", "start, close and share sessions"),
     ("servers:read", "read servers"),
+    ("webhooks:read", "read webhook endpoints and their delivery log"),
+    ("webhooks:write", "manage webhook endpoints, rotate secrets, redeliver"),
+    ("servers:write", "add, confirm and remove servers reached over SSH"),
     ("admin", "projects, members, tokens, rules, settings and API keys"),
 ]
 

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from orchestratia.hub.api.callers import user_caller
 from orchestratia.hub.api.deps import SessionDep, user_actor
+from orchestratia.hub.cookie_policy import cookie_secure
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.projects import ProjectAccess
 from orchestratia.hub.services.tasks.context import Caller
@@ -52,7 +53,11 @@ class Page:
         response = templates.TemplateResponse(
             self.request, template, page_context(self.request, self.hub, self.principal, **context)
         )
-        return remember_project(response, self.current) if self.projects is not None else response
+        if self.projects is None:
+            return response
+        return remember_project(
+            response, self.current, cookie_secure(self.request, self.hub.settings)
+        )
 
     def not_found(self, message: str) -> Response:
         return error_page(self.request, self.hub, self.principal, 404, message)

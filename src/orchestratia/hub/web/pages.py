@@ -17,7 +17,13 @@ from orchestratia.hub.api.servers import hub_url, install_command
 from orchestratia.hub.services.access import projects
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.services.fleet.hub_urls import BadHubUrl, clean_hub_url, is_loopback
-from orchestratia.hub.web import pipeline_pages, pwa_pages, server_pages, terminal_pages
+from orchestratia.hub.web import (
+    pipeline_pages,
+    pwa_pages,
+    server_pages,
+    terminal_pages,
+    tunnel_pages,
+)
 from orchestratia.hub.web.page_context import Page, open_project_page
 from orchestratia.hub.web.rendering import (
     MaybePrincipal,
@@ -34,6 +40,7 @@ router.include_router(terminal_pages.router)
 router.include_router(pwa_pages.router)
 router.include_router(server_pages.router)
 router.include_router(pipeline_pages.router)
+router.include_router(tunnel_pages.router)
 
 
 @router.get("/")
@@ -69,8 +76,18 @@ async def fleet(
     if not isinstance(page, Page):
         return page
     current = page.current
-    rows = await servers.list_for_project(db, page.principal, current.project.id) if current else []
-    return page.render("fleet.html", servers=[servers.to_public(s) for s in rows])
+    if current is None:
+        return page.render("fleet.html", servers=[])
+    rows = await servers.list_for_project(db, page.principal, current.project.id)
+    via = await tunnel_pages.fleet_tunnels(db, page.principal, current.project.id)
+    return page.render(
+        "fleet.html",
+        servers=[servers.to_public(s) for s in rows],
+        tunnels=via.tunnels,
+        tunnel_of=via.by_server,
+        is_owner=via.is_owner,
+        state_labels=tunnel_pages.STATE_LABELS,
+    )
 
 
 @router.get("/ui/servers/{server_id}/row", response_class=HTMLResponse)
@@ -78,7 +95,13 @@ async def server_row(
     request: Request, server_id: str, db: SessionDep, principal: PrincipalDep
 ) -> Response:
     server = servers.to_public(await servers.get(db, principal, server_id))
-    return templates.TemplateResponse(request, "_server_row.html", {"server": server})
+    via = await tunnel_pages.fleet_tunnels(db, principal, server.project_id)
+    context = {
+        "server": server,
+        "tunnel_of": via.by_server,
+        "state_labels": tunnel_pages.STATE_LABELS,
+    }
+    return templates.TemplateResponse(request, "_server_row.html", context)
 
 
 @router.post("/ui/projects", response_class=HTMLResponse)

@@ -55,9 +55,11 @@ async def pick_project(
     return available, current
 
 
-def remember_project(response: Response, current: ProjectAccess | None) -> Response:
+def remember_project(response: Response, current: ProjectAccess | None, secure: bool) -> Response:
     if current is not None:
-        response.set_cookie(PROJECT_COOKIE, current.project.id, httponly=True, samesite="lax")
+        response.set_cookie(
+            PROJECT_COOKIE, current.project.id, httponly=True, samesite="lax", secure=secure
+        )
     return response
 
 

@@ -29,6 +29,7 @@ from orchestratia.hub.errors import Forbidden, NotFound
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.projects import access
 from orchestratia.hub.services.approvals import rule_sets
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.hub.services.tasks.context import Caller
 from orchestratia.protocol.approval_api import (
     ApprovalStatus,
@@ -127,6 +128,7 @@ async def create(
         target_id=row.id,
         details={"tool": row.tool, "session_id": row.session_id, "rule_id": row.rule_id},
     )
+    announcements.approval(db, row, "approval.requested")
     return row
 
 
@@ -150,14 +152,35 @@ async def _fresh(db: AsyncSession, approval_id: str) -> ToolApproval | None:
     return await db.scalar(stmt.execution_options(populate_existing=True))
 
 
-async def _expire(db: AsyncSession, row: ToolApproval) -> None:
-    """Record a lapsed ask as expired (conditionally: a decision may have just landed)."""
-    await db.execute(
+async def _expire(db: AsyncSession, row: ToolApproval) -> bool:
+    """Record a lapsed ask as expired and announce it, conditionally: a decision (or another
+    replica's expiry) may have just landed. Does not commit; True if this call expired it."""
+    expired = await db.execute(
         update(ToolApproval)
         .where(ToolApproval.id == row.id, ToolApproval.status == "pending")
         .values(status="expired", decided_at=row.expires_at)
     )
+    if expired.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await db.refresh(row)
+    announcements.approval(db, row, "approval.decided")
+    return True
+
+
+async def expire_lapsed(db: AsyncSession, limit: int = 100) -> int:
+    """Expire asks whose time ran out while nobody was polling them (the hook gave up, its
+    daemon went away), so ``approval.decided`` goes out for them too; commits. How many."""
+    lapsed = await db.scalars(
+        select(ToolApproval)
+        .where(ToolApproval.status == "pending", ToolApproval.expires_at <= utcnow())
+        .order_by(ToolApproval.expires_at)
+        .limit(limit)
+    )
+    count = 0
+    for row in list(lapsed):
+        count += await _expire(db, row)
     await db.commit()
+    return count
 
 
 async def wait(
@@ -178,6 +201,7 @@ async def wait(
                 raise NotFound(NOT_FOUND)
             if row.status == "pending" and _expired(row):
                 await _expire(db, row)
+                await db.commit()
                 return row
             left = deadline - time.monotonic()
             if row.status != "pending" or left <= 0:
@@ -240,6 +264,8 @@ async def decide(
         if row is not None and row.decision_id == decision_id:
             return "already_applied"
         return "conflict"
+    await db.refresh(row)
+    announcements.approval(db, row, "approval.decided")
     await audit.record(
         db,
         caller.actor,

@@ -14,6 +14,7 @@ from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.projects import access
 from orchestratia.hub.services.fleet import servers, sessions
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.protocol.fleet_admin import ServerEdit
 
@@ -79,9 +80,9 @@ async def remove(
             "remove it with force=true, which marks them lost"
         )
     for session in live:
-        sessions.mark_lost(session)
-        session.error = "its server was removed"
+        await sessions.mark_lost(db, session, "its server was removed")
     await servers.revoke_all_keys(db, server)
+    was_online = server.status == "online"
     server.status = servers.REMOVED
     server.connected = False
     server.disconnected_at = utcnow()
@@ -95,6 +96,8 @@ async def remove(
         target_id=server.id,
         details={"name": server.name, "forced": force, "sessions_lost": [s.id for s in live]},
     )
+    if was_online:
+        announcements.server(db, server, "server.offline")
     outbox.keys_revoked.append(server.id)
     # Open fleet pages see it go offline at once (its row is gone on their next load).
     outbox.servers.append(server)

@@ -19,6 +19,7 @@ from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.plans import ensure_room
 from orchestratia.hub.services.access.projects import access
 from orchestratia.hub.services.fleet import samples
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.protocol.dashboard_events import ServerUpdate
 from orchestratia.protocol.rest import RegisterRequest, ServerPublic
 from orchestratia.protocol.tokens import TokenKind, encode_registration_token
@@ -272,11 +273,14 @@ async def touch(
     # A removed server's last frames, read before its socket closed, must not bring it back.
     if server is None or server.status == REMOVED:
         return None
-    changed = server.status != "online" or system_info is not None
+    came_online = server.status != "online"
+    changed = came_online or system_info is not None
     now = utcnow()
     server.status = "online"
     server.disconnected_at = None
     server.last_seen_at = now
+    if came_online:
+        announcements.server(db, server, "server.online")
     if system_info:
         server.system_info = system_info
         await samples.record(db, server, system_info, now)
@@ -294,9 +298,12 @@ async def mark_disconnected(db: AsyncSession, server_id: str) -> Server | None:
         return None
     if server.status == "disconnected" and not server.connected:
         return None
+    was_online = server.status == "online"
     server.status = "disconnected"
     server.connected = False
     server.disconnected_at = utcnow()
+    if was_online:
+        announcements.server(db, server, "server.offline")
     return server
 
 
@@ -326,6 +333,7 @@ async def sweep_stale(
             server.status = "disconnected"
             server.connected = False
             server.disconnected_at = now
+            announcements.server(db, server, "server.offline")
             changed.append(server)
     return changed
 

@@ -18,6 +18,7 @@ from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.access.plans import LIVE_SESSION, ensure_room
 from orchestratia.hub.services.access.projects import access
 from orchestratia.hub.services.fleet.servers import get as get_server
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.protocol.dashboard_events import SessionUpdate
 from orchestratia.protocol.rest import SessionCreate, SessionPublic
 from orchestratia.protocol.tokens import TokenKind
@@ -177,7 +178,12 @@ async def for_server(db: AsyncSession, server_id: str, session_id: str) -> Termi
     )
 
 
-def mark_running(session: TerminalSession, pid: int | None, tmux_name: str | None) -> None:
+def mark_running(
+    db: AsyncSession, session: TerminalSession, pid: int | None, tmux_name: str | None
+) -> None:
+    """The daemon runs ``session``; ``session.started`` when it was not running before (its
+    first start, or a session given up on that turned out alive)."""
+    was = session.status
     if session.status in ("exited", "lost") and session.ended_at is not None:
         # A recovered session that we had given up on is alive after all.
         session.ended_at = None
@@ -185,18 +191,31 @@ def mark_running(session: TerminalSession, pid: int | None, tmux_name: str | Non
     session.pid = pid if pid is not None else session.pid
     session.tmux_name = tmux_name or session.tmux_name
     session.started_at = session.started_at or utcnow()
+    if was != "running":
+        announcements.session_started(db, session)
 
 
-def mark_exited(session: TerminalSession, exit_code: int | None, error: str | None = None) -> None:
+async def mark_exited(
+    db: AsyncSession, session: TerminalSession, exit_code: int | None, error: str | None = None
+) -> None:
+    was = session.status
     session.status = "exited"
     session.exit_code = exit_code
     session.error = error
     session.ended_at = utcnow()
+    if was in LIVE:
+        await announcements.session_closed(db, session)
 
 
-def mark_lost(session: TerminalSession) -> None:
+async def mark_lost(
+    db: AsyncSession, session: TerminalSession, error: str | None = None, at: datetime | None = None
+) -> None:
+    was = session.status
     session.status = "lost"
-    session.ended_at = utcnow()
+    session.ended_at = at or utcnow()
+    session.error = error or session.error
+    if was in LIVE:
+        await announcements.session_closed(db, session)
 
 
 async def lose_abandoned(
@@ -218,9 +237,7 @@ async def lose_abandoned(
     )
     lost = list(rows)
     for session in lost:
-        session.status = "lost"
-        session.ended_at = now
-        session.error = "its server stayed disconnected"
+        await mark_lost(db, session, "its server stayed disconnected", now)
     return lost
 
 

@@ -13,6 +13,7 @@ from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, NotFound
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks.context import Caller, add_event
@@ -67,6 +68,8 @@ async def respond(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("this intervention has already been answered")
+    await db.refresh(row)  # the answer as stored, for the event
+    announcements.intervention(db, row, "intervention.responded")
     await _audit(db, caller, row, "intervention.responded", chars=len(response))
     task = await db.get(Task, row.task_id) if row.task_id else None
     if task is not None:
@@ -136,6 +139,7 @@ async def ask_help(
     )
     db.add(intervention)
     await _audit(db, caller, intervention, "intervention.created", type=body.type)
+    announcements.intervention(db, intervention, "intervention.created")
     add_event(
         db,
         outbox,

@@ -17,6 +17,7 @@ from orchestratia.hub.db.task_models import Intervention, Task
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Conflict, Forbidden, StaleEpoch
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks import states as task_states
@@ -44,6 +45,8 @@ async def move(
     trigger: Trigger | None = None,
     **details: Any,
 ) -> None:
+    """Move ``task`` by ``action``. Fields the move's events show (the new holder, the error)
+    are set by the caller before the move, so the events carry them."""
     old = task.status
     task.status = task_states.check(action, old, trigger or caller.kind)
     task.updated_at = utcnow()
@@ -70,6 +73,7 @@ async def move(
         target_id=task.id,
         details={"from": old, "to": task.status, "epoch": task.epoch, **details},
     )
+    await announcements.task_moved(db, task, old, caller.name, assigned=action == "assign")
 
 
 def ensure_holder(
@@ -139,6 +143,10 @@ async def assign(
     if previous is not None:
         await close_interventions(db, task, "the task was reassigned")
     task.epoch += 1
+    task.assigned_session_id = session.id
+    task.lost_session_id = None
+    task.assigned_at = utcnow()
+    task.started_at = None if previous != session.id else task.started_at
     await move(
         db,
         outbox,
@@ -149,10 +157,6 @@ async def assign(
         session=session.name,
         epoch=task.epoch,
     )
-    task.assigned_session_id = session.id
-    task.lost_session_id = None
-    task.assigned_at = utcnow()
-    task.started_at = None if previous != session.id else task.started_at
     if require_plan is not None:
         task.require_plan = require_plan
     task.assignment_reason = reason or {
@@ -246,8 +250,8 @@ async def fail(
     db: AsyncSession, caller: Caller, task: Task, error: str, epoch: int | None, outbox: Outbox
 ) -> None:
     ensure_holder(task, caller, epoch, await holder_of(db, task))
-    await move(db, outbox, task, "fail", caller, "agent")
     task.error = error
+    await move(db, outbox, task, "fail", caller, "agent")
     task.result = {"error": error}
     task.completed_at = utcnow()
     await close_interventions(db, task, "the task failed")

@@ -91,11 +91,11 @@ async def _release_one(
         task.updated_at = utcnow()
         then = f"left {was} for a person to reassign or cancel"
     else:
-        await move(db, outbox, task, "requeue", caller, session=session.name, epoch=task.epoch)
         task.assigned_session_id = None
         task.assigned_at = None
         task.started_at = None
         task.delivery_deferred = False
+        await move(db, outbox, task, "requeue", caller, session=session.name, epoch=task.epoch)
         then = "put back to pending" + (" for auto-assignment" if project.auto_assign else "")
         # The old "assigned to ... by ..." would read as why the task waits now.
         task.assignment_reason = {"mode": "requeued", "summary": f"session {session.name} {how}"}

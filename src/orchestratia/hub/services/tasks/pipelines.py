@@ -10,6 +10,7 @@ from orchestratia.hub.db.task_models import Pipeline, Task
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import HubError, Invalid, NotFound
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks.context import Caller, add_event
 from orchestratia.hub.services.tasks.dependencies import add as add_dependency
@@ -63,6 +64,7 @@ async def create(
             caller.name,
             f'created "{task.title}" in pipeline {pipeline.id[:8]}',
         )
+        await announcements.task_created(db, task, caller.name)
         for ref in spec.depends_on:
             dep = ref if isinstance(ref, PipelineDependency) else PipelineDependency(task=ref)
             upstream = await _resolve(db, caller, dep.task, temp_ids, tasks, index)

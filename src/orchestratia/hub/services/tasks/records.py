@@ -14,6 +14,7 @@ from orchestratia.hub.db.task_models import Pipeline, Task, TaskEvent, TaskNote
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import Conflict, NotFound
 from orchestratia.hub.services import audit
+from orchestratia.hub.services.integrations import announcements
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries
 from orchestratia.hub.services.tasks.context import Caller, add_event
@@ -132,6 +133,7 @@ async def create(
     db.add(task)
     await db.flush()
     add_event(db, outbox, task, "created", caller.name, f'created "{task.title}"')
+    await announcements.task_created(db, task, caller.name)
     await audit.record(
         db,
         caller.actor,
