@@ -2,8 +2,9 @@
 (``ORCHESTRATIA_LOG_FORMAT=json``) while the test creates and uses a password and its login
 (bearer and cookie), a user API key, a registration token, a server key, a session token, a
 share link (in a WebSocket query string), an invite token mailed over SMTP with a password, the
-metrics token, a TOTP secret and recovery codes. Then every line must parse, access lines must
-carry request ids, and no secret, nor the secret part after its prefix, may appear in either log."""
+metrics token, a TOTP secret and recovery codes, and a webhook signing secret and its rotation.
+Then every line must parse, access lines must carry request ids, and no secret, nor the secret
+part after its prefix, may appear in either log."""
 
 from __future__ import annotations
 
@@ -22,12 +23,17 @@ from tests.e2e.processes import PASSWORD, HubProcess
 from tests.e2e.terminal_support import Rig, make_rig
 from tests.mail_catcher import invite_link, mail_catcher
 from tests.support import wait_sync
+from tests.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.e2e
 METRICS_TOKEN = "metrics-token-e2e-5f1d2c3b4a"
 SMTP_PASSWORD = "smtp-pass-9f8e7d6c5b"
 REQUEST_ID = "trace-abc.123_XYZ"
-JSON_HUB = {"ORCHESTRATIA_LOG_FORMAT": "json", "ORCHESTRATIA_METRICS_TOKEN": METRICS_TOKEN}
+JSON_HUB = {
+    "ORCHESTRATIA_LOG_FORMAT": "json",
+    "ORCHESTRATIA_METRICS_TOKEN": METRICS_TOKEN,
+    "ORCHESTRATIA_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver listens on 127.0.0.1
+}
 
 
 def _variants(secret: str) -> set[str]:
@@ -102,6 +108,21 @@ def _use_the_secrets(rig: Rig, secrets: list[str]) -> None:
     confirmed = api.post("/api/v1/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
     assert confirmed.status_code == 200, confirmed.text
     secrets += confirmed.json()["codes"]
+    _webhook_secrets(api, rig.project_id, secrets)
+
+
+def _webhook_secrets(api: httpx.Client, project_id: str, secrets: list[str]) -> None:
+    """A webhook endpoint's signing secret, rotated, both used to sign a test event."""
+    with webhook_receiver() as receiver:
+        made = api.post("/api/v1/webhooks", json={"project_id": project_id, "url": receiver.url})
+        assert made.status_code == 201, made.text
+        secrets.append(made.json()["secret"])
+        hook = made.json()["id"]
+        rotated = api.post(f"/api/v1/webhooks/{hook}/rotate-secret", json={})
+        assert rotated.status_code == 200, rotated.text
+        secrets.append(rotated.json()["secret"])
+        assert api.post(f"/api/v1/webhooks/{hook}/test").status_code in (200, 201, 202)
+        wait_sync(lambda: receiver.received, 20, "the signed test event")
 
 
 @pytest.mark.parametrize("hub_env", [JSON_HUB], indirect=True)
