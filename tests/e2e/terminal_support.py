@@ -193,6 +193,7 @@ class Rig:
     server_id: str
     socket: str
     root: Path
+    registration_token: str = ""  # the one-time token the server registered with
 
     # --- processes ----------------------------------------------------------------------------
 
@@ -323,7 +324,9 @@ def make_rig(
     config = yaml.safe_load(daemon.config.read_text())
     config.update(tmux_socket=socket, state_dir=str(root / "agent-state"))
     daemon.config.write_text(yaml.safe_dump(config))
-    rig = Rig(hub, daemon, api, token, project_id, config["server_id"], socket, root)
+    rig = Rig(
+        hub, daemon, api, token, project_id, config["server_id"], socket, root, reg.json()["token"]
+    )
     (launch or daemon.start)()
     rig.wait_online()
     return rig

@@ -14,6 +14,7 @@ from orchestratia.hub.actions.transaction import run
 from orchestratia.hub.bus import LocalBus
 from orchestratia.hub.db.task_models import Delivery
 from orchestratia.hub.errors import Conflict
+from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.ws.registry import ConnectionRegistry, DaemonConnection
 from orchestratia.protocol.dashboard_events import InboxUpdate
@@ -67,11 +68,20 @@ class Rig:
         registry = ConnectionRegistry()
         socket: Any = self.socket
         registry.add(DaemonConnection(SERVER, PROJECT, socket, protocol=2))
-        self.hub: Any = SimpleNamespace(bus=self.bus, registry=registry)
+        self.metrics = HubMetrics()
+        self.hub: Any = SimpleNamespace(bus=self.bus, registry=registry, metrics=self.metrics)
+
+    def transitions_counted(self) -> float:
+        labels = {"from_status": "running", "to_status": "done"}
+        found = self.metrics.registry.get_sample_value(
+            "orchestratia_task_transitions_total", labels
+        )
+        return found or 0.0
 
     def told_nothing(self) -> bool:
         return (
             self.feed.empty()
+            and self.transitions_counted() == 0
             and not self.revoked
             and not self.socket.sent
             and not self.socket.closed
@@ -87,6 +97,7 @@ def _record_everything(outbox: Outbox, with_delivery: bool) -> None:
     outbox.notify(PROJECT, InboxUpdate())
     outbox.revocations.append(LoginsRevoked(auth_session_ids=["login-1"], reason="logout"))
     outbox.keys_revoked.append(SERVER)
+    outbox.transitions.append(("running", "done"))  # metered only once committed
 
 
 async def test_an_action_whose_service_fails_tells_nobody() -> None:
@@ -130,3 +141,4 @@ async def test_a_committed_action_tells_everyone_after_the_commit() -> None:
     assert rig.feed.get_nowait() == {"type": "inbox_update"}
     assert rig.revoked == [LoginsRevoked(auth_session_ids=["login-1"], reason="logout")]
     assert rig.socket.closed == [(4401, "server key revoked")]
+    assert rig.transitions_counted() == 1

@@ -69,6 +69,17 @@ def test_openapi_shows_schemes_and_every_operations_requirement(tmp_path: Path) 
             assert "x-required-scope" in operation, f"{method} {path}"
 
 
+def test_metrics_route_declares_its_scraper_access(tmp_path: Path) -> None:
+    # Outside /api/ and the schema, but declared like every route: public unless the operator
+    # sets ``metrics_token`` (tests/integration/test_metrics.py checks the token).
+    found = {
+        op.path: op.access for op in operations(create_app(HubSettings(data_dir=tmp_path)).routes)
+    }
+    access = found["/metrics"]
+    assert access is not None and access.label == "public"
+    assert type(access).__name__ == "_Scraper"
+
+
 def test_probes_are_public(tmp_path: Path) -> None:
     # Load balancers and orchestrators call them without credentials.
     app = create_app(HubSettings(data_dir=tmp_path))

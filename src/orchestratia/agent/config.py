@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestratia.agent.files import write_private_file
+from orchestratia.agent.metrics_server import parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class AgentConfig(BaseModel):
     redact_patterns: list[str] = Field(default_factory=list, max_length=200)
     # Quiet output needed before a normal delivery is typed into a session (urgent ones skip it).
     delivery_idle_seconds: float = Field(default=3.0, ge=0, le=300)
+    # Local /metrics and /healthz: "127.0.0.1:9465" or "unix:/path.sock"; off when unset.
+    metrics_listen: str | None = Field(default=None, max_length=1024)
     # PEM bundle of the CA that signed the hub's certificate, when it is not in the system's
     # trust store (a private CA). Verification itself is never off.
     ca_file: Path | None = None
@@ -80,6 +83,13 @@ class AgentConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _loopback_only(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)  # a ListenError (a ValueError) names what is wrong
+        return value
 
     @field_validator("ca_file")
     @classmethod

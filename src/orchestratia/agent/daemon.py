@@ -18,6 +18,7 @@ from orchestratia.agent.config import AgentConfig, default_config_path
 from orchestratia.agent.files import write_private_file
 from orchestratia.agent.link.connection import HubConnection
 from orchestratia.agent.link.routing import FrameHandler, Route
+from orchestratia.agent.metrics_server import MetricsServer, parse_listen
 from orchestratia.agent.sessions.runtime import SessionRuntime
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ async def run(
     rules = policy or PolicyService(config)
 
     def state_changed(connection: HubConnection) -> None:
+        sessions.metrics.link_changed(connection.state)
         sessions.link_changed(connection.state == "connected")
         rules.link_changed(connection.state == "connected")
         state_file.write(connection)
@@ -117,7 +119,10 @@ async def run(
         on_state_change=state_changed,
         live_sessions=sessions.live_sessions,
     )
-    sessions.attach(connection.send)
+    sessions.attach(sessions.metrics.metered(connection.send))
+    exporter = _metrics_server(config, sessions, connection)
+    if exporter is not None:
+        await exporter.start()
     await sessions.start()
     await rules.start()
     stop_requested = asyncio.Event()
@@ -135,12 +140,32 @@ async def run(
             runner.cancel()
         results = await asyncio.gather(runner, waiter, return_exceptions=True)
         restore()
+        if exporter is not None:
+            await exporter.stop()
         await rules.stop()
         await sessions.stop()
         state_file.write(connection)
     error = results[0]
     if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError):
         raise error
+
+
+def _metrics_server(
+    config: AgentConfig, sessions: SessionRuntime, connection: HubConnection
+) -> MetricsServer | None:
+    """The local ``/metrics`` and ``/healthz`` when ``metrics_listen`` asks for them."""
+    metrics = sessions.metrics
+    metrics.watch(
+        lambda: sum(1 for s in list(sessions.sessions.values()) if s.alive),
+        lambda: connection.state,
+    )
+    if config.metrics_listen is None:
+        return None
+
+    def health() -> dict[str, str]:
+        return {"status": "ok", "hub_link": connection.state}
+
+    return MetricsServer(parse_listen(config.metrics_listen), metrics.registry, health)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from orchestratia import structured_logs
 from orchestratia.agent.config import AgentConfig, ConfigError, default_config_path
 from orchestratia.agent.daemon import read_state, run, state_path_for
 from orchestratia.agent.link.hub_tls import ENV_ALLOW_INSECURE, ENV_CA_FILE, HubTlsError
 from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.agent.link.secure_link import check_transport
+from orchestratia.agent.metrics_server import ListenError
 from orchestratia.agent.service.spec import ROOT_ENV
 from orchestratia.cli.agent_service import install_service, service_report, uninstall_service
 from orchestratia.cli.install_hooks import install_hooks
@@ -28,9 +29,9 @@ app.command("uninstall-service")(uninstall_service)
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """The daemon's logs: text, or JSON lines with ``ORCHESTRATIA_LOG_FORMAT=json``; secrets
+    masked either way."""
+    structured_logs.configure()
 
 
 ConfigOpt = Annotated[
@@ -105,7 +106,10 @@ def run_cmd(config: ConfigOpt = None) -> None:
     path = config or default_config_path()
     loaded = load_for_run(path)
     configure_logging()
-    asyncio.run(run(loaded, state_path_for(path)))
+    try:
+        asyncio.run(run(loaded, state_path_for(path)))
+    except ListenError as exc:  # metrics_listen's port is taken, or its socket path unusable
+        fail(str(exc))
 
 
 @app.command()

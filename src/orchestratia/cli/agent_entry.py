@@ -12,6 +12,7 @@ from orchestratia.agent.daemon import run, state_path_for
 from orchestratia.agent.link.hub_tls import HubTlsError
 from orchestratia.agent.link.registration import RegistrationError, register
 from orchestratia.agent.link.secure_link import check_transport
+from orchestratia.agent.metrics_server import ListenError
 from orchestratia.cli.agent import configure_logging
 
 
@@ -48,6 +49,6 @@ def main(argv: list[str] | None = None) -> None:
         check_transport(config)
         configure_logging()
         asyncio.run(run(config, state_path_for(path)))
-    except (RegistrationError, ConfigError, HubTlsError) as exc:
+    except (RegistrationError, ConfigError, HubTlsError, ListenError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -75,7 +75,7 @@ def uvicorn_config(
         ws_ping_interval=20,
         ws_ping_timeout=20,
         log_level="info",
-        log_config=hub_log_config(),
+        log_config=hub_log_config(settings.log_format),
         # Forwarded headers are the app's business (``trusted_proxies``); uvicorn's default
         # would believe them from any local process.
         proxy_headers=False,

@@ -25,6 +25,7 @@ from orchestratia.hub.api import (
     agent_unsupported,
     api_keys,
     health,
+    metrics,
     openapi_security,
     palette,
     projects,
@@ -49,6 +50,7 @@ from orchestratia.hub.api import webhooks as webhooks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
+from orchestratia.hub.metrics_scrape import ScrapeTarget
 from orchestratia.hub.middleware import (
     BodyLimitMiddleware,
     NulInUrlMiddleware,
@@ -171,6 +173,7 @@ def create_app(settings: HubSettings) -> FastAPI:
             ),
         )
         app.state.hub = hub
+        app.state.metrics_target = ScrapeTarget(hub)
         stop = asyncio.Event()
         chores = [
             asyncio.create_task(
@@ -242,6 +245,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         webhooks_api.writes,
         telegram_api.router,
         health.router,
+        metrics.router,
         pages.router,
         task_pages.router,
         inbox_pages.router,

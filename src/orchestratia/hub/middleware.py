@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestratia.structured_logs import request_id_var
+
+# An id a proxy or client chose is kept (so one id follows a request through every tier) when
+# it is short and plain: anything else could forge or break log lines, so it is replaced.
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_for(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when sane, else a fresh one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
+            return str(value.decode())
+    return uuid.uuid4().hex
+
 
 class RequestIdMiddleware:
+    """Every request and socket gets an id: echoed in ``X-Request-ID``, kept in
+    ``scope["state"]`` (audit rows) and in ``request_id_var`` (log lines) while it is handled."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -18,7 +36,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_id = request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -26,7 +44,11 @@ class RequestIdMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 CSP_NONCE = "csp_nonce"

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -97,6 +97,11 @@ class HubSettings(BaseSettings):
     smtp_allow_private: bool = False
     # How often integration workers look for due work when nothing woke them.
     integrations_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # ``/metrics`` is open to anyone who can reach it unless this is set; then a scraper must
+    # send ``Authorization: Bearer <token>``.
+    metrics_token: SecretStr | None = None
+    # ``json``: one JSON object per log line (access log included), for log shippers.
+    log_format: Literal["text", "json"] = "text"
     # Webhook delivery (seconds): a request's connect and total time limits; retries back off
     # from ``webhook_retry_base`` doubling up to ``webhook_retry_cap`` (full jitter) until
     # ``webhook_retry_window`` after the event; an endpoint failing for ``webhook_disable_after``

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestratia.hub.bus import Bus, LocalBus
 from orchestratia.hub.db.types import utcnow
+from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
@@ -45,6 +46,7 @@ class HubState:
     booted_at: datetime = field(default_factory=utcnow)
     guards: SocketGuards = field(default_factory=SocketGuards)
     output_meter: OutputMeter = field(default_factory=OutputMeter)
+    metrics: HubMetrics = field(default_factory=HubMetrics)
     grid: GridWatch = field(init=False)
     # Stop all agents: sessions told Ctrl-C whose grace is still running (a second stop-all
     # leaves them alone), and the stops under way (kept so a caller hanging up can't end one).

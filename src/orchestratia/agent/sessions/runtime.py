@@ -27,6 +27,7 @@ from orchestratia.agent.delivery.queue import DeliveryQueue, SessionTerminal
 from orchestratia.agent.link.errors import NotConnected
 from orchestratia.agent.link.hub_tls import session_variables
 from orchestratia.agent.link.routing import Route, route
+from orchestratia.agent.metrics import AgentMetrics
 from orchestratia.agent.sessions.cli_path import cli_bin_dir, install_cli_shim
 from orchestratia.agent.sessions.launch import (
     LaunchError,
@@ -86,6 +87,7 @@ class SessionRuntime(Supervisor):
         window: int = WINDOW,
         close_grace: float = 2.0,
         closed_linger: float = 1.0,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         super().__init__(
             tmux or TmuxServer(config.tmux_socket),
@@ -95,6 +97,7 @@ class SessionRuntime(Supervisor):
             closed_linger=closed_linger,
         )
         self.config = config
+        self.metrics = metrics or AgentMetrics()
         self.resync_timeout = resync_timeout
         self.window = window
         self._send: Send | None = None
@@ -308,6 +311,7 @@ class SessionRuntime(Supervisor):
             resuming=resuming,
             window=self.window,
             resync_timeout=self.resync_timeout,
+            on_read=self.metrics.pane_read,
         )
         if self._connected:
             stream.link_up()

@@ -67,6 +67,7 @@ class OutputStream:
         chunk: int = CHUNK,
         poll_interval: float = 0.01,
         resync_timeout: float = 5.0,
+        on_read: Callable[[int], None] | None = None,
     ) -> None:
         """``resuming``: wait for the hub's ack before sending (a session found after a
         restart); otherwise the hub is taken to hold nothing beyond the persisted ack."""
@@ -75,6 +76,7 @@ class OutputStream:
         self.window, self.chunk = window, chunk
         self.poll_interval, self.resync_timeout = poll_interval, resync_timeout
         self._send_frame = send
+        self._on_read = on_read  # counts bytes read from the pane's log (the daemon's metrics)
         self._patterns = list(patterns)
         self.ledger = StreamLedger(paths.ack)
         self._gaps = sorted({gap.offset for gap in self.log.gaps()})
@@ -231,6 +233,8 @@ class OutputStream:
         data = self.log.read(self._raw_pos, limit) if limit > 0 else b""
         if data:
             self._raw_pos += len(data)
+            if self._on_read is not None:
+                self._on_read(len(data))
             await self._emit(self._redactor.feed(data), epoch)
             return True
         if gap is not None and self._raw_pos >= gap:

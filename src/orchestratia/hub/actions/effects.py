@@ -23,6 +23,7 @@ MAX_ROUNDS = 5  # auto-assignment can trigger more auto-assignment; bound the ch
 async def after_commit(hub: HubState, outbox: Outbox) -> None:
     """Carry out ``outbox``; call once the transaction that filled it committed."""
     for _ in range(MAX_ROUNDS):
+        hub.metrics.transitions_committed(outbox.transitions)
         await task_delivery.send(hub, outbox.deliveries)
         for tenant_id, version in outbox.rule_versions:
             await rule_push.push(hub, tenant_id, version)

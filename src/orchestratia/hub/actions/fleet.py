@@ -136,7 +136,11 @@ async def remove(
 
 
 async def on_ack(hub: HubState, server_id: str, ack: DeliveryAckFrame) -> None:
-    await run_detached(hub, lambda db, outbox: deliveries.acknowledge(db, server_id, ack, outbox))
+    acked = await run_detached(
+        hub, lambda db, outbox: deliveries.acknowledge(db, server_id, ack, outbox)
+    )
+    if acked is not None:
+        hub.metrics.delivery_acked(acked.created_at, acked.acked_at, acked.status)
 
 
 async def on_capacity(hub: HubState, project_id: str) -> None:

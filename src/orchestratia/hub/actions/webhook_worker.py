@@ -43,6 +43,7 @@ async def attempt(
     if request.secrets:
         timestamp = int(time.time())
         result = await sender.post(request.url, request.body, request.headers(timestamp))
+        hub.metrics.observe_webhook_attempt(result.outcome, result.latency_ms / 1000)
     else:
         result = AttemptResult(False, 0, error=request.UNSIGNABLE)
 

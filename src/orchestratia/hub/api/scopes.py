@@ -6,12 +6,13 @@ instance's ``__call__`` at runtime, without the module globals string annotation
 
 from typing import Annotated, get_args
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
 from orchestratia.hub.api.deps import authenticated
 from orchestratia.hub.api.route_access import AccessKind, RouteAccess
-from orchestratia.hub.errors import Forbidden
+from orchestratia.hub.errors import Forbidden, Unauthorized
+from orchestratia.hub.security import constant_time_equals
 from orchestratia.hub.services.access.auth import LOGIN_NEEDED, Principal
 from orchestratia.protocol.api_keys import ApiScope
 
@@ -24,6 +25,22 @@ class _Open(RouteAccess):
 
     def __call__(self) -> None:
         return None
+
+
+class _Scraper(RouteAccess):
+    """``/metrics``: public, unless the operator set ``metrics_token``; then that bearer token."""
+
+    kind: AccessKind = "public"
+
+    def __call__(self, request: Request) -> None:
+        token = request.app.state.hub.settings.metrics_token
+        if token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not constant_time_equals(
+            given.strip(), token.get_secret_value()
+        ):
+            raise Unauthorized("this hub's metrics need its metrics token (Bearer)")
 
 
 class _ForUsers(RouteAccess):
@@ -43,6 +60,7 @@ class _ForUsers(RouteAccess):
 
 
 PUBLIC = Depends(_Open("public"))
+METRICS_SCRAPE = Depends(_Scraper())
 SERVER_KEY = Depends(_Open("server"))
 LOGIN_ONLY = Depends(_ForUsers("login"))
 ANY_CALLER = Depends(_ForUsers("any"))

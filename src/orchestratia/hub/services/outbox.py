@@ -26,6 +26,7 @@ class Outbox:
     rules_sync: bool = False  # a rule version moved without a push (a session rule)
     revocations: list[Revocation] = field(default_factory=list)
     keys_revoked: list[str] = field(default_factory=list)  # servers whose daemon must hang up
+    transitions: list[tuple[str, str]] = field(default_factory=list)  # task (from, to), metered
 
     def touched(self, task: Task) -> None:
         self.tasks.add(task.id)

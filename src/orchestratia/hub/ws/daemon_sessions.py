@@ -79,8 +79,10 @@ async def _terminal(
                 relay.publish(start, fresh)
             hub.grid.output(session.project_id, session.id, fresh)
             hub.output_meter.add(session.project_id, len(fresh))  # the overview's sparkline
+            hub.metrics.output_relayed(len(fresh))
         redactions = sum(frame.redactions.values()) if frame.redactions else 0
-        end = await recording.store(db, session, start, fresh, redactions)
+        with hub.metrics.recording_write.time():
+            end = await recording.store(db, session, start, fresh, redactions)
     if conn.protocol >= 2:
         await conn.send_text(dump(SessionOutputAckFrame(session_id=session.id, offset=end)))
 

@@ -150,6 +150,12 @@ class SocketGuards:
             self._guards.discard(guard)
             guard.release()
 
+    def admitted(self, path: str) -> int:
+        """Sockets on ``path`` (e.g. ``/ws/dashboard``) that were let in and are still open."""
+        return sum(
+            1 for g in self._guards if g.grant is not None and g.ws.scope.get("path") == path
+        )
+
     def apply(self, event: Revocation) -> None:
         for guard in list(self._guards):
             guard.apply(event)

@@ -341,6 +341,10 @@ class RelayRegistry:
             relay = self._relays[session_id] = factory()
         return relay
 
+    def viewer_count(self) -> int:
+        """Browser terminals attached to this replica, over all sessions."""
+        return sum(len(relay.viewers) for relay in self._relays.values())
+
     def discard_if_idle(self, session_id: str) -> None:
         relay = self._relays.get(session_id)
         if relay is not None and not relay.viewers and relay.view.status in ("exited", "lost"):

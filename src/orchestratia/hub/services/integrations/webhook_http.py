@@ -22,6 +22,7 @@ import httpx
 from orchestratia import __version__
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import Invalid
+from orchestratia.hub.metrics import WebhookOutcome
 from orchestratia.hub.services.integrations import address_policy
 from orchestratia.hub.settings import HubSettings
 
@@ -40,6 +41,7 @@ class AttemptResult:
     error: str | None = None
     response_excerpt: str | None = None
     started_at: datetime = field(default_factory=utcnow)
+    outcome: WebhookOutcome = "network_error"  # for ``/metrics``
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -126,26 +128,32 @@ class WebhookSender:
         started, started_at = time.monotonic(), utcnow()
 
         def done(
-            ok: bool, status_code: int | None = None, error: str | None = None, excerpt: str = ""
+            outcome: WebhookOutcome,
+            status_code: int | None = None,
+            error: str | None = None,
+            excerpt: str = "",
         ) -> AttemptResult:
             latency = int((time.monotonic() - started) * 1000)
-            return AttemptResult(ok, latency, status_code, error, excerpt or None, started_at)
+            ok = outcome == "succeeded"
+            return AttemptResult(
+                ok, latency, status_code, error, excerpt or None, started_at, outcome
+            )
 
         try:
             async with asyncio.timeout(self._total):
                 status, location, excerpt = await self._exchange(url, body, headers)
         except Invalid as exc:  # the address policy refused the target, or it does not resolve
-            return done(ok=False, error=f"refused: {exc.detail}")
+            return done("refused", error=f"refused: {exc.detail}")
         except (TimeoutError, httpx.TimeoutException):
-            return done(ok=False, error=f"timed out (limit {self._total:g} s)")
+            return done("timeout", error=f"timed out (limit {self._total:g} s)")
         except httpx.HTTPError as exc:
-            return done(ok=False, error=f"{type(exc).__name__}: {exc}"[:EXCERPT_LIMIT])
+            return done("network_error", error=f"{type(exc).__name__}: {exc}"[:EXCERPT_LIMIT])
         if 200 <= status < 300:
-            return done(ok=True, status_code=status, excerpt=excerpt)
+            return done("succeeded", status_code=status, excerpt=excerpt)
         error = f"HTTP {status}"
         if 300 <= status < 400:
             error = f"redirect not followed (HTTP {status} to {location or 'nowhere'})"
-        return done(ok=False, status_code=status, error=error, excerpt=excerpt)
+        return done("http_error", status_code=status, error=error, excerpt=excerpt)
 
     async def _exchange(
         self, url: str, body: bytes, headers: dict[str, str]

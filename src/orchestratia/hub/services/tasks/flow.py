@@ -50,6 +50,7 @@ async def move(
     old = task.status
     task.status = task_states.check(action, old, trigger or caller.kind)
     task.updated_at = utcnow()
+    outbox.transitions.append((old, task.status))
     add_event(
         db,
         outbox,
