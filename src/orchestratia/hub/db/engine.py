@@ -37,7 +37,11 @@ def keep_sqlite_private(url: str) -> None:
     path = Path(parsed.database)
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    # Only a file that does not exist yet is opened: closing any descriptor of a database file
+    # drops every POSIX lock this process holds on it, including SQLite's, and then another
+    # process can take the file for its own (a "last" connection deleting the WAL under us).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for file in (path, *(path.with_name(path.name + side) for side in SQLITE_SIDE_FILES)):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(file, os.stat(file).st_mode & 0o700)
