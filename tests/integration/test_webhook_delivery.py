@@ -115,8 +115,9 @@ async def test_failures_back_off_with_full_jitter_until_the_series_gives_up(
         ended = before.started_at + timedelta(milliseconds=before.latency_ms or 0)
         gap = (after.started_at - ended).total_seconds()
         bound = retry.ceiling(before.number, FAST["webhook_retry_base"], FAST["webhook_retry_cap"])
-        # A due retry is taken up at the worker's next poll; the slack covers the transactions.
-        slack = FAST["integrations_poll_interval"] + 0.3
+        # A due retry is taken up at the worker's next poll; the slack covers the transactions
+        # and a loaded two-core CI machine (the spread itself is checked in the unit tests).
+        slack = FAST["integrations_poll_interval"] + 1.0
         assert -0.05 <= gap <= bound + slack, (before.number, gap, bound)
     # The last attempt was due before give_up_at (the worker picks it up within moments).
     assert series[-1].started_at <= delivery.give_up_at + timedelta(seconds=0.5)
