@@ -160,4 +160,5 @@ def test_hub_doctor_checks_the_pair_hub_serve_uses(
     bad = doctor_tls_check(
         HubSettings(data_dir=tmp_path, tls_certfile=certfile, tls_keyfile=other_key)
     )
-    assert bad.status == "fail" and f"{other_key} is not the key of {certfile}" in bad.detail
+    assert bad.status == "fail"
+    assert f"TLS key {other_key} does not match the certificate {certfile}" in bad.detail
