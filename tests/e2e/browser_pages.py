@@ -46,3 +46,17 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.reportCspViolation(`${e.violatedDirective} ${e.blockedURI} ${where}`);
 });
 """
+
+
+# Every line of xterm's buffer (scrollback and screen), trailing blanks trimmed.
+SCREEN_JS = """() => {
+  const b = window.term.buffer.active;
+  const lines = [];
+  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
+  return lines.join("\\n");
+}"""
+
+
+def screen(page: Page) -> str:
+    """The text of the terminal open in ``page`` (its ``window.term``)."""
+    return str(page.evaluate(SCREEN_JS))

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.e2e.hitl_support import Rig, hitl_rig
-from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
+from tests.e2e.processes import DaemonProcess, HubProcess, base_env, hub_with_admin
 from tests.e2e.terminal_support import Fleet, terminal_fleet
-from tests.support import IN_CI, free_port
+from tests.support import IN_CI
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -42,17 +42,8 @@ def hub_env(request: pytest.FixtureRequest) -> dict[str, str]:
 @pytest.fixture
 def hub_process(tmp_path: Path, hub_env: dict[str, str]) -> Iterator[HubProcess]:
     data_dir = tmp_path / "hub"
-    env = base_env(data_dir) | hub_env
-    hub = HubProcess(data_dir, free_port(), env, tmp_path / "hub.log")
-    created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
-    assert created.returncode == 0, created.stderr
-    hub.start()
-    try:
+    with hub_with_admin(data_dir, base_env(data_dir) | hub_env, tmp_path / "hub.log") as hub:
         yield hub
-    finally:
-        for client in hub.closing:
-            client.close()
-        hub.kill(signal.SIGTERM)
 
 
 @pytest.fixture

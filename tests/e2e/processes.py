@@ -9,12 +9,14 @@ import ssl
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.support import wait_sync
+from tests.support import free_port, wait_sync
 
 PASSWORD = "e2e-password-123"
 ADMIN = "admin@e2e.example"
@@ -157,6 +159,24 @@ class DaemonProcess:
             text=True,
             timeout=30,
         )
+
+
+@contextmanager
+def hub_with_admin(
+    data_dir: Path, env: dict[str, str], log: Path, tls: HubTls | None = None
+) -> Iterator[HubProcess]:
+    """A hub process on a free port with the admin (ADMIN / PASSWORD) created, serving for the
+    block; then the clients handed out for it are closed and it is stopped with SIGTERM."""
+    hub = HubProcess(data_dir, free_port(), env, log, tls=tls)
+    created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
+    assert created.returncode == 0, created.stderr
+    hub.start()
+    try:
+        yield hub
+    finally:
+        for client in hub.closing:
+            client.close()
+        hub.kill(signal.SIGTERM)
 
 
 def base_env(data_dir: Path) -> dict[str, str]:

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from tests.e2e.browser_pages import log_in, open_page
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.processes import ADMIN, PASSWORD, DaemonProcess, HubProcess, base_env
+from tests.e2e.processes import DaemonProcess, HubProcess, base_env, hub_with_admin
 from tests.e2e.task_support import Server, TaskRig, task_rig
 from tests.integration.telegram_bot_api import BotApiStandIn, bot_api_standin
 from tests.sshd_support import SSHD, running_sshd
@@ -291,16 +291,8 @@ def running_hub(root: Path, bot_api: BotApiStandIn) -> Iterator[HubProcess]:
         "ORCHESTRATIA_WEBHOOK_ALLOW_PRIVATE": "true",
         "ORCHESTRATIA_TELEGRAM_API_BASE": bot_api.url,
     }
-    hub = HubProcess(root / "hub", free_port(), env, root / "hub.log")
-    created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
-    assert created.returncode == 0, created.stderr
-    hub.start()
-    try:
+    with hub_with_admin(root / "hub", env, root / "hub.log") as hub:
         yield hub
-    finally:
-        for client in hub.closing:
-            client.close()
-        hub.kill(signal.SIGTERM)
 
 
 def photograph(hub: HubProcess, ids: dict[str, str], out: Path, size: str) -> list[Path]:

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, expect
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access import accounts
-from tests.e2e.browser_pages import CSP_WATCH, UI_TIMEOUT_MS, log_in
+from tests.e2e.browser_pages import CSP_WATCH, UI_TIMEOUT_MS, log_in, screen
 from tests.e2e.processes import PASSWORD, HubProcess
 from tests.e2e.terminal_support import Fleet, tmux_on
 from tests.support import wait_sync
@@ -26,23 +26,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 expect.set_options(timeout=UI_TIMEOUT_MS)
 VIEWER = "viewer@e2e.example"
 
-# Every line of xterm's buffer (scrollback and screen), trailing blanks trimmed.
-SCREEN_JS = """() => {
-  const b = window.term.buffer.active;
-  const lines = [];
-  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
-  return lines.join("\\n");
-}"""
-
 
 def new_page(context: BrowserContext) -> Page:
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     return page
-
-
-def screen(page: Page) -> str:
-    return str(page.evaluate(SCREEN_JS))
 
 
 def wait_screen(page: Page, pattern: str, what: str) -> str:

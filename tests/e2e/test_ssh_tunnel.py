@@ -20,7 +20,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page
+from tests.e2e.browser_pages import UI_TIMEOUT_MS, log_in, open_page, screen
 from tests.e2e.processes import DaemonProcess, HubProcess, api_client
 from tests.e2e.terminal_support import tmux_on
 from tests.sshd_support import Sshd, running_sshd
@@ -52,12 +52,6 @@ for i in range(1, total + 1):
 os.write(1, b"count done\n")
 time.sleep(3600)
 """
-SCREEN_JS = """() => {
-  const b = window.term.buffer.active;
-  const lines = [];
-  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
-  return lines.join("\\n");
-}"""
 
 
 def tunnel(api: httpx.Client, tunnel_id: str) -> dict[str, Any]:
@@ -82,7 +76,7 @@ def server_online(api: httpx.Client, server_id: str) -> bool:
 
 
 def ticks(page: Page) -> list[str]:
-    return re.findall(r"^tick \d{5}$", str(page.evaluate(SCREEN_JS)), re.MULTILINE)
+    return re.findall(r"^tick \d{5}$", screen(page), re.MULTILINE)
 
 
 def recording(api: httpx.Client, sid: str) -> bytes:
@@ -197,7 +191,7 @@ def _stream_across_sshd_restart(
     page.wait_for_function("() => window.term !== undefined")
     # The viewer holds the screen (snapshot or stream) before the first numbered line exists,
     # so every one of them reaches it as output.
-    wait_sync(lambda: "waiting for go" in str(page.evaluate(SCREEN_JS)), 15, "the viewer", 0.1)
+    wait_sync(lambda: "waiting for go" in screen(page), 15, "the viewer", 0.1)
     go.touch()
     wait_sync(lambda: len(ticks(page)) >= 40, 15, "the first lines in the browser", 0.1)
 
@@ -207,7 +201,7 @@ def _stream_across_sshd_restart(
     wait_tunnel(api, tid, "up", "back up after the sshd restart")
     assert sshd.accepted_logins() == 1  # the new sshd run saw the hub log in again
     wait_sync(lambda: server_online(api, server_id), 30, "the daemon back through the tunnel")
-    wait_sync(lambda: "count done" in str(page.evaluate(SCREEN_JS)), 30, "the last line", 0.2)
+    wait_sync(lambda: "count done" in screen(page), 30, "the last line", 0.2)
     seen, expected = ticks(page), [f"tick {i:05d}" for i in range(1, LINES + 1)]
     missing = sorted(set(expected) - set(seen))
     twice = sorted({line for line in seen if seen.count(line) > 1})

@@ -26,11 +26,12 @@ from tests.e2e.processes import (
     HubProcess,
     HubTls,
     base_env,
+    hub_with_admin,
     orchestratia,
 )
 from tests.e2e.terminal_support import Rig, authenticated, tmux_on
 from tests.e2e.tls_support import hub_certificate, other_ca
-from tests.support import free_port, wait_sync
+from tests.support import wait_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -45,16 +46,8 @@ def tls(tmp_path: Path) -> HubTls:
 @pytest.fixture
 def tls_hub(tmp_path: Path, tls: HubTls) -> Iterator[HubProcess]:
     data_dir = tmp_path / "hub"
-    hub = HubProcess(data_dir, free_port(), base_env(data_dir), tmp_path / "hub.log", tls=tls)
-    created = hub.cli("hub", "create-admin", "--email", ADMIN, "--password", PASSWORD)
-    assert created.returncode == 0, created.stderr
-    hub.start()
-    try:
+    with hub_with_admin(data_dir, base_env(data_dir), tmp_path / "hub.log", tls=tls) as hub:
         yield hub
-    finally:
-        for client in hub.closing:
-            client.close()
-        hub.kill(signal.SIGTERM)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

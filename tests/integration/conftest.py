@@ -3,7 +3,6 @@ a private tmux server, a live session with a fake daemon."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from argon2 import PasswordHasher
 from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.hub import security
 from tests.integration.hub_setup import bearer_client, create_admin, register_server
-from tests.integration.running_hub import RunningHub, make_settings, start_hub
+from tests.integration.running_hub import RunningHub, make_settings, serving
 from tests.integration.viewer_support import Live, live_session
 from tests.unit.agent_fakes import private_tmux
 
@@ -39,12 +38,8 @@ def hub_overrides() -> dict[str, Any]:
 async def hub(
     database_url: str, tmp_path: Path, hub_overrides: dict[str, Any]
 ) -> AsyncIterator[RunningHub]:
-    running, task = await start_hub(make_settings(database_url, tmp_path / "data", **hub_overrides))
-    try:
+    async with serving(make_settings(database_url, tmp_path / "data", **hub_overrides)) as running:
         yield running
-    finally:
-        running.server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,17 @@ async def start_hub(settings: HubSettings) -> tuple[RunningHub, asyncio.Task[Non
         await task  # it stopped before starting: raise why
     port = server.servers[0].sockets[0].getsockname()[1]
     return RunningHub(f"http://127.0.0.1:{port}", settings, server), task
+
+
+@asynccontextmanager
+async def serving(settings: HubSettings) -> AsyncIterator[RunningHub]:
+    """A hub serving for the block, shut down (lifespan and all) when it ends."""
+    running, task = await start_hub(settings)
+    try:
+        yield running
+    finally:
+        running.server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> HubSettings:

@@ -120,3 +120,18 @@ async def fleet(
             FakeDaemon.connect(hub, server["api_key"], heartbeat_every=1.0)
         )
         yield Fleet(hub, admin, project_id, daemon, server, stack=stack)
+
+
+async def post_broken_pipeline(admin: httpx.AsyncClient, project_id: str) -> httpx.Response:
+    """Submit a pipeline whose second task depends on a step it does not have: the hub refuses it
+    (422) only after making its first task, so the whole pipeline must be undone."""
+    return await admin.post(
+        "/api/v1/pipelines",
+        json={
+            "project_id": project_id,
+            "tasks": [
+                {"id": "a", "title": "A", "spec": "s"},
+                {"id": "b", "title": "B", "spec": "s", "depends_on": ["nope"]},
+            ],
+        },
+    )

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 
 from orchestratia.hub.services.readiness import packaged_head
-from tests.integration.running_hub import RunningHub, make_settings, start_hub
+from orchestratia.hub.settings import HubSettings
+from tests.integration.running_hub import RunningHub, make_settings, serving
 
 
 async def test_probes_on_a_migrated_database(hub: RunningHub) -> None:
@@ -27,16 +28,18 @@ async def test_probes_on_a_migrated_database(hub: RunningHub) -> None:
     }
 
 
+async def probe(settings: HubSettings) -> tuple[httpx.Response, httpx.Response]:
+    """``/readyz`` then ``/healthz`` of a hub started on ``settings`` for just that."""
+    async with (
+        serving(settings) as running,
+        httpx.AsyncClient(base_url=running.url, timeout=10) as client,
+    ):
+        return await client.get("/readyz"), await client.get("/healthz")
+
+
 async def test_unmigrated_database_is_not_ready(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tmp_path / "data")
-    running, task = await start_hub(settings)
-    try:
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
-            ready = await client.get("/readyz")
-            live = await client.get("/healthz")
-    finally:
-        running.server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    ready, live = await probe(settings)
     assert live.status_code == 200
     assert ready.status_code == 503
     checks = ready.json()["checks"]
@@ -64,14 +67,9 @@ async def test_a_database_that_does_not_answer_is_not_ready(tmp_path: Path) -> N
         readiness_timeout=0.5,
         liveness_sweep_interval=3600,
     )
-    running, task = await start_hub(settings)
     try:
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
-            ready = await client.get("/readyz")
-            live = await client.get("/healthz")
+        ready, live = await probe(settings)
     finally:
-        running.server.should_exit = True
-        await asyncio.wait_for(task, 10)
         for writer in accepted:
             writer.close()
         silent.close()

@@ -34,7 +34,7 @@ from tests.integration.event_support import (
     wait_for_types,
 )
 from tests.integration.running_hub import RunningHub
-from tests.integration.task_support import Fleet, fleet
+from tests.integration.task_support import Fleet, fleet, post_broken_pipeline
 from tests.integration.webhook_api_support import make_endpoint
 from tests.integration.webhook_support import Receiver
 from tests.support import wait_until
@@ -194,16 +194,7 @@ async def _scripted_flow(hub: RunningHub, admin: httpx.AsyncClient, project_id: 
 async def test_a_change_that_rolls_back_leaves_no_event(
     hub: RunningHub, admin: httpx.AsyncClient, project_id: str
 ) -> None:
-    bad = await admin.post(
-        "/api/v1/pipelines",
-        json={
-            "project_id": project_id,
-            "tasks": [
-                {"id": "a", "title": "A", "spec": "s"},
-                {"id": "b", "title": "B", "spec": "s", "depends_on": ["nope"]},
-            ],
-        },
-    )
+    bad = await post_broken_pipeline(admin, project_id)
     # Both tasks were created and announced before the bad dependency undid the pipeline.
     assert bad.status_code == 422, bad.text
     async with hub.state.sessionmaker() as db:

@@ -3,13 +3,12 @@ follow what the hub relays, and ``metrics_token`` closes it to scrapers without 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
 
 from tests.integration import webhook_support as ws
-from tests.integration.running_hub import RunningHub, make_settings, start_hub
+from tests.integration.running_hub import RunningHub, make_settings, serving
 from tests.integration.viewer_support import Live
 from tests.metrics_support import samples, total, value
 from tests.support import wait_until
@@ -56,17 +55,13 @@ async def test_metrics_follow_output_viewers_and_daemons(live: Live) -> None:
 
 async def test_metrics_token_is_required_when_set(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path / "data", metrics_token="scrape-me-0123")
-    hub, task = await start_hub(settings)
-    try:
+    async with serving(settings) as hub:
         async with httpx.AsyncClient(base_url=hub.url) as client:
             assert (await client.get("/metrics")).status_code == 401
             wrong = {"Authorization": "Bearer scrape-me-9999"}
             assert (await client.get("/metrics", headers=wrong)).status_code == 401
         text = await scrape(hub, "scrape-me-0123")
         assert value(text, "orchestratia_connected_daemons") == 0
-    finally:
-        hub.server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def test_webhook_attempts_are_counted_by_outcome(database_url: str, tmp_path: Path) -> None:
@@ -76,23 +71,21 @@ async def test_webhook_attempts_are_counted_by_outcome(database_url: str, tmp_pa
         "webhook_retry_cap": 0.2,
         "integrations_poll_interval": 0.1,
     }
-    hub, task = await start_hub(make_settings(database_url, tmp_path / "data", **overrides))
     receiver = ws.Receiver(secrets=[], answer=lambda _id, n: 503 if n == 1 else 200)
     await receiver.start()
     try:
-        sessions = hub.state.sessionmaker
-        where = await ws.project(sessions)
-        endpoint, secret = await ws.endpoint(sessions, hub.state.keyring, where, receiver.url)
-        receiver.secrets = [secret]
-        await ws.queue_events(sessions, [endpoint], 1, window=30)
-        hub.state.webhooks_due.set()
-        await wait_until(lambda: ws.settled(sessions, endpoint.id), 20, "the delivery settled")
-        text = await scrape(hub)
-        attempts = "orchestratia_webhook_attempts_total"
-        assert value(text, attempts, outcome="http_error") == 1
-        assert value(text, attempts, outcome="succeeded") == 1
-        assert value(text, "orchestratia_webhook_attempt_duration_seconds_count") == 2
+        async with serving(make_settings(database_url, tmp_path / "data", **overrides)) as hub:
+            sessions = hub.state.sessionmaker
+            where = await ws.project(sessions)
+            endpoint, secret = await ws.endpoint(sessions, hub.state.keyring, where, receiver.url)
+            receiver.secrets = [secret]
+            await ws.queue_events(sessions, [endpoint], 1, window=30)
+            hub.state.webhooks_due.set()
+            await wait_until(lambda: ws.settled(sessions, endpoint.id), 20, "the delivery settled")
+            text = await scrape(hub)
+            attempts = "orchestratia_webhook_attempts_total"
+            assert value(text, attempts, outcome="http_error") == 1
+            assert value(text, attempts, outcome="succeeded") == 1
+            assert value(text, "orchestratia_webhook_attempt_duration_seconds_count") == 2
     finally:
         await receiver.stop()
-        hub.server.should_exit = True
-        await asyncio.wait_for(task, 10)

@@ -4,7 +4,6 @@ anyone else changes nothing. (Direct HTTPS: tests/e2e/test_tls.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.hub_setup import PASSWORD, create_admin
-from tests.integration.running_hub import make_settings, start_hub
+from tests.integration.running_hub import make_settings, serving
 
 EMAIL = "alice@a.example"
 FROM_PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
@@ -21,20 +20,16 @@ FROM_PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 async def login_cookies(
     tmp_path: Path, database_url: str, headers: dict[str, str], **settings: Any
 ) -> list[str]:
-    hub, task = await start_hub(make_settings(database_url, tmp_path / "data", **settings))
-    try:
+    async with serving(make_settings(database_url, tmp_path / "data", **settings)) as hub:
         await create_admin(hub, EMAIL, "tenant-a")
         async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
             res = await client.post(
                 "/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}, headers=headers
             )
-        assert res.status_code == 200, res.text
-        cookies = res.headers.get_list("set-cookie")
-        assert len(cookies) == 2, cookies
-        return cookies
-    finally:
-        hub.server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    assert res.status_code == 200, res.text
+    cookies = res.headers.get_list("set-cookie")
+    assert len(cookies) == 2, cookies
+    return cookies
 
 
 def secure(cookies: list[str]) -> bool:

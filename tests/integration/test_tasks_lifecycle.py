@@ -7,7 +7,7 @@ import httpx
 
 from tests.integration.hub_setup import bearer_client, create_admin, register_server
 from tests.integration.running_hub import RunningHub
-from tests.integration.task_support import fleet
+from tests.integration.task_support import fleet, post_broken_pipeline
 
 CONTRACT = {"type": "db_schema", "description": "users table", "tables": {"users": ["id"]}}
 
@@ -131,16 +131,7 @@ async def test_cycles_bad_pipelines_and_failed_upstreams_are_refused_or_flagged(
         )
         assert cycle.status_code == 409 and "cycle" in cycle.json()["detail"]
         before = (await admin.get("/api/v1/tasks", params={"project_id": project_id})).json()
-        bad = await admin.post(
-            "/api/v1/pipelines",
-            json={
-                "project_id": project_id,
-                "tasks": [
-                    {"id": "a", "title": "A", "spec": "s"},
-                    {"id": "b", "title": "B", "spec": "s", "depends_on": ["nope"]},
-                ],
-            },
-        )
+        bad = await post_broken_pipeline(admin, project_id)
         assert bad.status_code == 422 and "tasks[1].depends_on" in bad.json()["detail"]
         after = (await admin.get("/api/v1/tasks", params={"project_id": project_id})).json()
         assert after["count"] == before["count"]

@@ -20,7 +20,7 @@ from orchestratia.hub.sealed_columns import TELEGRAM_TOKEN
 from tests.integration.approval_support import ask
 from tests.integration.helpers import audit_rows
 from tests.integration.hub_setup import add_user, register_server, tenant_b
-from tests.integration.running_hub import RunningHub, make_settings, start_hub
+from tests.integration.running_hub import RunningHub, make_settings, serving
 from tests.integration.telegram_bot_api import BotApiStandIn, bot_api_standin, first, fixture
 from tests.support import wait_until
 
@@ -203,8 +203,7 @@ async def test_one_replica_polls_a_bot_and_another_takes_over(
         database_url, hub.settings.data_dir, telegram_api_base=bot_api.url,
         telegram_poll_timeout=1, integrations_poll_interval=0.2,
     )  # fmt: skip
-    second, task = await start_hub(settings)
-    try:
+    async with serving(settings) as second:
         await asyncio.sleep(1.5)  # several sweeps of the second replica
         assert await owner() == hub.state.replica_id
         # The first replica stops; its bot is handed back and the second one takes it over.
@@ -217,9 +216,6 @@ async def test_one_replica_polls_a_bot_and_another_takes_over(
         await wait_until(
             lambda: bot_api.sent("sendMessage", 6006), timeout=10, message="the new poller"
         )
-    finally:
-        second.server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def _is(read: Awaitable[str | None], expected: str) -> bool:

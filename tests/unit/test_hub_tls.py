@@ -16,7 +16,6 @@ from orchestratia.agent.link.hub_tls import (
     certificate_message,
     check_plain_transport,
     client_context,
-    is_loopback,
     session_variables,
 )
 from orchestratia.agent.sessions.launch import session_environment
@@ -24,6 +23,7 @@ from orchestratia.cli.hub import app
 from orchestratia.hub.doctor.tls import check as doctor_tls_check
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.tls import TlsFilesError, check_tls_files
+from orchestratia.loopback import is_loopback
 from orchestratia.protocol.sessions import SessionStartFrame
 
 
@@ -160,4 +160,5 @@ def test_hub_doctor_checks_the_pair_hub_serve_uses(
     bad = doctor_tls_check(
         HubSettings(data_dir=tmp_path, tls_certfile=certfile, tls_keyfile=other_key)
     )
-    assert bad.status == "fail" and f"{other_key} is not the key of {certfile}" in bad.detail
+    assert bad.status == "fail"
+    assert f"TLS key {other_key} does not match the certificate {certfile}" in bad.detail

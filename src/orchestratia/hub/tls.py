@@ -22,14 +22,22 @@ def _read(path: Path, what: str) -> bytes:
         raise TlsFilesError(f"cannot read TLS {what} {path}: {exc.strerror or exc}") from None
 
 
-def check_tls_files(certfile: Path, keyfile: Path) -> None:
-    """Raise TlsFilesError unless ``certfile`` holds PEM certificates, ``keyfile`` an unencrypted
-    PEM private key, and that key belongs to the first certificate (the server's own)."""
-    cert_pem, key_pem = _read(certfile, "certificate"), _read(keyfile, "key")
+def server_certificate(certfile: Path) -> x509.Certificate:
+    """The first certificate in ``certfile`` (the server's own); TlsFilesError unless the file
+    holds PEM certificates."""
+    cert_pem = _read(certfile, "certificate")
     try:
-        leaf = x509.load_pem_x509_certificates(cert_pem)[0]
+        return x509.load_pem_x509_certificates(cert_pem)[0]
     except ValueError:
         raise TlsFilesError(f"TLS certificate {certfile} holds no PEM certificate") from None
+
+
+def check_tls_files(certfile: Path, keyfile: Path) -> x509.Certificate:
+    """Raise TlsFilesError unless ``certfile`` holds PEM certificates, ``keyfile`` an unencrypted
+    PEM private key, and that key belongs to the first certificate (the server's own), which is
+    answered (``hub doctor`` reads its expiry)."""
+    leaf = server_certificate(certfile)
+    key_pem = _read(keyfile, "key")
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:
@@ -52,3 +60,4 @@ def check_tls_files(certfile: Path, keyfile: Path) -> None:
         raise TlsFilesError(
             f"TLS certificate {certfile} is unusable: {exc.reason or exc}"
         ) from None
+    return leaf

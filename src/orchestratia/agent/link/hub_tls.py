@@ -9,11 +9,12 @@ session it starts). Standard library only, so the CLI stays quick to start.
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from orchestratia.loopback import is_loopback
 
 ENV_CA_FILE = "ORCHESTRATIA_CA_FILE"
 ENV_ALLOW_INSECURE = "ORCHESTRATIA_ALLOW_INSECURE"
@@ -22,18 +23,6 @@ TRUE_WORDS = frozenset(("1", "true", "yes", "on"))
 
 class HubTlsError(Exception):
     """The hub cannot be reached safely as configured; the message is one line with the fix."""
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback address: traffic that never
-    leaves this machine needs no TLS."""
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_plain_transport(hub_url: str, allow_insecure: bool, fix: str) -> None:

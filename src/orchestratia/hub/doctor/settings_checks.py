@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import stat
 from urllib.parse import urlsplit
 
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 from orchestratia.hub.doctor.findings import Finding, Status
 from orchestratia.hub.sealing import Keyring, SealingError, keys_dir
 from orchestratia.hub.settings import HubSettings
+from orchestratia.loopback import is_loopback
 
 
 def load_settings() -> tuple[HubSettings | None, Finding]:
@@ -75,7 +75,7 @@ def public_url(settings: HubSettings) -> Finding:
         return Finding(
             name, "fail", f"{url!r} is not an http(s)://host[:port][/path] URL", "fix it"
         )
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         return Finding(
             name,
             "warn",
@@ -83,12 +83,3 @@ def public_url(settings: HubSettings) -> Finding:
             "serve over TLS (hub serve --certfile/--keyfile, or a TLS proxy) and use https://",
         )
     return Finding(name, "ok", url)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

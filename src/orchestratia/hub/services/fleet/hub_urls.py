@@ -3,8 +3,9 @@ only the hub's own machine can reach."""
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
+
+from orchestratia.loopback import is_loopback as loopback_host
 
 
 class BadHubUrl(ValueError):
@@ -29,10 +30,4 @@ def clean_hub_url(text: str) -> str:
 
 def is_loopback(url: str) -> bool:
     """Whether ``url`` names this machine only (localhost, 127.0.0.0/8, ::1)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return loopback_host(urlsplit(url).hostname or "")

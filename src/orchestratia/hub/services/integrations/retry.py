@@ -1,4 +1,5 @@
-"""When a failed webhook attempt is tried again: exponential backoff with full jitter.
+"""When a failed attempt (a webhook's, a Telegram message's) is tried again: exponential backoff
+with full jitter.
 
 After the ``n``-th failed attempt the next one waits ``uniform(0, min(cap, base * 2**n))``
 seconds: the ceiling doubles per failure up to ``cap``, and drawing anywhere below it spreads

@@ -49,11 +49,9 @@ function wireChannelGrid() {
   async function save(box) {
     saved.hidden = true;
     error.hidden = true;
-    const res = await fetch("/api/v1/account/notifications", {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: JSON.stringify({ telegram: chosen("telegram"), email: chosen("email") }),
+    const res = await sendJson("PUT", "/api/v1/account/notifications", {
+      telegram: chosen("telegram"),
+      email: chosen("email"),
     });
     if (res.ok) {
       saved.hidden = false;

@@ -1,4 +1,5 @@
-// Shared dashboard behaviour: login, logout, local times, dialog close buttons (copying: copy.js).
+// Shared dashboard behaviour: login, logout, local times, dialog close buttons, REST calls with
+// the CSRF header (copying: copy.js).
 "use strict";
 
 // Server-rendered times are UTC; show them in the reader's zone, keeping the exact one as a tooltip.
@@ -51,13 +52,33 @@ document.addEventListener("htmx:responseError", (evt) => {
   slot.hidden = false;
 });
 
-async function postJson(url, body) {
+// A request to the hub's REST API as the logged-in page: the login cookie, the CSRF header and
+// a JSON body (none when `body` is undefined). Answers the fetch Response.
+async function sendJson(method, url, body) {
   return fetch(url, {
-    method: "POST",
+    method,
     credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+}
+
+async function postJson(url, body) {
+  return sendJson("POST", url, body);
+}
+
+// sendJson, with the reply read: { ok, status, data }, data being {} for a 204 or a body that is
+// not JSON, so callers can hand any failure to showFailure / apiErrorText.
+async function callApi(method, url, body) {
+  const res = await sendJson(method, url, body);
+  const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
+  return { ok: res.ok, status: res.status, data };
+}
+
+// Show a failed callApi reply's sentence in its error slot.
+function showFailure(slot, reply) {
+  slot.textContent = apiErrorText(reply.data, reply.status);
+  slot.hidden = false;
 }
 
 // Subscribe to a project's live events on /ws/dashboard, reconnecting with full jitter so a hub

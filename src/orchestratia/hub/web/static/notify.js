@@ -210,12 +210,7 @@ function wireNotificationSettings() {
   });
   toggle.addEventListener("change", async () => {
     error.hidden = true;
-    const res = await fetch("/api/v1/auth/preferences", {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: JSON.stringify({ browser_notifications: toggle.checked }),
-    });
+    const res = await sendJson("PUT", "/api/v1/auth/preferences", { browser_notifications: toggle.checked });
     if (res.ok) return;
     toggle.checked = !toggle.checked;
     error.textContent = apiErrorText(await res.json().catch(() => ({})), res.status);

@@ -2,8 +2,8 @@
 // (create / edit / delete through /api/v1/approval-rules, a 422 shown next to the field it names),
 // the "would this match?" tester, and the decision log with its counts and chart, which grow live
 // from permission_decision messages on /ws/dashboard. Uses the helpers of task_dialogs.js
-// (sendJson, showApiError, clearErrors, fieldError, showToast, errorText) and of app.js
-// (localizeTimes, wireCloseButtons, followProject).
+// (showApiError, clearErrors, fieldError, showToast, errorText) and of app.js
+// (sendJson, localizeTimes, wireCloseButtons, followProject).
 "use strict";
 
 (() => {

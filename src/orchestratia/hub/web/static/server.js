@@ -33,14 +33,6 @@
     $(slot).hidden = false;
   }
 
-  async function send(method, url, body) {
-    return fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  }
   const errorOf = async (res) => apiErrorText(await res.json().catch(() => ({})), res.status);
 
   const dialog = $("server-dialog");
@@ -66,7 +58,7 @@
       editing === "name"
         ? { name: $("server-name-input").value.trim() }
         : { labels: $("server-labels-input").value.split(/[\s,]+/).filter(Boolean) };
-    const res = await send("PATCH", api, body);
+    const res = await sendJson("PATCH", api, body);
     if (!res.ok) {
       $("server-form-error").textContent = await errorOf(res);
       $("server-form-error").hidden = false;
@@ -95,7 +87,7 @@
         "machine is registered again with a new token.",
     );
     if (!sure) return;
-    const res = await send("POST", `${api}/revoke-keys`);
+    const res = await sendJson("POST", `${api}/revoke-keys`);
     if (res.ok) say("server-notice", "Key revoked: the daemon was disconnected.");
     else say("server-error", await errorOf(res));
   });
@@ -107,11 +99,11 @@
         "its past sessions and tasks keep their history.",
     );
     if (!sure) return;
-    let res = await send("DELETE", api);
+    let res = await sendJson("DELETE", api);
     if (res.status === 409) {
       const why = await errorOf(res);
       if (!confirm(`${why}.\n\nRemove it anyway and mark those sessions lost?`)) return;
-      res = await send("DELETE", `${api}?force=true`);
+      res = await sendJson("DELETE", `${api}?force=true`);
     }
     if (res.ok) window.location.assign(`/fleet?project_id=${root.dataset.projectId}`);
     else say("server-error", await errorOf(res));

@@ -4,15 +4,6 @@
 // else (404, 409 and the like carry a string `detail`) in the dialog's general error line.
 "use strict";
 
-async function sendJson(method, url, body) {
-  return fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
-
 function clearErrors(form, general) {
   form.querySelectorAll("[data-error-for]").forEach((el) => {
     el.hidden = true;

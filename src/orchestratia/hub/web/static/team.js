@@ -3,22 +3,6 @@
 // REST API; tables are re-rendered by the hub.
 "use strict";
 
-async function sendJson(method, url, body) {
-  const res = await fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
-  return { ok: res.ok, status: res.status, data };
-}
-
-function showError(slot, reply) {
-  slot.textContent = apiErrorText(reply.data, reply.status);
-  slot.hidden = false;
-}
-
 function refreshInvites() {
   const box = document.getElementById("invites");
   if (box) htmx.ajax("GET", box.dataset.src, { target: box, swap: "innerHTML" });
@@ -46,14 +30,14 @@ function wireTeam(team) {
     if (!select) return;
     const row = select.closest("tr");
     membersError.hidden = true;
-    const reply = await sendJson("PATCH", `/api/v1/projects/${pid}/members/${row.dataset.userId}`, {
+    const reply = await callApi("PATCH", `/api/v1/projects/${pid}/members/${row.dataset.userId}`, {
       role: select.value,
     });
     if (reply.ok) {
       select.dataset.current = select.value;
     } else {
       select.value = select.dataset.current;
-      showError(membersError, reply);
+      showFailure(membersError, reply);
     }
   });
   team.addEventListener("click", async (ev) => {
@@ -62,9 +46,9 @@ function wireTeam(team) {
       const row = remove.closest("tr");
       if (!window.confirm(`Remove ${row.dataset.email} from this project?`)) return;
       membersError.hidden = true;
-      const reply = await sendJson("DELETE", `/api/v1/projects/${pid}/members/${row.dataset.userId}`);
+      const reply = await callApi("DELETE", `/api/v1/projects/${pid}/members/${row.dataset.userId}`);
       if (reply.ok) row.remove();
-      else showError(membersError, reply);
+      else showFailure(membersError, reply);
       return;
     }
     const action = ev.target.closest("[data-invite-action]");
@@ -75,12 +59,12 @@ function wireTeam(team) {
       error.hidden = true;
       if (action.dataset.inviteAction === "revoke") {
         if (!window.confirm(`Revoke the invite for ${row.dataset.email}?`)) return;
-        const reply = await sendJson("DELETE", url);
-        if (!reply.ok) showError(error, reply);
+        const reply = await callApi("DELETE", url);
+        if (!reply.ok) showFailure(error, reply);
       } else {
-        const reply = await sendJson("POST", `${url}/resend`);
+        const reply = await callApi("POST", `${url}/resend`);
         if (reply.ok) showIssued(reply);
-        else showError(error, reply);
+        else showFailure(error, reply);
       }
       refreshInvites();
     }
@@ -92,12 +76,12 @@ function wireTeam(team) {
     const error = document.getElementById("invite-error");
     error.hidden = true;
     const data = new FormData(form);
-    const reply = await sendJson("POST", `/api/v1/projects/${pid}/invites`, {
+    const reply = await callApi("POST", `/api/v1/projects/${pid}/invites`, {
       email: String(data.get("email")).trim(),
       role: data.get("role"),
     });
     if (!reply.ok) {
-      showError(error, reply);
+      showFailure(error, reply);
       return;
     }
     showIssued(reply);
@@ -126,17 +110,17 @@ function wireMail(form) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     error.hidden = true;
-    const reply = await sendJson("PUT", "/api/v1/settings/mail", mailBody(form));
+    const reply = await callApi("PUT", "/api/v1/settings/mail", mailBody(form));
     if (reply.ok) window.location.reload();
-    else showError(error, reply);
+    else showFailure(error, reply);
   });
   const remove = document.getElementById("mail-remove");
   if (remove) {
     remove.addEventListener("click", async () => {
       if (!window.confirm("Remove the mail settings? Invites will show their links instead.")) return;
-      const reply = await sendJson("DELETE", "/api/v1/settings/mail");
+      const reply = await callApi("DELETE", "/api/v1/settings/mail");
       if (reply.ok) window.location.reload();
-      else showError(error, reply);
+      else showFailure(error, reply);
     });
   }
   const test = document.getElementById("mail-test-form");
@@ -146,7 +130,7 @@ function wireMail(form) {
       const result = document.getElementById("mail-test-result");
       result.textContent = "Sending…";
       result.hidden = false;
-      const reply = await sendJson("POST", "/api/v1/settings/mail/test", {
+      const reply = await callApi("POST", "/api/v1/settings/mail/test", {
         to: String(new FormData(test).get("to")).trim(),
       });
       if (!reply.ok) result.textContent = apiErrorText(reply.data, reply.status);
@@ -171,9 +155,9 @@ function wireAccept(page, form) {
       }
       body.password = data.get("password");
     }
-    const reply = await sendJson("POST", "/api/v1/invites/accept", body);
+    const reply = await callApi("POST", "/api/v1/invites/accept", body);
     if (reply.ok) window.location.assign(`/tasks?project_id=${encodeURIComponent(reply.data.project_id)}`);
-    else showError(error, reply);
+    else showFailure(error, reply);
   });
 }
 

@@ -2,22 +2,6 @@
 // unlinking. Every change goes through the REST API; the page reloads to show the result.
 "use strict";
 
-async function telegramCall(method, url, body) {
-  const res = await fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
-  return { ok: res.ok, status: res.status, data };
-}
-
-function telegramError(slot, reply) {
-  slot.textContent = apiErrorText(reply.data, reply.status);
-  slot.hidden = false;
-}
-
 function wireBot(root, form) {
   const botUrl = `/api/v1/projects/${encodeURIComponent(root.dataset.projectId)}/telegram`;
   const error = document.getElementById("telegram-error");
@@ -28,17 +12,17 @@ function wireBot(root, form) {
     const token = String(data.get("token") || "").trim();
     const body = { mode: data.get("mode"), enabled: data.get("enabled") === "on" };
     if (token) body.token = token;
-    const reply = await telegramCall("PUT", botUrl, body);
+    const reply = await callApi("PUT", botUrl, body);
     if (reply.ok) window.location.reload();
-    else telegramError(error, reply);
+    else showFailure(error, reply);
   });
   const remove = document.getElementById("telegram-remove");
   if (remove) {
     remove.addEventListener("click", async () => {
       if (!window.confirm("Remove the bot? Linked chats stop getting anything.")) return;
-      const reply = await telegramCall("DELETE", botUrl);
+      const reply = await callApi("DELETE", botUrl);
       if (reply.ok) window.location.reload();
-      else telegramError(error, reply);
+      else showFailure(error, reply);
     });
   }
 }
@@ -49,10 +33,10 @@ function wireLinking(root) {
   if (code) {
     code.addEventListener("click", async () => {
       error.hidden = true;
-      const reply = await telegramCall("POST", "/api/v1/telegram/link-codes", {
+      const reply = await callApi("POST", "/api/v1/telegram/link-codes", {
         project_id: root.dataset.projectId,
       });
-      if (!reply.ok) return telegramError(error, reply);
+      if (!reply.ok) return showFailure(error, reply);
       document.getElementById("telegram-deep-link").href = reply.data.deep_link;
       document.getElementById("telegram-command").textContent = reply.data.command;
       document.getElementById("telegram-code-box").hidden = false;
@@ -61,9 +45,9 @@ function wireLinking(root) {
   root.querySelectorAll("[data-unlink]").forEach((button) => {
     button.addEventListener("click", async () => {
       if (!window.confirm("Unlink this Telegram chat?")) return;
-      const reply = await telegramCall("DELETE", `/api/v1/telegram/links/${encodeURIComponent(button.dataset.unlink)}`);
+      const reply = await callApi("DELETE", `/api/v1/telegram/links/${encodeURIComponent(button.dataset.unlink)}`);
       if (reply.ok) window.location.reload();
-      else telegramError(error, reply);
+      else showFailure(error, reply);
     });
   });
 }

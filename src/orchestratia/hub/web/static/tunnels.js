@@ -12,15 +12,6 @@
   // Tunnels whose row is being fetched: a burst of updates fetches it once, then once more.
   const fetching = new Map();
 
-  async function send(method, url, body) {
-    return fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  }
-
   function refreshRow(id) {
     if (fetching.has(id)) {
       fetching.set(id, true);
@@ -80,15 +71,15 @@
     const api = `/api/v1/tunnels/${id}`;
     let res = null;
     if (button.dataset.confirmKey) {
-      res = await send("POST", `${api}/confirm-host-key`, { fingerprint: button.dataset.confirmKey });
+      res = await sendJson("POST", `${api}/confirm-host-key`, { fingerprint: button.dataset.confirmKey });
     } else if (button.dataset.enable) {
-      res = await send("PATCH", api, { enabled: button.dataset.enable === "true" });
+      res = await sendJson("PATCH", api, { enabled: button.dataset.enable === "true" });
     } else if (button.hasAttribute("data-remove")) {
       if (!window.confirm("Remove this tunnel? The hub closes it; the server's row stays.")) return;
-      res = await send("DELETE", api);
+      res = await sendJson("DELETE", api);
       if (res.ok) row.remove();
     } else if (button.hasAttribute("data-setup")) {
-      res = await send("POST", `${api}/setup`);
+      res = await sendJson("POST", `${api}/setup`);
       if (res.ok) showSetup(await res.json(), null, null);
       return;
     }
@@ -151,7 +142,7 @@
     else payload.private_key = data.get("private_key");
     $("tunnel-submit").disabled = true;
     try {
-      const res = await send("POST", "/api/v1/tunnels", payload);
+      const res = await sendJson("POST", "/api/v1/tunnels", payload);
       if (!res.ok) {
         $("tunnel-error").textContent = await errorOf(res);
         $("tunnel-error").hidden = false;

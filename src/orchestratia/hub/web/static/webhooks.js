@@ -3,17 +3,6 @@
 // the login cookie and the CSRF header, like any API client.
 "use strict";
 
-async function sendJson(method, url, body) {
-  const res = await fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const reply = await res.json().catch(() => ({}));
-  return { ok: res.ok, status: res.status, reply };
-}
-
 // "All events" stands for an empty filter; while it is ticked the single events are moot.
 function wireEventChoices(form) {
   const all = form.querySelector("[data-all-events]");
@@ -71,7 +60,7 @@ function wireCreate() {
       description: (data.get("description") || "").trim(),
       ordered: data.get("ordered") === "1",
     };
-    const { ok, status, reply } = await sendJson("POST", "/api/v1/webhooks", body);
+    const { ok, status, data: reply } = await callApi("POST", "/api/v1/webhooks", body);
     if (!ok) return fail(apiErrorText(reply, status));
     form.reset();
     wireEventChoices(form);
@@ -116,7 +105,7 @@ function wireEndpoint(root) {
     if (events === null) return failEdit("Tick at least one event, or all events.");
     const body = { url: (data.get("url") || "").trim(), description: (data.get("description") || "").trim(),
       events, ordered: data.get("ordered") === "1" };
-    const { ok, status, reply } = await sendJson("PATCH", base, body);
+    const { ok, status, data: reply } = await callApi("PATCH", base, body);
     if (!ok) return failEdit(apiErrorText(reply, status));
     window.location.reload();
   });
@@ -124,7 +113,7 @@ function wireEndpoint(root) {
   document.getElementById("send-test").addEventListener("click", async (ev) => {
     ev.target.disabled = true;
     say("Sending a test event…", false);
-    const { ok, status, reply } = await sendJson("POST", `${base}/test`);
+    const { ok, status, data: reply } = await callApi("POST", `${base}/test`);
     ev.target.disabled = false;
     if (!ok) return say(apiErrorText(reply, status), true);
     say(...testOutcome(reply));
@@ -132,7 +121,7 @@ function wireEndpoint(root) {
   });
 
   document.getElementById("redeliver-failed").addEventListener("click", async () => {
-    const { ok, status, reply } = await sendJson("POST", `${base}/redeliver-failed`);
+    const { ok, status, data: reply } = await callApi("POST", `${base}/redeliver-failed`);
     if (!ok) return say(apiErrorText(reply, status), true);
     say(reply.queued ? `${reply.queued} failed deliveries will be sent again now.` : "No failed deliveries to send again.", false);
     refreshLog();
@@ -143,14 +132,14 @@ function wireEndpoint(root) {
     const hours = Number(new FormData(ev.target).get("overlap_hours"));
     const when = hours ? `keeps signing for ${hours} hours` : "stops working at once";
     if (!window.confirm(`Make a new signing secret? The current one ${when}.`)) return;
-    const { ok, status, reply } = await sendJson("POST", `${base}/rotate-secret`, { overlap_hours: hours });
+    const { ok, status, data: reply } = await callApi("POST", `${base}/rotate-secret`, { overlap_hours: hours });
     if (!ok) return say(apiErrorText(reply, status), true);
     showSecret(reply.secret, reply.previous_secret_expires_at);
   });
 
   document.getElementById("delete-hook").addEventListener("click", async (ev) => {
     if (!window.confirm(`Delete the endpoint ${ev.target.dataset.url}? Its delivery log goes with it.`)) return;
-    const { ok, status, reply } = await sendJson("DELETE", base);
+    const { ok, status, data: reply } = await callApi("DELETE", base);
     if (!ok) return say(apiErrorText(reply, status), true);
     window.location.assign("/webhooks");
   });
@@ -159,12 +148,12 @@ function wireEndpoint(root) {
     const again = ev.target.closest("[data-redeliver]");
     const toggle = ev.target.closest("[data-set-enabled]");
     if (again) {
-      const { ok, status, reply } = await sendJson("POST", `${base}/deliveries/${encodeURIComponent(again.dataset.redeliver)}/redeliver`);
+      const { ok, status, data: reply } = await callApi("POST", `${base}/deliveries/${encodeURIComponent(again.dataset.redeliver)}/redeliver`);
       if (!ok) return say(apiErrorText(reply, status), true);
       say("The delivery will be sent again now, with the same webhook-id.", false);
       refreshLog();
     } else if (toggle) {
-      const { ok, status, reply } = await sendJson("PATCH", base, { enabled: toggle.dataset.setEnabled === "true" });
+      const { ok, status, data: reply } = await callApi("PATCH", base, { enabled: toggle.dataset.setEnabled === "true" });
       if (!ok) return say(apiErrorText(reply, status), true);
       window.location.reload();
     }
@@ -180,7 +169,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const btn = ev.target.closest("[data-reenable]");
     if (!btn) return;
     btn.disabled = true;
-    const { ok, status, reply } = await sendJson("PATCH", `/api/v1/webhooks/${encodeURIComponent(btn.dataset.reenable)}`, { enabled: true });
+    const { ok, status, data: reply } = await callApi("PATCH", `/api/v1/webhooks/${encodeURIComponent(btn.dataset.reenable)}`, { enabled: true });
     if (!ok) {
       btn.disabled = false;
       btn.after(Object.assign(document.createElement("span"), { className: "error", textContent: ` ${apiErrorText(reply, status)}` }));

@@ -7,7 +7,6 @@ chat, or without access to the project any more, is skipped."""
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -23,7 +22,7 @@ from orchestratia.hub.db.models import User
 from orchestratia.hub.db.types import new_id, utcnow
 from orchestratia.hub.errors import NotFound
 from orchestratia.hub.services.access.projects import access
-from orchestratia.hub.services.integrations import leases
+from orchestratia.hub.services.integrations import leases, retry
 from orchestratia.hub.services.integrations.telegram import bots, linking, render
 from orchestratia.hub.services.integrations.telegram.bot_api import BotApi, TelegramError
 from orchestratia.hub.state import HubState
@@ -38,11 +37,9 @@ BACKOFF_CAP = 300.0
 
 
 def backoff(attempt: int, retry_after: int | None) -> float:
-    """Seconds before the next attempt: full jitter over an exponential ceiling, never sooner
-    than Telegram's own ``retry_after``."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
-    # Only spreads retries out; nothing secret depends on it.
-    return max(float(retry_after or 0), random.uniform(0, ceiling))  # noqa: S311
+    """Seconds before the next attempt: the webhooks' full jitter, its ceiling BACKOFF_BASE after
+    the first failed ``attempt`` and doubling, never sooner than Telegram's own ``retry_after``."""
+    return max(float(retry_after or 0), retry.backoff_delay(attempt - 1, BACKOFF_BASE, BACKOFF_CAP))
 
 
 async def deliver_due(hub: HubState) -> int:
