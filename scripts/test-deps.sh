@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs beyond Python packages is present: tmux, Debian's chromium,
-# OpenSSH's server (the SSH tunnel tests start sshd of their own), and a running PostgreSQL.
+# OpenSSH's server (the SSH tunnel tests start sshd of their own), systemd's tools, and a running
+# PostgreSQL.
 # Installs with apt when missing (root, or passwordless sudo).
 set -euo pipefail
 
@@ -11,6 +12,8 @@ need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# `systemd-analyze verify` checks the unit `agent install-service` writes (systemd need not run).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
