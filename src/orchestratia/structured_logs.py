@@ -43,11 +43,12 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1\2" + MASK,
     ),
-    # Secrets in query strings and key=value text.
+    # Secrets in query strings and key=value text; a hub token masked already keeps its prefix
+    # (``share=orcsh_***`` still says a share link was used).
     (
         re.compile(
             r"(?i)\b(token|share|secret|password|passwd|api_key|apikey|key|code|signature|sig)"
-            r"(=|['\"]\s*:\s*['\"]?)[^\s&'\",;}]+"
+            r"(=|['\"]\s*:\s*['\"]?)(?![a-z]{2,8}_\*\*\*(?:[\s&'\",;}]|$))[^\s&'\",;}]+"
         ),
         r"\1\2" + MASK,
     ),

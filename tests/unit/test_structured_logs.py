@@ -88,3 +88,9 @@ def test_hub_log_config_json_and_quiet_http_libraries() -> None:
     assert config["formatters"]["access"]["()"].endswith("JsonFormatter")
     assert config["loggers"]["httpx"]["level"] == "WARNING"
     assert hub_log_config()["formatters"]["default"]["()"].endswith("MaskingFormatter")
+
+
+def test_a_masked_hub_token_keeps_its_prefix_and_nothing_rides_behind_it() -> None:
+    secret = "orcsh_" + "s3cr3t" * 6
+    line = mask_secrets(f"GET /ws/sessions/1/view?share={secret}&x=1 token=ab_***SMUGGLED")
+    assert line == "GET /ws/sessions/1/view?share=orcsh_***&x=1 token=***"
