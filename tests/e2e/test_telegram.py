@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +195,11 @@ def test_approve_a_waiting_hook_and_answer_an_agent_from_telegram(
         first(lambda: sent_with(bot_api, ALICE_CHAT, QUESTION)), 15, "the question in Telegram"
     )
     assert "Reply to this message to answer" in question["text"]
+    # Telegram hands out the message id before the hub has stored which question it carries;
+    # a person cannot reply in that instant, a test can: wait for the hub's record first.
+    wait_sync(
+        lambda: _message_recorded(hub_process, question["message_id"]), 10, "the question stored"
+    )
     bot_api.push(bot_api.reply(ANSWER, ALICE_CHAT, ALICE, question["message_id"]))
     got = wait_sync(lambda: agent.events("response", task_id), 20, "the answer in the terminal")
     assert got[0]["response"] == ANSWER
@@ -225,3 +232,12 @@ def test_approve_a_waiting_hook_and_answer_an_agent_from_telegram(
     assert len(bot_api.sent("sendMessage", STRANGER_CHAT)) == 1
     assert bot_api.token not in hub_process.log.read_text()
     assert bot_api.token.split(":")[1] not in hub_process.log.read_text()
+
+
+def _message_recorded(hub: HubProcess, message_id: int) -> bool:
+    """Whether the hub stored what its Telegram message ``message_id`` is about (read-only)."""
+    with closing(sqlite3.connect(f"file:{hub.data_dir / 'hub.db'}?mode=ro", uri=True)) as db:
+        found = db.execute(
+            "SELECT 1 FROM telegram_messages WHERE message_id = ?", (message_id,)
+        ).fetchone()
+    return found is not None
