@@ -9,7 +9,7 @@ import ssl
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,8 @@ class HubProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     closing: list[httpx.Client] = field(default_factory=list)
+    # Run when the hub is torn down: what a test set up beside it (a private tmux server).
+    teardowns: list[Callable[[], object]] = field(default_factory=list)
     tls: HubTls | None = None  # serve HTTPS/WSS with this certificate
 
     @property
@@ -177,6 +179,8 @@ def hub_with_admin(
         for client in hub.closing:
             client.close()
         hub.kill(signal.SIGTERM)
+        for teardown in hub.teardowns:
+            teardown()
 
 
 def base_env(data_dir: Path) -> dict[str, str]:

@@ -321,6 +321,8 @@ def make_rig(
     registered = daemon.register(reg.json()["token"])
     assert registered.returncode == 0, registered.stderr
     socket = f"orc-chaos-{uuid.uuid4().hex[:10]}"
+    # The sessions' tmux server outlives the daemon on purpose; the test's end stops it.
+    hub.teardowns.append(lambda: kill_tmux_server(socket))
     config = yaml.safe_load(daemon.config.read_text())
     config.update(tmux_socket=socket, state_dir=str(root / "agent-state"))
     daemon.config.write_text(yaml.safe_dump(config))
