@@ -9,10 +9,11 @@ import ipaddress
 
 
 def is_loopback(host: str) -> bool:
-    """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback address: traffic that never
-    leaves this machine needs no TLS."""
+    """``localhost`` or a loopback address: traffic that never leaves this machine needs no TLS.
+    Names under ``.localhost`` do not count: RFC 6761 wants them on loopback, but a resolver
+    without that rule sends them to DNS, and a server key must not follow in plain text."""
     host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -35,7 +35,7 @@ from orchestratia.protocol.sessions import SessionStartFrame
         ("[::1]", True),
         ("localhost", True),
         ("LOCALHOST.", True),
-        ("hub.localhost", True),
+        ("hub.localhost", False),
         ("10.0.0.1", False),
         ("192.168.1.5", False),
         ("hub.example.com", False),

@@ -124,6 +124,10 @@ class HubSettings(BaseSettings):
     # SSH tunnels: a replica holds each tunnel for this long and renews at a third of it, so
     # another replica takes over within this long after the holder dies.
     tunnel_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # SSH tunnels usually reach an organisation's own private servers, so private addresses are
+    # allowed; a hub shared by several organisations turns this off so that no tenant can make
+    # it dial (and so scan) the hub's own network.
+    tunnel_allow_private: bool = True
     # Keepalives on the SSH connection: it counts as lost after interval * count_max of silence.
     tunnel_keepalive_interval: float = Field(default=15.0, gt=0, le=600)
     tunnel_keepalive_count_max: int = Field(default=3, ge=1, le=100)

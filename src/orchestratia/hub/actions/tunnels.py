@@ -13,6 +13,7 @@ from orchestratia.hub.db.tunnel_models import SshTunnel
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
 from orchestratia.hub.services.fleet import servers, tunnels
+from orchestratia.hub.services.integrations import address_policy
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.state import HubState
 from orchestratia.protocol.tunnels import TunnelCreate, TunnelPublic
@@ -34,6 +35,8 @@ async def create(
     """Add the tunnel (its key sealed) with a registration token for the daemon behind it; the
     keeper then asks the server for its host key, for an owner to confirm."""
     hours = hub.settings.registration_token_hours
+    # Checked before the transaction: resolving the host may take a while.
+    await address_policy.check_host(body.host, body.port, hub.settings.tunnel_allow_private)
     return await _run_and_wake(
         db,
         hub,

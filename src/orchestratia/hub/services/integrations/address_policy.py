@@ -31,8 +31,13 @@ class AddressRefused(Invalid):
 
 def refused_reason(address: IPAddress) -> str | None:
     """Why ``address`` is not a public unicast address, or None when it is."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return refused_reason(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, or 6to4 such as 2002:7f00:1::) is judged as IPv4.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            return refused_reason(embedded)
+        if address.is_site_local:
+            return "a site-local address"
     if address in _METADATA:
         return "a cloud metadata address"
     checks = (
