@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,9 +44,11 @@ def downgrade(database_url: str, revision: str = "base") -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
 
 
-def head_revisions() -> set[str]:
-    """The revisions this code's migrations end in."""
-    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The revisions this code's migrations end in (read once: the files do not change, and
+    ``/readyz`` asks every few seconds)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
 def current_revisions(connection: Connection) -> set[str]:

@@ -78,7 +78,7 @@ def _not_checked(names: tuple[str, ...]) -> list[Finding]:
     return [Finding(name, "warn", "not checked: needs the database above") for name in names]
 
 
-def _migrations(current: set[str], heads: set[str]) -> Finding:
+def _migrations(current: set[str], heads: frozenset[str]) -> Finding:
     if current == heads:
         return Finding("migrations", "ok", f"at head {', '.join(sorted(heads))}")
     if not current:

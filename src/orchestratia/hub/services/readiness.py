@@ -7,15 +7,13 @@ and a failure is reported as data (which check, why), never raised.
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestratia.hub.db.migrate import alembic_config
+from orchestratia.hub.db import migrate
 
 
 @dataclass(frozen=True)
@@ -25,29 +23,22 @@ class Check:
     detail: str
 
 
-@functools.cache
-def packaged_head() -> str | None:
-    """The newest migration this package ships (read once: the files do not change)."""
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+def packaged_head() -> str:
+    """The newest migration(s) this package ships, as ``/readyz`` names them."""
+    return ", ".join(sorted(migrate.head_revisions()))
 
 
-async def _revision(engine: AsyncEngine) -> str | None:
+async def _revisions(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-        try:
-            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
-        except SQLAlchemyError:
-            # No version table at all: a database nobody migrated.
-            return None
-        return str(row[0]) if row is not None else None
+        return await conn.run_sync(migrate.current_revisions)
 
 
 async def check(engine: AsyncEngine, timeout: float) -> list[Check]:
     """The database check and the migrations check, each with a one-line detail."""
-    head = packaged_head()
     try:
         async with asyncio.timeout(timeout):
-            revision = await _revision(engine)
+            current = await _revisions(engine)
     except TimeoutError:
         reason = f"no answer to SELECT 1 within {timeout:g}s"
         return [Check("database", False, reason), Check("migrations", False, "not checked")]
@@ -55,7 +46,9 @@ async def check(engine: AsyncEngine, timeout: float) -> list[Check]:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
         return [Check("database", False, reason), Check("migrations", False, "not checked")]
     database = Check("database", True, "answers")
-    if revision == head:
+    head = packaged_head()
+    if current == migrate.head_revisions():
         return [database, Check("migrations", True, f"at {head}")]
-    behind = f"database at {revision or 'no revision'}, this hub needs {head}"
+    revision = ", ".join(sorted(current)) or "no revision"
+    behind = f"database at {revision}, this hub needs {head}"
     return [database, Check("migrations", False, f"{behind}; run `orchestratia hub migrate`")]
