@@ -67,7 +67,8 @@ def keyring(tmp_path: Path) -> Keyring:
 async def test_receiver_down_and_hub_killed_every_event_arrives_once(
     launch: Launch, sessions: ws.Sessions, keyring: Keyring
 ) -> None:
-    receiver = ws.Receiver(secrets=[], port=free_port())  # not listening yet: down
+    receiver = ws.Receiver(secrets=[])
+    receiver.hold()  # down: its port refuses connections
     where = await ws.project(sessions)
     endpoint, secret = await ws.endpoint(sessions, keyring, where, receiver.url)
     receiver.secrets = [secret]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ class Receiver:
     connections: int = 0
     requests: list[Received] = field(default_factory=list)
     _server: asyncio.Server | None = None
+    # While down the port stays bound but not listening: connections are refused, and no other
+    # process on the machine (an outbound connection's ephemeral port) can take it meanwhile.
+    _holder: socket.socket | None = None
     _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
@@ -69,12 +73,25 @@ class Receiver:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/hook"
 
+    def hold(self) -> None:
+        """Be down on a port of our own (picked now when ``port`` is 0) until ``start``."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        holder = socket.socket(family, socket.SOCK_STREAM)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind((self.host, self.port))
+        self.port = holder.getsockname()[1]
+        self._holder = holder
+
     async def start(self) -> None:
+        # A bound, non-listening holder does not stop a SO_REUSEADDR listener on the same port.
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
 
     async def stop(self) -> None:
-        """Go down: the port refuses connections until ``start`` again."""
+        """Close the port for good (the end of a test)."""
         if self._server is not None:
             self._server.close()
             for handler in self._handlers:
@@ -82,6 +99,9 @@ class Receiver:
             await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
 
     def by_id(self) -> dict[str, list[Received]]:
         found: dict[str, list[Received]] = {}
