@@ -68,7 +68,7 @@ async def test_auth_frame_then_hello_then_clean_stop() -> None:
                 {
                     "type": "auth",
                     "api_key": "orc_test_key",
-                    "protocol": 2,
+                    "protocol": 3,
                     "capabilities": ["hello", "heartbeat", "session_offsets"],
                 }
             ]
