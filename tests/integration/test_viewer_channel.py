@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestratia.hub.ws import terminal_relay
+from orchestratia.hub.ws import terminal_relay, viewer_queue
 from tests.integration.helpers import (
     FakeDaemon,
     ViewerClient,
@@ -417,7 +417,7 @@ async def test_slow_viewer_resyncs_and_never_holds_up_the_session(live: Live) ->
         # It loses the driver lock while behind: this must still reach it.
         await fast.send({"type": "take_control"})
         # Every frame is acked although one viewer reads nothing at all; the other gets it all.
-        await stream(terminal_relay.VIEWER_QUEUE_BYTES + 1024 * 1024)
+        await stream(viewer_queue.VIEWER_QUEUE_BYTES + 1024 * 1024)
         await wait_until(lambda: reading.done() or fast.position == len(data), timeout=10)
         assert not reading.done(), reading.exception()
         reading.cancel()

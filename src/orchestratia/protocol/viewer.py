@@ -7,6 +7,7 @@ first byte, then the bytes, so the browser writes exactly what the session wrote
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, field_validator
@@ -19,8 +20,20 @@ from orchestratia.protocol.sessions import MAX_COLS, MAX_ROWS
 OFFSET_HEADER = struct.Struct(">Q")
 
 
-def pack_output(offset: int, data: bytes) -> bytes:
-    return OFFSET_HEADER.pack(offset) + data
+def pack_output(offset: int, data: bytes | memoryview) -> bytes:
+    return b"".join((OFFSET_HEADER.pack(offset), data))
+
+
+def output_size(frame: bytes) -> int:
+    """How many output bytes a packed frame carries."""
+    return len(frame) - OFFSET_HEADER.size
+
+
+def join_output(frames: Sequence[bytes]) -> bytes:
+    """Packed frames of contiguous output (each starting where the one before ends) as one frame
+    at the first one's offset; copies each frame's bytes once."""
+    size = OFFSET_HEADER.size
+    return b"".join([frames[0], *(memoryview(frame)[size:] for frame in frames[1:])])
 
 
 def unpack_output(frame: bytes) -> tuple[int, bytes]:

@@ -12,28 +12,29 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from starlette.websockets import WebSocket
-
 from orchestratia.hub.services.fleet import screen_render
+from orchestratia.hub.ws.viewer_queue import Chunk, Resync, Viewer
 from orchestratia.protocol.base import b64encode, dump
 from orchestratia.protocol.sessions import SessionSnapshotFrame
 from orchestratia.protocol.viewer import (
+    OFFSET_HEADER,
     ControlFrame,
     ResetFrame,
     SessionStatusFrame,
     SnapshotFrame,
     ViewersFrame,
+    join_output,
+    output_size,
     pack_output,
 )
 
 log = logging.getLogger(__name__)
 
 RING_BYTES = 2 * 1024 * 1024
-VIEWER_QUEUE_BYTES = 4 * 1024 * 1024
 SEND_CHUNK = 256 * 1024
 SNAPSHOT_TIMEOUT = 3.0
 
@@ -48,49 +49,6 @@ class SnapshotRoute(Enum):
 
 ReadRecording = Callable[[int, int], Awaitable[tuple[int, bytes]]]
 RequestSnapshot = Callable[[str], Awaitable[SnapshotRoute]]
-
-
-class _Resync:
-    pass
-
-
-RESYNC = _Resync()
-
-
-@dataclass(eq=False)
-class Viewer:
-    ws: WebSocket
-    read_only: bool
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    next_offset: int | None = None
-    queue: asyncio.Queue[tuple[int, bytes] | str | _Resync] = field(default_factory=asyncio.Queue)
-    queued_bytes: int = 0
-
-    def offer(self, offset: int, data: bytes) -> None:
-        if self.next_offset is None:
-            return  # waiting for a snapshot; it will be filled from the ring afterwards
-        if self.queued_bytes + len(data) > VIEWER_QUEUE_BYTES:
-            # Too far behind: drop what is queued and start over from a fresh snapshot.
-            self._drain()
-            self.next_offset = None
-            self.queue.put_nowait(RESYNC)
-            return
-        self.queued_bytes += len(data)
-        self.queue.put_nowait((offset, data))
-
-    def send_json(self, text: str) -> None:
-        self.queue.put_nowait(text)
-
-    def _drain(self) -> None:
-        # Only output is dropped: control frames (driver changes, status) must still arrive.
-        kept: list[str] = []
-        while not self.queue.empty():
-            item = self.queue.get_nowait()
-            if isinstance(item, str):
-                kept.append(item)
-        for text in kept:
-            self.queue.put_nowait(text)
-        self.queued_bytes = 0
 
 
 @dataclass
@@ -119,6 +77,9 @@ class SessionRelay:
         self._read_recording = read_recording
         self._request_snapshot = request_snapshot
         self._snapshots: dict[str, asyncio.Future[SessionSnapshotFrame]] = {}
+        # The last run of frames joined for a busy viewer (first, last, joined): viewers that
+        # fell behind alike share the joined frame too.
+        self._joined: tuple[bytes, bytes, bytes] | None = None
 
     @property
     def end(self) -> int:
@@ -126,8 +87,12 @@ class SessionRelay:
 
     # --- output -------------------------------------------------------------------------------
 
-    def publish(self, offset: int, data: bytes) -> None:
-        """New contiguous output from the recording; fans out without waiting for anyone."""
+    def publish(self, offset: int, data: bytes | memoryview) -> None:
+        """New contiguous output from the recording; fans out without waiting for anyone.
+
+        Each chunk is framed once and that one bytes object goes to every viewer's queue: the
+        per-viewer cost is a queue append and, when its socket is free, one send.
+        """
         if offset != self.end:
             self.ring.clear()
             self.ring_start = offset
@@ -136,16 +101,30 @@ class SessionRelay:
             cut = len(self.ring) - RING_BYTES
             del self.ring[:cut]
             self.ring_start += cut
-        for viewer in list(self.viewers.values()):
-            viewer.offer(offset, data)
+        if not self.viewers:
+            return
+        for i in range(0, len(data), SEND_CHUNK):
+            frame = pack_output(offset + i, data[i : i + SEND_CHUNK])
+            for viewer in self.viewers.values():
+                viewer.offer(offset + i, frame)
 
-    async def bytes_from(self, start: int) -> tuple[int, bytes]:
-        """Up to ``SEND_CHUNK`` bytes from ``start`` and the offset they really begin at (later
-        than ``start`` only where retention already dropped the recording)."""
+    async def bytes_from(self, start: int, end: int) -> tuple[int, bytes]:
+        """Up to ``SEND_CHUNK`` bytes of ``[start, end)`` and the offset they really begin at
+        (later than ``start`` only where retention already dropped the recording)."""
+        limit = min(SEND_CHUNK, end - start)
         if start >= self.ring_start:
             cut = start - self.ring_start
-            return start, bytes(self.ring[cut : cut + SEND_CHUNK])
-        return await self._read_recording(start, min(SEND_CHUNK, self.ring_start - start))
+            return start, bytes(self.ring[cut : cut + limit])
+        return await self._read_recording(start, min(limit, self.ring_start - start))
+
+    def joined(self, frames: list[bytes]) -> bytes:
+        """One frame for a run of contiguous frames (``Viewer.take_run``)."""
+        cached = self._joined
+        if cached is not None and cached[0] is frames[0] and cached[1] is frames[-1]:
+            return cached[2]  # the same first and last published frame: the same run
+        frame = join_output(frames)
+        self._joined = (frames[0], frames[-1], frame)
+        return frame
 
     # --- viewers ------------------------------------------------------------------------------
 
@@ -272,14 +251,45 @@ class SessionRelay:
             future.set_result(frame)
 
 
-async def _send_bytes(viewer: Viewer, offset: int, data: bytes) -> None:
-    for i in range(0, len(data), SEND_CHUNK):
-        await viewer.ws.send_bytes(pack_output(offset + i, data[i : i + SEND_CHUNK]))
-        if viewer.next_offset is None:
-            # It fell behind while this send was blocked and a resync is queued: keeping the
-            # old position would replay the whole backlog to it before the snapshot.
-            return
-    viewer.next_offset = offset + len(data)
+async def _send(viewer: Viewer, frame: bytes, end: int) -> None:
+    await viewer.ws.send_bytes(frame)
+    # None: it fell behind while this send was blocked and a resync is queued; keeping the
+    # old position would replay the whole backlog to it before the snapshot.
+    if viewer.next_offset is not None:
+        viewer.next_offset = end
+
+
+async def _fill(relay: SessionRelay, viewer: Viewer, end: int) -> bool:
+    """Send what the viewer lacks before ``end`` from the ring or the recording (after a resume
+    or a snapshot, nothing of it was queued); False if neither holds any of it yet."""
+    assert viewer.next_offset is not None
+    start, data = await relay.bytes_from(viewer.next_offset, end)
+    if data and viewer.next_offset is not None:
+        await _send(viewer, pack_output(start, data), start + len(data))
+    return bool(data)
+
+
+async def _send_chunk(relay: SessionRelay, viewer: Viewer, chunk: Chunk) -> None:
+    """Send a queued chunk from ``next_offset`` on: skipped if already sent, trimmed if partly
+    sent, joined with the chunks queued behind it, after a fill if bytes before it are missing."""
+    offset, frame = chunk
+    viewer.queued_bytes -= output_size(frame)
+    start, end = viewer.next_offset, offset + output_size(frame)
+    if start is None or end <= start:
+        return
+    if offset > start:
+        viewer.queue.appendleft(chunk)
+        viewer.queued_bytes += output_size(frame)
+        if not await _fill(relay, viewer, offset):
+            await viewer.wait()  # the missing bytes are nowhere yet: retry on new output
+        return
+    if offset < start:
+        frame = pack_output(start, memoryview(frame)[OFFSET_HEADER.size + start - offset :])
+    else:
+        frames, end = viewer.take_run(frame, end, SEND_CHUNK)
+        if len(frames) > 1:
+            frame = relay.joined(frames)
+    await _send(viewer, frame, end)
 
 
 async def sync(relay: SessionRelay, viewer: Viewer, reason: str) -> None:
@@ -310,22 +320,18 @@ async def sync(relay: SessionRelay, viewer: Viewer, reason: str) -> None:
 async def pump(relay: SessionRelay, viewer: Viewer) -> None:
     """The viewer's sender: the only task that writes to its socket."""
     while True:
-        if viewer.next_offset is not None and viewer.next_offset < relay.end:
-            start, gap = await relay.bytes_from(viewer.next_offset)
-            if gap:
-                await _send_bytes(viewer, start, gap)
-                continue
-        item = await viewer.queue.get()
-        if isinstance(item, _Resync):
+        if not viewer.queue:
+            behind = viewer.next_offset is not None and viewer.next_offset < relay.end
+            if not behind or not await _fill(relay, viewer, relay.end):
+                await viewer.wait()
+            continue
+        item = viewer.queue.popleft()
+        if isinstance(item, Resync):
             await sync(relay, viewer, "resync")
         elif isinstance(item, str):
             await viewer.ws.send_text(item)
         else:
-            # Output items only wake the pump: the top of the loop sends everything the ring
-            # holds past ``next_offset`` in one frame, so a viewer that fell a little behind
-            # catches up with one send instead of one per daemon frame (fan-out to many viewers
-            # is bound by per-message cost), and the items it covered are skipped as stale.
-            viewer.queued_bytes -= len(item[1])
+            await _send_chunk(relay, viewer, item)
 
 
 class RelayRegistry:
@@ -356,6 +362,6 @@ async def run_viewer(relay: SessionRelay, viewer: Viewer, resume: int | None) ->
     if resume is not None and resume <= relay.end:
         viewer.next_offset = resume
     else:
-        viewer.queue.put_nowait(RESYNC)
+        viewer.resync()
     with contextlib.suppress(asyncio.CancelledError):
         await pump(relay, viewer)
