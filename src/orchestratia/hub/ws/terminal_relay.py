@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RING_BYTES = 2 * 1024 * 1024
 SEND_CHUNK = 256 * 1024
+JOINED_KEPT = 32
 SNAPSHOT_TIMEOUT = 3.0
 
 
@@ -77,9 +78,9 @@ class SessionRelay:
         self._read_recording = read_recording
         self._request_snapshot = request_snapshot
         self._snapshots: dict[str, asyncio.Future[SessionSnapshotFrame]] = {}
-        # The last run of frames joined for a busy viewer (first, last, joined): viewers that
-        # fell behind alike share the joined frame too.
-        self._joined: tuple[bytes, bytes, bytes] | None = None
+        # Runs of frames lately joined for busy viewers, by the first frame's id (the entry holds
+        # the frame, so the id stays its own): viewers that fell behind alike share the join.
+        self._joined: dict[int, tuple[bytes, bytes, bytes]] = {}
 
     @property
     def end(self) -> int:
@@ -104,9 +105,9 @@ class SessionRelay:
         if not self.viewers:
             return
         for i in range(0, len(data), SEND_CHUNK):
-            frame = pack_output(offset + i, data[i : i + SEND_CHUNK])
+            chunk = (offset + i, pack_output(offset + i, data[i : i + SEND_CHUNK]))
             for viewer in self.viewers.values():
-                viewer.offer(offset + i, frame)
+                viewer.offer(chunk)
 
     async def bytes_from(self, start: int, end: int) -> tuple[int, bytes]:
         """Up to ``SEND_CHUNK`` bytes of ``[start, end)`` and the offset they really begin at
@@ -119,11 +120,14 @@ class SessionRelay:
 
     def joined(self, frames: list[bytes]) -> bytes:
         """One frame for a run of contiguous frames (``Viewer.take_run``)."""
-        cached = self._joined
-        if cached is not None and cached[0] is frames[0] and cached[1] is frames[-1]:
+        first, last = frames[0], frames[-1]
+        cached = self._joined.get(id(first))
+        if cached is not None and cached[0] is first and cached[1] is last:
             return cached[2]  # the same first and last published frame: the same run
         frame = join_output(frames)
-        self._joined = (frames[0], frames[-1], frame)
+        self._joined[id(first)] = (first, last, frame)
+        if len(self._joined) > JOINED_KEPT:
+            del self._joined[next(iter(self._joined))]
         return frame
 
     # --- viewers ------------------------------------------------------------------------------

@@ -39,16 +39,16 @@ class Viewer:
     queued_bytes: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, offset: int, frame: bytes) -> None:
-        """Queue a published frame: the same object for every viewer, never copied here."""
+    def offer(self, chunk: Chunk) -> None:
+        """Queue a published chunk: the same object for every viewer, never copied here."""
         if self.next_offset is None:
             return  # waiting for a snapshot; it will be filled from the ring afterwards
-        size = output_size(frame)
+        size = output_size(chunk[1])
         if self.queued_bytes + size > VIEWER_QUEUE_BYTES:
             self.resync()  # too far behind: start over from a fresh snapshot
             return
         self.queued_bytes += size
-        self._put((offset, frame))
+        self._put(chunk)
 
     def send_json(self, text: str) -> None:
         self._put(text)
