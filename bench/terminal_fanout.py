@@ -1,7 +1,9 @@
 """One session to 100 viewers: p99 delivery latency, every viewer byte-identical.
 
 The session prints lines stamped with the wall clock (same machine); each viewer measures arrival
-minus stamp per line. Baseline in the same run: one reader tailing a raw tmux pipe-pane file.
+minus stamp per line. Baselines in the same run: one reader tailing a raw tmux pipe-pane file,
+and one viewer through the hub (what fan-out to 100 adds over it). The hub's CPU time over each
+run, per viewer-line, shows the per-viewer cost; frames per viewer show how much was joined.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -50,7 +53,9 @@ def latencies(data: bytes, arrivals: list[tuple[int, int]]) -> list[float]:
     return out
 
 
-async def viewer(st: Stack, session_id: str, ready: asyncio.Event) -> tuple[bytes, list[float]]:
+async def viewer(
+    st: Stack, session_id: str, ready: asyncio.Event
+) -> tuple[bytes, list[float], int]:
     ws = await st.viewer(session_id)
     await ws.send(json.dumps({"type": "join", "resume_offset": 0}))
     ready.set()
@@ -65,23 +70,36 @@ async def viewer(st: Stack, session_id: str, ready: asyncio.Event) -> tuple[byte
             data += chunk
             arrivals.append((len(data), time.time_ns()))
     await ws.close()
-    return bytes(data), latencies(bytes(data), arrivals)
+    return bytes(data), latencies(bytes(data), arrivals), len(arrivals)
 
 
-async def through_hub(st: Stack, printer: Path) -> dict[str, object]:
-    session_id = st.start_session("fanout", f"sleep 3; {sys.executable} {printer}; sleep 60")
-    readies = [asyncio.Event() for _ in range(VIEWERS)]
+def cpu_seconds(st: Stack) -> float:
+    times = st.process("hub").cpu_times()
+    return float(times.user + times.system)
+
+
+async def through_hub(st: Stack, printer: Path, name: str, viewers: int) -> dict[str, object]:
+    session_id = st.start_session(
+        f"fanout-{viewers}", f"sleep 3; {sys.executable} {printer}; sleep 60"
+    )
+    readies = [asyncio.Event() for _ in range(viewers)]
     tasks = [asyncio.create_task(viewer(st, session_id, r)) for r in readies]
     await asyncio.gather(*(r.wait() for r in readies))
+    cpu = cpu_seconds(st)
     results = await asyncio.gather(*tasks)
-    digests = {hashlib.sha256(data).hexdigest() for data, _ in results}
-    samples = [s for _, lat in results for s in lat]
+    cpu = cpu_seconds(st) - cpu
+    digests = {hashlib.sha256(data).hexdigest() for data, _, _ in results}
+    samples = [s for _, lat, _ in results for s in lat]
+    lines = len(results[0][1])
     return {
-        "viewers": VIEWERS,
+        "viewers": viewers,
         "byte_identical": len(digests) == 1,
         "p50_ms": round(percentile(samples, 50) * 1000, 2),
         "p99_ms": round(percentile(samples, 99) * 1000, 2),
-        "lines_per_viewer": len(results[0][1]),
+        "lines_per_viewer": lines,
+        "frames_per_viewer": round(statistics.fmean(n for _, _, n in results), 1),
+        "hub_cpu_ms": round(cpu * 1000),
+        "hub_cpu_us_per_viewer_line": round(cpu * 1e6 / (lines * viewers), 1),
     }
 
 
@@ -122,19 +140,31 @@ def raw_tmux(root: Path, printer: Path) -> dict[str, float]:
 
 
 async def main() -> None:
+    load_before = os.getloadavg()[0]
     with stack() as st:
         printer = st.root / "printer.py"
         printer.write_text(PRINTER)
         raw = raw_tmux(st.root, printer)
-        hub = await through_hub(st, printer)
+        one = await through_hub(st, printer, "one-viewer", 1)
+        hub = await through_hub(st, printer, "fanout", VIEWERS)
     emit(
         {
             "bench": "terminal_fanout",
             "raw_tmux_one_reader": raw,
+            "through_hub_one_viewer": one,
             "through_hub": hub,
+            "p99_vs_raw_one_reader": ratio(hub["p99_ms"], raw["p99_ms"]),
+            "p99_vs_hub_one_viewer": ratio(hub["p99_ms"], one["p99_ms"]),
+            "load_avg_1m_before": round(load_before, 2),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),
             "bar_p99_ms": 250,
         }
     )
+
+
+def ratio(a: object, b: object) -> float:
+    assert isinstance(a, float) and isinstance(b, float)
+    return round(a / b, 2) if b else float("nan")
 
 
 if __name__ == "__main__":

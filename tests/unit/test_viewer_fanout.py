@@ -12,9 +12,10 @@ import pytest
 from starlette.websockets import WebSocket
 
 from orchestratia.hub.ws import terminal_relay
-from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView, SnapshotRoute, run_viewer
+from orchestratia.hub.ws.terminal_relay import SessionRelay, SessionView, SnapshotRoute
+from orchestratia.hub.ws.viewer_pump import run_viewer
 from orchestratia.hub.ws.viewer_queue import Viewer
-from orchestratia.protocol.viewer import pack_output, unpack_output
+from orchestratia.protocol.viewer import output_size, pack_output, unpack_output
 from tests.support import wait_until
 
 
@@ -108,6 +109,13 @@ def _contiguous(frames: list[bytes], start: int) -> list[tuple[int, int]]:
     return spans
 
 
+@pytest.fixture
+def unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every publish fans out at once, so each chunk is its own frame."""
+    monkeypatch.setattr(terminal_relay, "PACE_PER_VIEWER", 0.0)
+
+
+@pytest.mark.usefixtures("unpaced")
 async def test_every_viewer_is_sent_the_one_frame_object_published() -> None:
     rig = Rig()
     socks = [await rig.watch(resume=0) for _ in range(5)]
@@ -132,6 +140,7 @@ async def test_every_viewer_is_sent_the_one_frame_object_published() -> None:
         await rig.stop()
 
 
+@pytest.mark.usefixtures("unpaced")
 async def test_a_busy_viewer_gets_its_backlog_joined_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -174,6 +183,45 @@ async def test_a_busy_viewer_gets_its_backlog_joined_in_order(
             assert sum(len(unpack_output(f)[1]) for f in before) == status_at
         # Two viewers behind alike share the joined frames too.
         assert all(a is b for a, b in zip(slow[0].frames, slow[1].frames, strict=True))
+    finally:
+        await rig.stop()
+
+
+async def test_sustained_output_fans_out_once_per_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(terminal_relay, "PACE_PER_VIEWER", 0.01)
+    monkeypatch.setattr(terminal_relay, "PACE_MAX", 0.02)  # 3 viewers: 20 ms, not 30
+    monkeypatch.setattr(terminal_relay, "SEND_CHUNK", 1000)
+    rig = Rig()
+    socks = [await rig.watch(resume=0) for _ in range(3)]
+    queues = [v.queue for v in rig.relay.viewers.values()]
+    try:
+        await asyncio.sleep(0.03)
+        rig.publish(b"echo")  # after a quiet spell: offered at once
+        assert all(len(q) == 1 and q[-1] is queues[0][-1] for q in queues)
+        for _ in range(10):
+            rig.publish(b"burst ")  # within the pace: held back, then offered together
+        assert all(len(q) <= 1 for q in queues)
+        began = asyncio.get_running_loop().time()
+        for sock in socks:
+            await rig.delivered(sock)
+        assert asyncio.get_running_loop().time() - began >= 0.015
+        for sock in socks:
+            assert [unpack_output(f) for f in sock.frames] == [(0, b"echo"), (4, b"burst " * 10)]
+            assert sock.frames[1] is socks[0].frames[1]
+
+        # A status change goes after the output published before it.
+        rig.publish(b"last words")
+        rig.relay.update_view(status="exited", exit_code=0)
+        assert [type(item) for item in queues[0]][-2:] == [tuple, str]
+        # A chunk's worth of pending output goes at once, in frames of at most SEND_CHUNK.
+        rig.publish(b"x" * 2500)
+        assert [output_size(c[1]) for c in queues[0] if isinstance(c, tuple)][-3:] == [
+            1000,
+            1000,
+            500,
+        ]
+        for sock in socks:
+            await rig.delivered(sock)
     finally:
         await rig.stop()
 

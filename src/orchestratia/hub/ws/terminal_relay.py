@@ -1,14 +1,15 @@
-"""Fan-out of one session's output to its viewers, with exact offsets.
+"""Fan-out of one session's output to its viewers: the ring of recent output, shared frames,
+the driver lock, status and snapshots.
 
-Every viewer tracks ``next_offset``: the first byte it has not been sent. Output is only ever
-sent from there, so resends, overlaps and gap fills can neither duplicate nor skip bytes. Missing
-ranges come from the in-memory ring or, further back, from the stored recording.
+New output is framed once and the same frame object is queued for every viewer
+(``viewer_queue``); each viewer's sender (``viewer_pump``) sends it from that viewer's exact
+offset, joining what piled up while its socket was busy, and fills what was never queued for
+it from the ring or the stored recording.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,18 +18,14 @@ from enum import Enum
 from typing import Any
 
 from orchestratia.hub.services.fleet import screen_render
-from orchestratia.hub.ws.viewer_queue import Chunk, Resync, Viewer
+from orchestratia.hub.ws.viewer_queue import Viewer
 from orchestratia.protocol.base import b64encode, dump
 from orchestratia.protocol.sessions import SessionSnapshotFrame
 from orchestratia.protocol.viewer import (
-    OFFSET_HEADER,
     ControlFrame,
-    ResetFrame,
     SessionStatusFrame,
-    SnapshotFrame,
     ViewersFrame,
     join_output,
-    output_size,
     pack_output,
 )
 
@@ -37,6 +34,11 @@ log = logging.getLogger(__name__)
 RING_BYTES = 2 * 1024 * 1024
 SEND_CHUNK = 256 * 1024
 JOINED_KEPT = 32
+# Sustained output fans out at most once per pace: a send costs a viewer a system call (most of
+# the fan-out's time), so many viewers get fewer, larger frames. Output after a quiet spell (an
+# echo) goes at once; 100 viewers wait at most 10 ms, and never longer than ``PACE_MAX``.
+PACE_PER_VIEWER = 0.0001
+PACE_MAX = 0.025
 SNAPSHOT_TIMEOUT = 3.0
 
 
@@ -81,33 +83,65 @@ class SessionRelay:
         # Runs of frames lately joined for busy viewers, by the first frame's id (the entry holds
         # the frame, so the id stays its own): viewers that fell behind alike share the join.
         self._joined: dict[int, tuple[bytes, bytes, bytes]] = {}
+        self._fanned = end_offset  # output from here on is in the ring, not yet offered
+        self._fanned_at = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     @property
     def end(self) -> int:
         return self.ring_start + len(self.ring)
+
+    @property
+    def offered(self) -> int:
+        """Output before this was offered to the viewers; the rest will be at the next flush
+        (so nobody fills it from the ring meanwhile, which would cost a frame per viewer)."""
+        return self._fanned
 
     # --- output -------------------------------------------------------------------------------
 
     def publish(self, offset: int, data: bytes | memoryview) -> None:
         """New contiguous output from the recording; fans out without waiting for anyone.
 
-        Each chunk is framed once and that one bytes object goes to every viewer's queue: the
+        Output is framed once and that one bytes object goes to every viewer's queue: the
         per-viewer cost is a queue append and, when its socket is free, one send.
         """
         if offset != self.end:
+            self.flush()  # what is pending goes out before the jump
             self.ring.clear()
-            self.ring_start = offset
+            self.ring_start = self._fanned = offset
         self.ring += data
-        if len(self.ring) > RING_BYTES:
-            cut = len(self.ring) - RING_BYTES
+        if not self.viewers:
+            self._fanned = self.end
+        else:
+            loop = asyncio.get_running_loop()
+            due = self._fanned_at + min(PACE_MAX, PACE_PER_VIEWER * len(self.viewers))
+            if self.end - self._fanned >= SEND_CHUNK or loop.time() >= due:
+                self.flush()
+            elif self._flush_timer is None:
+                self._flush_timer = loop.call_at(due, self.flush)
+        cut = len(self.ring) - RING_BYTES
+        if cut > 0:
+            if self.ring_start + cut > self._fanned:
+                self.flush()  # never drop what was not offered yet
             del self.ring[:cut]
             self.ring_start += cut
-        if not self.viewers:
+
+    def flush(self) -> None:
+        """Offer the output published since the last flush to every viewer, framed once."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        start, end = self._fanned, self.end
+        if start >= end:
             return
-        for i in range(0, len(data), SEND_CHUNK):
-            chunk = (offset + i, pack_output(offset + i, data[i : i + SEND_CHUNK]))
-            for viewer in self.viewers.values():
-                viewer.offer(chunk)
+        self._fanned, self._fanned_at = end, asyncio.get_running_loop().time()
+        with memoryview(self.ring) as ring:
+            for at in range(start, end, SEND_CHUNK):
+                piece = ring[at - self.ring_start : min(end, at + SEND_CHUNK) - self.ring_start]
+                chunk = (at, pack_output(at, piece))
+                piece.release()  # the ring must not stay exported: it grows and shrinks
+                for viewer in self.viewers.values():
+                    viewer.offer(chunk)
 
     async def bytes_from(self, start: int, end: int) -> tuple[int, bytes]:
         """Up to ``SEND_CHUNK`` bytes of ``[start, end)`` and the offset they really begin at
@@ -118,17 +152,21 @@ class SessionRelay:
             return start, bytes(self.ring[cut : cut + limit])
         return await self._read_recording(start, min(limit, self.ring_start - start))
 
-    def joined(self, frames: list[bytes]) -> bytes:
-        """One frame for a run of contiguous frames (``Viewer.take_run``)."""
+    def join_run(self, viewer: Viewer, frame: bytes, end: int) -> tuple[bytes, int]:
+        """``frame`` (ending at ``end``) joined with the chunks queued behind it that continue it
+        (``Viewer.take_run``), and where the result ends."""
+        frames, end = viewer.take_run(frame, end, SEND_CHUNK)
+        if len(frames) == 1:
+            return frame, end
         first, last = frames[0], frames[-1]
         cached = self._joined.get(id(first))
         if cached is not None and cached[0] is first and cached[1] is last:
-            return cached[2]  # the same first and last published frame: the same run
+            return cached[2], end  # the same first and last published frame: the same run
         frame = join_output(frames)
         self._joined[id(first)] = (first, last, frame)
         if len(self._joined) > JOINED_KEPT:
             del self._joined[next(iter(self._joined))]
-        return frame
+        return frame, end
 
     # --- viewers ------------------------------------------------------------------------------
 
@@ -194,6 +232,7 @@ class SessionRelay:
         )
 
     def update_view(self, **changes: Any) -> None:
+        self.flush()  # the output before a status change (an exit) reaches viewers before it
         for name, value in changes.items():
             setattr(self.view, name, value)
         frame = dump(self.status_frame())
@@ -255,89 +294,6 @@ class SessionRelay:
             future.set_result(frame)
 
 
-async def _send(viewer: Viewer, frame: bytes, end: int) -> None:
-    await viewer.ws.send_bytes(frame)
-    # None: it fell behind while this send was blocked and a resync is queued; keeping the
-    # old position would replay the whole backlog to it before the snapshot.
-    if viewer.next_offset is not None:
-        viewer.next_offset = end
-
-
-async def _fill(relay: SessionRelay, viewer: Viewer, end: int) -> bool:
-    """Send what the viewer lacks before ``end`` from the ring or the recording (after a resume
-    or a snapshot, nothing of it was queued); False if neither holds any of it yet."""
-    assert viewer.next_offset is not None
-    start, data = await relay.bytes_from(viewer.next_offset, end)
-    if data and viewer.next_offset is not None:
-        await _send(viewer, pack_output(start, data), start + len(data))
-    return bool(data)
-
-
-async def _send_chunk(relay: SessionRelay, viewer: Viewer, chunk: Chunk) -> None:
-    """Send a queued chunk from ``next_offset`` on: skipped if already sent, trimmed if partly
-    sent, joined with the chunks queued behind it, after a fill if bytes before it are missing."""
-    offset, frame = chunk
-    viewer.queued_bytes -= output_size(frame)
-    start, end = viewer.next_offset, offset + output_size(frame)
-    if start is None or end <= start:
-        return
-    if offset > start:
-        viewer.queue.appendleft(chunk)
-        viewer.queued_bytes += output_size(frame)
-        if not await _fill(relay, viewer, offset):
-            await viewer.wait()  # the missing bytes are nowhere yet: retry on new output
-        return
-    if offset < start:
-        frame = pack_output(start, memoryview(frame)[OFFSET_HEADER.size + start - offset :])
-    else:
-        frames, end = viewer.take_run(frame, end, SEND_CHUNK)
-        if len(frames) > 1:
-            frame = relay.joined(frames)
-    await _send(viewer, frame, end)
-
-
-async def sync(relay: SessionRelay, viewer: Viewer, reason: str) -> None:
-    """Reset the viewer's terminal to a snapshot, then let the tail flow from its offset."""
-    snap = await relay.snapshot()
-    await viewer.ws.send_text(dump(ResetFrame(reason=reason)))
-    if snap is not None:
-        await viewer.ws.send_text(
-            dump(
-                SnapshotFrame(
-                    offset=snap.offset,
-                    screen=snap.screen,
-                    cursor_x=snap.cursor_x,
-                    cursor_y=snap.cursor_y,
-                    cols=snap.cols,
-                    rows=snap.rows,
-                    alternate_screen=snap.alternate_screen,
-                    cursor_visible=snap.cursor_visible,
-                )
-            )
-        )
-        viewer.next_offset = snap.offset
-    else:
-        # No live daemon to ask: replay what the ring holds onto a clean screen.
-        viewer.next_offset = relay.ring_start
-
-
-async def pump(relay: SessionRelay, viewer: Viewer) -> None:
-    """The viewer's sender: the only task that writes to its socket."""
-    while True:
-        if not viewer.queue:
-            behind = viewer.next_offset is not None and viewer.next_offset < relay.end
-            if not behind or not await _fill(relay, viewer, relay.end):
-                await viewer.wait()
-            continue
-        item = viewer.queue.popleft()
-        if isinstance(item, Resync):
-            await sync(relay, viewer, "resync")
-        elif isinstance(item, str):
-            await viewer.ws.send_text(item)
-        else:
-            await _send_chunk(relay, viewer, item)
-
-
 class RelayRegistry:
     def __init__(self) -> None:
         self._relays: dict[str, SessionRelay] = {}
@@ -359,13 +315,3 @@ class RelayRegistry:
         relay = self._relays.get(session_id)
         if relay is not None and not relay.viewers and relay.view.status in ("exited", "lost"):
             del self._relays[session_id]
-
-
-async def run_viewer(relay: SessionRelay, viewer: Viewer, resume: int | None) -> None:
-    """Start a viewer: resume from an offset it holds, or sync it from a snapshot."""
-    if resume is not None and resume <= relay.end:
-        viewer.next_offset = resume
-    else:
-        viewer.resync()
-    with contextlib.suppress(asyncio.CancelledError):
-        await pump(relay, viewer)

@@ -18,7 +18,8 @@ from orchestratia.hub.ws.dashboard_channel import SESSION_COOKIE, origin_allowed
 from orchestratia.hub.ws.io import ChannelClosed, close_for, describe, receive_text
 from orchestratia.hub.ws.session_links import relay_for, send_to_daemon
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
-from orchestratia.hub.ws.terminal_relay import SessionRelay, run_viewer
+from orchestratia.hub.ws.terminal_relay import SessionRelay
+from orchestratia.hub.ws.viewer_pump import run_viewer
 from orchestratia.hub.ws.viewer_queue import Viewer
 from orchestratia.protocol.base import b64encode, dump
 from orchestratia.protocol.codes import CloseCode
