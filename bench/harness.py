@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 # this module (every benchmark does, first) adds the repository root, so benchmarks share the
 # test suite's helpers (`tests.support`) instead of copies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.protocol.viewer import unpack_output
 from terminal_printer import chunks as printer_chunks
 from tests.support import free_port, wait_sync
@@ -231,6 +232,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PRINTER = Path(__file__).resolve().with_name("terminal_printer.py")
 FILE_POLL = 0.003  # seconds between looks at the raw capture files: the raw run's time resolution
 STREAM_TIMEOUT = 120.0
+# The scrollback the daemon's tmux keeps: the raw baseline pays tmux what the daemon's sessions do.
+RAW_HISTORY = TmuxServer().history_limit
 
 
 def load_average() -> list[float]:
@@ -318,26 +321,31 @@ def raw_pipe_pane(root: Path, sessions: int, size: int) -> Run:
     go = root / f"go-{uuid.uuid4().hex[:8]}"
     logs = [root / f"raw-{go.name}-{tag}.log" for tag in range(sessions)]
     expected = [expected_stream(tag, size) for tag in range(sessions)]
+    socket = ""
     try:
         for tag, log in enumerate(logs):
             log.touch()
-            subprocess.run(
+            socket = subprocess.run(
                 [
                     *tmux,
-                    *("new-session", "-d", "-s", f"s{tag}"),
-                    *("-x", "120", "-y", "40", printer_command(tag, size, go), ";"),
+                    *("set", "-g", "history-limit", str(RAW_HISTORY), ";"),
+                    *("new-session", "-d", "-s", f"s{tag}", "-x", "120", "-y", "40"),
+                    *("-P", "-F", "#{socket_path}", printer_command(tag, size, go), ";"),
                     *("pipe-pane", "-O", "-t", f"=s{tag}:", f"exec cat >> {log}"),
                 ],
                 check=True,
-            )
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
         go.touch()
         first, last = _watch_files(logs, [e.length for e in expected])
         got = [_file_stream(log) for log in logs]
         return Run(sum(g.length for g in got), last - first, got == expected)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
-        for log in logs:
-            log.unlink(missing_ok=True)
+        # tmux leaves the socket file behind; each run has its own.
+        for path in [*logs, *([Path(socket)] if socket else [])]:
+            path.unlink(missing_ok=True)
 
 
 def _watch_files(paths: list[Path], lengths: list[int]) -> tuple[float, float]:
@@ -387,10 +395,10 @@ async def through_hub(st: Stack, sessions: int, size: int) -> HubRun:
     holds the whole stream; the recordings are then read back whole through the REST API."""
     go = st.root / f"go-{uuid.uuid4().hex[:8]}"
     expected = [expected_stream(tag, size) for tag in range(sessions)]
-    ids = [
-        st.start_session(f"bench-{tag}", printer_command(tag, size, go)) for tag in range(sessions)
-    ]
+    ids: list[str] = []
     try:
+        for tag in range(sessions):
+            ids.append(st.start_session(f"bench-{tag}", printer_command(tag, size, go)))
         viewers = [await st.viewer(session_id) for session_id in ids]
         for ws in viewers:
             await ws.send(json.dumps({"type": "join", "resume_offset": 0}))
@@ -404,8 +412,7 @@ async def through_hub(st: Stack, sessions: int, size: int) -> HubRun:
         cpu = window.stop()
         recorded = [_read_recording(st, session_id) for session_id in ids]
     finally:
-        for session_id in ids:
-            st.api().post(f"/api/v1/sessions/{session_id}/kill")
+        _kill_sessions(st, ids)
     return HubRun(
         nbytes=sum(v.stream.length for v in viewed),
         seconds=max(v.last for v in viewed) - min(v.first for v in viewed),
@@ -441,9 +448,31 @@ async def _view(ws: ClientConnection, length: int) -> _Viewed:
     return _Viewed(Stream(end, digest.hexdigest()), contiguous, resyncs, first, last)
 
 
+def _kill_sessions(st: Stack, ids: list[str]) -> None:
+    """Kill, and wait until each is over: the daemon ends the session's processes, which would
+    survive the hangup of the stack's final tmux ``kill-server``."""
+    for session_id in ids:
+        st.api().post(f"/api/v1/sessions/{session_id}/kill")
+    for session_id in ids:
+        _wait_ended(st, session_id)
+
+
+def _session(st: Stack, session_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = st.api().get(f"/api/v1/sessions/{session_id}").json()
+    return found
+
+
+def _wait_ended(st: Stack, session_id: str) -> None:
+    wait_sync(
+        lambda: _session(st, session_id)["status"] not in ("starting", "running"),
+        30,
+        f"session {session_id} to end",
+    )
+
+
 def _wait_recorded(st: Stack, session_id: str, length: int) -> None:
     wait_sync(
-        lambda: st.api().get(f"/api/v1/sessions/{session_id}").json()["output_offset"] >= length,
+        lambda: _session(st, session_id)["output_offset"] >= length,
         STREAM_TIMEOUT,
         f"the recording of {session_id} to reach {length} bytes",
     )
