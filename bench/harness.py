@@ -311,7 +311,7 @@ class Run:
 
     @property
     def mb_per_s(self) -> float:
-        return round(self.nbytes / self.seconds / MB, 2)
+        return self.nbytes / self.seconds / MB
 
 
 def raw_pipe_pane(root: Path, sessions: int, size: int) -> Run:
@@ -507,8 +507,8 @@ async def interleaved(st: Stack, sessions: int, size: int, rounds: int) -> list[
         hub = await through_hub(st, sessions, size)
         pairs.append(
             {
-                "raw_mb_per_s": raw.mb_per_s,
-                "hub_mb_per_s": hub.mb_per_s,
+                "raw_mb_per_s": round(raw.mb_per_s, 2),
+                "hub_mb_per_s": round(hub.mb_per_s, 2),
                 "ratio": round(hub.mb_per_s / raw.mb_per_s, 3),
                 "hub_cpu_ms_per_mb": hub.cpu.ms_per_mb("hub", hub.nbytes),
                 "daemon_cpu_ms_per_mb": hub.cpu.ms_per_mb("daemon", hub.nbytes),
