@@ -240,6 +240,20 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def machine(load_before: list[float]) -> dict[str, Any]:
+    """The load around a run. ``busy``: more runnable threads than cores at either end, when each
+    process gets only a share of a core and tmux, on every path, throttles raw and hub alike, so
+    a throughput ratio drifts towards 1 (the CPU cost ratio does not)."""
+    load_after = load_average()
+    cores = os.cpu_count() or 1
+    return {
+        "cores": cores,
+        "load_before": load_before,
+        "load_after": load_after,
+        "busy": max(load_before[0], load_after[0]) > cores,
+    }
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the process, all its threads, from ``/proc/<pid>/stat``."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -541,6 +555,13 @@ async def interleaved(st: Stack, sessions: int, size: int, rounds: int) -> list[
                 "viewers_cpu_percent": hub.cpu.percent("viewers"),
                 "raw_tmux_cpu_ms_per_mb": raw.cpu.ms_per_mb("tmux", raw.nbytes),
                 "hub_tmux_cpu_ms_per_mb": hub.cpu.ms_per_mb("tmux", hub.nbytes),
+                # What tmux alone spends per MB over what tmux, daemon and hub spend together: 1.0
+                # is a free relay. CPU per MB moves far less with the machine's load than MB/s.
+                "cpu_cost_ratio": round(
+                    raw.cpu.ms_per_mb("tmux", raw.nbytes)
+                    / sum(hub.cpu.ms_per_mb(p, hub.nbytes) for p in ("tmux", "daemon", "hub")),
+                    3,
+                ),
                 "raw_identical": raw.identical,
                 "viewers_identical": hub.identical,
                 "recordings_identical": hub.recordings_identical,
@@ -568,6 +589,7 @@ def medians(pairs: list[dict[str, Any]]) -> dict[str, Any]:
         "viewers_cpu_percent": median("viewers_cpu_percent"),
         "raw_tmux_cpu_ms_per_mb": median("raw_tmux_cpu_ms_per_mb"),
         "hub_tmux_cpu_ms_per_mb": median("hub_tmux_cpu_ms_per_mb"),
+        "cpu_cost_ratio": median("cpu_cost_ratio"),
         "byte_identical": all(p["viewers_identical"] and p["recordings_identical"] for p in pairs),
         "raw_identical": all(p["raw_identical"] for p in pairs),
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from harness import MB, bar, emit, interleaved, load_average, medians, run, stack
+from harness import MB, bar, emit, interleaved, load_average, machine, medians, run, stack
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "20"))
 SIZE = int(os.environ.get("BENCH_MB", "5")) * MB
@@ -37,8 +37,7 @@ async def main() -> None:
             "bars": {
                 "ratio": bar(figures["ratio"], 0.5, at_least=True, ok=figures["byte_identical"])
             },
-            "load_before": load_before,
-            "load_after": load_average(),
+            **machine(load_before),
         }
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from harness import MB, bar, emit, interleaved, load_average, medians, run, stack
+from harness import MB, bar, emit, interleaved, load_average, machine, medians, run, stack
 
 SIZE = int(os.environ.get("BENCH_MB", "32")) * MB
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -35,8 +35,7 @@ async def main() -> None:
                 "hub_cpu_ms_per_mb": bar(figures["hub_cpu_ms_per_mb"], 12.5, at_least=False),
                 "daemon_cpu_ms_per_mb": bar(figures["daemon_cpu_ms_per_mb"], 10.0, at_least=False),
             },
-            "load_before": load_before,
-            "load_after": load_average(),
+            **machine(load_before),
         }
     )
 
