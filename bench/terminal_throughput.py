@@ -6,7 +6,13 @@ alternate (raw, hub, raw, hub, ...) and each pair gives a ratio. Hub and daemon 
 every byte; the viewer's stream and the whole recording (read back through the REST API) must
 both equal the printed stream.
 
-``BENCH_MB`` (default 32) sets the stream's size, ``BENCH_ROUNDS`` (default 3) the pairs.
+A lone stream is a chain of hand-offs (printer, tmux, cat, daemon, hub, viewer); on a machine with
+more runnable threads than cores (``busy`` in the figures) each hand-off waits for a core, raw
+tmux slows down most and the MB/s ratio says little. ``cpu_cost_ratio`` (tmux's CPU per MB over
+tmux + daemon + hub) holds up better there.
+
+``BENCH_MB`` (default 32) sets the stream's size, ``BENCH_ROUNDS`` (default 3) the pairs. With a
+small stream the per-session costs weigh on the CPU per MB.
 """
 
 from __future__ import annotations
