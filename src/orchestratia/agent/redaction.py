@@ -46,8 +46,10 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 
+from orchestratia.agent.redaction_scan import HeadScanner
 from orchestratia.protocol.tokens import SECRET_CHARS, TokenKind
 
 ALNUM = string.ascii_letters + string.digits
@@ -146,10 +148,21 @@ DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
 )
 
 
+@lru_cache(maxsize=64)
+def _marks(body: bytes) -> bytes:
+    return bytes(int(byte not in body) for byte in range(256))
+
+
+@lru_cache(maxsize=16)
+def _scanner(heads: tuple[tuple[int, str, re.Pattern[bytes], bool], ...]) -> HeadScanner:
+    return HeadScanner(heads)  # views and approvals make a Redactor per call: built once
+
+
 class _Rule:
     """A compiled pattern: group 1 is the shown head, group 2 the masked secret."""
 
     head: re.Pattern[bytes] | None = None  # None for custom regexes: no head, no candidates
+    source = ""  # the head's regex
     body: bytes = b""
     run: re.Pattern[bytes] | None = None  # a run of body bytes, to drop after a forced mask
     boundary = False
@@ -165,17 +178,27 @@ class _Rule:
             secret = pattern.rest or f"{body_class}{{{pattern.min_len},}}"
             self.kind = pattern.kind
             self.full = re.compile(f"({head})({secret})".encode())
+            self.source = head
             self.head = re.compile(head.encode())
             self.body = pattern.body.encode()
             self.run = re.compile((body_class + "*").encode())
+            # Body bytes to 0, others to 1: finds where a trailing run of body bytes starts.
+            self._marks = _marks(self.body)
         self.mask = f"[REDACTED:{self.kind}]".encode()
 
-    def search(self, regex: re.Pattern[bytes], view: _View, pos: int) -> re.Match[bytes] | None:
-        """``regex.search`` skipping matches that start inside a word (see ``boundary``)."""
-        match = regex.search(view.text, pos)
-        while match is not None and self.boundary and not view.at_boundary(match.start()):
-            match = regex.search(view.text, match.start() + 1)
-        return match
+    def run_start(self, text: bytes) -> int:
+        """Where the run of body bytes that ends ``text`` starts (``rstrip``, at C speed even
+        for the PEM body, which holds nearly every byte of a line)."""
+        end, step = len(text), 256
+        if not end or text[-1] not in self.body:
+            return end
+        while end:
+            low = max(0, end - step)
+            last = text[low:end].translate(self._marks).rfind(1)
+            if last >= 0:
+                return low + last + 1
+            end, step = low, step * 4
+        return 0
 
     def hide(self, secret: bytes, in_place: bool) -> bytes:
         """The mask for the raw bytes of a secret part, its escape sequences kept after it.
@@ -231,6 +254,13 @@ class _View:
             self._starts = [0, *accumulate(lengths[0:-1:2])]
         return self._starts
 
+    def joins(self) -> list[int]:
+        """Offsets in ``text`` right after skipped escapes, before its end."""
+        if len(self._parts) == 1:
+            return []
+        joins = self._tables()[1:]
+        return joins[:-1] if joins[-1] == len(self.text) else joins
+
     def _part(self, pos: int) -> int:
         return bisect_right(self._tables(), pos) - 1
 
@@ -258,7 +288,9 @@ class _View:
                 self._joins = frozenset(self._tables()[1:])
             if pos in self._joins:
                 return True
-        return _CSI_END.search(self.text, max(0, pos - 32), pos) is not None
+        # A CSI sequence ends in a letter and holds no ESC but its first byte.
+        esc = self.text.rfind(b"\x1b", max(0, pos - 32), pos) if self.text[pos - 1] >= 0x40 else -1
+        return esc >= 0 and _CSI_END.match(self.text, esc, pos) is not None
 
 
 class Redactor:
@@ -277,6 +309,13 @@ class Redactor:
         ``in_place``: masks keep the secret's length (see ``_Rule.hide``), for screens."""
         specs = [*(DEFAULT_PATTERNS if defaults else ()), *(patterns or ())]
         self._rules = [_Rule(p) for p in specs]
+        self._scanner = _scanner(
+            tuple(
+                (i, rule.source, rule.head, rule.boundary)
+                for i, rule in enumerate(self._rules)
+                if rule.head
+            )
+        )
         self.in_place = in_place
         self.max_secret_len = max_secret_len
         self.context_len = max(context_len, 2 * _MAX_HEAD)
@@ -325,16 +364,17 @@ class Redactor:
         # Matching runs on the text (offsets in it: *_at) and cuts the raw window (the rest).
         view = _View(window)
         size = len(view.text)
+        hits = self._scanner.hits(view.text, view.joins())
+        matches = _Matches(self._rules, hits, view)
         # Matches from the candidate on may still change (a longer token, a PEM END line that
         # has not arrived), so they wait with it even if one happens to end before the input.
-        candidate_at, hold_rule = (size, None) if final else self._candidate(view)
+        candidate_at, hold_rule = (size, None) if final else matches.candidate()
         hold = max(view.raw_at(candidate_at), base)
-        shadow = bytearray(window)  # the window with masked secrets blanked, for the context
-        out = bytearray()
+        out: list[bytes] = []
+        masked: list[tuple[int, int]] = []  # raw spans blanked in the context
         cur, pos = base, 0  # matches may start in the context: a head split across reads
-        found: dict[int, re.Match[bytes] | None] = {}
         while pos <= size:
-            match, rule = self._next_match(view, pos, found)
+            match, rule = matches.next(pos)
             if match is None or rule is None or match.start() >= candidate_at:
                 break
             start_at, end_at = match.start(), match.end()
@@ -347,48 +387,94 @@ class Redactor:
                 break
             # Escapes before the secret's first character stay before the mask.
             head_end = max(view.raw_at(match.end(1)), cur)
-            out += window[cur:head_end] + rule.hide(window[head_end:end], self.in_place)
-            shadow[head_end:end] = bytes(end - head_end)
+            out += (window[cur:head_end], rule.hide(window[head_end:end], self.in_place))
+            masked.append((head_end, end))
             self.counts[rule.kind] += 1
             cur, pos = end, end_at
         hold = max(hold, cur)
-        out += window[cur:hold]
+        out.append(window[cur:hold])
         if n - hold > self.max_secret_len and hold_rule is not None:
             # Too long to wait for: mask what we have; drop the rest of its body as it comes.
             head = hold_rule.head.match(window, hold) if hold_rule.head else None
-            out += (window[hold : head.end()] if head else b"") + hold_rule.mask
-            shadow[hold:n] = bytes(n - hold)
+            out += (window[hold : head.end()] if head else b"", hold_rule.mask)
+            masked.append((hold, n))
             self.counts[hold_rule.kind] += 1
             self._swallow = hold_rule.run
             hold = n
         self._pending = window[hold:]
-        self._context = bytes(shadow[max(0, hold - self.context_len) : hold])
-        self.output_position += len(out)
-        return bytes(out)
+        self._context = _blanked(window, max(0, hold - self.context_len), hold, masked)
+        emitted = b"".join(out)
+        self.output_position += len(emitted)
+        return emitted
 
-    def _next_match(
-        self, view: _View, pos: int, found: dict[int, re.Match[bytes] | None]
-    ) -> tuple[re.Match[bytes] | None, _Rule | None]:
-        # Leftmost match over all rules; on a tie the earlier rule wins (sk-ant- before sk-).
-        best: tuple[re.Match[bytes] | None, _Rule | None] = (None, None)
-        for index, rule in enumerate(self._rules):
-            match = found.get(index)
-            if index not in found or (match is not None and match.start() < pos):
-                match = found[index] = rule.search(rule.full, view, pos)
-            if match is not None and (best[0] is None or match.start() < best[0].start()):
-                best = (match, rule)
-        return best
 
-    def _candidate(self, view: _View) -> tuple[int, _Rule | None]:
-        # The leftmost complete head followed only by body bytes up to the end of the input.
-        best: tuple[int, _Rule | None] = (len(view.text), None)
-        for rule in self._rules:
-            if rule.head is None:
+def _blanked(window: bytes, low: int, high: int, masked: list[tuple[int, int]]) -> bytes:
+    """``window[low:high]`` with the masked spans zeroed, so a secret is not matched again."""
+    context = window[low:high]
+    spans = [(max(a, low), min(b, high)) for a, b in masked if a < high and b > low]
+    if not spans:
+        return context
+    blank = bytearray(context)
+    for a, b in spans:
+        blank[a - low : b - low] = bytes(b - a)
+    return bytes(blank)
+
+
+class _Matches:
+    """The matches of one window, leftmost first, and its candidate (see ``Redactor``).
+
+    Rules with a head are tried only where the scanner saw one (``hits``, in order); custom
+    regexes search on their own. On a tie the earlier rule wins (sk-ant- before sk-)."""
+
+    def __init__(self, rules: list[_Rule], hits: list[tuple[int, int]], view: _View) -> None:
+        self._rules, self._hits, self._view = rules, hits, view
+        self._next_hit = 0
+        self._headed: tuple[re.Match[bytes] | None, int] | None = None  # None: look again
+        self._custom = [index for index, rule in enumerate(rules) if rule.head is None]
+        self._found: dict[int, re.Match[bytes] | None] = {}  # the last match of each custom rule
+
+    def next(self, pos: int) -> tuple[re.Match[bytes] | None, _Rule | None]:
+        """The leftmost match starting at ``pos`` or later (``pos`` never goes back)."""
+        if self._headed is None or (self._headed[0] and self._headed[0].start() < pos):
+            self._headed = self._first_headed(pos)
+        best, best_index = self._headed
+        for index in self._custom:
+            match = self._found.get(index)
+            if index not in self._found or (match is not None and match.start() < pos):
+                match = self._found[index] = self._rules[index].full.search(self._view.text, pos)
+            if match is not None and (
+                best is None or (match.start(), index) < (best.start(), best_index)
+            ):
+                best, best_index = match, index
+        return (best, self._rules[best_index]) if best is not None else (None, None)
+
+    def _first_headed(self, pos: int) -> tuple[re.Match[bytes] | None, int]:
+        hits, text, view = self._hits, self._view.text, self._view
+        i = self._next_hit
+        while i < len(hits) and hits[i][0] < pos:
+            i += 1
+        self._next_hit = i
+        for start, index in hits[i:]:
+            rule = self._rules[index]
+            if not rule.boundary or view.at_boundary(start):
+                match = rule.full.match(text, start)
+                if match is not None:
+                    return match, index
+        return None, -1
+
+    def candidate(self) -> tuple[int, _Rule | None]:
+        """The leftmost complete head followed only by body bytes up to the end of the text."""
+        text, view = self._view.text, self._view
+        runs: dict[int, int] = {}  # rule index: where the trailing run of its body starts
+        for start, index in self._hits:
+            rule = self._rules[index]
+            run = runs.get(index)
+            if run is None:
+                run = runs[index] = rule.run_start(text)
+            if start < run - _MAX_HEAD:
                 continue
-            run_start = len(view.text.rstrip(rule.body))
-            match = rule.search(rule.head, view, max(0, run_start - _MAX_HEAD))
-            while match is not None and match.end() < run_start:
-                match = rule.search(rule.head, view, match.start() + 1)
-            if match is not None and match.start() < best[0]:
-                best = (match.start(), rule)
-        return best
+            head = rule.head.match(text, start) if rule.head else None
+            if head is not None and head.end() >= run:
+                if not rule.boundary or view.at_boundary(start):
+                    return start, rule
+        return len(text), None
