@@ -42,14 +42,13 @@ from __future__ import annotations
 
 import re
 import string
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate
 
-from orchestratia.agent.redaction_scan import HeadScanner
+from orchestratia.agent.redaction_scan import MAX_HEAD, HeadScanner, Matches
+from orchestratia.agent.redaction_view import SEQ, View
 from orchestratia.protocol.tokens import SECRET_CHARS, TokenKind
 
 ALNUM = string.ascii_letters + string.digits
@@ -58,31 +57,7 @@ B64URL = ALNUM + "_-"
 PEM_BODY = ALNUM + "+/=:,- \t\r\n\x1b[;?"
 _PEM_CLASS = "[" + re.escape(PEM_BODY) + "]"
 _PEM_LEAD = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])*"  # blanks and cursor/erase sequences between lines
-_MAX_HEAD = 64  # heads are searched for this far before the trailing run of body bytes
-_ALNUM_BYTES = frozenset(ALNUM.encode())
-# Escape sequences that show no text: CSI (colours, erase, cursor moves) and nF (charset
-# designations, as in tput sgr0). One-byte escapes (ESC 7, ESC M…) are rare inside text and left
-# alone; ESC P, X, ], ^ and _ open strings (DCS, SOS, OSC, PM, APC), which are matched as text.
-_SEQ = rb"(?>\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]|[\x20-\x2f]++[\x30-\x7e])"
-_ESCAPE = re.compile(rb"(\x1b" + _SEQ + rb")")
-# A run of them between two characters a token can hold is skipped when matching; others cannot
-# be inside a token, and skipping them all would cost a regex match per escape on output that is
-# mostly escapes. Found at C speed: the pattern starts with the literal ESC and its lookbehind
-# checks the byte before it.
-_TOKEN_CHAR = rb"[A-Za-z0-9_\-.+/=]"
-_JOINING = re.compile(
-    rb"(\x1b(?<=" + _TOKEN_CHAR + rb"\x1b)" + _SEQ + rb"(?:\x1b" + _SEQ + rb")*+"
-    rb"(?=" + _TOKEN_CHAR + rb"))"
-)
-# Such a run at the end of the input, possibly cut off by the end of the read: what follows is
-# not known yet, so it is skipped too and cannot split a candidate.
-_JOINING_TAIL = re.compile(
-    rb"(?<=" + _TOKEN_CHAR + rb")(?=\x1b)(?:\x1b" + _SEQ + rb")*+"
-    rb"(?:\x1b(?:\[[\x30-\x3f]*+[\x20-\x2f]*+|[\x20-\x2f]*+))?\Z"
-)
-_MAX_TAIL = 256  # longest such cut-off run looked for
-# A head right after an escape the matcher sees (not skipped) is at a boundary too.
-_CSI_END = re.compile(rb"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]\Z")
+_ESCAPE = re.compile(rb"(\x1b" + SEQ + rb")")
 # Every token the hub issues, longest prefix first so the shown head is the whole prefix.
 _HUB_TOKEN_HEAD = "|".join(re.escape(kind) for kind in sorted(TokenKind, key=len, reverse=True))
 
@@ -221,78 +196,6 @@ class _Rule:
         return bytes(out)
 
 
-class _View:
-    """The input as matched, escape sequences left out (``text``), and the way back to raw.
-
-    Built for every read, so it stays cheap: no escape, no copy; else one C-level split, and
-    the offset tables only when a match needs them.
-    """
-
-    def __init__(self, raw: bytes) -> None:
-        parts = _JOINING.split(raw) if b"\x1b" in raw else [raw]
-        last = parts[-1]
-        tail = (
-            _JOINING_TAIL.search(last, max(0, len(last) - _MAX_TAIL))
-            if len(parts) > 1 or b"\x1b" in last
-            else None
-        )
-        if tail is not None:
-            parts[-1:] = [last[: tail.start()], last[tail.start() :], b""]
-        self._parts = parts
-        self.text = raw if len(parts) == 1 else b"".join(parts[0::2])
-        self._starts: list[int] = []  # offset in text of each text part
-        self._raw_starts: list[int] = []  # offset in raw of each text part
-        self._joins: frozenset[int] | None = None  # offsets in text right after skipped escapes
-
-    def _tables(self) -> list[int]:
-        if not self._starts:
-            lengths = list(map(len, self._parts))
-            ends = list(accumulate(lengths))
-            self._raw_starts = [
-                end - size for end, size in zip(ends[0::2], lengths[0::2], strict=True)
-            ]
-            self._starts = [0, *accumulate(lengths[0:-1:2])]
-        return self._starts
-
-    def joins(self) -> list[int]:
-        """Offsets in ``text`` right after skipped escapes, before its end."""
-        if len(self._parts) == 1:
-            return []
-        joins = self._tables()[1:]
-        return joins[:-1] if joins[-1] == len(self.text) else joins
-
-    def _part(self, pos: int) -> int:
-        return bisect_right(self._tables(), pos) - 1
-
-    def raw_at(self, pos: int) -> int:
-        """Raw offset of ``text[pos]``: after the escapes before it."""
-        if len(self._parts) == 1:
-            return pos
-        index = self._part(pos)
-        return self._raw_starts[index] + pos - self._starts[index]
-
-    def raw_after(self, pos: int) -> int:
-        """Raw offset right after ``text[pos - 1]``: before the escapes that follow it."""
-        if len(self._parts) == 1 or pos == 0:
-            return pos
-        index = self._part(pos - 1)
-        return self._raw_starts[index] + pos - self._starts[index]
-
-    def at_boundary(self, pos: int) -> bool:
-        """No letter or digit right before ``text[pos]``, or an escape sequence between them:
-        coloured output puts ``\x1b[31m`` straight before a token."""
-        if pos == 0 or self.text[pos - 1] not in _ALNUM_BYTES:
-            return True
-        if len(self._parts) > 1:
-            if self._joins is None:
-                self._joins = frozenset(self._tables()[1:])
-            if pos in self._joins:
-                return True
-        # A CSI sequence ends in a letter and holds no ESC but its first byte.
-        esc = self.text.rfind(b"\x1b", max(0, pos - 32), pos) if self.text[pos - 1] >= 0x40 else -1
-        return esc >= 0 and _CSI_END.match(self.text, esc, pos) is not None
-
-
 class Redactor:
     """Masks secrets in a byte stream fed in arbitrary pieces; see the module docstring."""
 
@@ -309,6 +212,8 @@ class Redactor:
         ``in_place``: masks keep the secret's length (see ``_Rule.hide``), for screens."""
         specs = [*(DEFAULT_PATTERNS if defaults else ()), *(patterns or ())]
         self._rules = [_Rule(p) for p in specs]
+        # Custom regexes, and heads the scanner has no literals for, search the text themselves.
+        self._custom = any(rule.head is None for rule in self._rules)
         self._scanner = _scanner(
             tuple(
                 (i, rule.source, rule.head, rule.boundary)
@@ -316,9 +221,10 @@ class Redactor:
                 if rule.head
             )
         )
+        self._custom = self._custom or bool(self._scanner.searched)
         self.in_place = in_place
         self.max_secret_len = max_secret_len
-        self.context_len = max(context_len, 2 * _MAX_HEAD)
+        self.context_len = max(context_len, 2 * MAX_HEAD)
         self.counts: Counter[str] = Counter()  # redactions per kind, for the audit log
         self.output_position = 0  # bytes emitted: offsets the hub sees
         self._fed = 0
@@ -361,17 +267,47 @@ class Redactor:
                 self._swallow = None
         window = self._context + pending
         base, n = len(self._context), len(window)
+        out: list[bytes] = []
+        masked: list[tuple[int, int]] = []  # raw spans blanked in the context
+        places = self._scanner.places(window)
+        if places or self._custom:
+            hold, hold_rule = self._mask(window, base, places, final, out, masked)
+        else:  # no head anywhere, no custom regex: nothing to mask or to wait for
+            hold, hold_rule = n, None
+            out.append(window[base:])
+        if n - hold > self.max_secret_len and hold_rule is not None:
+            # Too long to wait for: mask what we have; drop the rest of its body as it comes.
+            head = hold_rule.head.match(window, hold) if hold_rule.head else None
+            out += (window[hold : head.end()] if head else b"", hold_rule.mask)
+            masked.append((hold, n))
+            self.counts[hold_rule.kind] += 1
+            self._swallow = hold_rule.run
+            hold = n
+        self._pending = window[hold:]
+        self._context = _blanked(window, max(0, hold - self.context_len), hold, masked)
+        emitted = b"".join(out)
+        self.output_position += len(emitted)
+        return emitted
+
+    def _mask(
+        self,
+        window: bytes,
+        base: int,
+        places: list[int],
+        final: bool,
+        out: list[bytes],
+        masked: list[tuple[int, int]],
+    ) -> tuple[int, _Rule | None]:
+        """Appends ``window[base:hold]``, secrets masked, to ``out``; returns ``hold``, where
+        what must wait starts, and the rule of the candidate there."""
         # Matching runs on the text (offsets in it: *_at) and cuts the raw window (the rest).
-        view = _View(window)
+        view = View(window)
         size = len(view.text)
-        hits = self._scanner.hits(view.text, view.joins())
-        matches = _Matches(self._rules, hits, view)
+        matches = Matches(self._rules, self._scanner.hits(view.text, places, view.text_at), view)
         # Matches from the candidate on may still change (a longer token, a PEM END line that
         # has not arrived), so they wait with it even if one happens to end before the input.
         candidate_at, hold_rule = (size, None) if final else matches.candidate()
         hold = max(view.raw_at(candidate_at), base)
-        out: list[bytes] = []
-        masked: list[tuple[int, int]] = []  # raw spans blanked in the context
         cur, pos = base, 0  # matches may start in the context: a head split across reads
         while pos <= size:
             match, rule = matches.next(pos)
@@ -393,19 +329,7 @@ class Redactor:
             cur, pos = end, end_at
         hold = max(hold, cur)
         out.append(window[cur:hold])
-        if n - hold > self.max_secret_len and hold_rule is not None:
-            # Too long to wait for: mask what we have; drop the rest of its body as it comes.
-            head = hold_rule.head.match(window, hold) if hold_rule.head else None
-            out += (window[hold : head.end()] if head else b"", hold_rule.mask)
-            masked.append((hold, n))
-            self.counts[hold_rule.kind] += 1
-            self._swallow = hold_rule.run
-            hold = n
-        self._pending = window[hold:]
-        self._context = _blanked(window, max(0, hold - self.context_len), hold, masked)
-        emitted = b"".join(out)
-        self.output_position += len(emitted)
-        return emitted
+        return hold, hold_rule
 
 
 def _blanked(window: bytes, low: int, high: int, masked: list[tuple[int, int]]) -> bytes:
@@ -418,63 +342,3 @@ def _blanked(window: bytes, low: int, high: int, masked: list[tuple[int, int]]) 
     for a, b in spans:
         blank[a - low : b - low] = bytes(b - a)
     return bytes(blank)
-
-
-class _Matches:
-    """The matches of one window, leftmost first, and its candidate (see ``Redactor``).
-
-    Rules with a head are tried only where the scanner saw one (``hits``, in order); custom
-    regexes search on their own. On a tie the earlier rule wins (sk-ant- before sk-)."""
-
-    def __init__(self, rules: list[_Rule], hits: list[tuple[int, int]], view: _View) -> None:
-        self._rules, self._hits, self._view = rules, hits, view
-        self._next_hit = 0
-        self._headed: tuple[re.Match[bytes] | None, int] | None = None  # None: look again
-        self._custom = [index for index, rule in enumerate(rules) if rule.head is None]
-        self._found: dict[int, re.Match[bytes] | None] = {}  # the last match of each custom rule
-
-    def next(self, pos: int) -> tuple[re.Match[bytes] | None, _Rule | None]:
-        """The leftmost match starting at ``pos`` or later (``pos`` never goes back)."""
-        if self._headed is None or (self._headed[0] and self._headed[0].start() < pos):
-            self._headed = self._first_headed(pos)
-        best, best_index = self._headed
-        for index in self._custom:
-            match = self._found.get(index)
-            if index not in self._found or (match is not None and match.start() < pos):
-                match = self._found[index] = self._rules[index].full.search(self._view.text, pos)
-            if match is not None and (
-                best is None or (match.start(), index) < (best.start(), best_index)
-            ):
-                best, best_index = match, index
-        return (best, self._rules[best_index]) if best is not None else (None, None)
-
-    def _first_headed(self, pos: int) -> tuple[re.Match[bytes] | None, int]:
-        hits, text, view = self._hits, self._view.text, self._view
-        i = self._next_hit
-        while i < len(hits) and hits[i][0] < pos:
-            i += 1
-        self._next_hit = i
-        for start, index in hits[i:]:
-            rule = self._rules[index]
-            if not rule.boundary or view.at_boundary(start):
-                match = rule.full.match(text, start)
-                if match is not None:
-                    return match, index
-        return None, -1
-
-    def candidate(self) -> tuple[int, _Rule | None]:
-        """The leftmost complete head followed only by body bytes up to the end of the text."""
-        text, view = self._view.text, self._view
-        runs: dict[int, int] = {}  # rule index: where the trailing run of its body starts
-        for start, index in self._hits:
-            rule = self._rules[index]
-            run = runs.get(index)
-            if run is None:
-                run = runs[index] = rule.run_start(text)
-            if start < run - _MAX_HEAD:
-                continue
-            head = rule.head.match(text, start) if rule.head else None
-            if head is not None and head.end() >= run:
-                if not rule.boundary or view.at_boundary(start):
-                    return start, rule
-        return len(text), None

@@ -1,21 +1,26 @@
-"""Where a secret may start: every rule's head found in one pass of a DFA over the text.
+"""Where a secret may start: every rule's head found in one pass of a DFA over the raw input.
 
 Searching each rule's regex over each read costs a pass per rule (a ``re`` pass reads about a
 byte a cycle, and stops at every occurrence of the regex's first byte: the ``s`` of ``sk-``, the
 ``e`` of ``eyJ``). Instead each head is read as the set of literal strings its matches start
-with (``gh[pousr]_`` → ``ghp_``, ``gho_``…), and one RE2 regex, whose DFA reads the text once
-whatever the number of rules, finds them all. A head this reader cannot turn into literals is
-searched with its own regex, as before.
+with (``gh[pousr]_`` → ``ghp_``, ``gho_``…), and one RE2 regex, whose DFA reads the input once
+whatever the number of rules, finds them all. It reads the raw bytes, escape sequences allowed
+between a literal's characters, so a read with no head in it is emitted without building its
+escape-free text at all. A head this reader cannot turn into literals is searched in the text
+with its own regex, as before.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
+from orchestratia.agent.redaction_view import View
+
+MAX_HEAD = 64  # heads are searched for this far before the trailing run of body bytes
 _MAX_LITERALS = 64  # a head that would expand to more is cut before the part that does
 _QUANTIFIER = re.compile(r"(?:[*+?]|\{\d*,?\d*\})[?+]?")
 
@@ -92,9 +97,9 @@ def _atom(rx: str, i: int) -> tuple[list[str] | None, bool, int]:
             members.add(member)
         return sorted(members), True, end
     if char == "\\":
-        escaped = rx[i + 1]
-        if escaped.isascii() and not escaped.isalnum():
-            return [escaped], True, i + 2
+        char = rx[i + 1]
+        if char.isascii() and not char.isalnum():
+            return [char], True, i + 2
         return None, False, i + 2  # \d, \b, \x1b…: what follows the two is plain characters
     if char in ".^$*+?{" or not char.isascii():
         return None, False, i + 1
@@ -128,78 +133,76 @@ def _group_end(rx: str, i: int) -> int:
 
 
 class HeadScanner:
-    """Every ``(start, rule index)`` where a rule's head may start: a superset, which the
-    rule's own regexes decide. ``heads``: each head rule's index, head regex, compiled head,
-    and whether it needs a word boundary."""
+    """Where rules' heads may start: a superset, which the rules' own regexes decide.
+    ``heads``: each head rule's index, head regex, compiled head, and whether it needs a word
+    boundary."""
 
     def __init__(self, heads: Sequence[tuple[int, str, re.Pattern[bytes], bool]]) -> None:
         rules_of: dict[bytes, set[int]] = {}
-        self._searched: list[tuple[int, re.Pattern[bytes]]] = []  # heads with no literals
+        self.searched: list[tuple[int, re.Pattern[bytes]]] = []  # heads with no literals
         for index, source, compiled, _ in heads:
             literals = head_literals(source)
             if literals is None:
-                self._searched.append((index, compiled))
+                self.searched.append((index, compiled))
             for literal in literals or ():
                 rules_of.setdefault(literal, set()).add(index)
         # A literal that starts with another adds no place to look: its rules look there.
         for literal in sorted(rules_of, key=len):
-            shorter = [other for other in rules_of if other != literal and literal.startswith(other)]
+            shorter = [
+                other for other in rules_of if other != literal and literal.startswith(other)
+            ]
             if shorter:
                 rules_of[shorter[0]] |= rules_of.pop(literal)
         bounded = {index for index, _, _, boundary in heads if boundary}
         self._literals = [(literal, tuple(sorted(rules))) for literal, rules in rules_of.items()]
         self._any = tuple(rules_of)
-        self._bounded = tuple(literal for literal, rules in rules_of.items() if rules <= bounded)
         self._regex = _regex(
-            [_GUARD + re2.escape(literal) if literal in self._bounded else re2.escape(literal)
-             for literal in rules_of]
+            [(b"" if rules - bounded else _GUARD) + _spread(literal)
+             for literal, rules in rules_of.items()]
         )  # fmt: skip
 
-    def hits(self, text: bytes, joins: Sequence[int]) -> list[tuple[int, int]]:
-        """Sorted. ``joins``: where escapes were skipped (``_View``), the one place where a
-        head glued to a word (after a letter or digit that does not end a CSI sequence) is at
-        a word boundary: elsewhere such heads of boundary rules are left out (``task-…`` is no
-        ``sk-…``), by the guard the regex matches before them."""
-        places = {0, *self._bounded_at(text, joins)}
-        if self._regex is not None:
-            match = self._regex.search(text)
-            while match is not None:
-                start = match.start()
-                places.update((start, start + 1, start + 2))  # after a guard of 0 to 2 bytes
-                match = self._regex.search(text, start + 1)
+    def places(self, raw: bytes) -> list[int]:
+        """Raw offsets where a head may start (or the guard before one, up to 2 bytes before)."""
+        found: list[int] = []
+        match = self._regex.search(raw) if self._regex is not None else None
+        while match is not None:
+            found.append(match.start())
+            match = self._regex.search(raw, found[-1] + 1)
+        return found
+
+    def hits(
+        self, text: bytes, places: list[int], text_at: Callable[[int], int]
+    ) -> list[tuple[int, int]]:
+        """Every ``(start, rule index)`` where a head may start in ``text``, sorted. ``places``
+        from ``places()`` on the raw bytes; ``text_at`` maps a raw offset to the text."""
+        starts = {text_at(place + guard) for place in places for guard in (0, 1, 2)}
         found = [
-            (place, index)
-            for place in places
-            if text.startswith(self._any, place)
+            (start, index)
+            for start in starts
+            if text.startswith(self._any, start)
             for literal, indexes in self._literals
-            if text.startswith(literal, place)
+            if text.startswith(literal, start)
             for index in indexes
         ]
-        for index, head in self._searched:
+        for index, head in self.searched:
             match = head.search(text)
             while match is not None:
                 found.append((match.start(), index))
                 match = head.search(text, match.start() + 1)
         return sorted(found)
 
-    def _bounded_at(self, text: bytes, joins: Sequence[int]) -> list[int]:
-        if not joins or not self._bounded:
-            return []
-        # The byte after each join, at C speed; only joins followed by a first byte are tried.
-        after = bytes(map(text.__getitem__, joins))
-        found = []
-        for first in {literal[0] for literal in self._bounded}:
-            at = after.find(first)
-            while at >= 0:
-                found.append(joins[at])
-                at = after.find(first, at + 1)
-        return found
+
+# Before a head of boundary rules: the start, a byte that is no letter or digit, or two that
+# may end an escape sequence (a final byte after '[', a parameter or an intermediate byte):
+# necessary for ``_View.at_boundary``, skipped escapes or not. It keeps ``task-…`` out.
+_GUARD = rb"(?:^|[^0-9A-Za-z]|[\x20-\x3f\[][\x30-\x7e])"
+# Escape sequences the text may leave out between two characters of a token: ``_SEQ`` of
+# ``redaction_view`` in RE2 syntax (no possessive quantifiers, which only save time there).
+_ESCAPES = rb"(?:\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]|[\x20-\x2f]+[\x30-\x7e]))*"
 
 
-# Before a head of boundary rules: a byte that is no letter or digit, or two that may end a
-# CSI sequence (a final byte after '[', a parameter or an intermediate), necessary for
-# ``_View.at_boundary`` but at a join.
-_GUARD = rb"(?:[^0-9A-Za-z]|[\x20-\x3f\[][\x40-\x7e])"
+def _spread(literal: bytes) -> bytes:
+    return _ESCAPES.join(re2.escape(literal[i : i + 1]) for i in range(len(literal)))
 
 
 def _regex(alternatives: list[bytes]) -> Any:
@@ -210,3 +213,74 @@ def _regex(alternatives: list[bytes]) -> Any:
     options.never_capture = True
     options.log_errors = False
     return re2.compile(b"|".join(alternatives), options)
+
+
+class Rule(Protocol):
+    head: re.Pattern[bytes] | None  # None for custom regexes, which search on their own
+    full: re.Pattern[bytes]  # group 1 the head, group 2 the secret
+    boundary: bool
+
+    def run_start(self, text: bytes) -> int: ...
+
+
+R = TypeVar("R", bound=Rule)
+
+
+class Matches(Generic[R]):
+    """The matches of one window, leftmost first, and its candidate (see ``redaction``).
+
+    Rules with a head are tried only where the scanner saw one (``hits``, in order); custom
+    regexes search on their own. On a tie the earlier rule wins (sk-ant- before sk-)."""
+
+    def __init__(self, rules: Sequence[R], hits: list[tuple[int, int]], view: View) -> None:
+        self._rules, self._hits, self._view = rules, hits, view
+        self._next_hit = 0
+        self._headed: tuple[re.Match[bytes] | None, int] | None = None  # None: look again
+        self._custom = [index for index, rule in enumerate(rules) if rule.head is None]
+        self._found: dict[int, re.Match[bytes] | None] = {}  # the last match of each custom rule
+
+    def next(self, pos: int) -> tuple[re.Match[bytes] | None, R | None]:
+        """The leftmost match starting at ``pos`` or later (``pos`` never goes back)."""
+        if self._headed is None or (self._headed[0] and self._headed[0].start() < pos):
+            self._headed = self._first_headed(pos)
+        best, best_index = self._headed
+        for index in self._custom:
+            match = self._found.get(index)
+            if index not in self._found or (match is not None and match.start() < pos):
+                match = self._found[index] = self._rules[index].full.search(self._view.text, pos)
+            if match is not None and (
+                best is None or (match.start(), index) < (best.start(), best_index)
+            ):
+                best, best_index = match, index
+        return (best, self._rules[best_index]) if best is not None else (None, None)
+
+    def _first_headed(self, pos: int) -> tuple[re.Match[bytes] | None, int]:
+        hits, text, view = self._hits, self._view.text, self._view
+        i = self._next_hit
+        while i < len(hits) and hits[i][0] < pos:
+            i += 1
+        self._next_hit = i
+        for start, index in hits[i:]:
+            rule = self._rules[index]
+            if not rule.boundary or view.at_boundary(start):
+                match = rule.full.match(text, start)
+                if match is not None:
+                    return match, index
+        return None, -1
+
+    def candidate(self) -> tuple[int, R | None]:
+        """The leftmost complete head followed only by body bytes up to the end of the text."""
+        text, view = self._view.text, self._view
+        runs: dict[int, int] = {}  # rule index: where the trailing run of its body starts
+        for start, index in self._hits:
+            rule = self._rules[index]
+            run = runs.get(index)
+            if run is None:
+                run = runs[index] = rule.run_start(text)
+            if start < run - MAX_HEAD:
+                continue
+            head = rule.head.match(text, start) if rule.head else None
+            at_word = rule.boundary and not view.at_boundary(start)
+            if head is not None and head.end() >= run and not at_word:
+                return start, rule
+        return len(text), None
