@@ -181,6 +181,8 @@ class _Rule:
         ``in_place``: one mask byte per secret byte (the mask, cut or padded with ``*``), in
         the secret's own positions, so a screen's rows keep their layout.
         """
+        if not in_place and b"\x1b" not in secret:
+            return self.mask
         parts = _ESCAPE.split(secret)
         if not in_place:
             return self.mask + b"".join(parts[1::2])

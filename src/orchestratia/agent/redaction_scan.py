@@ -154,9 +154,10 @@ class HeadScanner:
             if shorter:
                 rules_of[shorter[0]] |= rules_of.pop(literal)
         bounded = {index for index, _, _, boundary in heads if boundary}
-        self._literals = [(literal, tuple(sorted(rules))) for literal, rules in rules_of.items()]
-        self._any = tuple(rules_of)
-        self._regex = _regex(
+        self._by_first: dict[int, list[tuple[bytes, tuple[int, ...]]]] = {}
+        for literal, rules in rules_of.items():
+            self._by_first.setdefault(literal[0], []).append((literal, tuple(sorted(rules))))
+        self._search = _search(
             [(b"" if rules - bounded else _GUARD) + _spread(literal)
              for literal, rules in rules_of.items()]
         )  # fmt: skip
@@ -164,10 +165,11 @@ class HeadScanner:
     def places(self, raw: bytes) -> list[int]:
         """Raw offsets where a head may start (or the guard before one, up to 2 bytes before)."""
         found: list[int] = []
-        match = self._regex.search(raw) if self._regex is not None else None
-        while match is not None:
-            found.append(match.start())
-            match = self._regex.search(raw, found[-1] + 1)
+        if self._search is not None:
+            start = self._search(_UNANCHORED, raw, 0, len(raw))[0][0]
+            while start >= 0:
+                found.append(start)
+                start = self._search(_UNANCHORED, raw, start + 1, len(raw))[0][0]
         return found
 
     def hits(
@@ -175,12 +177,13 @@ class HeadScanner:
     ) -> list[tuple[int, int]]:
         """Every ``(start, rule index)`` where a head may start in ``text``, sorted. ``places``
         from ``places()`` on the raw bytes; ``text_at`` maps a raw offset to the text."""
-        starts = {text_at(place + guard) for place in places for guard in (0, 1, 2)}
+        # A head starts 0 to 2 bytes after its place (its guard), so 0 to 2 text bytes after.
+        starts = {start + guard for start in map(text_at, places) for guard in (0, 1, 2)}
         found = [
             (start, index)
             for start in starts
-            if text.startswith(self._any, start)
-            for literal, indexes in self._literals
+            if start < len(text)
+            for literal, indexes in self._by_first.get(text[start], ())
             if text.startswith(literal, start)
             for index in indexes
         ]
@@ -205,14 +208,20 @@ def _spread(literal: bytes) -> bytes:
     return _ESCAPES.join(re2.escape(literal[i : i + 1]) for i in range(len(literal)))
 
 
-def _regex(alternatives: list[bytes]) -> Any:
+def _search(alternatives: list[bytes]) -> Any:
+    """The compiled regex's own search: ``(anchor, text, pos, endpos)`` to the match's span
+    first in a list, ``(-1, -1)`` if none. The module's ``search`` wraps it in a generator and
+    a match object, which cost more than the search itself when heads are frequent."""
     if not alternatives:
         return None
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1  # bytes, not UTF-8: any byte is one character
     options.never_capture = True
     options.log_errors = False
-    return re2.compile(b"|".join(alternatives), options)
+    return re2.compile(b"|".join(alternatives), options)._regexp.Match
+
+
+_UNANCHORED = re2._Anchor.UNANCHORED
 
 
 class Rule(Protocol):
