@@ -60,6 +60,8 @@ CUSTOM: list[str | SecretPattern] = [
     SecretPattern("glued", r"(?:zz|yy)[0-9]_", "abcdef", min_len=8, boundary=False),
     SecretPattern("unanchored", r"\bq+v_", "0123456789", min_len=6),
     r"(?<=token: )[a-z]{6,}",
+    # A head longer than most, ending in a byte its body cannot hold.
+    SecretPattern("long_head", "LONG" + "_head" * 9 + "!", "0123456789", min_len=8),
 ]
 # Heads of the custom patterns above, with what their secrets are made of.
 CUSTOM_HEADS = [
@@ -70,6 +72,7 @@ CUSTOM_HEADS = [
     (b"yy0_", b"abcdefx"),
     (b"qqv_", b"0123456789"),
     (b"xqv_", b"0123456789"),
+    (b"LONG" + b"_head" * 9 + b"!", b"0123456789"),
 ]
 COLOURED = [
     b"\x1b[31mghp_\x1b[0m" + GHP_BODY + b"\r\n",
