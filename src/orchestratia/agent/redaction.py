@@ -31,6 +31,11 @@ regex match per escape); a head right after one still counts as at a word bounda
 (OSC, DCS, APC…) are never skipped: a hyperlink's URL can hold a token, and is matched as text.
 ``in_place`` masks keep the secret's length (for screens, whose rows must keep their cells).
 
+**Cost.** One pass of an RE2 DFA over each read finds every rule's head at once
+(``redaction_scan``); a rule's own regex runs only where its head is, and a read with no head
+in it is emitted as it is, without building its escape-free text. Custom regexes (and heads
+too intricate to read as literals) search the text themselves, a pass each.
+
 Custom patterns (plain regex strings) have no head: the whole match is masked, and held back
 only while the match reaches the end of the input, so the part of a custom secret that arrived
 before the regex could match at all is emitted unmasked. Prefer ``SecretPattern`` where possible.

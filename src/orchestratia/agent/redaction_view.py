@@ -39,8 +39,8 @@ _CSI_END = re.compile(rb"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]\Z")
 class View:
     """The input as matched, escape sequences left out (``text``), and the way back to raw.
 
-    Built for every read, so it stays cheap: no escape, no copy; else one C-level split, and
-    the offset tables only when a match needs them.
+    Built for every read with a head in it, so it stays cheap: no escape, no copy; else one
+    C-level split, and the offset tables only when a match needs them.
     """
 
     def __init__(self, raw: bytes) -> None:
