@@ -154,9 +154,9 @@ class HeadScanner:
             if shorter:
                 rules_of[shorter[0]] |= rules_of.pop(literal)
         bounded = {index for index, _, _, boundary in heads if boundary}
-        self._by_first: dict[int, list[tuple[bytes, tuple[int, ...]]]] = {}
-        for literal, rules in rules_of.items():
-            self._by_first.setdefault(literal[0], []).append((literal, tuple(sorted(rules))))
+        # No literal starts another now, so at most one is found at any place.
+        self._rules_of = {literal: sorted(rules) for literal, rules in rules_of.items()}
+        self._literal = re.compile(b"|".join(map(re.escape, rules_of)) or b"(?!)")
         self._search = _search(
             [(b"" if rules - bounded else _GUARD) + _spread(literal)
              for literal, rules in rules_of.items()]
@@ -178,15 +178,12 @@ class HeadScanner:
         """Every ``(start, rule index)`` where a head may start in ``text``, sorted. ``places``
         from ``places()`` on the raw bytes; ``text_at`` maps a raw offset to the text."""
         # A head starts 0 to 2 bytes after its place (its guard), so 0 to 2 text bytes after.
-        starts = {start + guard for start in map(text_at, places) for guard in (0, 1, 2)}
-        found = [
-            (start, index)
-            for start in starts
-            if start < len(text)
-            for literal, indexes in self._by_first.get(text[start], ())
-            if text.startswith(literal, start)
-            for index in indexes
-        ]
+        starts = sorted({start + guard for start in map(text_at, places) for guard in (0, 1, 2)})
+        found: list[tuple[int, int]] = []
+        for start in starts:
+            literal = self._literal.match(text, start)
+            if literal is not None:
+                found += [(start, index) for index in self._rules_of[literal.group()]]
         for index, head in self.searched:
             match = head.search(text)
             while match is not None:
