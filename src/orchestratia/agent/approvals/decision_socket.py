@@ -14,18 +14,22 @@ the 0700 policy directory, so only this user's processes reach it; it answers qu
 rules and changes nothing.
 
 The hook's fast path imports this, so it uses only cheap standard-library modules (not even
-``pathlib``), and the C ``_socket`` module rather than ``socket``, whose enum set-up alone costs
-several milliseconds per hook run.
+``pathlib``, ``json`` or ``typing``: ``light_json``), and the C ``_socket`` module rather than
+``socket``, whose enum set-up alone costs several milliseconds per hook run.
 """
 
 from __future__ import annotations
 
 import _socket
-import json
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+
+from orchestratia.agent.approvals import light_json
+
+TYPE_CHECKING = False  # not typing's: see light_json
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 SOCKET_NAME = "decide.sock"
 MAX_SUN_PATH = 100  # sockaddr_un holds 104 (macOS) to 108 (Linux) bytes including the NUL
@@ -49,7 +53,7 @@ def ask_daemon(
     if not usable_path(path):
         raise OSError(f"socket path too long: {path}")
     deadline = time.monotonic() + timeout
-    payload = json.dumps(request).encode("utf-8") + b"\n"
+    payload = light_json.dumps(request).encode("utf-8") + b"\n"
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -67,7 +71,7 @@ def ask_daemon(
             chunks.append(chunk)
     finally:
         sock.close()
-    reply = json.loads(b"".join(chunks))
+    reply = light_json.loads(b"".join(chunks))
     if not isinstance(reply, dict):
         raise ValueError("the daemon's reply is not an object")
     if "error" in reply:
