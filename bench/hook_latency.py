@@ -34,8 +34,9 @@ from typing import Any
 import httpx
 
 from harness import emit, summary_ms
+from orchestratia.agent.approvals.cached_rules import CachedRules, decide_from_cache
 from orchestratia.agent.approvals.decision_server import DecisionServer
-from orchestratia.agent.approvals.rule_cache import CachedRules, RuleCache, decide_from_cache
+from orchestratia.agent.approvals.rule_cache import RuleCache
 from orchestratia.agent.config import AgentConfig
 from orchestratia.protocol.approvals import RuleSet
 from orchestratia.rules.matching import RuleMatcher

@@ -43,9 +43,7 @@ command = "docs-mcp"
 
 @pytest.fixture(autouse=True)
 def fixed_executable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        install_hooks, "find_programs", lambda: install_hooks.Programs(EXE, PYTHON)
-    )
+    monkeypatch.setattr(install_hooks, "find_programs", lambda: install_hooks.Programs(EXE, PYTHON))
 
 
 def install(home: Path, agent: str = "all") -> Any:

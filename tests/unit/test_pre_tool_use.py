@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from orchestratia.agent.approvals.cached_rules import CACHE_FORMAT, RULES_FILE
 from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.hook_formats import MAX_HOOK_INPUT
 from orchestratia.agent.approvals.permission_spool import SPOOL_FILE
-from orchestratia.agent.approvals.rule_cache import CACHE_FORMAT, RULES_FILE
 from orchestratia.cli.pre_tool_use import run
 from tests.support import free_port, wait_sync
 from tests.unit.approval_stub import ApprovalStub

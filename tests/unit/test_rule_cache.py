@@ -12,17 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestratia.agent.approvals.cached_rules import (
+    RULES_FILE,
+    CachedRules,
+    decide_from_cache,
+    read_cache,
+)
 from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.decision_socket import ask_daemon
 from orchestratia.agent.approvals.policy import PolicyService
-from orchestratia.agent.approvals.rule_cache import (
-    RULES_FILE,
-    CachedRules,
-    RuleCache,
-    decide_from_cache,
-    policy_dir,
-    read_cache,
-)
+from orchestratia.agent.approvals.rule_cache import RuleCache, policy_dir
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.link.routing import FrameRouter

@@ -24,9 +24,10 @@ We never write a ``"*"`` matcher: Claude and Codex read matchers as regular expr
 bare ``*`` is not "everything". The user's other keys and hooks are kept; an entry of ours
 (recognised by its command: ``…orchestratia hook <name>``, or the ``hook_entry.py`` form) is
 updated in place, duplicates are dropped, so a second run changes nothing; an entry written by
-an earlier version is rewritten to today's command (until then it keeps working as it was). Files are replaced atomically, keeping their mode
-(a symlinked settings file is written through its link). A file we cannot parse is an error and
-stays untouched, and then nothing is written at all.
+an earlier version is rewritten to today's command (until then it keeps working as it was).
+Files are replaced atomically, keeping their mode (a symlinked settings file is written through
+its link). A file we cannot parse is an error and stays untouched, and then nothing is written
+at all.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ UNREADABLE_TOOL = "(unreadable hook input)"
 class Outcome(Record):
     """The final answer for one tool call and how it came about (for the permission log)."""
 
-    __slots__ = ("action", "decision", "decided_by", "reason", "rule_id")
+    __slots__ = ("action", "decided_by", "decision", "reason", "rule_id")
 
     def __init__(
         self,
@@ -131,7 +131,7 @@ def decide(policy_dir: str | None, request: dict[str, Any]) -> dict[str, Any]:
     third_party()
     from pathlib import Path
 
-    from orchestratia.agent.approvals.rule_cache import decide_from_cache
+    from orchestratia.agent.approvals.cached_rules import decide_from_cache
 
     return decide_from_cache(Path(policy_dir), request)
 

@@ -70,8 +70,10 @@ class Record:
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Record) and type(other) is type(self) and (
-            self.fields() == other.fields()
+        return (
+            isinstance(other, Record)
+            and type(other) is type(self)
+            and (self.fields() == other.fields())
         )
 
     def __hash__(self) -> int:
@@ -85,7 +87,7 @@ class Record:
 class ToolCall(Record):
     """The parts of a hook's stdin the decision needs; ``tool_input`` is untouched JSON data."""
 
-    __slots__ = ("agent", "tool_name", "tool_input", "session_id", "cwd", "tool_use_id")
+    __slots__ = ("agent", "cwd", "session_id", "tool_input", "tool_name", "tool_use_id")
 
     def __init__(
         self,
@@ -107,7 +109,7 @@ class ToolCall(Record):
 class HookReply(Record):
     """What the hook process prints on stdout and the code it exits with."""
 
-    __slots__ = ("stdout", "exit_code")
+    __slots__ = ("exit_code", "stdout")
 
     def __init__(self, stdout: str, exit_code: int = 0) -> None:
         self.stdout = stdout

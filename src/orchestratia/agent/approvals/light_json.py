@@ -51,7 +51,8 @@ def loads(data: str | bytes, object_pairs_hook: PairsHook | None = None) -> Any:
         text = data
     if text.startswith("\ufeff"):
         return _stdlib_loads(text, object_pairs_hook)
-    scan = _json.make_scanner(_Decoder(object_pairs_hook))
+    # typeshed asks for a JSONDecoder; the scanner reads only the attributes _Decoder has.
+    scan = _json.make_scanner(_Decoder(object_pairs_hook))  # type: ignore[arg-type]
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = scan(text, start)
