@@ -182,9 +182,10 @@ SHELLS = "^(Bash|run_shell_command)$"
 RULES: list[dict[str, Any]] = [
     {"id": "no-rm", "name": "no rm -rf", "tool_pattern": SHELLS, "pattern_syntax": "regex",
      "param_pattern": r"\brm\s+-(rf|fr)\b", "action": "deny"},
-    {"id": "git-status", "name": "git status", "tool_pattern": SHELLS,
-     "param_pattern": "git status*", "action": "allow"},
-    {"id": "ls", "name": "ls", "tool_pattern": SHELLS, "param_pattern": "ls*", "action": "allow"},
+    {"id": "git-status", "name": "git status", "tool_pattern": SHELLS, "pattern_syntax": "regex",
+     "param_pattern": "^git status( |$)", "action": "allow"},
+    {"id": "ls", "name": "ls", "tool_pattern": SHELLS, "pattern_syntax": "regex",
+     "param_pattern": "^ls( |$)", "action": "allow"},
     {"id": "wc", "name": "wc, grep", "tool_pattern": SHELLS, "pattern_syntax": "regex",
      "param_pattern": "^(wc|grep) ", "action": "allow"},
     {"id": "edit-src", "name": "edit src", "tool_pattern": "Edit",
