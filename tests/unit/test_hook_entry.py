@@ -162,7 +162,13 @@ def test_nothing_from_the_environment_or_the_directory_reaches_its_imports(
     ignored, so a project's own ``json.py``, ``site.py`` or ``orchestratia/`` cannot run."""
     marker = tmp_path / "pwned"
     trap = tmp_path / "trap"
-    for module in ("json.py", "site.py", "_json.py", "orchestratia/__init__.py", "sitecustomize.py"):
+    for module in (
+        "json.py",
+        "site.py",
+        "_json.py",
+        "orchestratia/__init__.py",
+        "sitecustomize.py",
+    ):
         (trap / module).parent.mkdir(parents=True, exist_ok=True)
         (trap / module).write_text(f"open({str(marker)!r}, 'w').close()\n")
     env = bare_env(policy, PYTHONPATH=str(trap), PYTHONSTARTUP=str(trap / "json.py"),
@@ -170,7 +176,9 @@ def test_nothing_from_the_environment_or_the_directory_reaches_its_imports(
     data = tool_call("claude", "Bash", {"command": "ls; rm -rf /"})
     for _ in range(2):  # the daemon down, then a malformed input (json's error path)
         stdout, code = installed(commands["claude"], data, env, trap)
-        assert code == 0 and json.loads(stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+        assert (
+            code == 0 and json.loads(stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+        )
         data = b'{"hook_event_name": "PreToolUse", "tool_name": '
     assert not marker.exists()
     spooled = [json.loads(line) for line in (policy / SPOOL_FILE).read_text().splitlines()]
