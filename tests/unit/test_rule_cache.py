@@ -197,6 +197,7 @@ async def test_policy_service_fetches_on_connect_and_answers_hooks(tmp_path: Pat
         await wait_until(lambda: policy.rules.version == 2, message="fetched on push")
         cached = json.loads((policy.directory / RULES_FILE).read_text())
         assert cached["version"] == 2 and cached["server_id"] == "srv-1"
+        assert cached["checked"] is True  # hooks may build their matcher without pydantic
         assert set(hub.keys) == {"orc_srv_key"}  # the server key, never a session token
     finally:
         await policy.stop()

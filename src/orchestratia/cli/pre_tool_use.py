@@ -16,9 +16,9 @@ Speed: this runs once per tool call, so the decision path imports only cheap sta
 modules and our light ones (no asyncio, dataclasses, pathlib, typer or pydantic, not even
 ``json`` or ``typing``). The daemon's ``RuleMatcher`` answers over its socket
 (``agent.decision_socket``); only if it does not answer do we load the rule set ourselves
-(``agent.rule_cache``: pydantic and RE2, several hundred ms). The installed hook runs this
-through ``cli.hook_entry`` (``python -I -S``: no ``site`` at start, see ``third_party``);
-``cli.console`` reaches ``main`` without importing typer.
+(``agent.cached_rules``: RE2, and pydantic unless the daemon marked the file checked). The
+installed hook runs this through ``cli.hook_entry`` (``python -I -S``: no ``site`` at start,
+see ``third_party``); ``cli.console`` reaches ``main`` without importing typer.
 
 Outside an Orchestratia session (no ``ORCHESTRATIA_SESSION_ID``, e.g. the user's own terminal
 after ``install-hooks``) there is no policy to apply: we print nothing, which every agent takes
@@ -129,11 +129,9 @@ def decide(policy_dir: str | None, request: dict[str, Any]) -> dict[str, Any]:
     except (OSError, ValueError):
         pass
     third_party()
-    from pathlib import Path
-
     from orchestratia.agent.approvals.cached_rules import decide_from_cache
 
-    return decide_from_cache(Path(policy_dir), request)
+    return decide_from_cache(policy_dir, request)
 
 
 def third_party() -> None:

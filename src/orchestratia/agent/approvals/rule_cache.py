@@ -171,7 +171,8 @@ class RuleCache:
         except ValidationError as exc:
             rule_set, error = None, f"rule set version {version} is invalid here: {exc}"
             log.error("%s; every tool call will be asked about", error.splitlines()[0])
-        self.store(CachedRules(self.config.server_id, version, rule_set, error))
+        checked = rule_set is not None
+        self.store(CachedRules(self.config.server_id, version, rule_set, error, checked))
 
     def store(self, new: CachedRules) -> bool:
         """Cache ``new`` if it is newer (or fixes an unusable cache of the same version)."""
@@ -193,6 +194,7 @@ class RuleCache:
             "fetched_at": datetime.now(UTC).isoformat(),
             "rule_set": new.rule_set,
             "error": new.error,
+            "checked": new.checked,
         }
         prepare_policy_dir(self.directory)
         write_private_file(self.directory / RULES_FILE, json.dumps(body).encode("utf-8"))
