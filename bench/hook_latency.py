@@ -46,6 +46,7 @@ from orchestratia.agent.config import AgentConfig
 from orchestratia.cli.install_hooks import Programs, hook_command
 from orchestratia.protocol.approvals import RuleSet
 from orchestratia.rules.matching import RuleMatcher
+from orchestratia.rules.patterns import CheckedRuleSet
 
 BAR_UP_P99_MS = 25.0  # issue 17: the whole process, daemon up
 BAR_DOWN_P99_MS = 60.0  # and daemon down
@@ -77,7 +78,7 @@ def rule_set() -> dict[str, Any]:
         {"id": "zz-no-rm", "name": "no rm -rf", "action": "deny", "tool_pattern": SHELLS,
          "pattern_syntax": "regex", "param_pattern": r"\brm\s+-(rf|fr)\b", "priority": -10},
     ]  # fmt: skip
-    return RuleSet.model_validate({"version": 1, "rules": rules}).model_dump(mode="json")
+    return CheckedRuleSet.model_validate({"version": 1, "rules": rules}).model_dump(mode="json")
 
 
 CALLS = [
@@ -196,7 +197,7 @@ def measure(root: Path, before: Path | None, n_up: int, n_down: int) -> None:
                          name="bench", state_dir=root / "state" / "sessions")  # fmt: skip
     cache = RuleCache(config, httpx.AsyncClient)  # never fetches: the set is stored directly
     cache.load()
-    cache.store(CachedRules("srv-1", 1, rule_set()))
+    cache.store(CachedRules("srv-1", 1, rule_set(), checked=True))  # as RuleCache.refresh does
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATIA_", "PYTHON"))}
     env = {
         **base,

@@ -1,9 +1,9 @@
 """How a pre-tool-use hook asks the daemon for a decision over a Unix socket.
 
 Why a socket: the hook is a fresh process per tool call and must answer within 50 ms p99
-(SPEC §13). Loading the rule set itself means importing pydantic and the protocol models and
-compiling every pattern, several hundred milliseconds on our machines, while the daemon already
-holds a compiled ``RuleMatcher``. So the hook sends the tool call to the daemon
+(SPEC §13). Loading the rule set itself means importing RE2, the matcher and ``site`` and
+compiling every pattern (``cached_rules``), tens of milliseconds, while the daemon already holds
+a compiled ``RuleMatcher``. So the hook sends the tool call to the daemon
 (``decision_server``) and gets the verdict of that same matcher back; if the daemon does not
 answer quickly (stopped, restarting, busy) the hook decides from the cache file itself, slower
 but with the same rules.
