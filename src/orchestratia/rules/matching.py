@@ -43,7 +43,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orchestratia.rules.pattern_engine import compile_pattern
 from orchestratia.rules.shell_commands import ShellCommand, split_command
@@ -51,34 +51,9 @@ from orchestratia.rules.shell_commands import ShellCommand, split_command
 # Types only: a hook deciding from the cache file builds a matcher without pydantic, from rule
 # fields the daemon already checked (``agent.approvals.cached_rules``).
 if TYPE_CHECKING:
-    from orchestratia.protocol.approvals import DecidedBy, PatternSyntax, RuleAction, RuleScope
+    from orchestratia.protocol.approvals import DecidedBy, PatternSyntax, RuleAction
     from orchestratia.rules.pattern_engine import CompiledPattern
-
-
-class RuleFields(Protocol):
-    """What the matcher reads of a rule: an ``ApprovalRule`` or the same fields from a cache."""
-
-    id: str
-    name: str
-    pattern_syntax: PatternSyntax
-    tool_pattern: str
-    param_pattern: str | None
-    action: RuleAction
-    scope: RuleScope
-    scope_id: str | None
-    agent_filter: list[str] | None
-    is_active: bool
-    priority: int
-    expires_at: datetime | None
-
-
-class RuleSetFields(Protocol):
-    """What the matcher reads of a ``RuleSet``."""
-
-    @property
-    def version(self) -> int: ...
-    @property
-    def rules(self) -> Sequence[RuleFields]: ...
+    from orchestratia.rules.rule_fields import RuleFields, RuleSetFields
 
 
 SCOPE_RANK = {"session": 0, "server": 1, "project": 2, "tenant": 3}
@@ -227,19 +202,27 @@ class RuleMatcher:
             (r for r in rule_set.rules if r.is_active),
             key=lambda r: (r.action != "deny", SCOPE_RANK[r.scope], -r.priority, r.id),
         )
+        # Rules repeat patterns (tool patterns above all), and compiling is most of the time a
+        # hook deciding from the cache file spends here: each distinct pattern is compiled once.
+        self._patterns: dict[tuple[str, PatternSyntax], CompiledPattern] = {}
         self._rules = [self._compile(r) for r in ordered]
         # Most rule sets hold no expiring rule; then "now" is never needed.
         self._expiring = any(r.expires_at is not None for r in ordered)
 
-    @staticmethod
-    def _compile(rule: RuleFields) -> _Rule:
+    def _pattern(self, text: str, syntax: PatternSyntax) -> CompiledPattern:
+        key = (text, syntax)
+        if key not in self._patterns:
+            self._patterns[key] = compile_pattern(text, syntax)
+        return self._patterns[key]
+
+    def _compile(self, rule: RuleFields) -> _Rule:
         literal = rule.pattern_syntax == "glob" and not any(c in rule.tool_pattern for c in "*?[")
         return _Rule(
             rule=rule,
             tool_literal=rule.tool_pattern if literal else None,
-            tool=compile_pattern(rule.tool_pattern, rule.pattern_syntax),
+            tool=self._pattern(rule.tool_pattern, rule.pattern_syntax),
             param=(
-                compile_pattern(rule.param_pattern, rule.pattern_syntax)
+                self._pattern(rule.param_pattern, rule.pattern_syntax)
                 if rule.param_pattern is not None
                 else None
             ),
