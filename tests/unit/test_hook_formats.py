@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,7 +13,6 @@ from orchestratia.agent.approvals.hook_formats import (
     EVENT,
     MAX_HOOK_INPUT,
     MAX_REASON,
-    Agent,
     HookInputError,
     HookReply,
     fail_closed,
@@ -22,6 +21,9 @@ from orchestratia.agent.approvals.hook_formats import (
 )
 from orchestratia.protocol.approvals import ApprovalRule, RuleSet
 from orchestratia.rules.matching import RuleMatcher
+
+if TYPE_CHECKING:
+    from orchestratia.agent.approvals.hook_formats import Agent
 
 SAMPLES = Path(__file__).parent / "hook_samples" / "pretooluse"
 SHELLS = "^(Bash|run_shell_command)$"

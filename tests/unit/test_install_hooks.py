@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import tomllib
 from pathlib import Path
@@ -13,11 +14,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from orchestratia.cli import install_hooks
+from orchestratia.cli import hook_entry, install_hooks
 from orchestratia.cli.agent import app
 from orchestratia.cli.install_hooks import enable_codex_hooks, is_ours
 
 EXE = "/opt/orc tools/bin/orchestratia"  # a space, so quoting is exercised
+PYTHON = "/opt/orc tools/bin/python3"
+ENTRY = shlex.quote(os.path.abspath(hook_entry.__file__))
 USER_HOOK = {"type": "command", "command": "~/bin/audit-bash.sh", "timeout": 5}
 CLAUDE_SETTINGS: dict[str, Any] = {
     "model": "opus",
@@ -40,7 +43,7 @@ command = "docs-mcp"
 
 @pytest.fixture(autouse=True)
 def fixed_executable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(install_hooks, "find_executable", lambda: EXE)
+    monkeypatch.setattr(install_hooks, "find_programs", lambda: install_hooks.Programs(EXE, PYTHON))
 
 
 def install(home: Path, agent: str = "all") -> Any:
@@ -80,7 +83,7 @@ def test_twice_leaves_one_entry_per_hook_and_keeps_the_users(tmp_path: Path) -> 
     [pre] = ours(settings, "PreToolUse", "pre-tool-use")
     assert pre == {
         "type": "command",
-        "command": "'/opt/orc tools/bin/orchestratia' hook pre-tool-use --agent claude",
+        "command": f"'{PYTHON}' -I -S {ENTRY} pre-tool-use --agent claude",
         "timeout": install_hooks.HOOK_TIMEOUT,
     }
     [start] = ours(settings, "SessionStart", "session-start")
@@ -117,8 +120,30 @@ def test_stale_and_duplicate_entries_collapse_into_one(tmp_path: Path) -> None:
     assert install(tmp_path, "claude").exit_code == 0
     groups = read_json(path)["hooks"]["PreToolUse"]
     assert len(groups) == 1  # the group holding only a duplicate is gone
-    assert groups[0]["hooks"][0]["command"].startswith("'/opt/orc tools/bin/orchestratia' hook")
+    assert groups[0]["hooks"][0]["command"].startswith(f"'{PYTHON}' -I -S {ENTRY} pre-tool-use")
     assert groups[0]["hooks"][1] == USER_HOOK
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "expected"),
+    [
+        ("/v/bin/orchestratia hook pre-tool-use --agent gemini", "pre-tool-use", True),
+        ("/v/bin/python3 -I -S /v/src/orchestratia/cli/hook_entry.py pre-tool-use", "pre-tool-use",
+         True),
+        ("'/a b/python' -I -S '/a b/orchestratia/cli/hook_entry.py' pre-tool-use --agent codex",
+         "pre-tool-use", True),
+        ("/v/bin/python3 -I -S /v/src/orchestratia/cli/hook_entry.py pre-tool-use",
+         "session-start", False),
+        ("/v/bin/python3 /v/src/orchestratia/cli/hook_entry.py pre-tool-use", "pre-tool-use",
+         False),
+        ("/v/bin/python3 -I -S /v/src/other/cli/hook_entry.py pre-tool-use", "pre-tool-use",
+         False),
+        ("~/bin/audit-bash.sh", "pre-tool-use", False),
+    ],
+)  # fmt: skip
+def test_both_command_forms_are_recognised_as_ours(command: str, name: str, expected: bool) -> None:
+    """Entries from earlier versions (the console script) are found, so they are upgraded."""
+    assert is_ours({"type": "command", "command": command}, name) is expected
 
 
 @pytest.mark.parametrize("content", ["{not json", '["a list"]', '{"hooks": []}'])

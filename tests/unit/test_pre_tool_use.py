@@ -4,12 +4,10 @@ silent (never an allow), hostile input (never executed, fails closed), and the d
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +15,12 @@ from typing import Any
 
 import pytest
 
-from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.hook_formats import MAX_HOOK_INPUT
 from orchestratia.agent.approvals.permission_spool import SPOOL_FILE
-from orchestratia.agent.approvals.rule_cache import CACHE_FORMAT, RULES_FILE
 from orchestratia.cli.pre_tool_use import run
 from tests.support import free_port, wait_sync
 from tests.unit.approval_stub import ApprovalStub
+from tests.unit.hook_corpus import decision_socket, write_rules
 
 SAMPLES = Path(__file__).parent / "hook_samples" / "pretooluse"
 ENTRY = "from orchestratia.cli.console import main; main()"
@@ -42,13 +39,6 @@ RULES: list[dict[str, Any]] = [
     {"id": "fetch", "name": "fetching needs a person", "tool_pattern": "WebFetch|web_fetch",
      "pattern_syntax": "regex", "action": "ask"},
 ]  # fmt: skip
-
-
-def write_rules(directory: Path, rules: list[dict[str, Any]], version: int = 1) -> None:
-    directory.mkdir(mode=0o700, exist_ok=True)
-    body = {"format": CACHE_FORMAT, "server_id": "srv-1", "version": version,
-            "rule_set": {"version": version, "rules": rules}, "error": None}  # fmt: skip
-    (directory / RULES_FILE).write_text(json.dumps(body))
 
 
 @pytest.fixture
@@ -329,18 +319,8 @@ def daemon_socket(policy: Path) -> Iterator[list[dict[str, Any]]]:
         asked.append(dict(request))
         return {"action": "allow", "rule_id": "from-daemon", "reason": "daemon says yes"}
 
-    loop = asyncio.new_event_loop()
-    server = DecisionServer(policy, decide)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    assert asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
+    with decision_socket(policy, decide):
         yield asked
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def test_the_daemons_matcher_answers_when_it_is_up(

@@ -12,17 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestratia.agent.approvals.cached_rules import (
+    RULES_FILE,
+    CachedRules,
+    decide_from_cache,
+    read_cache,
+)
 from orchestratia.agent.approvals.decision_server import DecisionServer
 from orchestratia.agent.approvals.decision_socket import ask_daemon
 from orchestratia.agent.approvals.policy import PolicyService
-from orchestratia.agent.approvals.rule_cache import (
-    RULES_FILE,
-    CachedRules,
-    RuleCache,
-    decide_from_cache,
-    policy_dir,
-    read_cache,
-)
+from orchestratia.agent.approvals.rule_cache import RuleCache, policy_dir
 from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.link.routing import FrameRouter
@@ -198,6 +197,7 @@ async def test_policy_service_fetches_on_connect_and_answers_hooks(tmp_path: Pat
         await wait_until(lambda: policy.rules.version == 2, message="fetched on push")
         cached = json.loads((policy.directory / RULES_FILE).read_text())
         assert cached["version"] == 2 and cached["server_id"] == "srv-1"
+        assert cached["checked"] is True  # hooks may build their matcher without pydantic
         assert set(hub.keys) == {"orc_srv_key"}  # the server key, never a session token
     finally:
         await policy.stop()

@@ -31,6 +31,11 @@ regex match per escape); a head right after one still counts as at a word bounda
 (OSC, DCS, APC…) are never skipped: a hyperlink's URL can hold a token, and is matched as text.
 ``in_place`` masks keep the secret's length (for screens, whose rows must keep their cells).
 
+**Cost.** One pass of an RE2 DFA over each read finds every rule's head at once
+(``redaction_scan``); a rule's own regex runs only where its head is, and a read with no head
+in it is emitted as it is, without building its escape-free text. Custom regexes (and heads
+too intricate to read as literals) search the text themselves, a pass each.
+
 Custom patterns (plain regex strings) have no head: the whole match is masked, and held back
 only while the match reaches the end of the input, so the part of a custom secret that arrived
 before the regex could match at all is emitted unmasked. Prefer ``SecretPattern`` where possible.
@@ -42,12 +47,13 @@ from __future__ import annotations
 
 import re
 import string
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from functools import lru_cache
 
+from orchestratia.agent.redaction_scan import MAX_HEAD, HeadScanner, Matches
+from orchestratia.agent.redaction_view import SEQ, View
 from orchestratia.protocol.tokens import SECRET_CHARS, TokenKind
 
 ALNUM = string.ascii_letters + string.digits
@@ -56,31 +62,7 @@ B64URL = ALNUM + "_-"
 PEM_BODY = ALNUM + "+/=:,- \t\r\n\x1b[;?"
 _PEM_CLASS = "[" + re.escape(PEM_BODY) + "]"
 _PEM_LEAD = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])*"  # blanks and cursor/erase sequences between lines
-_MAX_HEAD = 64  # heads are searched for this far before the trailing run of body bytes
-_ALNUM_BYTES = frozenset(ALNUM.encode())
-# Escape sequences that show no text: CSI (colours, erase, cursor moves) and nF (charset
-# designations, as in tput sgr0). One-byte escapes (ESC 7, ESC M…) are rare inside text and left
-# alone; ESC P, X, ], ^ and _ open strings (DCS, SOS, OSC, PM, APC), which are matched as text.
-_SEQ = rb"(?>\[[\x30-\x3f]*+[\x20-\x2f]*+[\x40-\x7e]|[\x20-\x2f]++[\x30-\x7e])"
-_ESCAPE = re.compile(rb"(\x1b" + _SEQ + rb")")
-# A run of them between two characters a token can hold is skipped when matching; others cannot
-# be inside a token, and skipping them all would cost a regex match per escape on output that is
-# mostly escapes. Found at C speed: the pattern starts with the literal ESC and its lookbehind
-# checks the byte before it.
-_TOKEN_CHAR = rb"[A-Za-z0-9_\-.+/=]"
-_JOINING = re.compile(
-    rb"(\x1b(?<=" + _TOKEN_CHAR + rb"\x1b)" + _SEQ + rb"(?:\x1b" + _SEQ + rb")*+"
-    rb"(?=" + _TOKEN_CHAR + rb"))"
-)
-# Such a run at the end of the input, possibly cut off by the end of the read: what follows is
-# not known yet, so it is skipped too and cannot split a candidate.
-_JOINING_TAIL = re.compile(
-    rb"(?<=" + _TOKEN_CHAR + rb")(?=\x1b)(?:\x1b" + _SEQ + rb")*+"
-    rb"(?:\x1b(?:\[[\x30-\x3f]*+[\x20-\x2f]*+|[\x20-\x2f]*+))?\Z"
-)
-_MAX_TAIL = 256  # longest such cut-off run looked for
-# A head right after an escape the matcher sees (not skipped) is at a boundary too.
-_CSI_END = re.compile(rb"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]\Z")
+_ESCAPE = re.compile(rb"(\x1b" + SEQ + rb")")
 # Every token the hub issues, longest prefix first so the shown head is the whole prefix.
 _HUB_TOKEN_HEAD = "|".join(re.escape(kind) for kind in sorted(TokenKind, key=len, reverse=True))
 
@@ -146,10 +128,21 @@ DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
 )
 
 
+@lru_cache(maxsize=64)
+def _marks(body: bytes) -> bytes:
+    return bytes(int(byte not in body) for byte in range(256))
+
+
+@lru_cache(maxsize=16)
+def _scanner(heads: tuple[tuple[int, str, re.Pattern[bytes], bool], ...]) -> HeadScanner:
+    return HeadScanner(heads)  # views and approvals make a Redactor per call: built once
+
+
 class _Rule:
     """A compiled pattern: group 1 is the shown head, group 2 the masked secret."""
 
     head: re.Pattern[bytes] | None = None  # None for custom regexes: no head, no candidates
+    source = ""  # the head's regex
     body: bytes = b""
     run: re.Pattern[bytes] | None = None  # a run of body bytes, to drop after a forced mask
     boundary = False
@@ -165,17 +158,27 @@ class _Rule:
             secret = pattern.rest or f"{body_class}{{{pattern.min_len},}}"
             self.kind = pattern.kind
             self.full = re.compile(f"({head})({secret})".encode())
+            self.source = head
             self.head = re.compile(head.encode())
             self.body = pattern.body.encode()
             self.run = re.compile((body_class + "*").encode())
+            # Body bytes to 0, others to 1: finds where a trailing run of body bytes starts.
+            self._marks = _marks(self.body)
         self.mask = f"[REDACTED:{self.kind}]".encode()
 
-    def search(self, regex: re.Pattern[bytes], view: _View, pos: int) -> re.Match[bytes] | None:
-        """``regex.search`` skipping matches that start inside a word (see ``boundary``)."""
-        match = regex.search(view.text, pos)
-        while match is not None and self.boundary and not view.at_boundary(match.start()):
-            match = regex.search(view.text, match.start() + 1)
-        return match
+    def run_start(self, text: bytes) -> int:
+        """Where the run of body bytes that ends ``text`` starts (``rstrip``, at C speed even
+        for the PEM body, which holds nearly every byte of a line)."""
+        end, step = len(text), 256
+        if not end or text[-1] not in self.body:
+            return end
+        while end:
+            low = max(0, end - step)
+            last = text[low:end].translate(self._marks).rfind(1)
+            if last >= 0:
+                return low + last + 1
+            end, step = low, step * 4
+        return 0
 
     def hide(self, secret: bytes, in_place: bool) -> bytes:
         """The mask for the raw bytes of a secret part, its escape sequences kept after it.
@@ -183,6 +186,8 @@ class _Rule:
         ``in_place``: one mask byte per secret byte (the mask, cut or padded with ``*``), in
         the secret's own positions, so a screen's rows keep their layout.
         """
+        if not in_place and b"\x1b" not in secret:
+            return self.mask
         parts = _ESCAPE.split(secret)
         if not in_place:
             return self.mask + b"".join(parts[1::2])
@@ -196,69 +201,6 @@ class _Rule:
                 out += fill[used : used + len(part)]
                 used += len(part)
         return bytes(out)
-
-
-class _View:
-    """The input as matched, escape sequences left out (``text``), and the way back to raw.
-
-    Built for every read, so it stays cheap: no escape, no copy; else one C-level split, and
-    the offset tables only when a match needs them.
-    """
-
-    def __init__(self, raw: bytes) -> None:
-        parts = _JOINING.split(raw) if b"\x1b" in raw else [raw]
-        last = parts[-1]
-        tail = (
-            _JOINING_TAIL.search(last, max(0, len(last) - _MAX_TAIL))
-            if len(parts) > 1 or b"\x1b" in last
-            else None
-        )
-        if tail is not None:
-            parts[-1:] = [last[: tail.start()], last[tail.start() :], b""]
-        self._parts = parts
-        self.text = raw if len(parts) == 1 else b"".join(parts[0::2])
-        self._starts: list[int] = []  # offset in text of each text part
-        self._raw_starts: list[int] = []  # offset in raw of each text part
-        self._joins: frozenset[int] | None = None  # offsets in text right after skipped escapes
-
-    def _tables(self) -> list[int]:
-        if not self._starts:
-            lengths = list(map(len, self._parts))
-            ends = list(accumulate(lengths))
-            self._raw_starts = [
-                end - size for end, size in zip(ends[0::2], lengths[0::2], strict=True)
-            ]
-            self._starts = [0, *accumulate(lengths[0:-1:2])]
-        return self._starts
-
-    def _part(self, pos: int) -> int:
-        return bisect_right(self._tables(), pos) - 1
-
-    def raw_at(self, pos: int) -> int:
-        """Raw offset of ``text[pos]``: after the escapes before it."""
-        if len(self._parts) == 1:
-            return pos
-        index = self._part(pos)
-        return self._raw_starts[index] + pos - self._starts[index]
-
-    def raw_after(self, pos: int) -> int:
-        """Raw offset right after ``text[pos - 1]``: before the escapes that follow it."""
-        if len(self._parts) == 1 or pos == 0:
-            return pos
-        index = self._part(pos - 1)
-        return self._raw_starts[index] + pos - self._starts[index]
-
-    def at_boundary(self, pos: int) -> bool:
-        """No letter or digit right before ``text[pos]``, or an escape sequence between them:
-        coloured output puts ``\x1b[31m`` straight before a token."""
-        if pos == 0 or self.text[pos - 1] not in _ALNUM_BYTES:
-            return True
-        if len(self._parts) > 1:
-            if self._joins is None:
-                self._joins = frozenset(self._tables()[1:])
-            if pos in self._joins:
-                return True
-        return _CSI_END.search(self.text, max(0, pos - 32), pos) is not None
 
 
 class Redactor:
@@ -277,9 +219,19 @@ class Redactor:
         ``in_place``: masks keep the secret's length (see ``_Rule.hide``), for screens."""
         specs = [*(DEFAULT_PATTERNS if defaults else ()), *(patterns or ())]
         self._rules = [_Rule(p) for p in specs]
+        # Custom regexes, and heads the scanner has no literals for, search the text themselves.
+        self._custom = any(rule.head is None for rule in self._rules)
+        self._scanner = _scanner(
+            tuple(
+                (i, rule.source, rule.head, rule.boundary)
+                for i, rule in enumerate(self._rules)
+                if rule.head
+            )
+        )
+        self._custom = self._custom or bool(self._scanner.searched)
         self.in_place = in_place
         self.max_secret_len = max_secret_len
-        self.context_len = max(context_len, 2 * _MAX_HEAD)
+        self.context_len = max(context_len, 2 * MAX_HEAD)
         self.counts: Counter[str] = Counter()  # redactions per kind, for the audit log
         self.output_position = 0  # bytes emitted: offsets the hub sees
         self._fed = 0
@@ -322,19 +274,50 @@ class Redactor:
                 self._swallow = None
         window = self._context + pending
         base, n = len(self._context), len(window)
+        out: list[bytes] = []
+        masked: list[tuple[int, int]] = []  # raw spans blanked in the context
+        places = self._scanner.places(window)
+        if places or self._custom:
+            hold, hold_rule = self._mask(window, base, places, final, out, masked)
+        else:  # no head anywhere, no custom regex: nothing to mask or to wait for
+            hold, hold_rule = n, None
+            out.append(window[base:])
+        if n - hold > self.max_secret_len and hold_rule is not None:
+            # Too long to wait for: mask what we have; drop the rest of its body as it comes.
+            head = hold_rule.head.match(window, hold) if hold_rule.head else None
+            out += (window[hold : head.end()] if head else b"", hold_rule.mask)
+            masked.append((hold, n))
+            self.counts[hold_rule.kind] += 1
+            self._swallow = hold_rule.run
+            hold = n
+        self._pending = window[hold:]
+        self._context = _blanked(window, max(0, hold - self.context_len), hold, masked)
+        emitted = b"".join(out)
+        self.output_position += len(emitted)
+        return emitted
+
+    def _mask(
+        self,
+        window: bytes,
+        base: int,
+        places: list[int],
+        final: bool,
+        out: list[bytes],
+        masked: list[tuple[int, int]],
+    ) -> tuple[int, _Rule | None]:
+        """Appends ``window[base:hold]``, secrets masked, to ``out``; returns ``hold``, where
+        what must wait starts, and the rule of the candidate there."""
         # Matching runs on the text (offsets in it: *_at) and cuts the raw window (the rest).
-        view = _View(window)
+        view = View(window)
         size = len(view.text)
+        matches = Matches(self._rules, self._scanner.hits(view.text, places, view.text_at), view)
         # Matches from the candidate on may still change (a longer token, a PEM END line that
         # has not arrived), so they wait with it even if one happens to end before the input.
-        candidate_at, hold_rule = (size, None) if final else self._candidate(view)
+        candidate_at, hold_rule = (size, None) if final else matches.candidate()
         hold = max(view.raw_at(candidate_at), base)
-        shadow = bytearray(window)  # the window with masked secrets blanked, for the context
-        out = bytearray()
         cur, pos = base, 0  # matches may start in the context: a head split across reads
-        found: dict[int, re.Match[bytes] | None] = {}
         while pos <= size:
-            match, rule = self._next_match(view, pos, found)
+            match, rule = matches.next(pos)
             if match is None or rule is None or match.start() >= candidate_at:
                 break
             start_at, end_at = match.start(), match.end()
@@ -347,48 +330,22 @@ class Redactor:
                 break
             # Escapes before the secret's first character stay before the mask.
             head_end = max(view.raw_at(match.end(1)), cur)
-            out += window[cur:head_end] + rule.hide(window[head_end:end], self.in_place)
-            shadow[head_end:end] = bytes(end - head_end)
+            out += (window[cur:head_end], rule.hide(window[head_end:end], self.in_place))
+            masked.append((head_end, end))
             self.counts[rule.kind] += 1
             cur, pos = end, end_at
         hold = max(hold, cur)
-        out += window[cur:hold]
-        if n - hold > self.max_secret_len and hold_rule is not None:
-            # Too long to wait for: mask what we have; drop the rest of its body as it comes.
-            head = hold_rule.head.match(window, hold) if hold_rule.head else None
-            out += (window[hold : head.end()] if head else b"") + hold_rule.mask
-            shadow[hold:n] = bytes(n - hold)
-            self.counts[hold_rule.kind] += 1
-            self._swallow = hold_rule.run
-            hold = n
-        self._pending = window[hold:]
-        self._context = bytes(shadow[max(0, hold - self.context_len) : hold])
-        self.output_position += len(out)
-        return bytes(out)
+        out.append(window[cur:hold])
+        return hold, hold_rule
 
-    def _next_match(
-        self, view: _View, pos: int, found: dict[int, re.Match[bytes] | None]
-    ) -> tuple[re.Match[bytes] | None, _Rule | None]:
-        # Leftmost match over all rules; on a tie the earlier rule wins (sk-ant- before sk-).
-        best: tuple[re.Match[bytes] | None, _Rule | None] = (None, None)
-        for index, rule in enumerate(self._rules):
-            match = found.get(index)
-            if index not in found or (match is not None and match.start() < pos):
-                match = found[index] = rule.search(rule.full, view, pos)
-            if match is not None and (best[0] is None or match.start() < best[0].start()):
-                best = (match, rule)
-        return best
 
-    def _candidate(self, view: _View) -> tuple[int, _Rule | None]:
-        # The leftmost complete head followed only by body bytes up to the end of the input.
-        best: tuple[int, _Rule | None] = (len(view.text), None)
-        for rule in self._rules:
-            if rule.head is None:
-                continue
-            run_start = len(view.text.rstrip(rule.body))
-            match = rule.search(rule.head, view, max(0, run_start - _MAX_HEAD))
-            while match is not None and match.end() < run_start:
-                match = rule.search(rule.head, view, match.start() + 1)
-            if match is not None and match.start() < best[0]:
-                best = (match.start(), rule)
-        return best
+def _blanked(window: bytes, low: int, high: int, masked: list[tuple[int, int]]) -> bytes:
+    """``window[low:high]`` with the masked spans zeroed, so a secret is not matched again."""
+    context = window[low:high]
+    spans = [(max(a, low), min(b, high)) for a, b in masked if a < high and b > low]
+    if not spans:
+        return context
+    blank = bytearray(context)
+    for a, b in spans:
+        blank[a - low : b - low] = bytes(b - a)
+    return bytes(blank)

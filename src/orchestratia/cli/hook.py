@@ -212,7 +212,8 @@ def pre_tool_use(
     """Allow, deny or ask about one tool call by the approval rules (stdin: the agent's JSON).
 
     The plain `orchestratia hook pre-tool-use [--agent X]` form skips this typer layer for
-    speed (`cli.console`); both run the same code.
+    speed (`cli.console`), and `install-hooks` writes a faster line still (`cli.hook_entry`);
+    all run the same code.
     """
     from orchestratia.cli.pre_tool_use import emit, run
 

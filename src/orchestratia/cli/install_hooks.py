@@ -15,12 +15,19 @@ Formats, checked against each agent's documentation:
   ``~/.codex/config.toml``; later ones enable hooks by default and keep ``codex_hooks`` as an
   alias of ``hooks``, so setting it is right for both.
 
+The pre-tool-use hook runs before every tool call, so its command skips the console script and
+the ``site`` start-up: ``<this Python> -I -S <…/orchestratia/cli/hook_entry.py> pre-tool-use
+--agent X`` (``cli.hook_entry`` says why). The session-start hook runs once per session and
+keeps the plain ``<…/orchestratia> hook session-start --agent X``.
+
 We never write a ``"*"`` matcher: Claude and Codex read matchers as regular expressions, where a
 bare ``*`` is not "everything". The user's other keys and hooks are kept; an entry of ours
-(recognised by its command: ``…orchestratia hook <name>``) is updated in place, duplicates
-are dropped, so a second run changes nothing. Files are replaced atomically, keeping their mode
-(a symlinked settings file is written through its link). A file we cannot parse is an error and
-stays untouched, and then nothing is written at all.
+(recognised by its command: ``…orchestratia hook <name>``, or the ``hook_entry.py`` form) is
+updated in place, duplicates are dropped, so a second run changes nothing; an entry written by
+an earlier version is rewritten to today's command (until then it keeps working as it was).
+Files are replaced atomically, keeping their mode (a symlinked settings file is written through
+its link). A file we cannot parse is an error and stays untouched, and then nothing is written
+at all.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestratia.cli import hook_entry
+
 HOOK_TIMEOUT = 300  # seconds; tool_approval.MAX_APPROVAL_TIMEOUT (270 s) ends well before it
 SESSION_START_TIMEOUT = 30
 AGENT_CHOICES = ("all", "claude", "gemini", "codex")
@@ -50,6 +59,14 @@ _NEXT_HEADER = re.compile(r"^[ \t]*\[", re.M)
 
 class InstallError(Exception):
     """A settings file we must not touch; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Programs:
+    """What the hook commands run: the console script, and the interpreter it runs on."""
+
+    executable: str
+    interpreter: str
 
 
 @dataclass(frozen=True)
@@ -72,25 +89,45 @@ def find_executable() -> str:
     return str(Path(found).absolute())
 
 
-def hook_command(executable: str, name: str, agent: str) -> str:
-    # Agents run hook commands through a shell: quote the path (it may hold spaces).
-    return f"{shlex.quote(executable)} hook {name} --agent {agent}"
+def find_programs() -> Programs:
+    """The console script, and the interpreter running now (a venv's ``bin/python``, kept
+    unresolved: the venv is found from that path)."""
+    if not sys.executable:
+        raise InstallError("cannot tell which Python runs orchestratia")
+    return Programs(find_executable(), sys.executable)
+
+
+ENTRY_PARTS = ("orchestratia", "cli", "hook_entry.py")
+ISOLATED = ("-I", "-S")
+
+
+def hook_command(programs: Programs, name: str, agent: str) -> str:
+    # Agents run hook commands through a shell: quote the paths (they may hold spaces).
+    if name == hook_entry.COMMAND:
+        python = shlex.quote(programs.interpreter)
+        entry = shlex.quote(os.path.abspath(hook_entry.__file__))
+        return f"{python} {' '.join(ISOLATED)} {entry} {name} --agent {agent}"
+    return f"{shlex.quote(programs.executable)} hook {name} --agent {agent}"
 
 
 def is_ours(handler: Any, name: str) -> bool:
-    """Whether ``handler`` runs ``orchestratia hook <name>`` (any path, any options)."""
+    """Whether ``handler`` runs our hook ``name``: ``orchestratia hook <name>`` or ``python -I
+    -S …/orchestratia/cli/hook_entry.py <name>`` (any paths, any options)."""
     if not isinstance(handler, dict) or not isinstance(handler.get("command"), str):
         return False
     try:
         argv = shlex.split(handler["command"])
     except ValueError:
         return False
-    return len(argv) >= 3 and Path(argv[0]).name == "orchestratia" and argv[1:3] == ["hook", name]
+    if len(argv) >= 3 and Path(argv[0]).name == "orchestratia" and argv[1:3] == ["hook", name]:
+        return True
+    entry = Path(argv[3]).parts[-len(ENTRY_PARTS) :] if len(argv) >= 5 else ()
+    return tuple(argv[1:3]) == ISOLATED and entry == ENTRY_PARTS and argv[4] == name
 
 
-def handler_for(agent: str, name: str, executable: str) -> dict[str, Any]:
+def handler_for(agent: str, name: str, programs: Programs) -> dict[str, Any]:
     seconds = HOOK_TIMEOUT if name == "pre-tool-use" else SESSION_START_TIMEOUT
-    handler: dict[str, Any] = {"type": "command", "command": hook_command(executable, name, agent)}
+    handler: dict[str, Any] = {"type": "command", "command": hook_command(programs, name, agent)}
     if agent == "gemini":
         handler = {"name": f"orchestratia-{name}", **handler, "timeout": seconds * 1000}
         handler["description"] = (
@@ -132,7 +169,7 @@ def merge_event(groups: list[Any], name: str, handler: dict[str, Any]) -> list[A
     return merged
 
 
-def merge_settings(settings: dict[str, Any], agent: str, executable: str) -> dict[str, Any]:
+def merge_settings(settings: dict[str, Any], agent: str, programs: Programs) -> dict[str, Any]:
     hooks = settings.get("hooks", {})
     if not isinstance(hooks, dict):
         raise InstallError('"hooks" is not a JSON object')
@@ -141,7 +178,7 @@ def merge_settings(settings: dict[str, Any], agent: str, executable: str) -> dic
         groups = hooks.get(event, [])
         if not isinstance(groups, list):
             raise InstallError(f'"hooks.{event}" is not a JSON array')
-        hooks[event] = merge_event(groups, name, handler_for(agent, name, executable))
+        hooks[event] = merge_event(groups, name, handler_for(agent, name, programs))
     return {**settings, "hooks": hooks}
 
 
@@ -154,7 +191,7 @@ def _read(path: Path) -> str | None:
         raise InstallError(f"cannot read {path}: {exc}") from exc
 
 
-def plan_json(path: Path, agent: str, executable: str) -> Change:
+def plan_json(path: Path, agent: str, programs: Programs) -> Change:
     text = _read(path)
     try:
         settings = json.loads(text) if text and text.strip() else {}
@@ -163,7 +200,7 @@ def plan_json(path: Path, agent: str, executable: str) -> Change:
     if not isinstance(settings, dict):
         raise InstallError(f"{path} does not hold a JSON object")
     try:
-        merged = merge_settings(settings, agent, executable)
+        merged = merge_settings(settings, agent, programs)
     except InstallError as exc:
         raise InstallError(f"{path}: {exc}") from exc
     new_text = json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
@@ -233,12 +270,12 @@ def write_keeping_mode(path: Path, text: str) -> None:
         raise
 
 
-def plan(agents: list[str], home: Path, executable: str) -> list[Change]:
+def plan(agents: list[str], home: Path, programs: Programs) -> list[Change]:
     """Every change for ``agents``; raises ``InstallError`` before anything is written."""
     changes = []
     for agent in agents:
         settings = home / f".{agent}" / ("hooks.json" if agent == "codex" else "settings.json")
-        changes.append(plan_json(settings, agent, executable))
+        changes.append(plan_json(settings, agent, programs))
         if agent == "codex":
             changes.append(plan_codex_config(home / ".codex" / "config.toml"))
     return changes
@@ -259,7 +296,7 @@ def install_hooks(
         raise typer.Exit(2)
     agents = ["claude", "gemini", "codex"] if choice == "all" else [choice]
     try:
-        changes = plan(agents, (home or Path.home()).expanduser(), find_executable())
+        changes = plan(agents, (home or Path.home()).expanduser(), find_programs())
         for change in changes:
             if change.text is not None:
                 write_keeping_mode(change.path, change.text)

@@ -13,10 +13,12 @@ The agent runs this before every tool call with its hook JSON on stdin (formats:
 Every outcome is appended to the daemon's permission spool, which the daemon ships to the hub.
 
 Speed: this runs once per tool call, so the decision path imports only cheap standard-library
-modules and our light ones (no asyncio, dataclasses, pathlib, typer or pydantic). The daemon's
-``RuleMatcher`` answers over its socket (``agent.decision_socket``); only if it does not answer
-do we load the rule set ourselves (``agent.rule_cache``: pydantic and RE2, several hundred ms).
-``cli.console`` reaches ``main`` without importing typer.
+modules and our light ones (no asyncio, dataclasses, pathlib, typer or pydantic, not even
+``json`` or ``typing``). The daemon's ``RuleMatcher`` answers over its socket
+(``agent.decision_socket``); only if it does not answer do we load the rule set ourselves
+(``agent.cached_rules``: RE2, and pydantic unless the daemon marked the file checked). The
+installed hook runs this through ``cli.hook_entry`` (``python -I -S``: no ``site`` at start,
+see ``third_party``); ``cli.console`` reaches ``main`` without importing typer.
 
 Outside an Orchestratia session (no ``ORCHESTRATIA_SESSION_ID``, e.g. the user's own terminal
 after ``install-hooks``) there is no policy to apply: we print nothing, which every agent takes
@@ -27,28 +29,30 @@ Tool input is data: it is parsed as JSON, matched by RE2, logged; never evaluate
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from orchestratia.agent.approvals import light_json
 from orchestratia.agent.approvals.decision_socket import ask_daemon
 from orchestratia.agent.approvals.hook_formats import (
     AGENTS,
     MAX_HOOK_INPUT,
-    Agent,
     HookInputError,
     HookReply,
-    ToolCall,
+    Record,
     fail_closed,
     parse_pre_tool_use,
     render_decision,
 )
 from orchestratia.agent.approvals.permission_spool import append_entry, new_entry
 
+TYPE_CHECKING = False  # not typing's: see light_json
 if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    from orchestratia.agent.approvals.hook_formats import Agent, ToolCall
     from orchestratia.cli.agent_api import AgentOptions
     from orchestratia.protocol.approvals import DecidedBy, PermissionDecision, RuleAction
 
@@ -60,14 +64,24 @@ DAEMON_WAIT = 1.0  # then the cache file is quicker than waiting on a stuck daem
 UNREADABLE_TOOL = "(unreadable hook input)"
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     """The final answer for one tool call and how it came about (for the permission log)."""
 
-    action: RuleAction
-    decision: PermissionDecision
-    decided_by: DecidedBy
-    reason: str
-    rule_id: str | None = None
+    __slots__ = ("action", "decided_by", "decision", "reason", "rule_id")
+
+    def __init__(
+        self,
+        action: RuleAction,
+        decision: PermissionDecision,
+        decided_by: DecidedBy,
+        reason: str,
+        rule_id: str | None = None,
+    ) -> None:
+        self.action = action
+        self.decision = decision
+        self.decided_by = decided_by
+        self.reason = reason
+        self.rule_id = rule_id
 
 
 def read_input(fd: int, seconds: float = STDIN_WAIT) -> bytes:
@@ -95,7 +109,7 @@ def read_input(fd: int, seconds: float = STDIN_WAIT) -> bytes:
 
 def _whole_json(data: bytes) -> bool:
     try:
-        json.loads(data)
+        light_json.loads(data)
     except (ValueError, RecursionError):
         return False
     return True
@@ -114,11 +128,22 @@ def decide(policy_dir: str | None, request: dict[str, Any]) -> dict[str, Any]:
         return ask_daemon(policy_dir, request, DAEMON_WAIT)
     except (OSError, ValueError):
         pass
-    from pathlib import Path
+    third_party()
+    from orchestratia.agent.approvals.cached_rules import decide_from_cache
 
-    from orchestratia.agent.approvals.rule_cache import decide_from_cache
+    return decide_from_cache(policy_dir, request)
 
-    return decide_from_cache(Path(policy_dir), request)
+
+def third_party() -> None:
+    """Make the interpreter's site-packages importable, as a normal start would have.
+
+    The installed hook starts Python with ``-I -S`` (``cli.hook_entry``): no ``site`` and so
+    none of the third-party packages the slower paths need (RE2, pydantic, bashlex, httpx).
+    ``-I`` keeps ignoring the user's site directory and ``PYTHON*`` variables here."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def _from_rules(verdict: dict[str, Any]) -> Outcome | None:
@@ -150,6 +175,7 @@ def judge(
     outcome = _from_rules(verdict)
     if outcome is not None:
         return outcome
+    third_party()
     from orchestratia.cli.tool_approval import wait_for_person
 
     rule_id = verdict.get("rule_id")

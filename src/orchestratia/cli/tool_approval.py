@@ -20,11 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestratia.agent.approvals.hook_formats import Agent, ToolCall
 from orchestratia.cli.agent_api import AgentApi, AgentApiError, AgentOptions, resolve_config
 from orchestratia.cli.pre_tool_use import ENV_SESSION_ID, Outcome
+
+if TYPE_CHECKING:
+    from orchestratia.agent.approvals.hook_formats import Agent, ToolCall
 
 ENV_APPROVAL_TIMEOUT = "ORCHESTRATIA_APPROVAL_TIMEOUT"
 DEFAULT_APPROVAL_TIMEOUT = 120.0

@@ -42,19 +42,19 @@ import itertools
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from orchestratia.protocol.approvals import (
-    ApprovalRule,
-    DecidedBy,
-    RuleAction,
-    RuleSet,
-)
-from orchestratia.rules.patterns import CompiledPattern, compile_pattern
+from orchestratia.rules.pattern_engine import compile_pattern
 from orchestratia.rules.shell_commands import ShellCommand, split_command
+
+# Types only: a hook deciding from the cache file builds a matcher without pydantic, from rule
+# fields the daemon already checked (``agent.approvals.cached_rules``).
+if TYPE_CHECKING:
+    from orchestratia.protocol.approvals import DecidedBy, PatternSyntax, RuleAction
+    from orchestratia.rules.pattern_engine import CompiledPattern
+    from orchestratia.rules.rule_fields import RuleFields, RuleSetFields
+
 
 SCOPE_RANK = {"session": 0, "server": 1, "project": 2, "tenant": 3}
 DEFAULT_REASON = "No approval rule matches this tool call, so a person has to decide."
@@ -116,8 +116,7 @@ _ONE_CHAR_CLASS = re.compile(r"\[[^!]\]")  # "[*]": how escape_glob writes a lit
 _PATCH_PATH = re.compile(r"^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+)$", re.M)
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What to do with one tool call, which rule said so (``None``: the default) and why."""
 
     action: RuleAction
@@ -129,9 +128,8 @@ class Verdict:
         return "rule" if self.rule_id is not None else "default"
 
 
-@dataclass(frozen=True)
-class _Rule:
-    rule: ApprovalRule
+class _Rule(NamedTuple):
+    rule: RuleFields
     tool_literal: str | None  # a glob without wildcards is compared as a plain string
     tool: CompiledPattern
     param: CompiledPattern | None
@@ -180,6 +178,8 @@ def _argv_command(argv: Sequence[str]) -> str:
     """The shell command an argv runs: the script of ``bash -lc SCRIPT`` (and ``sh``, ``zsh``,
     ``dash``; flags of letters only, so ``-o pipefail`` is not read as one), else the argv quoted
     back into one command, so that an argument stays one word."""
+    from pathlib import PurePosixPath  # argv tools are rare: not worth its import every call
+
     flags = list(itertools.takewhile(lambda arg: arg.startswith("-"), argv[1:]))
     if (
         PurePosixPath(argv[0]).name in ARGV_SHELLS
@@ -194,7 +194,7 @@ def _argv_command(argv: Sequence[str]) -> str:
 class RuleMatcher:
     """Decides tool calls from one ``RuleSet``; build once per cached rule set, reuse freely."""
 
-    def __init__(self, rule_set: RuleSet) -> None:
+    def __init__(self, rule_set: RuleSetFields) -> None:
         """Compile every active rule; raises ``ValueError`` if a pattern does not compile, in
         which case the caller must treat the cache as unusable (everything ``ask``)."""
         self.version = rule_set.version
@@ -202,19 +202,27 @@ class RuleMatcher:
             (r for r in rule_set.rules if r.is_active),
             key=lambda r: (r.action != "deny", SCOPE_RANK[r.scope], -r.priority, r.id),
         )
+        # Rules repeat patterns (tool patterns above all), and compiling is most of the time a
+        # hook deciding from the cache file spends here: each distinct pattern is compiled once.
+        self._patterns: dict[tuple[str, PatternSyntax], CompiledPattern] = {}
         self._rules = [self._compile(r) for r in ordered]
         # Most rule sets hold no expiring rule; then "now" is never needed.
         self._expiring = any(r.expires_at is not None for r in ordered)
 
-    @staticmethod
-    def _compile(rule: ApprovalRule) -> _Rule:
+    def _pattern(self, text: str, syntax: PatternSyntax) -> CompiledPattern:
+        key = (text, syntax)
+        if key not in self._patterns:
+            self._patterns[key] = compile_pattern(text, syntax)
+        return self._patterns[key]
+
+    def _compile(self, rule: RuleFields) -> _Rule:
         literal = rule.pattern_syntax == "glob" and not any(c in rule.tool_pattern for c in "*?[")
         return _Rule(
             rule=rule,
             tool_literal=rule.tool_pattern if literal else None,
-            tool=compile_pattern(rule.tool_pattern, rule.pattern_syntax),
+            tool=self._pattern(rule.tool_pattern, rule.pattern_syntax),
             param=(
-                compile_pattern(rule.param_pattern, rule.pattern_syntax)
+                self._pattern(rule.param_pattern, rule.pattern_syntax)
                 if rule.param_pattern is not None
                 else None
             ),
@@ -342,7 +350,7 @@ def _decide_shell(candidates: Sequence[_Rule], commands: Sequence[ShellCommand])
     return parts[0] if not_allowed is None else not_allowed
 
 
-def _anchored(rule: ApprovalRule) -> bool:
+def _anchored(rule: RuleFields) -> bool:
     """Whether ``rule``'s param pattern may match at the start of a text only (conservative:
     any ``^`` or ``\\A`` in a regex; a glob unless it starts with ``*``)."""
     pattern = rule.param_pattern or ""
@@ -364,7 +372,7 @@ def _param_matches(
     return all(hits) if every else any(hits)
 
 
-def _reason(rule: ApprovalRule) -> str:
+def _reason(rule: RuleFields) -> str:
     what = f'approval rule "{rule.name}" ({rule.scope} scope, id {rule.id})'
     if rule.action == "deny":
         return f"Blocked by {what}. Do not retry this call; choose another approach or ask."

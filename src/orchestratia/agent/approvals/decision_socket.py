@@ -1,9 +1,9 @@
 """How a pre-tool-use hook asks the daemon for a decision over a Unix socket.
 
 Why a socket: the hook is a fresh process per tool call and must answer within 50 ms p99
-(SPEC §13). Loading the rule set itself means importing pydantic and the protocol models and
-compiling every pattern, several hundred milliseconds on our machines, while the daemon already
-holds a compiled ``RuleMatcher``. So the hook sends the tool call to the daemon
+(SPEC §13). Loading the rule set itself means importing RE2, the matcher and ``site`` and
+compiling every pattern (``cached_rules``), tens of milliseconds, while the daemon already holds
+a compiled ``RuleMatcher``. So the hook sends the tool call to the daemon
 (``decision_server``) and gets the verdict of that same matcher back; if the daemon does not
 answer quickly (stopped, restarting, busy) the hook decides from the cache file itself, slower
 but with the same rules.
@@ -14,18 +14,22 @@ the 0700 policy directory, so only this user's processes reach it; it answers qu
 rules and changes nothing.
 
 The hook's fast path imports this, so it uses only cheap standard-library modules (not even
-``pathlib``), and the C ``_socket`` module rather than ``socket``, whose enum set-up alone costs
-several milliseconds per hook run.
+``pathlib``, ``json`` or ``typing``: ``light_json``), and the C ``_socket`` module rather than
+``socket``, whose enum set-up alone costs several milliseconds per hook run.
 """
 
 from __future__ import annotations
 
 import _socket
-import json
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+
+from orchestratia.agent.approvals import light_json
+
+TYPE_CHECKING = False  # not typing's: see light_json
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 SOCKET_NAME = "decide.sock"
 MAX_SUN_PATH = 100  # sockaddr_un holds 104 (macOS) to 108 (Linux) bytes including the NUL
@@ -49,7 +53,7 @@ def ask_daemon(
     if not usable_path(path):
         raise OSError(f"socket path too long: {path}")
     deadline = time.monotonic() + timeout
-    payload = json.dumps(request).encode("utf-8") + b"\n"
+    payload = light_json.dumps(request).encode("utf-8") + b"\n"
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -67,7 +71,7 @@ def ask_daemon(
             chunks.append(chunk)
     finally:
         sock.close()
-    reply = json.loads(b"".join(chunks))
+    reply = light_json.loads(b"".join(chunks))
     if not isinstance(reply, dict):
         raise ValueError("the daemon's reply is not an object")
     if "error" in reply:

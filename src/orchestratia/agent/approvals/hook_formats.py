@@ -34,16 +34,21 @@ Tool input is returned as parsed JSON data and never interpreted here.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from orchestratia.agent.approvals import light_json
 
-# NamedTuples, not dataclasses, and the rule type only for type checking: the hook's fast path
-# imports this module, and ``dataclasses`` or pydantic would cost it several ms each.
+# Plain classes, not NamedTuples or dataclasses, and types only for type checking: the hook's
+# fast path imports this module, and ``typing``, ``collections``, ``dataclasses`` or pydantic
+# would each cost it several ms (``cli.hook_entry``). ``TYPE_CHECKING`` is a local constant
+# for the same reason; mypy treats any name so called as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Literal
+
     from orchestratia.protocol.approvals import RuleAction
 
-Agent = Literal["claude", "gemini", "codex"]
+    Agent = Literal["claude", "gemini", "codex"]
+
 AGENTS: tuple[Agent, ...] = ("claude", "gemini", "codex")
 EVENT: dict[Agent, str] = {"claude": "PreToolUse", "gemini": "BeforeTool", "codex": "PreToolUse"}
 CODEX_FEATURE_FLAG = ("features", "codex_hooks")  # [features] codex_hooks = true
@@ -56,22 +61,59 @@ class HookInputError(ValueError):
     """The hook's stdin is not a tool call we can judge; the message says why, in plain words."""
 
 
-class ToolCall(NamedTuple):
+class Record:
+    """Equality and repr by the ``__slots__`` fields, as a NamedTuple would compare."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Record)
+            and type(other) is type(self)
+            and (self.fields() == other.fields())
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class ToolCall(Record):
     """The parts of a hook's stdin the decision needs; ``tool_input`` is untouched JSON data."""
 
-    agent: Agent
-    tool_name: str
-    tool_input: Mapping[str, Any]
-    session_id: str | None
-    cwd: str | None
-    tool_use_id: str | None
+    __slots__ = ("agent", "cwd", "session_id", "tool_input", "tool_name", "tool_use_id")
+
+    def __init__(
+        self,
+        agent: Agent,
+        tool_name: str,
+        tool_input: Mapping[str, Any],
+        session_id: str | None,
+        cwd: str | None,
+        tool_use_id: str | None,
+    ) -> None:
+        self.agent = agent
+        self.tool_name = tool_name
+        self.tool_input = tool_input
+        self.session_id = session_id
+        self.cwd = cwd
+        self.tool_use_id = tool_use_id
 
 
-class HookReply(NamedTuple):
+class HookReply(Record):
     """What the hook process prints on stdout and the code it exits with."""
 
-    stdout: str
-    exit_code: int = 0
+    __slots__ = ("exit_code", "stdout")
+
+    def __init__(self, stdout: str, exit_code: int = 0) -> None:
+        self.stdout = stdout
+        self.exit_code = exit_code
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -99,7 +141,7 @@ def parse_pre_tool_use(agent: Agent, raw: str | bytes) -> ToolCall:
     if len(data) > MAX_HOOK_INPUT:
         raise HookInputError(f"hook input is larger than {MAX_HOOK_INPUT} bytes")
     try:
-        parsed = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        parsed = light_json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except HookInputError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -135,7 +177,7 @@ def _clean_reason(reason: str) -> str:
 
 
 def _claude_shape(action: RuleAction, reason: str) -> str:
-    return json.dumps(
+    return light_json.dumps(
         {
             "hookSpecificOutput": {
                 "hookEventName": "PreToolUse",
@@ -153,11 +195,11 @@ def render_decision(agent: Agent, action: RuleAction, reason: str) -> HookReply:
         return HookReply(_claude_shape(action, reason))
     if agent == "gemini":
         if action == "allow":
-            return HookReply(json.dumps({"decision": "allow"}))
+            return HookReply(light_json.dumps({"decision": "allow"}))
         body = {"decision": action, "reason": reason}
         if action == "ask":
             body["systemMessage"] = reason  # shown to the user next to Gemini's prompt
-        return HookReply(json.dumps(body))
+        return HookReply(light_json.dumps(body))
     if agent == "codex":
         if action == "allow":
             return HookReply("")  # no objection; Codex's own approval policy still applies

@@ -11,17 +11,22 @@ names another file, and appends to the new one instead. Shipping the rotated fil
 ``permission_shipping``'s job.
 
 The hook's fast path imports this, so it uses only cheap standard-library modules (no
-``uuid``, ``datetime``, ``pathlib`` or ``tempfile``, each several ms on our machines).
+``uuid``, ``datetime``, ``pathlib``, ``tempfile``, ``json`` or ``typing``, each several ms on
+our machines).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+
+from orchestratia.agent.approvals import light_json
+
+TYPE_CHECKING = False  # not typing's: see light_json
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 SPOOL_FILE = "permissions.jsonl"
 SENDING_GLOB = "permissions-*.sending"
@@ -53,7 +58,7 @@ def new_entry(**fields: Any) -> dict[str, Any]:
 def append_entry(directory: PathLike, entry: Mapping[str, Any]) -> None:
     """Append ``entry`` as one line to the spool in ``directory`` (created 0700 if missing)."""
     # ASCII escapes keep lone surrogates from agent JSON encodable; the daemon cleans them.
-    line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("ascii")
+    line = (light_json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("ascii")
     directory = os.fspath(directory)
     path = os.path.join(directory, SPOOL_FILE)
     if not os.path.isdir(directory):

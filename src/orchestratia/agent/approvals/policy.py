@@ -28,6 +28,7 @@ from orchestratia.agent.link.routing import Route, route
 from orchestratia.agent.link.secure_link import tls_context
 from orchestratia.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame
+from orchestratia.rules.shell_commands import load_parser
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class PolicyService:
     async def start(self) -> None:
         """Load the cached rules, open the socket, start fetching and shipping."""
         await asyncio.to_thread(self.rules.load)
+        # The matcher parses unusual shell commands with bashlex, on the event loop: pay its
+        # import (up to a second) here, off the loop, not in the first hook's decision.
+        await asyncio.to_thread(load_parser)
         await self.socket.start()
         self._tasks = [
             asyncio.create_task(self.rules.run(), name="approval-rules"),
