@@ -75,7 +75,13 @@ class HubState:
             self.settings.grid_idle_seconds,
             self.settings.grid_screen_interval,
         )
-        self.output_writer = OutputWriter(self.sessionmaker, self.registry, self.metrics)
+        self.output_writer = OutputWriter(
+            self.sessionmaker,
+            self.registry,
+            self.metrics,
+            self.settings.output_batch_bytes,
+            self.settings.output_batch_seconds,
+        )
         self.bus.subscribe_revocations(self.guards.apply)
         wake_on_commit(self.sessionmaker, self.integrations_due)
 

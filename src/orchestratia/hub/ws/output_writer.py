@@ -27,8 +27,6 @@ from orchestratia.protocol.sessions import SessionOutputAckFrame
 
 log = logging.getLogger(__name__)
 
-BATCH_BYTES = 512 * 1024
-BATCH_DELAY = 0.004
 # Output a connection may have waiting for the database before its reads wait for a commit.
 CONNECTION_CAP = 8 * 1024 * 1024
 
@@ -61,8 +59,8 @@ class OutputWriter:
         sessionmaker: async_sessionmaker[AsyncSession],
         registry: ConnectionRegistry,
         metrics: HubMetrics,
-        max_bytes: int = BATCH_BYTES,
-        delay: float = BATCH_DELAY,
+        max_bytes: int,
+        delay: float,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._registry = registry
