@@ -303,16 +303,16 @@ def test_hub_killed_in_the_middle_of_a_batch(rig: Rig) -> None:
     expected = pty_bytes(rig.dry_run(script, size, 0))
     set_pace(pace, MB)
     sid = rig.start("mid-batch", rig.python(script, size, 0, pace), cols=120, rows=40)["id"]
-    # Taken in but not stored, read in that order: a batch is open.
+    # Taken in but not stored, read in that order: a batch is open, with 64 KiB in it.
     pending: list[float] = []
 
     def mid_batch() -> bool:
         relayed = relayed_bytes(rig)
         stored = rig.offset(sid)
         pending.append(relayed - stored)
-        return stored >= MB // 2 and relayed > stored
+        return stored >= MB // 2 and relayed - stored >= 64 * 1024
 
-    wait_sync(mid_batch, 30, "a batch open over stored output", 0.01)
+    wait_sync(mid_batch, 30, "a batch open over stored output", 0.005)
     rig.hub.kill(signal.SIGKILL)
     rig.hub.start()
     rig.reconnect_api()
