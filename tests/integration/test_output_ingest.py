@@ -257,14 +257,15 @@ async def test_a_stale_writer_cannot_append_twice(
     async with hub.state.sessionmaker() as db:
         row = await db.get(TerminalSession, sid)
         assert row is not None
-        first = stored.Append(sid, row.tenant_id, 0, b"first writer", 1)
-        assert await stored.append(db, [first]) == set()
-        await db.commit()
+        tenant_id = row.tenant_id
+    async with hub.state.engine.begin() as conn:
+        first = stored.Append(sid, tenant_id, 0, b"first writer", 1)
+        assert await stored.append(conn, [first]) == set()
+    async with hub.state.engine.begin() as conn:
         # A second writer still believing the recording ends at 0 (an old connection, another
         # replica) is refused whole: no chunk, no move of the end, no redaction count.
-        stale = stored.Append(sid, row.tenant_id, 0, b"second writer!", 5)
-        assert await stored.append(db, [stale]) == {sid}
-        await db.commit()
+        stale = stored.Append(sid, tenant_id, 0, b"second writer!", 5)
+        assert await stored.append(conn, [stale]) == {sid}
     assert await _held(hub, sid) == (12, 12, 1)
     assert await _redactions(hub, sid) == 1
     assert await recording(admin, sid) == b"first writer"

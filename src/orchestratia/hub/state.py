@@ -76,7 +76,7 @@ class HubState:
             self.settings.grid_screen_interval,
         )
         self.output_writer = OutputWriter(
-            self.sessionmaker,
+            self.engine,
             self.registry,
             self.metrics,
             self.settings.output_batch_bytes,

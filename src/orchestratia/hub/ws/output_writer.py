@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestratia.hub.errors import Unavailable
 from orchestratia.hub.metrics import HubMetrics
@@ -56,13 +56,13 @@ class _Batch:
 class OutputWriter:
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         registry: ConnectionRegistry,
         metrics: HubMetrics,
         max_bytes: int,
         delay: float,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._engine = engine
         self._registry = registry
         self._metrics = metrics
         self._max_bytes = max_bytes
@@ -163,9 +163,8 @@ class OutputWriter:
         ]
         try:
             with self._metrics.recording_write.time():
-                async with self._sessionmaker() as db:
+                async with self._engine.begin() as db:
                     fenced = await recording.append(db, appends)
-                    await db.commit()
         except Exception:
             log.exception("storing terminal output failed; closing its daemons to resync")
             self._settle(parts)

@@ -6,11 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, case, cast, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, Table, case, cast, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orchestratia.hub.db.models import OutputChunk, TerminalSession
 from orchestratia.protocol.numbers import INT32_MAX
+
+_SESSIONS: Table = TerminalSession.__table__  # type: ignore[assignment]
+_CHUNKS: Table = OutputChunk.__table__  # type: ignore[assignment]
 
 
 def fresh_part(end: int, data: bytes | memoryview, offset: int | None) -> tuple[int, bytes]:
@@ -39,12 +42,13 @@ class Append:
     redactions: int = 0
 
 
-async def append(db: AsyncSession, appends: Sequence[Append]) -> set[str]:
+async def append(db: AsyncConnection, appends: Sequence[Append]) -> set[str]:
     """Append each session's output as one chunk, in the caller's transaction; returns the ids
     of sessions whose recording did not end where expected, left untouched.
 
     The end moves only from the offset the writer expects (fencing): a writer whose view is
-    stale (an old connection after a reconnect, another replica) can never append twice.
+    stale (an old connection after a reconnect, another replica) can never append twice. Core
+    statements on a bare connection: this runs for every batch of every session's output.
     """
     fenced: set[str] = set()
     chunks: list[dict[str, object]] = []
@@ -53,18 +57,14 @@ async def append(db: AsyncSession, appends: Sequence[Append]) -> set[str]:
         if item.redactions:
             # Each frame's counts are in range, but their sum over a long session need not be:
             # the total saturates rather than overflow its 32-bit column.
-            total = cast(TerminalSession.redactions, BigInteger) + item.redactions
+            total = cast(_SESSIONS.c.redactions, BigInteger) + item.redactions
             values["redactions"] = case((total > INT32_MAX, INT32_MAX), else_=total)
         result = await db.execute(
-            update(TerminalSession)
-            .where(
-                TerminalSession.id == item.session_id,
-                TerminalSession.output_offset == item.offset,
-            )
+            update(_SESSIONS)
+            .where(_SESSIONS.c.id == item.session_id, _SESSIONS.c.output_offset == item.offset)
             .values(values)
-            .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             fenced.add(item.session_id)
         elif item.data:
             chunks.append(
@@ -76,7 +76,7 @@ async def append(db: AsyncSession, appends: Sequence[Append]) -> set[str]:
                 }
             )
     if chunks:
-        await db.execute(insert(OutputChunk), chunks)
+        await db.execute(insert(_CHUNKS), chunks)
     return fenced
 
 
