@@ -148,7 +148,12 @@ class OutputWriter:
                 self._due.clear()
             try:
                 await self._commit(batch)
+            except Exception:
+                # Never acked, so the daemons still hold it: they resend after reconnecting.
+                log.exception("storing terminal output failed; closing its daemons to resync")
+                await self._close({p.conn for p in batch.parts.values()})
             finally:
+                self._settle(batch.parts.values())
                 batch.stored.set_result(None)
             if self._stopping and self._batch is None:
                 return
@@ -161,16 +166,9 @@ class OutputWriter:
             )
             for p in parts
         ]
-        try:
-            with self._metrics.recording_write.time():
-                async with self._engine.begin() as db:
-                    fenced = await recording.append(db, appends)
-        except Exception:
-            log.exception("storing terminal output failed; closing its daemons to resync")
-            self._settle(parts)
-            await self._close({p.conn for p in parts})
-            return
-        self._settle(parts)
+        with self._metrics.recording_write.time():
+            async with self._engine.begin() as db:
+                fenced = await recording.append(db, appends)
         stale = {p.conn for p in parts if p.owned.id in fenced}
         if stale:
             # Another connection (or replica) stored this session's output meanwhile: the
