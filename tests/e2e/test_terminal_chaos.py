@@ -40,6 +40,7 @@ from tests.e2e.terminal_support import (
     sha,
     tmux,
 )
+from tests.metrics_support import total
 from tests.support import free_port, wait_sync
 
 pytestmark = pytest.mark.e2e
@@ -268,6 +269,60 @@ def test_hub_killed_during_stream(rig: Rig) -> None:
     assert (ended["status"], ended["exit_code"]) == ("exited", 0)
     # Everything printed while the hub was away arrived, once, in order.
     assert len(recording) == len(expected)
+    assert sha(recording) == sha(expected)
+    assert_contiguous(rig, sid, len(expected))
+
+
+# --- issue 17, acceptance 6: kill -9 of the hub with a group commit open -----------------------
+
+BATCH_SECONDS = "0.25"  # long enough that the kill surely lands inside a batch
+
+
+def relayed_bytes(rig: Rig) -> float:
+    """Output this hub process took in (and showed its viewers), stored or not yet."""
+    res = rig.api.get("/metrics")
+    assert res.status_code == 200, res.text
+    return total(res.text, "orchestratia_terminal_output_bytes_total")
+
+
+def test_hub_killed_in_the_middle_of_a_batch(rig: Rig) -> None:
+    """The hub takes output in at once but stores (and acks) it by group commit: killed with a
+    batch open, the bytes it held only in memory come again from the daemon, which resends from
+    its last ack to the restarted hub; the recording has no hole and no duplicate."""
+    rig.hub.kill(signal.SIGTERM)
+    rig.hub.env["ORCHESTRATIA_OUTPUT_BATCH_SECONDS"] = BATCH_SECONDS
+    try:
+        rig.hub.start()
+    finally:
+        del rig.hub.env["ORCHESTRATIA_OUTPUT_BATCH_SECONDS"]  # the restart below uses defaults
+    rig.reconnect_api()
+    rig.wait_online()
+    size = 4 * MB
+    script = rig.script("plain.py", PLAIN_SCRIPT)
+    pace = rig.root / "batch-kill.pace"
+    expected = pty_bytes(rig.dry_run(script, size, 0))
+    set_pace(pace, MB)
+    sid = rig.start("mid-batch", rig.python(script, size, 0, pace), cols=120, rows=40)["id"]
+    # Taken in but not stored, read in that order: a batch is open, with 64 KiB in it.
+    pending: list[float] = []
+
+    def mid_batch() -> bool:
+        relayed = relayed_bytes(rig)
+        stored = rig.offset(sid)
+        pending.append(relayed - stored)
+        return stored >= MB // 2 and relayed - stored >= 64 * 1024
+
+    wait_sync(mid_batch, 30, "a batch open over stored output", 0.005)
+    rig.hub.kill(signal.SIGKILL)
+    rig.hub.start()
+    rig.reconnect_api()
+    base = rig.offset(sid)
+    wait_sync(lambda: rig.offset(sid) > base, 45, "the daemon to reconnect and resend", 0.01)
+    set_pace(pace, 0)
+    ended = end_of(rig, sid)
+    recording = rig.recording(sid)
+    report("hub_kill9_mid_batch", {"pending_at_kill_bytes": pending[-1], "stored_at_restart": base})
+    assert (ended["status"], ended["exit_code"]) == ("exited", 0)
     assert sha(recording) == sha(expected)
     assert_contiguous(rig, sid, len(expected))
 

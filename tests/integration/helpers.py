@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from orchestratia.hub.db.models import AuditEvent
+from orchestratia.protocol.output_frames import pack_session_output
 from orchestratia.protocol.viewer import unpack_output
 from tests.integration.hub_setup import PASSWORD
 from tests.integration.running_hub import RunningHub
@@ -77,11 +78,13 @@ async def dashboard_socket(
 
 
 async def authenticate(
-    ws: ClientConnection, api_key: str, protocol: int | None = 2
+    ws: ClientConnection, api_key: str, protocol: int | None = 2, capabilities: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     auth: dict[str, Any] = {"type": "auth", "api_key": api_key}
     if protocol is not None:
         auth["protocol"] = protocol
+    if capabilities:
+        auth["capabilities"] = list(capabilities)
     await ws.send(json.dumps(auth))
     frame = await recv_json(ws)
     assert frame["type"] == "auth_ok", frame
@@ -152,6 +155,7 @@ class FakeDaemon:
         self.acks: dict[str, int] = {}
         self.sent: dict[str, int] = {}
         self.auto_snapshot = False
+        self.protocol: int | None = None  # as the hub's auth_ok answered
         self.snapshot_screen = b"\x1b[H\x1b[2Jsnapshot screen"
         self._arrived = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
@@ -167,14 +171,16 @@ class FakeDaemon:
         sessions: list[dict[str, Any]] | None = None,
         hello: bool = True,
         heartbeat_every: float | None = None,
+        capabilities: tuple[str, ...] = (),
     ) -> AsyncIterator[FakeDaemon]:
         """Authenticate; a protocol-2 daemon then says ``hello`` (listing ``sessions``) and waits
         until the hub has reconciled it. With ``heartbeat_every`` it keeps beating like a real
         daemon, so a long test on a loaded machine does not outlast the hub's (short, in tests)
         heartbeat timeout; without, it stays silent for the liveness tests."""
         async with ws_connect(hub.ws_url + "/ws/server") as ws:
-            ok = await authenticate(ws, api_key, protocol)
+            ok = await authenticate(ws, api_key, protocol, capabilities)
             daemon = cls(ws, ok["server_id"])
+            daemon.protocol = ok["protocol"]
             tasks = [asyncio.create_task(daemon._read())]
             daemon._reader = tasks[0]
             try:
@@ -278,6 +284,13 @@ class FakeDaemon:
             frame["offset"] = offset
             self.sent[session_id] = max(self.sent.get(session_id, 0), offset + len(data))
         await self.send(frame)
+
+    async def output_binary(
+        self, session_id: str, data: bytes, offset: int, redactions: dict[str, int] | None = None
+    ) -> None:
+        """The same output as a protocol-3 binary frame."""
+        self.sent[session_id] = max(self.sent.get(session_id, 0), offset + len(data))
+        await self.ws.send(pack_session_output(session_id, offset, data, redactions))
 
     async def stream(
         self,

@@ -23,6 +23,7 @@ EXPECTED: dict[type[HubError], int] = {
     errors.LimitExceeded: 4002,
     errors.TooManyRequests: 4002,
     errors.Invalid: 4002,
+    errors.Unavailable: 1013,
 }
 
 

@@ -174,6 +174,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         )
         app.state.hub = hub
         app.state.metrics_target = ScrapeTarget(hub)
+        hub.output_writer.start()
         stop = asyncio.Event()
         chores = [
             asyncio.create_task(
@@ -216,6 +217,7 @@ def create_app(settings: HubSettings) -> FastAPI:
             stop.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*chores), 5)
+            await hub.output_writer.stop()  # what daemons sent is stored (and acked) first
             await engine.dispose()
 
     app = FastAPI(title="Orchestratia hub", version=__version__, lifespan=lifespan)

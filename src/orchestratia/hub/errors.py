@@ -61,6 +61,13 @@ class StaleEpoch(Conflict):
     """A write from a session that no longer holds the task, or that names an old epoch."""
 
 
+class Unavailable(HubError):
+    """A passing failure on our side (the database); the peer should retry."""
+
+    status_code = 503
+    close_code = CloseCode.TRY_AGAIN
+
+
 class Invalid(HubError):
     """Input that passed the schema but not a rule that needs more context (a 422)."""
 

@@ -44,7 +44,7 @@ class HubMetrics:
         )
         self.recording_write = Histogram(
             "orchestratia_recording_write_seconds",
-            "Time to store one output frame in the session recording (database commit).",
+            "Time to store one batch of output (all sessions, one commit) in the recordings.",
             buckets=WRITE_BUCKETS,
             registry=r,
         )

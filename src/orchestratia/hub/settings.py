@@ -69,6 +69,10 @@ class HubSettings(BaseSettings):
 
     max_body_bytes: int = 1_048_576
     max_ws_frame_bytes: int = 4_194_304
+    # Group commit of terminal output: a batch is stored this long after its first byte, or once
+    # this many bytes wait, whichever comes first. Acks follow the commit.
+    output_batch_seconds: float = Field(default=0.004, gt=0, le=1)
+    output_batch_bytes: int = Field(default=524_288, ge=1)
     # permessage-deflate on WebSockets: saves bandwidth on slow links, costs CPU per viewer.
     ws_compression: bool = False
     # How long a login lasts; its open sockets are closed when it ends (fractions allowed).

@@ -22,6 +22,7 @@ from orchestratia.hub.services.integrations.events import wake_on_commit
 from orchestratia.hub.services.integrations.worker import Wakeup
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.ws.grid_watch import GridWatch
+from orchestratia.hub.ws.output_writer import OutputWriter
 from orchestratia.hub.ws.pending import PendingReplies
 from orchestratia.hub.ws.registry import ConnectionRegistry
 from orchestratia.hub.ws.rule_push import RuleVersionsTold
@@ -48,6 +49,7 @@ class HubState:
     output_meter: OutputMeter = field(default_factory=OutputMeter)
     metrics: HubMetrics = field(default_factory=HubMetrics)
     grid: GridWatch = field(init=False)
+    output_writer: OutputWriter = field(init=False)  # started and stopped by the lifespan
     # Stop all agents: sessions told Ctrl-C whose grace is still running (a second stop-all
     # leaves them alone), and the stops under way (kept so a caller hanging up can't end one).
     stopping: set[str] = field(default_factory=set)
@@ -72,6 +74,13 @@ class HubState:
             self.sessionmaker,
             self.settings.grid_idle_seconds,
             self.settings.grid_screen_interval,
+        )
+        self.output_writer = OutputWriter(
+            self.engine,
+            self.registry,
+            self.metrics,
+            self.settings.output_batch_bytes,
+            self.settings.output_batch_seconds,
         )
         self.bus.subscribe_revocations(self.guards.apply)
         wake_on_commit(self.sessionmaker, self.integrations_due)

@@ -11,3 +11,4 @@ class CloseCode(IntEnum):
     REPLACED = 4409
     IDLE_TIMEOUT = 4408
     GOING_AWAY = 1001
+    TRY_AGAIN = 1013  # a passing failure on our side: reconnect and resend from the acks

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws.registry import DaemonConnection
+from orchestratia.hub.ws.registry import DaemonConnection, OwnedSession
 from orchestratia.protocol.base import b64decode, dump
 from orchestratia.protocol.frames import ErrorFrame, HelloFrame
 from orchestratia.protocol.sessions import (
@@ -47,44 +48,68 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
         await conn.send_text(dump(ack))
     elif isinstance(frame, ScrollbackCapturedFrame):
         hub.scrollbacks.resolve(conn.server_id, frame)
-    elif isinstance(frame, SessionOutputFrame | SessionSnapshotFrame):
-        await _terminal(conn, hub, frame)
+    elif isinstance(frame, SessionOutputFrame):
+        data = b64decode(frame.data)
+        await output(conn, hub, frame.session_id, frame.offset, data, frame.redactions)
+    elif isinstance(frame, SessionSnapshotFrame):
+        owned = await _owned(conn, hub, frame.session_id)
+        relay = hub.relays.get(frame.session_id) if owned is not None else None
+        if relay is not None:
+            relay.resolve_snapshot(frame)
     elif not await session_actions.reported(hub, conn.server_id, frame):
         await _unknown_session(conn, frame.session_id)
 
 
-async def _terminal(
-    conn: DaemonConnection, hub: HubState, frame: SessionOutputFrame | SessionSnapshotFrame
+async def output(
+    conn: DaemonConnection,
+    hub: HubState,
+    session_id: str,
+    offset: int | None,
+    data: bytes | memoryview,
+    redactions: Mapping[str, int] | None,
 ) -> None:
-    """The terminal data path: output to the viewers, then into the recording, acked; snapshots
-    to the viewers waiting for one. Kept out of the actions: nothing here is told to anyone
-    but the session's own viewers, and every frame of output is one small write."""
+    """The terminal data path: output to the viewers at once, then queued for the next group
+    commit, which acks it. Kept out of the actions: nothing here is told to anyone but the
+    session's own viewers, and no frame waits for the database (up to the backpressure cap)."""
+    owned = await _owned(conn, hub, session_id)
+    if owned is None or conn.retired:
+        return
+    start, fresh = recording.fresh_part(owned.accepted, data, offset)
+    count = sum(redactions.values()) if redactions else 0
+    if fresh:
+        # Viewers first: storing waits on the database, typing should not. A crash before the
+        # commit loses nothing: the daemon resends from the last ack.
+        relay = hub.relays.get(owned.id)
+        if relay is not None:
+            relay.publish(start, fresh)
+        hub.grid.output(owned.project_id, owned.id, fresh)
+        hub.output_meter.add(owned.project_id, len(fresh))  # the overview's sparkline
+        hub.metrics.output_relayed(len(fresh))
+        owned.accepted = start + len(fresh)
+    if fresh or count:
+        hub.output_writer.append(conn, owned, start, fresh, count)
+        await hub.output_writer.throttle(conn)
+    elif conn.protocol >= 2:
+        # Nothing new (a resend of what we hold, or a frame past our end): say what is stored.
+        ack = SessionOutputAckFrame(session_id=owned.id, offset=owned.durable)
+        await conn.send_text(dump(ack))
+
+
+async def _owned(conn: DaemonConnection, hub: HubState, session_id: str) -> OwnedSession | None:
+    """The session if ``conn``'s server owns it, looked up once per connection; else None and
+    the daemon is told (never act on another server's session, whatever id it sends)."""
+    owned = conn.owned.get(session_id)
+    if owned is not None:
+        return owned
     async with hub.sessionmaker() as db:
-        session = await sessions.for_server(db, conn.server_id, frame.session_id)
-        if session is None:
-            await _unknown_session(conn, frame.session_id)
-            return
-        relay = hub.relays.get(session.id)
-        if isinstance(frame, SessionSnapshotFrame):
-            if relay is not None:
-                relay.resolve_snapshot(frame)
-            return
-        start, fresh = recording.fresh_part(
-            session.output_offset, b64decode(frame.data), frame.offset
-        )
-        if fresh:
-            # Viewers first: storing waits on the database, typing should not. A crash
-            # before the commit loses nothing: the daemon resends from the last ack.
-            if relay is not None:
-                relay.publish(start, fresh)
-            hub.grid.output(session.project_id, session.id, fresh)
-            hub.output_meter.add(session.project_id, len(fresh))  # the overview's sparkline
-            hub.metrics.output_relayed(len(fresh))
-        redactions = sum(frame.redactions.values()) if frame.redactions else 0
-        with hub.metrics.recording_write.time():
-            end = await recording.store(db, session, start, fresh, redactions)
-    if conn.protocol >= 2:
-        await conn.send_text(dump(SessionOutputAckFrame(session_id=session.id, offset=end)))
+        session = await sessions.for_server(db, conn.server_id, session_id)
+    if session is None:
+        await _unknown_session(conn, session_id)
+        return None
+    end = session.output_offset
+    owned = OwnedSession(session.id, session.tenant_id, session.project_id, end, end)
+    conn.owned[session.id] = owned
+    return owned
 
 
 async def _unknown_session(conn: DaemonConnection, session_id: str) -> None:

@@ -13,6 +13,7 @@ from orchestratia.protocol.frames import ErrorFrame, dump
 
 # A close frame's reason is at most 123 bytes.
 MAX_CLOSE_REASON = 120
+UNSUPPORTED_FRAME = "unsupported_frame"
 
 
 class ChannelClosed(Exception):
@@ -25,8 +26,8 @@ def describe(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"
 
 
-async def receive_text(ws: WebSocket, max_bytes: int, timeout: float | None) -> str:
-    """Next text frame; binary or oversize frames are answered with an error and skipped."""
+async def receive_message(ws: WebSocket, max_bytes: int, timeout: float | None) -> str | bytes:
+    """Next text or binary frame; oversize frames are answered with an error and skipped."""
     while True:
         async with asyncio.timeout(timeout):
             message = await ws.receive()
@@ -34,13 +35,22 @@ async def receive_text(ws: WebSocket, max_bytes: int, timeout: float | None) -> 
             raise ChannelClosed
         text = message.get("text")
         if text is None:
-            await send_error(ws, "unsupported_frame", "binary frames are not negotiated")
-            continue
+            data: bytes = message.get("bytes") or b""
+            if len(data) <= max_bytes:
+                return data
         # Cheap character bound first; encode only when the text could be over the byte limit.
-        if len(text) * 4 > max_bytes and len(text.encode()) > max_bytes:
-            await send_error(ws, "frame_too_large", "frame exceeds the size limit")
-            continue
-        return str(text)
+        elif len(text) * 4 <= max_bytes or len(text.encode()) <= max_bytes:
+            return str(text)
+        await send_error(ws, "frame_too_large", "frame exceeds the size limit")
+
+
+async def receive_text(ws: WebSocket, max_bytes: int, timeout: float | None) -> str:
+    """Next text frame; binary or oversize frames are answered with an error and skipped."""
+    while True:
+        message = await receive_message(ws, max_bytes, timeout)
+        if isinstance(message, str):
+            return message
+        await send_error(ws, UNSUPPORTED_FRAME, "binary frames are not negotiated")
 
 
 async def send_error(ws: WebSocket, code: str, message: str, fatal: bool = False) -> None:

@@ -13,12 +13,33 @@ from orchestratia.hub.ws.io import close_for
 
 
 @dataclass(eq=False)
+class OwnedSession:
+    """A session this connection's daemon owns, as its output path needs it: looked up once,
+    not per frame. ``accepted`` is the end of what the connection took in (published, perhaps
+    not yet stored); ``durable`` the end the recording holds as of our last commit."""
+
+    id: str
+    tenant_id: str
+    project_id: str
+    accepted: int
+    durable: int
+
+
+@dataclass(eq=False)
 class DaemonConnection:
     server_id: str
     project_id: str
     websocket: WebSocket
     protocol: int
+    # Announced ``binary_output`` and asked for protocol 3 or later: may send binary frames.
+    binary: bool = False
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    owned: dict[str, OwnedSession] = field(default_factory=dict)
+    # Output taken in and not yet committed, and the commit that will hold its last byte.
+    pending_bytes: int = 0
+    stored: asyncio.Future[None] | None = None
+    # Replaced, closing, or a commit of its output failed: nothing more of it is taken in.
+    retired: bool = False
 
     async def send_text(self, text: str) -> None:
         async with self.send_lock:

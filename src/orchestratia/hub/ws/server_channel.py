@@ -17,8 +17,10 @@ from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import daemon_sessions, task_delivery
 from orchestratia.hub.ws.io import (
     MAX_CLOSE_REASON,
+    UNSUPPORTED_FRAME,
     ChannelClosed,
     describe,
+    receive_message,
     receive_text,
     send_error,
 )
@@ -38,7 +40,17 @@ from orchestratia.protocol.frames import (
     daemon_frame_adapter,
     dump,
 )
-from orchestratia.protocol.sessions import SessionModeFrame, SessionScreenFrame
+from orchestratia.protocol.output_frames import (
+    BINARY_OUTPUT,
+    BINARY_PROTOCOL,
+    OutputFrameError,
+    unpack_session_output,
+)
+from orchestratia.protocol.sessions import (
+    SessionModeFrame,
+    SessionOutputFrame,
+    SessionScreenFrame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +90,14 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
             return None
         protocol = frame.protocol or 1
         updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
-    conn = DaemonConnection(server.id, server.project_id, ws, protocol)
+    binary = protocol >= BINARY_PROTOCOL and BINARY_OUTPUT in frame.capabilities
+    conn = DaemonConnection(server.id, server.project_id, ws, protocol, binary)
     previous = hub.registry.add(conn)
     if previous is not None:
+        previous.retired = True
         await previous.close(Conflict("replaced by a newer connection"))
+        # What the old socket took in is stored before the new one reads the recording's ends.
+        await hub.output_writer.flush(previous)
     # Announced only now: a dashboard acting on the online server needs it registered here.
     await fleet.announce(hub, updated)
     await conn.send_text(
@@ -96,12 +112,31 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
     return conn
 
 
+async def handle_binary(conn: DaemonConnection, hub: HubState, message: bytes) -> None:
+    if not conn.binary:
+        error = ErrorFrame(code=UNSUPPORTED_FRAME, message="binary frames are not negotiated")
+        await conn.send_text(dump(error))
+        return
+    try:
+        frame = unpack_session_output(message)
+    except OutputFrameError as exc:
+        await conn.send_text(dump(ErrorFrame(code="bad_frame", message=str(exc))))
+        return
+    await daemon_sessions.output(
+        conn, hub, frame.session_id, frame.offset, frame.data, frame.redactions
+    )
+
+
 async def handle_frame(conn: DaemonConnection, hub: HubState, raw: str) -> None:
     try:
         frame = daemon_frame_adapter.validate_json(raw)
     except ValidationError as exc:
         await conn.send_text(dump(ErrorFrame(code="bad_frame", message=describe(exc))))
         return
+    if not isinstance(frame, SessionOutputFrame) and not await hub.output_writer.flush(conn):
+        # Output before this frame (a close, a gap, a snapshot...) is stored before it is
+        # handled; when that failed the socket is closing and the daemon resyncs.
+        raise ChannelClosed
     if isinstance(frame, HelloFrame | HeartbeatFrame | PingFrame):
         await _server_frame(conn, hub, frame)
     elif isinstance(frame, SessionScreenFrame | SessionModeFrame):
@@ -156,18 +191,25 @@ async def server_channel(ws: WebSocket) -> None:
         idle = hub.settings.heartbeat_timeout if conn.protocol >= 2 else None
         while True:
             try:
-                raw = await receive_text(ws, hub.settings.max_ws_frame_bytes, idle)
+                message = await receive_message(ws, hub.settings.max_ws_frame_bytes, idle)
             except TimeoutError:
                 await close_with(
                     ws, CloseCode.IDLE_TIMEOUT, "idle_timeout", "no traffic from daemon"
                 )
                 return
-            await handle_frame(conn, hub, raw)
+            if isinstance(message, bytes):
+                await handle_binary(conn, hub, message)
+            else:
+                await handle_frame(conn, hub, message)
     except (ChannelClosed, WebSocketDisconnect):
         pass
     finally:
-        if conn is not None and hub.registry.remove(conn):
-            await fleet.disconnected(hub, conn.server_id)
+        if conn is not None:
+            conn.retired = True
+            # Stored before the server shows disconnected: what the hub holds is final then.
+            await hub.output_writer.flush(conn)
+            if hub.registry.remove(conn):
+                await fleet.disconnected(hub, conn.server_id)
         if ws.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close()

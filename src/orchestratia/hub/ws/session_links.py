@@ -40,7 +40,10 @@ def relay_for(hub: HubState, session: TerminalSession) -> SessionRelay:
         return SnapshotRoute.DAEMON
 
     view = SessionView(session.status, session.exit_code, session.cols, session.rows)
+    # The output taken in so far, stored or still in the open group commit.
+    conn = hub.registry.get(server_id)
+    owned = conn.owned.get(session_id) if conn is not None else None
+    end = owned.accepted if owned is not None else session.output_offset
     return hub.relays.ensure(
-        session_id,
-        lambda: SessionRelay(session_id, session.output_offset, view, read, request_snapshot),
+        session_id, lambda: SessionRelay(session_id, end, view, read, request_snapshot)
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, Table, case, cast, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orchestratia.hub.db.models import OutputChunk, TerminalSession
 from orchestratia.protocol.numbers import INT32_MAX
 
+_SESSIONS: Table = TerminalSession.__table__  # type: ignore[assignment]
+_CHUNKS: Table = OutputChunk.__table__  # type: ignore[assignment]
 
-def fresh_part(end: int, data: bytes, offset: int | None) -> tuple[int, bytes]:
+
+def fresh_part(end: int, data: bytes | memoryview, offset: int | None) -> tuple[int, bytes]:
     """The part of ``data`` (written at ``offset``; None: at the end, for legacy daemons) that
     extends a recording currently ``end`` bytes long, and where it starts.
 
@@ -22,26 +27,57 @@ def fresh_part(end: int, data: bytes, offset: int | None) -> tuple[int, bytes]:
         offset = end
     if offset > end or offset + len(data) <= end:
         return end, b""
-    return end, data[end - offset :]
+    # One copy out of a received binary frame; whole ``bytes`` come back as they are.
+    return end, bytes(data[end - offset :])
 
 
-async def store(
-    db: AsyncSession, session: TerminalSession, offset: int, data: bytes, redactions: int = 0
-) -> int:
-    """Durably append ``data`` (from ``fresh_part``) and return the new contiguous end."""
-    if data:
-        db.add(
-            OutputChunk(
-                session_id=session.id, offset=offset, tenant_id=session.tenant_id, data=data
-            )
+@dataclass(frozen=True, slots=True)
+class Append:
+    """Output to add to one session's recording, which must currently end at ``offset``."""
+
+    session_id: str
+    tenant_id: str
+    offset: int
+    data: bytes
+    redactions: int = 0
+
+
+async def append(db: AsyncConnection, appends: Sequence[Append]) -> set[str]:
+    """Append each session's output as one chunk, in the caller's transaction; returns the ids
+    of sessions whose recording did not end where expected, left untouched.
+
+    The end moves only from the offset the writer expects (fencing): a writer whose view is
+    stale (an old connection after a reconnect, another replica) can never append twice. Core
+    statements on a bare connection: this runs for every batch of every session's output.
+    """
+    fenced: set[str] = set()
+    chunks: list[dict[str, object]] = []
+    for item in appends:
+        values: dict[str, object] = {"output_offset": item.offset + len(item.data)}
+        if item.redactions:
+            # Each frame's counts are in range, but their sum over a long session need not be:
+            # the total saturates rather than overflow its 32-bit column.
+            total = cast(_SESSIONS.c.redactions, BigInteger) + item.redactions
+            values["redactions"] = case((total > INT32_MAX, INT32_MAX), else_=total)
+        result = await db.execute(
+            update(_SESSIONS)
+            .where(_SESSIONS.c.id == item.session_id, _SESSIONS.c.output_offset == item.offset)
+            .values(values)
         )
-        session.output_offset = offset + len(data)
-    # Each frame's counts are in range, but their sum over a long session need not be: the
-    # total saturates rather than overflow its 32-bit column.
-    session.redactions = min(session.redactions + redactions, INT32_MAX)
-    if data or redactions:
-        await db.commit()
-    return session.output_offset
+        if result.rowcount != 1:
+            fenced.add(item.session_id)
+        elif item.data:
+            chunks.append(
+                {
+                    "session_id": item.session_id,
+                    "offset": item.offset,
+                    "tenant_id": item.tenant_id,
+                    "data": item.data,
+                }
+            )
+    if chunks:
+        await db.execute(insert(_CHUNKS), chunks)
+    return fenced
 
 
 async def read(db: AsyncSession, session_id: str, offset: int, limit: int) -> tuple[int, bytes]:
