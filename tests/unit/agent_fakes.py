@@ -27,6 +27,7 @@ from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.link.connection import HubConnection
 from orchestratia.agent.sessions.runtime import SessionRuntime
+from orchestratia.protocol.output_frames import OutputFrameError, unpack_session_output
 from tests.support import IN_CI, wait_until
 
 TMUX = shutil.which("tmux")
@@ -77,6 +78,10 @@ class FakeHub:
     ``no_auth_ok``: never answer the auth frame. ``ack=False``: never answer heartbeats, so
     after auth_ok the link goes silent like a half-open TCP connection.
 
+    ``protocol`` is what ``auth_ok`` answers: from 3 output comes as binary frames, recorded in
+    ``frames`` as ``session_output`` with ``"binary": True`` (and no data); a binary frame on a
+    connection that did not negotiate them is counted in ``unexpected_binary`` and gets the
+    hub's error frame.
     Session output is recorded like the real hub does (``outputs``: bytes by offset, acked up
     to the contiguous end; a frame past the end is refused). Bytes received twice are counted in
     ``resent`` and checked against what was stored (``mismatches``). After ``hello`` the hub acks
@@ -93,7 +98,10 @@ class FakeHub:
         ack: bool = True,
         after_auth: list[str] | None = None,
         ack_output: bool = True,
+        protocol: int = 3,
     ) -> None:
+        self.protocol = protocol
+        self.unexpected_binary = 0
         self.heartbeat_interval = heartbeat_interval
         self.reject_close = reject_close
         self.reject_error = reject_error
@@ -142,9 +150,25 @@ class FakeHub:
         for ws in list(self.live):
             await ws.send(json.dumps(frame))
 
-    async def _record_output(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
-        session_id, offset = frame["session_id"], frame.get("offset")
-        data = base64.b64decode(frame["data"], validate=True)
+    async def _binary(self, ws: ServerConnection, message: bytes, *, allowed: bool) -> None:
+        try:
+            if not allowed:
+                raise OutputFrameError("binary frames need protocol 3 and binary_output")
+            out = unpack_session_output(message)
+        except OutputFrameError as exc:
+            self.unexpected_binary += 1
+            error = {"type": "error", "code": "unsupported_frame", "message": str(exc)}
+            await ws.send(json.dumps(error))
+            return
+        redactions = dict(out.redactions) if out.redactions else None
+        frame = {"type": "session_output", "session_id": out.session_id, "offset": out.offset}
+        self.frames.append({**frame, "redactions": redactions, "binary": True})
+        self.arrived.set()
+        await self._record_output(ws, out.session_id, out.offset, bytes(out.data))
+
+    async def _record_output(
+        self, ws: ServerConnection, session_id: str, offset: int | None, data: bytes
+    ) -> None:
         stored = self.outputs.setdefault(session_id, bytearray())
         end = len(stored)
         if offset is None:
@@ -189,17 +213,24 @@ class FakeHub:
             if self.no_auth_ok:
                 await ws.wait_closed()
                 return
+            auth = self.auths[-1]
+            protocol = min(self.protocol, auth.get("protocol") or 1)
             auth_ok = {
                 "type": "auth_ok",
                 "server_id": "srv_from_hub",
-                "protocol": 2,
+                "protocol": protocol,
                 "heartbeat_interval": self.heartbeat_interval,
             }
             await ws.send(json.dumps(auth_ok))
             for raw in self.after_auth:
                 await ws.send(raw)
+            binary = protocol >= 3 and "binary_output" in auth.get("capabilities", [])
             while True:
-                frame = json.loads(await ws.recv())
+                message = await ws.recv()
+                if isinstance(message, bytes):
+                    await self._binary(ws, message, allowed=binary)
+                    continue
+                frame = json.loads(message)
                 self.frames.append(frame)
                 self.arrived.set()
                 kind = frame.get("type")
@@ -210,7 +241,8 @@ class FakeHub:
                 elif kind == "session_started":
                     self.outputs.setdefault(frame["session_id"], bytearray())
                 elif kind == "session_output":
-                    await self._record_output(ws, frame)
+                    data = base64.b64decode(frame["data"], validate=True)
+                    await self._record_output(ws, frame["session_id"], frame.get("offset"), data)
         except ConnectionClosed as exc:
             self.client_close_codes.append(exc.rcvd.code if exc.rcvd else None)
         finally:
@@ -290,7 +322,7 @@ async def start_daemon(config: AgentConfig, **options: Any) -> Daemon:
         backoff=Backoff(0.01, 0.05),
         close_timeout=1,
     )
-    runtime.attach(connection.send)
+    runtime.attach(connection)
     await runtime.start()
     task = asyncio.create_task(connection.run())
     await wait_until(lambda: connection.state == "connected", message="connected")
