@@ -16,9 +16,10 @@ from pydantic import BaseModel
 
 from orchestratia.agent.metrics import AgentMetrics
 from orchestratia.agent.redaction import Redactor
+from orchestratia.agent.sessions import stream as stream_module
 from orchestratia.agent.sessions.hub_link import HubLink
 from orchestratia.agent.sessions.output_log import AckState, OutputLog, SessionPaths, wait_settled
-from orchestratia.agent.sessions.stream import OutputStream
+from orchestratia.agent.sessions.stream import COALESCE_MIN, OutputStream
 from orchestratia.protocol.base import dump
 from orchestratia.protocol.output_frames import unpack_session_output
 from orchestratia.protocol.sessions import SessionClosedFrame, SessionGapFrame, SessionOutputFrame
@@ -298,4 +299,45 @@ async def test_snapshot_offset_and_settling(tmp_path: Path) -> None:
     offset = await stream.stream_offset_at(paths.log.stat().st_size)
     assert offset == len(b"token ghp_[REDACTED:github_token] done")
     assert await stream.stream_offset_at(6) <= 6  # inside a chunk: the chunk's start
+    await stream.stop()
+
+
+async def test_bursts_gather_while_small_output_and_echoes_go_at_once(tmp_path: Path) -> None:
+    paths = SessionPaths.for_session(tmp_path, "s1")
+    paths.log.write_bytes(b"")
+    hub = Hub()
+    stream = new_stream(hub, paths, coalesce=60.0)  # a burst's wait, long enough to see
+
+    async def appended(data: bytes) -> None:
+        with paths.log.open("ab") as log:
+            log.write(data)
+        stream.wake()
+
+    await appended(b"a" * 100)
+    await wait_until(lambda: hub.deliver() == 100, message="small output at once")
+    await appended(b"b" * 100)
+    await wait_until(lambda: hub.deliver() == 200, message="and the next at once")
+    await appended(b"c" * COALESCE_MIN)
+    await wait_until(lambda: hub.deliver() == 200 + COALESCE_MIN, message="a burst's first read")
+    await appended(b"d")
+    await a_fresh_stream_sent(tmp_path)
+    assert hub.deliver() == 200 + COALESCE_MIN, "the rest of a burst gathers before a read"
+    stream.kick()  # input typed: its echo does not wait for the burst
+    await wait_until(lambda: hub.deliver() == 201 + COALESCE_MIN, message="echo at once")
+    await finish(hub, stream, b"a" * 100 + b"b" * 100 + b"c" * COALESCE_MIN + b"d")
+    await stream.stop()
+
+
+async def test_output_longer_than_a_frame_is_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_module, "FRAME_MAX", 1000)
+    paths = SessionPaths.for_session(tmp_path, "s1")
+    paths.log.write_bytes(b"x1 " * 2000)  # masks far longer than the secrets they hide
+    hub = Hub()
+    stream = new_stream(hub, paths, patterns=[r"x1"])
+    await wait_until(lambda: hub.inflight, message="frames")
+    outputs = [output_of(f) for f in hub.inflight]
+    assert outputs and all(o is not None and len(o[1]) <= 1000 for o in outputs)
+    await finish(hub, stream, b"[REDACTED:custom] " * 2000)
     await stream.stop()
