@@ -27,10 +27,14 @@ from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.link.connection import HubConnection
 from orchestratia.agent.sessions.runtime import SessionRuntime
+from orchestratia.hub.settings import HubSettings
 from orchestratia.protocol.output_frames import OutputFrameError, unpack_session_output
 from tests.support import IN_CI, wait_until
 
 TMUX = shutil.which("tmux")
+# The hub's transport cap on a frame (``HubSettings.ws_transport_max_bytes``), not the library's
+# default of 1 MiB, which a full-size output frame exceeds.
+HUB_TRANSPORT_CAP = 2 * HubSettings.model_fields["max_ws_frame_bytes"].default
 PY = sys.executable
 PRINTER = """
 import sys, time
@@ -43,6 +47,25 @@ for i in range(lines):
         time.sleep(pause)
 out.flush()
 """
+
+
+# PRINTER's lines without an end: until the file named by argv[1] exists, so a test can be sure
+# output is still flowing whenever it acts (kills a daemon, say), however slow the machine.
+ENDLESS_PRINTER = """
+import os, sys, time
+out, stop, i = sys.stdout.buffer, sys.argv[1], 0
+while not os.path.exists(stop):
+    lines = range(i, i + 100)
+    out.write(b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\\n" % n for n in lines))
+    out.flush()
+    i += 100
+    time.sleep(0.004)
+"""
+LINE_SIZE = len(b"0000000 abcdefghijklmnopqrstuvwxyz0123456789\r\n")
+
+
+def endless_printer(stop: Path) -> str:
+    return shlex.join([PY, "-c", ENDLESS_PRINTER, str(stop)])
 
 
 def printed(lines: int) -> bytes:
@@ -249,7 +272,9 @@ class FakeHub:
             self.live.discard(ws)
 
     async def __aenter__(self) -> FakeHub:
-        self._server = await serve(self._handle, "127.0.0.1", 0, ping_interval=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", 0, ping_interval=None, max_size=HUB_TRANSPORT_CAP
+        )
         port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         return self

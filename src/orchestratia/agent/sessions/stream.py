@@ -49,6 +49,7 @@ CHUNK = 1024 * 1024
 # where masks made a read's output longer than the read (a custom pattern matching short text).
 FRAME_MAX = 1024 * 1024
 WINDOW = 4 * 1024 * 1024
+CROSS_MAX = 64 * 1024
 # After a read of at least COALESCE_MIN that emptied the log, a burst is under way: the next read
 # waits COALESCE for more to gather rather than waking for every write of pipe-pane's ``cat``.
 # A read is never held itself, so a keystroke's echo (and any output after a pause) goes at once.
@@ -83,7 +84,7 @@ class OutputStream:
         self.session_id = session_id
         self.log = OutputLog(paths.log, paths.gaps)
         self.window, self.chunk, self.coalesce = window, chunk, coalesce
-        self._last_read = 0  # raw bytes the latest step read
+        self._drained = 0  # raw bytes the latest step read, if it read all the log had; else 0
         self.poll_interval, self.resync_timeout = poll_interval, resync_timeout
         self._outlet = outlet
         self._on_read = on_read  # counts bytes read from the pane's log (the daemon's metrics)
@@ -227,7 +228,7 @@ class OutputStream:
             if not progressed:
                 self.ledger.save()
                 await self._idle(self._idle_timeout())
-            elif COALESCE_MIN <= self._last_read < self.chunk:
+            elif self._drained >= COALESCE_MIN:
                 await self._gather()
 
     async def _gather(self) -> None:
@@ -252,9 +253,14 @@ class OutputStream:
     async def _step(self, epoch: int) -> bool:
         """Send what one read makes available; False when there is nothing to do now."""
         gap = self._gaps[self._gap_index] if self._gap_index < len(self._gaps) else None
-        limit = self.chunk if gap is None else min(self.chunk, gap - self._raw_pos)
+        # A read crosses the window by at most CROSS_MAX, not by a whole large read; nor does a
+        # window nearly full shrink reads to a trickle.
+        room = self.window - (self._next - self.ledger.hub_ack)
+        limit = min(self.chunk, max(room, CROSS_MAX))
+        if gap is not None:
+            limit = min(limit, gap - self._raw_pos)
         data = self.log.read(self._raw_pos, limit) if limit > 0 else b""
-        self._last_read = len(data)
+        self._drained = len(data) if len(data) < limit else 0
         if data:
             self._raw_pos += len(data)
             if self._on_read is not None:
