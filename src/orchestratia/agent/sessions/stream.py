@@ -7,7 +7,11 @@ emitting from stream offset ``s``; after every feed the pair ``(s, r)`` it has r
 yields the same stream, because redaction does not depend on how its input was split.
 
 **Acks** map to checkpoints in the ``StreamLedger``, which persists the acked one. At most
-``window`` bytes are in flight beyond the hub's ack.
+``window`` bytes are in flight beyond the hub's ack (give or take the last read, which may cross
+it by up to ``CROSS_MAX``).
+
+**Reads** take what the log holds, up to ``chunk``, and go out as one frame in the format the
+link negotiated (``hub_link``): a burst travels in few large frames, a keystroke's echo at once.
 
 **Resume.** When the link drops the stream stops sending and waits: the first ack on the new
 connection (the hub's answer to ``hello``) says what the hub holds. The stream regenerates from
@@ -49,7 +53,7 @@ CHUNK = 1024 * 1024
 # where masks made a read's output longer than the read (a custom pattern matching short text).
 FRAME_MAX = 1024 * 1024
 WINDOW = 4 * 1024 * 1024
-CROSS_MAX = 64 * 1024
+CROSS_MAX = 64 * 1024  # how far the last read may cross the window
 # After a read of at least COALESCE_MIN that emptied the log, a burst is under way: the next read
 # waits COALESCE for more to gather rather than waking for every write of pipe-pane's ``cat``.
 # A read is never held itself, so a keystroke's echo (and any output after a pause) goes at once.
