@@ -31,9 +31,11 @@ SECRET = b"key=ghp_" + b"Ab1" * 12 + b" ok\r\n"
 
 
 @asynccontextmanager
-async def streaming(hub: FakeHub, paths: SessionPaths) -> AsyncIterator[OutputStream]:
+async def streaming(
+    hub: FakeHub, paths: SessionPaths, metrics: AgentMetrics | None = None
+) -> AsyncIterator[OutputStream]:
     """A stream of session ``s1`` over a connection to ``hub``, wired as the daemon wires it."""
-    link = HubLink(AgentMetrics())
+    link = HubLink(metrics or AgentMetrics())
     stream = OutputStream("s1", paths, link, chunk=16 * 1024)
 
     def state_changed(connection: HubConnection) -> None:
@@ -74,9 +76,14 @@ def expected() -> bytes:
 async def test_output_arrives_in_the_negotiated_format(tmp_path: Path, protocol: int) -> None:
     paths = SessionPaths.for_session(tmp_path, "s1")
     paths.log.write_bytes(OUTPUT + SECRET)
-    async with FakeHub(protocol=protocol) as hub, streaming(hub, paths):
+    metrics = AgentMetrics()
+    async with FakeHub(protocol=protocol) as hub, streaming(hub, paths, metrics):
         await wait_until(lambda: hub.output("s1") == expected(), message="all output stored")
     sent = frames(hub, "session_output", "s1")
+    counted = metrics.registry.get_sample_value(
+        "orchestratia_agent_frames_sent_total", {"type": "session_output"}
+    )
+    assert counted == len(sent), "every output frame counted, in either format"
     assert len(sent) > 1 and all(f.get("binary", False) is (protocol == 3) for f in sent)
     offsets = [f["offset"] for f in sent]
     assert offsets[0] == 0 and offsets == sorted(set(offsets))
