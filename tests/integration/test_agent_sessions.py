@@ -16,11 +16,13 @@ from orchestratia.agent.approvals.rule_cache import policy_dir
 from orchestratia.agent.terminal.tmux import TmuxServer
 from tests.support import wait_until
 from tests.unit.agent_fakes import (
+    LINE_SIZE,
     PY,
     FakeHub,
     assert_contiguous,
     closed,
     daemon_and_hub,
+    endless_printer,
     frames,
     printed,
     printer,
@@ -252,7 +254,7 @@ DAEMON = (
 
 
 async def test_sigkilled_daemon_loses_and_repeats_nothing(socket_name: str, tmp_path: Path) -> None:
-    lines = 80_000  # 3.6 MB, printed over a few seconds
+    stop = tmp_path / "stop-printing"
     async with FakeHub(heartbeat_interval=1.0) as hub:
         config_path = tmp_path / "agent.yaml"
         hub.config(tmux_socket=socket_name, state_dir=tmp_path / "state").save(config_path)
@@ -260,7 +262,7 @@ async def test_sigkilled_daemon_loses_and_repeats_nothing(socket_name: str, tmp_
         daemon = await asyncio.create_subprocess_exec(*argv)
         try:
             await wait_until(lambda: hub.of_type("hello"), timeout=10, message="hello")
-            await hub.send(start_frame("s1", tmp_path, printer(lines, pause=0.004)))
+            await hub.send(start_frame("s1", tmp_path, endless_printer(stop)))
             for kill in range(1, 4):
                 await wait_until(received_more_than(hub, "s1", kill * 600_000), timeout=30)
                 daemon.kill()  # SIGKILL: no chance to save anything
@@ -268,11 +270,13 @@ async def test_sigkilled_daemon_loses_and_repeats_nothing(socket_name: str, tmp_
                 killed_at = len(hub.output("s1"))
                 daemon = await asyncio.create_subprocess_exec(*argv)
                 await wait_until(received_more_than(hub, "s1", killed_at), timeout=5)
+            stop.touch()
             await closed(hub, "s1", timeout=60)
         finally:
             daemon.kill()
             await daemon.wait()
-        assert hub.output("s1") == printed(lines)
+        lines = len(hub.output("s1")) // LINE_SIZE
+        assert lines > 3 * 600_000 // LINE_SIZE and hub.output("s1") == printed(lines)
         assert_contiguous(hub, "s1")
         pids = {s["pid"] for hello in hub.of_type("hello") for s in hello["sessions"]}
         assert pids == {frames(hub, "session_started", "s1")[0]["pid"]}  # the same program

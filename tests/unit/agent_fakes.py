@@ -27,9 +27,14 @@ from orchestratia.agent.config import AgentConfig
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.link.connection import HubConnection
 from orchestratia.agent.sessions.runtime import SessionRuntime
+from orchestratia.hub.settings import HubSettings
+from orchestratia.protocol.output_frames import OutputFrameError, unpack_session_output
 from tests.support import IN_CI, wait_until
 
 TMUX = shutil.which("tmux")
+# The hub's transport cap on a frame (``HubSettings.ws_transport_max_bytes``), not the library's
+# default of 1 MiB, which a full-size output frame exceeds.
+HUB_TRANSPORT_CAP = 2 * HubSettings.model_fields["max_ws_frame_bytes"].default
 PY = sys.executable
 PRINTER = """
 import sys, time
@@ -42,6 +47,25 @@ for i in range(lines):
         time.sleep(pause)
 out.flush()
 """
+
+
+# PRINTER's lines without an end: until the file named by argv[1] exists, so a test can be sure
+# output is still flowing whenever it acts (kills a daemon, say), however slow the machine.
+ENDLESS_PRINTER = """
+import os, sys, time
+out, stop, i = sys.stdout.buffer, sys.argv[1], 0
+while not os.path.exists(stop):
+    lines = range(i, i + 100)
+    out.write(b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\\n" % n for n in lines))
+    out.flush()
+    i += 100
+    time.sleep(0.004)
+"""
+LINE_SIZE = len(b"0000000 abcdefghijklmnopqrstuvwxyz0123456789\r\n")
+
+
+def endless_printer(stop: Path) -> str:
+    return shlex.join([PY, "-c", ENDLESS_PRINTER, str(stop)])
 
 
 def printed(lines: int) -> bytes:
@@ -77,6 +101,10 @@ class FakeHub:
     ``no_auth_ok``: never answer the auth frame. ``ack=False``: never answer heartbeats, so
     after auth_ok the link goes silent like a half-open TCP connection.
 
+    ``protocol`` is what ``auth_ok`` answers: from 3 output comes as binary frames, recorded in
+    ``frames`` as ``session_output`` with ``"binary": True`` (and no data); a binary frame on a
+    connection that did not negotiate them is counted in ``unexpected_binary`` and gets the
+    hub's error frame.
     Session output is recorded like the real hub does (``outputs``: bytes by offset, acked up
     to the contiguous end; a frame past the end is refused). Bytes received twice are counted in
     ``resent`` and checked against what was stored (``mismatches``). After ``hello`` the hub acks
@@ -93,7 +121,10 @@ class FakeHub:
         ack: bool = True,
         after_auth: list[str] | None = None,
         ack_output: bool = True,
+        protocol: int = 3,
     ) -> None:
+        self.protocol = protocol
+        self.unexpected_binary = 0
         self.heartbeat_interval = heartbeat_interval
         self.reject_close = reject_close
         self.reject_error = reject_error
@@ -142,9 +173,25 @@ class FakeHub:
         for ws in list(self.live):
             await ws.send(json.dumps(frame))
 
-    async def _record_output(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
-        session_id, offset = frame["session_id"], frame.get("offset")
-        data = base64.b64decode(frame["data"], validate=True)
+    async def _binary(self, ws: ServerConnection, message: bytes, *, allowed: bool) -> None:
+        try:
+            if not allowed:
+                raise OutputFrameError("binary frames need protocol 3 and binary_output")
+            out = unpack_session_output(message)
+        except OutputFrameError as exc:
+            self.unexpected_binary += 1
+            error = {"type": "error", "code": "unsupported_frame", "message": str(exc)}
+            await ws.send(json.dumps(error))
+            return
+        redactions = dict(out.redactions) if out.redactions else None
+        frame = {"type": "session_output", "session_id": out.session_id, "offset": out.offset}
+        self.frames.append({**frame, "redactions": redactions, "binary": True})
+        self.arrived.set()
+        await self._record_output(ws, out.session_id, out.offset, bytes(out.data))
+
+    async def _record_output(
+        self, ws: ServerConnection, session_id: str, offset: int | None, data: bytes
+    ) -> None:
         stored = self.outputs.setdefault(session_id, bytearray())
         end = len(stored)
         if offset is None:
@@ -189,17 +236,24 @@ class FakeHub:
             if self.no_auth_ok:
                 await ws.wait_closed()
                 return
+            auth = self.auths[-1]
+            protocol = min(self.protocol, auth.get("protocol") or 1)
             auth_ok = {
                 "type": "auth_ok",
                 "server_id": "srv_from_hub",
-                "protocol": 2,
+                "protocol": protocol,
                 "heartbeat_interval": self.heartbeat_interval,
             }
             await ws.send(json.dumps(auth_ok))
             for raw in self.after_auth:
                 await ws.send(raw)
+            binary = protocol >= 3 and "binary_output" in auth.get("capabilities", [])
             while True:
-                frame = json.loads(await ws.recv())
+                message = await ws.recv()
+                if isinstance(message, bytes):
+                    await self._binary(ws, message, allowed=binary)
+                    continue
+                frame = json.loads(message)
                 self.frames.append(frame)
                 self.arrived.set()
                 kind = frame.get("type")
@@ -210,14 +264,17 @@ class FakeHub:
                 elif kind == "session_started":
                     self.outputs.setdefault(frame["session_id"], bytearray())
                 elif kind == "session_output":
-                    await self._record_output(ws, frame)
+                    data = base64.b64decode(frame["data"], validate=True)
+                    await self._record_output(ws, frame["session_id"], frame.get("offset"), data)
         except ConnectionClosed as exc:
             self.client_close_codes.append(exc.rcvd.code if exc.rcvd else None)
         finally:
             self.live.discard(ws)
 
     async def __aenter__(self) -> FakeHub:
-        self._server = await serve(self._handle, "127.0.0.1", 0, ping_interval=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", 0, ping_interval=None, max_size=HUB_TRANSPORT_CAP
+        )
         port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         return self
@@ -290,7 +347,7 @@ async def start_daemon(config: AgentConfig, **options: Any) -> Daemon:
         backoff=Backoff(0.01, 0.05),
         close_timeout=1,
     )
-    runtime.attach(connection.send)
+    runtime.attach(connection)
     await runtime.start()
     task = asyncio.create_task(connection.run())
     await wait_until(lambda: connection.state == "connected", message="connected")

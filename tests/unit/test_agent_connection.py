@@ -16,6 +16,7 @@ from orchestratia import __version__
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.agent.link.connection import HubConnection
 from orchestratia.agent.link.errors import NotConnected
+from orchestratia.protocol.output_frames import pack_session_output
 from orchestratia.protocol.sessions import LiveSession
 from tests.support import wait_until
 from tests.unit.agent_fakes import FakeHub
@@ -69,7 +70,7 @@ async def test_auth_frame_then_hello_then_clean_stop() -> None:
                     "type": "auth",
                     "api_key": "orc_test_key",
                     "protocol": 3,
-                    "capabilities": ["hello", "heartbeat", "session_offsets"],
+                    "capabilities": ["hello", "heartbeat", "session_offsets", "binary_output"],
                 }
             ]
             hello = hub.frames[0]
@@ -214,6 +215,35 @@ async def test_send_requires_a_connection() -> None:
     async with FakeHub(reject_close=4401) as hub, running(hub) as (conn, _):
         with pytest.raises(NotConnected):
             await conn.send({"type": "ping"})
+        with pytest.raises(NotConnected):
+            await conn.send_binary(pack_session_output("s1", 0, b"hi"))
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_binary_frames_only_where_auth_ok_allows_them(protocol: int) -> None:
+    frame = pack_session_output("s1", 0, b"hi")
+    flags: list[tuple[str, bool]] = []
+
+    def state_changed(conn: HubConnection) -> None:
+        flags.append((conn.state, conn.binary_output))
+
+    async with (
+        FakeHub(protocol=protocol) as hub,
+        running(hub, on_state_change=state_changed) as (conn, _),
+    ):
+        await wait_until(connected(conn), message="connected")
+        assert conn.binary_output is (protocol == 3)
+        if protocol == 3:
+            await conn.send_binary(frame)
+            await wait_until(lambda: hub.output("s1") == b"hi", message="binary output stored")
+        else:
+            with pytest.raises(NotConnected, match="did not negotiate binary output"):
+                await conn.send_binary(frame)
+        await hub.drop_all()
+        await wait_until(lambda: [s for s, _ in flags].count("connected") == 2, message="back")
+    assert hub.unexpected_binary == 0
+    assert {binary for state, binary in flags if state != "connected"} == {False}
+    assert {binary for state, binary in flags if state == "connected"} == {protocol == 3}
 
 
 async def test_hello_announces_the_live_sessions_on_every_connect() -> None:

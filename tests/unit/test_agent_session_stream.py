@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from orchestratia.agent.metrics import AgentMetrics
 from orchestratia.agent.redaction import Redactor
+from orchestratia.agent.sessions import stream as stream_module
+from orchestratia.agent.sessions.hub_link import HubLink
 from orchestratia.agent.sessions.output_log import AckState, OutputLog, SessionPaths, wait_settled
-from orchestratia.agent.sessions.stream import OutputStream
+from orchestratia.agent.sessions.stream import COALESCE_MIN, OutputStream
+from orchestratia.protocol.base import dump
+from orchestratia.protocol.output_frames import unpack_session_output
 from orchestratia.protocol.sessions import SessionClosedFrame, SessionGapFrame, SessionOutputFrame
 from tests.support import wait_until
 
@@ -50,12 +55,31 @@ def redacted(raw: bytes) -> bytes:
     return redactor.feed(raw) + redactor.flush()
 
 
-class Hub:
-    """Stores output by offset like the hub; frames wait in ``inflight`` until delivered."""
+def output_of(sent: BaseModel | bytes) -> tuple[int, bytes] | None:
+    """Offset and bytes of an output frame as the hub parses it (binary or JSON), else None.
 
-    def __init__(self) -> None:
+    JSON output is validated like the hub does and must serialise to the very bytes it came in
+    (the stream builds it without validation)."""
+    if isinstance(sent, bytes):
+        frame = unpack_session_output(sent)
+        return frame.offset, bytes(frame.data)
+    if not isinstance(sent, SessionOutputFrame):
+        return None
+    text = dump(sent)
+    parsed = SessionOutputFrame.model_validate_json(text)
+    assert dump(parsed) == text and parsed.offset is not None
+    return parsed.offset, base64.b64decode(parsed.data)
+
+
+class Hub:
+    """A hub ``Link``: stores output by offset like the hub; frames wait in ``inflight`` until
+    delivered. ``binary_output``: the current connection takes binary output frames."""
+
+    def __init__(self, binary: bool = True) -> None:
+        self.binary_output = binary
         self.data = bytearray()
-        self.inflight: list[BaseModel] = []
+        self.inflight: list[BaseModel | bytes] = []
+        self.formats: list[str] = []  # of the output frames delivered, in order
         self.closed: list[SessionClosedFrame] = []
         self.gaps: list[SessionGapFrame] = []
         self.resent = 0
@@ -65,16 +89,20 @@ class Hub:
     async def send(self, frame: BaseModel) -> None:
         self.inflight.append(frame)
 
+    async def send_binary(self, message: bytes) -> None:
+        assert self.binary_output, "binary frame on a connection that did not negotiate it"
+        self.inflight.append(message)
+
     def deliver(self, count: int | None = None) -> int:
         """Process ``count`` in-flight frames (all by default); returns the bytes held."""
         assert self.stream is not None
         batch = self.inflight[:count] if count is not None else list(self.inflight)
         del self.inflight[: len(batch)]
         for frame in batch:
-            if isinstance(frame, SessionOutputFrame):
-                data = base64.b64decode(frame.data)
-                offset = frame.offset
-                assert offset is not None
+            output = output_of(frame)
+            if output is not None:
+                offset, data = output
+                self.formats.append("binary" if isinstance(frame, bytes) else "json")
                 if offset > len(self.data):
                     self.refused += 1
                 else:
@@ -89,17 +117,22 @@ class Hub:
                 self.gaps.append(frame)
         return len(self.data)
 
-    def reconnect(self) -> None:
-        """The link drops (in-flight frames lost), comes back, and the hub acks what it holds."""
+    def reconnect(self, binary: bool | None = None) -> None:
+        """The link drops (in-flight frames lost), comes back (to a hub that negotiates
+        ``binary`` output, by default as before), and the hub acks what it holds."""
         assert self.stream is not None
         self.inflight.clear()
         self.stream.link_down()
+        if binary is not None:
+            self.binary_output = binary
         self.stream.link_up()
         self.stream.on_ack(len(self.data))
 
 
 def new_stream(hub: Hub, paths: SessionPaths, **kwargs: object) -> OutputStream:
-    stream = OutputStream("s1", paths, hub.send, poll_interval=0.001, **kwargs)  # type: ignore[arg-type]
+    link = HubLink(AgentMetrics())
+    link.target = hub
+    stream = OutputStream("s1", paths, link, poll_interval=0.001, **kwargs)  # type: ignore[arg-type]
     hub.stream = stream
     stream.start()
     return stream
@@ -131,12 +164,15 @@ async def finish(hub: Hub, stream: OutputStream, expected: bytes) -> None:
     assert hub.closed[-1].exit_code == 0
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 @pytest.mark.parametrize("seed", range(4))
-async def test_stream_survives_random_losses_without_duplicates(tmp_path: Path, seed: int) -> None:
+async def test_stream_survives_random_losses_without_duplicates(
+    tmp_path: Path, seed: int, binary: bool
+) -> None:
     rng = random.Random(seed)
     raw = mixed_output(rng, 200_000)
     paths = SessionPaths.for_session(tmp_path, "s1")
-    hub = Hub()
+    hub = Hub(binary)
     stream = new_stream(hub, paths, chunk=4096)
     written = 0
     with paths.log.open("ab") as log:
@@ -150,13 +186,36 @@ async def test_stream_survives_random_losses_without_duplicates(tmp_path: Path, 
                 await asyncio.sleep(0)
             roll = rng.random()
             if roll < 0.1:
-                hub.reconnect()
+                hub.reconnect(binary=rng.random() < 0.5) if seed % 2 else hub.reconnect()
             elif roll < 0.7:
                 hub.deliver(rng.randint(0, 3))
     await finish(hub, stream, redacted(raw))
     assert hub.resent == 0 and hub.refused == 0
     assert b"x1Y2z3" not in hub.data and b"QUJDQUJD" not in hub.data
+    if seed % 2 == 0:  # the format stayed what the one hub negotiated
+        assert set(hub.formats) == {"binary" if binary else "json"}
     await stream.stop()
+
+
+async def test_reconnect_to_an_older_hub_switches_format_without_loss(tmp_path: Path) -> None:
+    raw = mixed_output(random.Random(5), 120_000)
+    paths = SessionPaths.for_session(tmp_path, "s1")
+    paths.log.write_bytes(raw[:60_000])
+    hub = Hub(binary=True)
+    stream = new_stream(hub, paths, chunk=4096)
+    await wait_until(lambda: hub.inflight[6:], message="frames in flight")
+    hub.deliver(3)
+    hub.reconnect(binary=False)  # the rest of the in-flight binary frames are lost with the link
+    with paths.log.open("ab") as log:
+        log.write(raw[60_000:])
+    stream.wake()
+    await finish(hub, stream, redacted(raw))
+    assert hub.resent == 0 and hub.refused == 0
+    switch = hub.formats.index("json")
+    assert switch == 3 and set(hub.formats[switch:]) == {"json"}
+    hub.reconnect(binary=True)  # and back: nothing left to send, nothing sent twice
+    await finish(hub, stream, redacted(raw))
+    assert hub.resent == 0
 
 
 async def test_restart_resumes_from_the_persisted_ack(tmp_path: Path) -> None:
@@ -205,8 +264,8 @@ async def test_unacked_bytes_stay_within_the_window(tmp_path: Path) -> None:
     stream = new_stream(hub, paths, chunk=1000, window=10_000)
     await wait_until(lambda: len(hub.inflight) >= 10)
     await a_fresh_stream_sent(tmp_path)
-    outputs = [f for f in hub.inflight if isinstance(f, SessionOutputFrame)]
-    in_flight = sum(len(base64.b64decode(f.data)) for f in outputs)
+    outputs = [output_of(f) for f in hub.inflight]
+    in_flight = sum(len(output[1]) for output in outputs if output is not None)
     assert in_flight == 10_000
     await finish(hub, stream, b"x" * 100_000)
     await stream.stop()
@@ -240,4 +299,45 @@ async def test_snapshot_offset_and_settling(tmp_path: Path) -> None:
     offset = await stream.stream_offset_at(paths.log.stat().st_size)
     assert offset == len(b"token ghp_[REDACTED:github_token] done")
     assert await stream.stream_offset_at(6) <= 6  # inside a chunk: the chunk's start
+    await stream.stop()
+
+
+async def test_bursts_gather_while_small_output_and_echoes_go_at_once(tmp_path: Path) -> None:
+    paths = SessionPaths.for_session(tmp_path, "s1")
+    paths.log.write_bytes(b"")
+    hub = Hub()
+    stream = new_stream(hub, paths, coalesce=60.0)  # a burst's wait, long enough to see
+
+    async def appended(data: bytes) -> None:
+        with paths.log.open("ab") as log:
+            log.write(data)
+        stream.wake()
+
+    await appended(b"a" * 100)
+    await wait_until(lambda: hub.deliver() == 100, message="small output at once")
+    await appended(b"b" * 100)
+    await wait_until(lambda: hub.deliver() == 200, message="and the next at once")
+    await appended(b"c" * COALESCE_MIN)
+    await wait_until(lambda: hub.deliver() == 200 + COALESCE_MIN, message="a burst's first read")
+    await appended(b"d")
+    await a_fresh_stream_sent(tmp_path)
+    assert hub.deliver() == 200 + COALESCE_MIN, "the rest of a burst gathers before a read"
+    stream.kick()  # input typed: its echo does not wait for the burst
+    await wait_until(lambda: hub.deliver() == 201 + COALESCE_MIN, message="echo at once")
+    await finish(hub, stream, b"a" * 100 + b"b" * 100 + b"c" * COALESCE_MIN + b"d")
+    await stream.stop()
+
+
+async def test_output_longer_than_a_frame_is_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_module, "FRAME_MAX", 1000)
+    paths = SessionPaths.for_session(tmp_path, "s1")
+    paths.log.write_bytes(b"x1 " * 2000)  # masks far longer than the secrets they hide
+    hub = Hub()
+    stream = new_stream(hub, paths, patterns=[r"x1"])
+    await wait_until(lambda: hub.inflight, message="frames")
+    outputs = [output_of(f) for f in hub.inflight]
+    assert outputs and all(o is not None and len(o[1]) <= 1000 for o in outputs)
+    await finish(hub, stream, b"[REDACTED:custom] " * 2000)
     await stream.stop()

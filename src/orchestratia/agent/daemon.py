@@ -119,7 +119,7 @@ async def run(
         on_state_change=state_changed,
         live_sessions=sessions.live_sessions,
     )
-    sessions.attach(sessions.metrics.metered(connection.send))
+    sessions.attach(connection)
     exporter = _metrics_server(config, sessions, connection)
     if exporter is not None:
         await exporter.start()

@@ -3,15 +3,13 @@ process). Served locally by ``agent.metrics_server`` when ``metrics_listen`` is 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import BaseModel
 
 LINK_STATES = ("connecting", "connected", "backoff", "stopped")
-Send = Callable[[BaseModel], Awaitable[None]]
 
 
 class AgentMetrics:
@@ -52,16 +50,6 @@ class AgentMetrics:
         self.frames_sent.labels(type=frame_type).inc()
         if frame_type == "delivery_ack" and status is not None:
             self.delivery_acks.labels(status=status).inc()
-
-    def metered(self, send: Send) -> Send:
-        """``send`` (the hub link's), counting each frame it delivered to the socket."""
-
-        async def counted(frame: BaseModel) -> None:
-            await send(frame)
-            status = getattr(frame, "status", None)
-            self.frame_sent(str(getattr(frame, "type", "?")), status if status else None)
-
-        return counted
 
     def link_changed(self, state: str) -> None:
         """The hub link moved to ``state``; a new attempt after a failure is a reconnect."""

@@ -53,11 +53,23 @@ class OutputFrame:
 def pack_session_output(
     session_id: str, offset: int, data: bytes, redactions: Mapping[str, int] | None = None
 ) -> bytes:
-    """One binary output frame (one copy of ``data``)."""
+    """One binary output frame (one copy of ``data``); ``OutputFrameError`` for what
+    ``unpack_session_output`` would refuse, in its words."""
     sid = session_id.encode()
-    meta = OutputMeta(redactions=dict(redactions)).model_dump_json().encode() if redactions else b""
-    if not 0 < len(sid) <= MAX_SESSION_ID or len(meta) > MAX_META:
-        raise OutputFrameError("session id or meta out of range")
+    if not 0 < len(sid) <= MAX_SESSION_ID:
+        raise OutputFrameError(f"session id length {len(sid)} not in 1..{MAX_SESSION_ID}")
+    if not 0 <= offset <= OFFSET_MAX:
+        raise OutputFrameError(f"offset {offset} not in 0..{OFFSET_MAX}")
+    try:
+        meta = (
+            OutputMeta(redactions=dict(redactions)).model_dump_json().encode()
+            if redactions
+            else b""
+        )
+    except ValidationError as exc:
+        raise OutputFrameError(f"bad meta: {_first_error(exc)}") from None
+    if len(meta) > MAX_META:
+        raise OutputFrameError(f"meta length {len(meta)} over {MAX_META}")
     return b"".join((HEADER.pack(KIND_OUTPUT, len(sid), len(meta), offset), sid, meta, data))
 
 
@@ -87,6 +99,12 @@ def unpack_session_output(message: bytes) -> OutputFrame:
         try:
             meta = OutputMeta.model_validate_json(bytes(view[HEADER.size + id_len : body]))
         except ValidationError as exc:
-            raise OutputFrameError(f"bad meta: {exc.errors()[0].get('msg', 'invalid')}") from None
+            raise OutputFrameError(f"bad meta: {_first_error(exc)}") from None
         redactions = meta.redactions
     return OutputFrame(session_id, offset, view[body:], redactions)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    return f"{where}: {error['msg']}" if where else error["msg"]

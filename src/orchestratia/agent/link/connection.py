@@ -30,7 +30,8 @@ from orchestratia.agent.link.errors import (
     raise_for_handshake_error,
 )
 from orchestratia.agent.link.hub_tls import HubTlsError
-from orchestratia.agent.link.routing import FrameHandler, FrameRouter, Route, route
+from orchestratia.agent.link.link_routes import LINK_ROUTES
+from orchestratia.agent.link.routing import FrameHandler, FrameRouter, Route
 from orchestratia.agent.link.secure_link import failure_message, websocket_tls
 from orchestratia.agent.sysinfo import collect_system_info, prime_cpu_percent
 from orchestratia.protocol import PROTOCOL_VERSION
@@ -39,13 +40,12 @@ from orchestratia.protocol.frames import (
     AuthFrame,
     AuthOkFrame,
     ErrorFrame,
-    HeartbeatAckFrame,
     HeartbeatFrame,
     HelloFrame,
-    PongFrame,
     dump,
     hub_frame_adapter,
 )
+from orchestratia.protocol.output_frames import BINARY_OUTPUT, BINARY_PROTOCOL
 from orchestratia.protocol.sessions import LiveSession
 from orchestratia.protocol.tokens import websocket_url
 
@@ -58,7 +58,7 @@ LiveSessionsProvider = Callable[[], Sequence[LiveSession]]
 WS_PATH = "/ws/server"
 # Protocol extensions this daemon speaks, announced in the auth frame (SPEC §5 "Our extensions").
 # Distinct from the agent CLIs found on PATH, which travel in ``hello``.
-PROTOCOL_FEATURES = ["hello", "heartbeat", "session_offsets"]
+PROTOCOL_FEATURES = ["hello", "heartbeat", "session_offsets", BINARY_OUTPUT]
 # Silence for this many heartbeat intervals means the link is half-open.
 DEAD_AFTER_INTERVALS = 3
 # Backoff resets only after a connection stayed up this long, not on auth_ok: a hub that accepts
@@ -98,7 +98,7 @@ class HubConnection:
         self.last_connected_at: datetime | None = None
         self.last_error: str | None = None
         self.server_id: str = config.server_id
-        self.router = FrameRouter([*_LINK_ROUTES, *routes], unknown=on_frame)
+        self.router = FrameRouter([*LINK_ROUTES, *routes], unknown=on_frame)
         self._on_state_change = on_state_change
         self._live_sessions = live_sessions
         self._capabilities = capabilities
@@ -109,6 +109,7 @@ class HubConnection:
         self.stable_after = stable_after
         self._stopping = asyncio.Event()
         self._ws: ClientConnection | None = None
+        self._binary = False  # this connection's auth_ok allows binary output frames
         self._run_task: asyncio.Task[None] | None = None
         self._last_rx = 0.0
         self._connected_since: float | None = None
@@ -193,13 +194,28 @@ class HubConnection:
             task.cancel()
             await asyncio.wait({task})
 
+    @property
+    def binary_output(self) -> bool:
+        """The current connection takes output as binary frames (``send_binary``)."""
+        return self._ws is not None and self._binary
+
     async def send(self, frame: BaseModel | Mapping[str, Any]) -> None:
         """Send a frame on the authenticated connection, or raise NotConnected."""
+        await self._send_connected(_text(frame))
+
+    async def send_binary(self, message: bytes) -> None:
+        """Send a binary output frame (``protocol.output_frames``), or raise NotConnected; only
+        while ``binary_output``: a hub that did not negotiate it would refuse the frame."""
+        if not self.binary_output:
+            raise NotConnected("the hub connection did not negotiate binary output")
+        await self._send_connected(message)
+
+    async def _send_connected(self, message: str | bytes) -> None:
         ws = self._ws
         if ws is None or self.state != "connected":
             raise NotConnected("not connected to the hub")
         try:
-            await self._send_on(ws, frame)
+            await self._write(ws, message)
         except (ConnectionClosed, LinkError) as exc:
             raise NotConnected(f"connection to the hub lost: {exc}") from exc
 
@@ -221,8 +237,8 @@ class HubConnection:
                 # Liveness is the application heartbeat (SPEC §5), which the hub also judges us
                 # by; library pings would be a second, differently-timed detector.
                 ping_interval=None,
-                # Terminal output is mostly base64 here: deflate costs far more CPU per MB than
-                # it saves on the wire.
+                # Terminal output dominates this link: deflate costs far more CPU per MB than it
+                # saves on the wire.
                 compression=None,
                 user_agent_header=f"orchestratia-agent/{__version__}",
             )
@@ -238,6 +254,7 @@ class HubConnection:
         self._ws = ws
         try:
             auth_ok = await self._handshake(ws)
+            self._binary = auth_ok.protocol >= BINARY_PROTOCOL
             self._connected_since = time.monotonic()
             self._update(
                 state="connected",
@@ -255,7 +272,7 @@ class HubConnection:
         except ConnectionClosed as exc:
             raise closed_error(exc) from None
         finally:
-            self._ws = None
+            self._ws, self._binary = None, False
             code = CloseCode.GOING_AWAY if self._stopping.is_set() else 1000
             with contextlib.suppress(Exception):
                 await ws.close(code)
@@ -345,11 +362,13 @@ class HubConnection:
             log.exception("handler failed on %r frame from hub", frame.get("type"))
 
     async def _send_on(self, ws: ClientConnection, frame: BaseModel | Mapping[str, Any]) -> None:
-        text = dump(frame) if isinstance(frame, BaseModel) else json.dumps(dict(frame))
+        await self._write(ws, _text(frame))
+
+    async def _write(self, ws: ClientConnection, message: str | bytes) -> None:
         # A send into a half-open TCP connection can wait for buffer space forever.
         try:
             async with asyncio.timeout(max(self.close_timeout, self.config.heartbeat_interval)):
-                await ws.send(text)
+                await ws.send(message)
         except TimeoutError:
             raise LinkError("sending to the hub timed out; assuming the link is dead") from None
 
@@ -366,27 +385,8 @@ class HubConnection:
                 log.exception("state listener failed")
 
 
-async def _ignore(_frame: object, _exc: object = None) -> None:
-    """Liveness replies count by arriving (``_last_rx``); a late ``auth_ok`` says nothing new."""
-
-
-async def _hub_error(error: ErrorFrame) -> None:
-    # A fatal error is followed by the hub's close, whose code ends the connection.
-    fatal = " (fatal)" if error.fatal else ""
-    log.warning("hub reported %s: %s%s", error.code, error.message, fatal)
-
-
-async def _malformed_error(raw: Mapping[str, Any], _exc: ValidationError) -> None:
-    log.warning("hub sent a malformed error frame: %.200s", raw)
-
-
-# The link's own frames after the handshake; the rest are the daemon's (``routes``).
-_LINK_ROUTES = (
-    route(AuthOkFrame, _ignore, _ignore),
-    route(HeartbeatAckFrame, _ignore, _ignore),
-    route(PongFrame, _ignore, _ignore),
-    route(ErrorFrame, _hub_error, _malformed_error),
-)
+def _text(frame: BaseModel | Mapping[str, Any]) -> str:
+    return dump(frame) if isinstance(frame, BaseModel) else json.dumps(dict(frame))
 
 
 def _describe(exc: BaseException) -> str:

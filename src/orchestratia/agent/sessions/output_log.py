@@ -92,8 +92,10 @@ class OutputLog:
         except FileNotFoundError:
             return b""
         try:
+            # Only what is there: a large max_bytes must not cost a large allocation per read.
+            size = min(max_bytes, os.fstat(fd).st_size - offset)
             # pread: no shared file position, so concurrent readers cannot disturb each other.
-            return os.pread(fd, max_bytes, offset)
+            return os.pread(fd, size, offset) if size > 0 else b""
         finally:
             os.close(fd)
 

@@ -29,6 +29,7 @@ from orchestratia.agent.link.hub_tls import session_variables
 from orchestratia.agent.link.routing import Route, route
 from orchestratia.agent.metrics import AgentMetrics
 from orchestratia.agent.sessions.cli_path import cli_bin_dir, install_cli_shim
+from orchestratia.agent.sessions.hub_link import HubLink, Link
 from orchestratia.agent.sessions.launch import (
     LaunchError,
     command_argv,
@@ -37,7 +38,7 @@ from orchestratia.agent.sessions.launch import (
 )
 from orchestratia.agent.sessions.output_log import SessionPaths
 from orchestratia.agent.sessions.store import SessionMeta, SessionStore
-from orchestratia.agent.sessions.stream import WINDOW, OutputStream, Send
+from orchestratia.agent.sessions.stream import WINDOW, OutputStream
 from orchestratia.agent.sessions.supervisor import RunningSession, Supervisor
 from orchestratia.agent.sessions.views import ViewMaker, scrollback_frame, snapshot_frame
 from orchestratia.agent.terminal.tmux import TmuxError, TmuxServer
@@ -72,7 +73,7 @@ Handler = Callable[[S], Awaitable[None]]
 class SessionRuntime(Supervisor):
     """All terminal sessions of one daemon; see the module docstring.
 
-    Wiring: ``attach(connection.send)``; ``routes`` for hub frames; ``live_sessions`` for
+    Wiring: ``attach(connection)``; ``routes`` for hub frames; ``live_sessions`` for
     ``hello``; ``link_changed`` on every connect and disconnect; ``start()`` before connecting
     and ``stop()`` after.
     """
@@ -100,15 +101,15 @@ class SessionRuntime(Supervisor):
         self.metrics = metrics or AgentMetrics()
         self.resync_timeout = resync_timeout
         self.window = window
-        self._send: Send | None = None
+        self.link = HubLink(self.metrics)
         self._connected = False
         self.deliveries = DeliveryQueue(
-            self._terminal, self._send_stream, idle_seconds=config.delivery_idle_seconds
+            self._terminal, self.link.send, idle_seconds=config.delivery_idle_seconds
         )
 
-    def attach(self, send: Send) -> None:
-        """Where frames go: normally ``HubConnection.send`` (raises ``NotConnected``)."""
-        self._send = send
+    def attach(self, link: Link) -> None:
+        """Where frames go: normally the ``HubConnection``."""
+        self.link.target = link
 
     def live_sessions(self) -> list[LiveSession]:
         """The sessions to announce in ``hello``: live ones, and ended ones not fully acked.
@@ -306,7 +307,7 @@ class SessionRuntime(Supervisor):
         stream = OutputStream(
             meta.session_id,
             paths,
-            self._send_stream,
+            self.link,
             patterns=self.config.redact_patterns,
             resuming=resuming,
             window=self.window,
@@ -337,15 +338,10 @@ class SessionRuntime(Supervisor):
                 SessionErrorFrame(type="session_error", session_id=session_id, error=message)
             )
 
-    async def _send_stream(self, frame: BaseModel) -> None:
-        if self._send is None:
-            raise NotConnected("no hub connection attached")
-        await self._send(frame)
-
     async def reply(self, frame: BaseModel) -> None:
         """Send a frame if connected; a lost reply is logged (the hub asks again or reconciles
         on ``hello``)."""
         try:
-            await self._send_stream(frame)
+            await self.link.send(frame)
         except NotConnected as exc:
             log.info("dropping %s: %s", getattr(frame, "type", "frame"), exc)

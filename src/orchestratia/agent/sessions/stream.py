@@ -1,4 +1,4 @@
-"""One session's output on its way to the hub: raw log → redaction → ``session_output`` frames.
+"""One session's output on its way to the hub: raw log → redaction → output frames.
 
 **Two offsets.** The log holds raw bytes; the hub sees the redacted *stream* (masks are not as
 long as the secrets they hide). The generator is a ``Redactor`` fed from raw offset ``r`` and
@@ -7,7 +7,11 @@ emitting from stream offset ``s``; after every feed the pair ``(s, r)`` it has r
 yields the same stream, because redaction does not depend on how its input was split.
 
 **Acks** map to checkpoints in the ``StreamLedger``, which persists the acked one. At most
-``window`` bytes are in flight beyond the hub's ack.
+``window`` bytes are in flight beyond the hub's ack (give or take the last read, which may cross
+it by up to ``CROSS_MAX``).
+
+**Reads** take what the log holds, up to ``chunk``, and go out as one frame in the format the
+link negotiated (``hub_link``): a burst travels in few large frames, a keystroke's echo at once.
 
 **Resume.** When the link drops the stream stops sending and waits: the first ack on the new
 connection (the hub's answer to ``hello``) says what the hub holds. The stream regenerates from
@@ -30,22 +34,31 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
 from orchestratia.agent.link.errors import NotConnected
 from orchestratia.agent.redaction import Redactor
+from orchestratia.agent.sessions.hub_link import Outlet
 from orchestratia.agent.sessions.output_log import AckPoint, OutputLog, SessionPaths
 from orchestratia.agent.sessions.stream_ledger import StreamLedger
-from orchestratia.protocol.base import b64encode
-from orchestratia.protocol.sessions import SessionClosedFrame, SessionGapFrame, SessionOutputFrame
+from orchestratia.protocol.sessions import SessionClosedFrame, SessionGapFrame
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[BaseModel], Awaitable[None]]
-CHUNK = 64 * 1024
+# One read takes what the log holds up to this: a burst goes out in few large frames.
+CHUNK = 1024 * 1024
+# Output bytes per frame: base64 JSON of this stays far below the hub's 4 MiB frame limit, even
+# where masks made a read's output longer than the read (a custom pattern matching short text).
+FRAME_MAX = 1024 * 1024
 WINDOW = 4 * 1024 * 1024
+CROSS_MAX = 64 * 1024  # how far the last read may cross the window
+# After a read of at least COALESCE_MIN that emptied the log, a burst is under way: the next read
+# waits COALESCE for more to gather rather than waking for every write of pipe-pane's ``cat``.
+# A read is never held itself, so a keystroke's echo (and any output after a pause) goes at once.
+COALESCE_MIN = 8 * 1024
+COALESCE = 0.002
 
 
 class _Interrupted(Exception):
@@ -59,12 +72,13 @@ class OutputStream:
         self,
         session_id: str,
         paths: SessionPaths,
-        send: Send,
+        outlet: Outlet,
         *,
         patterns: Sequence[str] = (),
         resuming: bool = False,
         window: int = WINDOW,
         chunk: int = CHUNK,
+        coalesce: float = COALESCE,
         poll_interval: float = 0.01,
         resync_timeout: float = 5.0,
         on_read: Callable[[int], None] | None = None,
@@ -73,9 +87,10 @@ class OutputStream:
         restart); otherwise the hub is taken to hold nothing beyond the persisted ack."""
         self.session_id = session_id
         self.log = OutputLog(paths.log, paths.gaps)
-        self.window, self.chunk = window, chunk
+        self.window, self.chunk, self.coalesce = window, chunk, coalesce
+        self._drained = 0  # raw bytes the latest step read, if it read all the log had; else 0
         self.poll_interval, self.resync_timeout = poll_interval, resync_timeout
-        self._send_frame = send
+        self._outlet = outlet
         self._on_read = on_read  # counts bytes read from the pane's log (the daemon's metrics)
         self._patterns = list(patterns)
         self.ledger = StreamLedger(paths.ack)
@@ -99,6 +114,7 @@ class OutputStream:
         self._closed_sent = False
         self._done = asyncio.Event()
         self._wake = asyncio.Event()
+        self._typed = asyncio.Event()
         self._fast_until = 0.0
         self._notified = False
         self._task: asyncio.Task[None] | None = None
@@ -128,6 +144,7 @@ class OutputStream:
         """Input was just typed: output (its echo) is likely; poll fast for a moment."""
         self._fast_until = time.monotonic() + 0.05
         self._wake.set()
+        self._typed.set()
 
     def on_ack(self, offset: int) -> None:
         if self._awaiting:
@@ -215,6 +232,17 @@ class OutputStream:
             if not progressed:
                 self.ledger.save()
                 await self._idle(self._idle_timeout())
+            elif self._drained >= COALESCE_MIN:
+                await self._gather()
+
+    async def _gather(self) -> None:
+        """Let a burst gather before the next read; input typed meanwhile ends the wait (its
+        echo must not wait)."""
+        if time.monotonic() >= self._fast_until:
+            self._typed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.coalesce):
+                    await self._typed.wait()
 
     def _idle_timeout(self) -> float:
         if self._notified:
@@ -229,8 +257,14 @@ class OutputStream:
     async def _step(self, epoch: int) -> bool:
         """Send what one read makes available; False when there is nothing to do now."""
         gap = self._gaps[self._gap_index] if self._gap_index < len(self._gaps) else None
-        limit = self.chunk if gap is None else min(self.chunk, gap - self._raw_pos)
+        # A read crosses the window by at most CROSS_MAX, not by a whole large read; nor does a
+        # window nearly full shrink reads to a trickle.
+        room = self.window - (self._next - self.ledger.hub_ack)
+        limit = min(self.chunk, max(room, CROSS_MAX))
+        if gap is not None:
+            limit = min(limit, gap - self._raw_pos)
         data = self.log.read(self._raw_pos, limit) if limit > 0 else b""
+        self._drained = len(data) if len(data) < limit else 0
         if data:
             self._raw_pos += len(data)
             if self._on_read is not None:
@@ -274,20 +308,21 @@ class OutputStream:
         if end <= self._next:
             return  # regenerated bytes the hub already holds
         piece = out[self._next - start :] if self._next > start else out
-        frame = SessionOutputFrame(
-            type="session_output",
-            session_id=self.session_id,
-            data=b64encode(piece),
-            offset=self._next,
-            redactions=dict(counts) or None,
-        )
-        self._next = end
-        await self._send(frame, epoch)
+        offset, self._next = self._next, end
+        for at in range(0, len(piece), FRAME_MAX):
+            part = piece if len(piece) <= FRAME_MAX else piece[at : at + FRAME_MAX]
+            self._check_link(epoch)
+            await self._outlet.send_output(
+                self.session_id, offset + at, part, None if at else counts or None
+            )
 
     async def _send(self, frame: BaseModel, epoch: int) -> None:
+        self._check_link(epoch)
+        await self._outlet.send(frame)
+
+    def _check_link(self, epoch: int) -> None:
         if epoch != self._epoch or self._awaiting or self._resync_to is not None:
             raise _Interrupted
-        await self._send_frame(frame)
 
     # --- acks and rewinds ---------------------------------------------------------------------
 
