@@ -82,6 +82,7 @@ from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
+from orchestratia.rules import shell_commands
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -208,6 +209,9 @@ def create_app(settings: HubSettings) -> FastAPI:
                 _every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
             ),
             *integrations.chores(hub, stop),
+            # The rule tester parses unusual shell commands with bashlex: pay its import (up to
+            # a second) off the event loop now, not inside the first such request.
+            asyncio.create_task(asyncio.to_thread(shell_commands.load_parser)),
         ]
         try:
             yield
