@@ -325,3 +325,27 @@ async def test_a_failed_commit_acks_nothing_and_the_daemon_resyncs(
         await daemon.output_binary(sid, b"lost in the fire", 7)
         await daemon.wait_acked(sid, 23)
     assert await recording(admin, sid) == b"stored lost in the fire"
+
+
+async def test_a_daemon_whose_socket_does_not_drain_holds_up_no_one_else(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any], project_id: str
+) -> None:
+    other = await register_server(admin, project_id, machine_id="machine-2")
+    async with (
+        FakeDaemon.connect(hub, server["api_key"], protocol=3, capabilities=BINARY) as stuck,
+        FakeDaemon.connect(hub, other["api_key"], protocol=3, capabilities=BINARY) as fine,
+    ):
+        stuck_sid = (await start_session(admin, stuck))["id"]
+        fine_sid = (await start_session(admin, fine, name="other"))["id"]
+        conn = hub.state.registry.get(stuck.server_id)
+        assert conn is not None
+        # Held as by a send into a socket whose peer stopped reading: every send to that
+        # daemon waits. Both sessions' output then lands in the same group commits.
+        async with conn.send_lock:
+            for offset in range(0, 4000, 400):
+                await stuck.output_binary(stuck_sid, b"s" * 400, offset)
+                await fine.output_binary(fine_sid, b"f" * 400, offset)
+            await fine.wait_acked(fine_sid, 4000, timeout=10)
+            assert (await _held(hub, stuck_sid))[:2] == (4000, 4000)
+            assert stuck.acks.get(stuck_sid, 0) < 4000
+        await stuck.wait_acked(stuck_sid, 4000)  # its acks follow once its socket drains

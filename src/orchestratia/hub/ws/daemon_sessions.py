@@ -108,7 +108,7 @@ async def _owned(conn: DaemonConnection, hub: HubState, session_id: str) -> Owne
         return None
     end = session.output_offset
     owned = OwnedSession(session.id, session.tenant_id, session.project_id, end, end)
-    conn.owned[session.id] = owned
+    conn.owned[session_id] = owned  # under the id looked up by, or every frame would reload it
     return owned
 
 

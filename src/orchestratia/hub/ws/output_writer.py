@@ -22,8 +22,6 @@ from orchestratia.hub.errors import Unavailable
 from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.services.fleet import recording
 from orchestratia.hub.ws.registry import ConnectionRegistry, DaemonConnection, OwnedSession
-from orchestratia.protocol.base import dump
-from orchestratia.protocol.sessions import SessionOutputAckFrame
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +149,7 @@ class OutputWriter:
             except Exception:
                 # Never acked, so the daemons still hold it: they resend after reconnecting.
                 log.exception("storing terminal output failed; closing its daemons to resync")
-                await self._close({p.conn for p in batch.parts.values()})
+                self._close({p.conn for p in batch.parts.values()})
             finally:
                 self._settle(batch.parts.values())
                 batch.stored.set_result(None)
@@ -174,28 +172,22 @@ class OutputWriter:
             # Another connection (or replica) stored this session's output meanwhile: the
             # daemon must resync from what the recording really holds.
             log.warning("output from %d stale daemon connection(s) refused", len(stale))
-            await self._close(stale)
-        acks: dict[DaemonConnection, list[SessionOutputAckFrame]] = {}
+            self._close(stale)
         for part in parts:
             if part.conn in stale:
                 continue
             part.owned.durable = part.offset + part.size
-            if part.conn.protocol >= 2:
-                ack = SessionOutputAckFrame(session_id=part.owned.id, offset=part.owned.durable)
-                acks.setdefault(part.conn, []).append(ack)
-        for conn, frames in acks.items():
-            if self._registry.get(conn.server_id) is conn:
-                with contextlib.suppress(Exception):  # a socket gone meanwhile resyncs anyway
-                    for frame in frames:
-                        await conn.send_text(dump(frame))
+            conn = part.conn
+            if conn.protocol >= 2 and self._registry.get(conn.server_id) is conn:
+                conn.queue_ack(part.owned.id, part.owned.durable)
 
     def _settle(self, parts: Iterable[_Part]) -> None:
         for part in parts:
             part.conn.pending_bytes -= part.size
 
-    async def _close(self, conns: set[DaemonConnection]) -> None:
+    def _close(self, conns: set[DaemonConnection]) -> None:
         for conn in conns:
             conn.retired = True
             # Its accepted ends are no longer what the recording holds: forget them.
             conn.owned.clear()
-            await conn.close(Unavailable("terminal output not stored; reconnect and resend"))
+            conn.close_soon(Unavailable("terminal output not stored; reconnect and resend"))

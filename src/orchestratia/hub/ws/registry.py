@@ -10,6 +10,8 @@ from starlette.websockets import WebSocket
 
 from orchestratia.hub.errors import HubError
 from orchestratia.hub.ws.io import close_for
+from orchestratia.protocol.base import dump
+from orchestratia.protocol.sessions import SessionOutputAckFrame
 
 
 @dataclass(eq=False)
@@ -40,10 +42,35 @@ class DaemonConnection:
     stored: asyncio.Future[None] | None = None
     # Replaced, closing, or a commit of its output failed: nothing more of it is taken in.
     retired: bool = False
+    # Acks waiting for this connection's ack sender, the latest end per session.
+    _acks: dict[str, int] = field(default_factory=dict)
+    _ack_sender: asyncio.Task[None] | None = None
+    _closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def send_text(self, text: str) -> None:
         async with self.send_lock:
             await self.websocket.send_text(text)
+
+    def queue_ack(self, session_id: str, offset: int) -> None:
+        """Ack ``offset`` soon, from a task of this connection's own: the group commit serves
+        every daemon and must never wait on one whose socket does not drain."""
+        self._acks[session_id] = max(offset, self._acks.get(session_id, 0))
+        if self._ack_sender is None or self._ack_sender.done():
+            self._ack_sender = asyncio.create_task(self._send_acks())
+
+    async def _send_acks(self) -> None:
+        with contextlib.suppress(Exception):  # a socket gone meanwhile: the daemon resyncs
+            while self._acks:
+                session_id = next(iter(self._acks))
+                offset = self._acks.pop(session_id)
+                ack = SessionOutputAckFrame(session_id=session_id, offset=offset)
+                await self.send_text(dump(ack))
+
+    def close_soon(self, error: HubError) -> None:
+        """``close`` without waiting for it (a socket that does not drain can hold a close)."""
+        task = asyncio.create_task(self.close(error))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self, error: HubError) -> None:
         """Close the socket over ``error``; one already gone or mid-close counts as closed."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 
 from orchestratia.hub.ws.terminal_relay import SessionRelay
-from orchestratia.hub.ws.viewer_queue import Chunk, Resync, Viewer
+from orchestratia.hub.ws.viewer_queue import FILL_RETRY, FILL_RETRY_MAX, Chunk, Resync, Viewer
 from orchestratia.protocol.base import dump
 from orchestratia.protocol.viewer import (
     OFFSET_HEADER,
@@ -36,9 +36,19 @@ async def _fill(relay: SessionRelay, viewer: Viewer, end: int) -> bool:
     or a snapshot, nothing of it was queued); False if neither holds any of it yet."""
     assert viewer.next_offset is not None
     start, data = await relay.bytes_from(viewer.next_offset, end)
+    if data:
+        viewer.behind_retry = FILL_RETRY
     if data and viewer.next_offset is not None:
         await _send(viewer, pack_output(start, data), start + len(data))
     return bool(data)
+
+
+async def _wait_behind(viewer: Viewer) -> None:
+    # The bytes it lacks can be neither in the ring (the last 2 MiB) nor stored yet: a daemon
+    # connection may have up to 8 MiB taken in and waiting for the group commit. Nothing wakes
+    # the viewer when that commit lands, so it looks again, ever less often while it waits.
+    await viewer.wait(viewer.behind_retry)
+    viewer.behind_retry = min(viewer.behind_retry * 2, FILL_RETRY_MAX)
 
 
 async def _send_chunk(relay: SessionRelay, viewer: Viewer, chunk: Chunk) -> None:
@@ -53,7 +63,7 @@ async def _send_chunk(relay: SessionRelay, viewer: Viewer, chunk: Chunk) -> None
         viewer.queue.appendleft(chunk)
         viewer.queued_bytes += output_size(frame)
         if not await _fill(relay, viewer, offset):
-            await viewer.wait()  # the missing bytes are nowhere yet: retry on new output
+            await _wait_behind(viewer)
         return
     if offset < start:
         frame = pack_output(start, memoryview(frame)[OFFSET_HEADER.size + start - offset :])
@@ -92,8 +102,10 @@ async def pump(relay: SessionRelay, viewer: Viewer) -> None:
     while True:
         if not viewer.queue:
             behind = viewer.next_offset is not None and viewer.next_offset < relay.offered
-            if not behind or not await _fill(relay, viewer, relay.offered):
+            if not behind:
                 await viewer.wait()
+            elif not await _fill(relay, viewer, relay.offered):
+                await _wait_behind(viewer)
             continue
         item = viewer.queue.popleft()
         if isinstance(item, Resync):

@@ -7,6 +7,7 @@ viewer's sender (``terminal_relay.pump``) decides what of it to send from ``next
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from starlette.websockets import WebSocket
 from orchestratia.protocol.viewer import output_size
 
 VIEWER_QUEUE_BYTES = 4 * 1024 * 1024
+# A viewer behind with the bytes it lacks not stored yet looks again after this, doubling.
+FILL_RETRY = 0.02
+FILL_RETRY_MAX = 1.0
 
 
 class Resync:
@@ -37,6 +41,7 @@ class Viewer:
     next_offset: int | None = None
     queue: deque[Chunk | str | Resync] = field(default_factory=deque)
     queued_bytes: int = 0
+    behind_retry: float = FILL_RETRY
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, chunk: Chunk) -> None:
@@ -57,10 +62,12 @@ class Viewer:
         self.queue.append(item)
         self._wake.set()
 
-    async def wait(self) -> None:
-        """Until something is queued after this call."""
+    async def wait(self, timeout: float | None = None) -> None:
+        """Until something is queued after this call, or ``timeout`` seconds pass."""
         self._wake.clear()
-        await self._wake.wait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     def resync(self) -> None:
         """Drop the queued output and send a fresh snapshot next."""
