@@ -20,9 +20,18 @@ from orchestratia.protocol.output_frames import (
     pack_session_output,
     unpack_session_output,
 )
-from tests.integration.helpers import FakeDaemon, audit_rows, recording, start_session
+from tests.integration.helpers import (
+    FakeDaemon,
+    ViewerClient,
+    audit_rows,
+    login_cookie,
+    recording,
+    start_session,
+)
 from tests.integration.hub_setup import register_server
 from tests.integration.running_hub import RunningHub
+from tests.integration.viewer_support import ALICE
+from tests.support import wait_until
 
 BINARY = (BINARY_OUTPUT,)
 
@@ -349,3 +358,31 @@ async def test_a_daemon_whose_socket_does_not_drain_holds_up_no_one_else(
             assert (await _held(hub, stuck_sid))[:2] == (4000, 4000)
             assert stuck.acks.get(stuck_sid, 0) < 4000
         await stuck.wait_acked(stuck_sid, 4000)  # its acks follow once its socket drains
+
+
+@pytest.mark.parametrize("hub_overrides", [{"heartbeat_timeout": 60, "output_batch_seconds": 1.0}])
+async def test_a_viewer_resuming_before_output_is_stored_gets_it_once_it_is(
+    hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
+) -> None:
+    data = bytes(i % 199 for i in range(300_000))
+    cookie = await login_cookie(hub, ALICE)
+    async with FakeDaemon.connect(
+        hub, server["api_key"], protocol=3, capabilities=BINARY
+    ) as daemon:
+        sid = (await start_session(admin, daemon))["id"]
+        conn = hub.state.registry.get(daemon.server_id)
+        assert conn is not None
+        for offset in range(0, len(data), 100_000):
+            await daemon.output_binary(sid, data[offset : offset + 100_000], offset)
+
+        def taken_in() -> bool:
+            owned = conn.owned.get(sid)
+            return owned is not None and owned.accepted == len(data)
+
+        await wait_until(taken_in, 5, "output taken in")
+        assert (await _held(hub, sid))[0] == 0  # waiting for the commit
+        # The viewer's relay starts at what was taken in: the bytes before it are in no ring and
+        # not stored yet, and no more output comes to wake the viewer.
+        async with ViewerClient.open(hub, sid, cookie=cookie, resume=0) as viewer:
+            await viewer.read_to(len(data), timeout=10)
+        assert viewer.segments[-1].data == data
