@@ -244,6 +244,17 @@ def _test_inputs() -> Iterator[tuple[str, bytes]]:
     yield "pem-prose", b"A key starts with -----BEGIN PRIVATE KEY----- and then base64.\r\n"
 
 
+# Unfinished escapes, then skipped ones, then a letter right before a head: the text joins them
+# into a CSI that ends in the letter, so the head counts as at a boundary.
+JOINED_CSI = [
+    b"\x1b[1\x1b[mx" + b"".join(SECRETS[6]) + b" \r\n",
+    b"\x1b[0\x1b(Bz" + b"".join(SECRETS[11]) + b" \r\n",
+    b"\x1b[0/\x1b[mxeyJp_",
+    b"\x1b[7\x1b[task-\x1b[01;31m" + SECRETS[6][1] + b"\x1b(B.\r\n",
+    b"\x1b\x1b[?25\x1b[0mh" + b"".join(SECRETS[5]) + b".\x1b[",
+]
+
+
 def cases() -> Iterator[Case]:
     rng = random.Random(20261207)
     for name, data in _test_inputs():
@@ -280,6 +291,10 @@ def cases() -> Iterator[Case]:
         cut = rng.randrange(len(data))
         prime = data[max(0, cut - rng.choice([0, 40, 600])) : cut]
         yield Case(f"mix{index}/resumed", [data[cut:], FLUSH], prime=prime, **config)  # type: ignore[arg-type]
+    joined_rng = random.Random(7)  # its own, so the cases above keep their cuts
+    for index, data in enumerate(JOINED_CSI):
+        for split, ops in _splits(joined_rng, data, short=True):
+            yield Case(f"joined-csi{index}/{split}", ops)
 
 
 def write_expected() -> None:

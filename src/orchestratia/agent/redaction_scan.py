@@ -163,7 +163,7 @@ class HeadScanner:
         )  # fmt: skip
 
     def places(self, raw: bytes) -> list[int]:
-        """Raw offsets where a head may start (or the guard before one, up to 2 bytes before)."""
+        """Raw offsets where a head may start (or the guard before one: 1 or 2 text bytes)."""
         found: list[int] = []
         if self._search is not None:
             start = self._search(_UNANCHORED, raw, 0, len(raw))[0][0]
@@ -177,7 +177,7 @@ class HeadScanner:
     ) -> list[tuple[int, int]]:
         """Every ``(start, rule index)`` where a head may start in ``text``, sorted. ``places``
         from ``places()`` on the raw bytes; ``text_at`` maps a raw offset to the text."""
-        # A head starts 0 to 2 bytes after its place (its guard), so 0 to 2 text bytes after.
+        # A head starts after its place's guard: 0 to 2 text bytes after it.
         starts = sorted({start + guard for start in map(text_at, places) for guard in (0, 1, 2)})
         found: list[tuple[int, int]] = []
         for start in starts:
@@ -192,13 +192,15 @@ class HeadScanner:
         return sorted(found)
 
 
-# Before a head of boundary rules: the start, a byte that is no letter or digit, or two that
-# may end an escape sequence (a final byte after '[', a parameter or an intermediate byte):
-# necessary for ``_View.at_boundary``, skipped escapes or not. It keeps ``task-…`` out.
-_GUARD = rb"(?:^|[^0-9A-Za-z]|[\x20-\x3f\[][\x30-\x7e])"
 # Escape sequences the text may leave out between two characters of a token: ``_SEQ`` of
 # ``redaction_view`` in RE2 syntax (no possessive quantifiers, which only save time there).
 _ESCAPES = rb"(?:\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]|[\x20-\x2f]+[\x30-\x7e]))*"
+# Before a head of boundary rules: the start, a byte that is no letter or digit, or two text
+# bytes that may end an escape sequence (a final byte after '[', a parameter or an intermediate
+# byte), skipped escapes allowed between them: necessary for ``View.at_boundary``, which also
+# sees a CSI where the text joins an unfinished one to a letter over skipped escapes
+# (``\x1b[1`` ``\x1b[m`` ``x``). It keeps ``task-…`` out.
+_GUARD = rb"(?:^|[^0-9A-Za-z]|[\x20-\x3f\[]" + _ESCAPES + rb"[\x30-\x7e])"
 
 
 def _spread(literal: bytes) -> bytes:
