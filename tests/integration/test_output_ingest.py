@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -34,6 +35,11 @@ from tests.integration.viewer_support import ALICE
 from tests.support import wait_until
 
 BINARY = (BINARY_OUTPUT,)
+
+
+def binary_daemon(hub: RunningHub, api_key: str) -> AbstractAsyncContextManager[FakeDaemon]:
+    """A daemon that negotiated binary output frames, as ours does."""
+    return FakeDaemon.connect(hub, api_key, protocol=3, capabilities=BINARY)
 
 
 @pytest.fixture
@@ -75,9 +81,7 @@ def _commits(hub: RunningHub) -> float:
 async def test_binary_output_is_stored_and_acked_byte_identically(
     hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
 ) -> None:
-    async with FakeDaemon.connect(
-        hub, server["api_key"], protocol=3, capabilities=BINARY
-    ) as daemon:
+    async with binary_daemon(hub, server["api_key"]) as daemon:
         assert daemon.protocol == 3
         sid = (await start_session(admin, daemon))["id"]
         # Every byte value, and frames that end inside a UTF-8 character: nothing is decoded.
@@ -114,9 +118,7 @@ MALFORMED: list[tuple[str, bytes, str]] = [
 async def test_malformed_binary_frames_get_bad_frame_and_socket_survives(
     hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
 ) -> None:
-    async with FakeDaemon.connect(
-        hub, server["api_key"], protocol=3, capabilities=BINARY
-    ) as daemon:
+    async with binary_daemon(hub, server["api_key"]) as daemon:
         sid = (await start_session(admin, daemon))["id"]
         for name, message, says in MALFORMED:
             with pytest.raises(OutputFrameError) as parsed:
@@ -175,9 +177,7 @@ async def test_output_for_another_servers_session_is_refused(
     async with FakeDaemon.connect(hub, server["api_key"]) as owner:
         sid = (await start_session(admin, owner))["id"]
         await owner.stream(sid, b"mine")
-        async with FakeDaemon.connect(
-            hub, other["api_key"], protocol=3, capabilities=BINARY
-        ) as intruder:
+        async with binary_daemon(hub, other["api_key"]) as intruder:
             await intruder.output_binary(sid, b"theirs", 4)
             await intruder.output(sid, b"theirs", 4)
             for _ in range(2):
@@ -195,9 +195,7 @@ async def test_many_small_frames_make_few_commits_and_acks_trail_the_database(
 ) -> None:
     frames, size = 2000, 64
     data = bytes(i % 251 for i in range(frames * size))
-    async with FakeDaemon.connect(
-        hub, server["api_key"], protocol=3, capabilities=BINARY
-    ) as daemon:
+    async with binary_daemon(hub, server["api_key"]) as daemon:
         sid = (await start_session(admin, daemon))["id"]
         commits_before = _commits(hub)
         checked: list[int] = []
@@ -232,9 +230,7 @@ async def test_many_small_frames_make_few_commits_and_acks_trail_the_database(
 async def test_gap_and_close_are_recorded_after_the_output_before_them(
     hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
 ) -> None:
-    async with FakeDaemon.connect(
-        hub, server["api_key"], protocol=3, capabilities=BINARY
-    ) as daemon:
+    async with binary_daemon(hub, server["api_key"]) as daemon:
         sid = (await start_session(admin, daemon))["id"]
         await daemon.output_binary(sid, b"before the gap ", 0)
         asked = time.monotonic()
@@ -309,9 +305,7 @@ async def _refuse_output(hub: RunningHub, refuse: bool) -> None:
 async def test_a_failed_commit_acks_nothing_and_the_daemon_resyncs(
     hub: RunningHub, admin: httpx.AsyncClient, server: dict[str, Any]
 ) -> None:
-    async with FakeDaemon.connect(
-        hub, server["api_key"], protocol=3, capabilities=BINARY
-    ) as daemon:
+    async with binary_daemon(hub, server["api_key"]) as daemon:
         sid = (await start_session(admin, daemon))["id"]
         await daemon.output_binary(sid, b"stored ", 0)
         await daemon.wait_acked(sid, 7)
@@ -341,8 +335,8 @@ async def test_a_daemon_whose_socket_does_not_drain_holds_up_no_one_else(
 ) -> None:
     other = await register_server(admin, project_id, machine_id="machine-2")
     async with (
-        FakeDaemon.connect(hub, server["api_key"], protocol=3, capabilities=BINARY) as stuck,
-        FakeDaemon.connect(hub, other["api_key"], protocol=3, capabilities=BINARY) as fine,
+        binary_daemon(hub, server["api_key"]) as stuck,
+        binary_daemon(hub, other["api_key"]) as fine,
     ):
         stuck_sid = (await start_session(admin, stuck))["id"]
         fine_sid = (await start_session(admin, fine, name="other"))["id"]
@@ -366,9 +360,7 @@ async def test_a_viewer_resuming_before_output_is_stored_gets_it_once_it_is(
 ) -> None:
     data = bytes(i % 199 for i in range(300_000))
     cookie = await login_cookie(hub, ALICE)
-    async with FakeDaemon.connect(
-        hub, server["api_key"], protocol=3, capabilities=BINARY
-    ) as daemon:
+    async with binary_daemon(hub, server["api_key"]) as daemon:
         sid = (await start_session(admin, daemon))["id"]
         conn = hub.state.registry.get(daemon.server_id)
         assert conn is not None
