@@ -40,6 +40,8 @@ COMMANDS = [
     "ls\nrm -rf /",
     "bash -lc 'rm -rf /'",
     "$'rm' -rf /",
+    "'r''m' -rf / > /dev/null",
+    "ls 'a''b'",
     "cat <<EOF\n$(rm -rf /)\nEOF",
     "if true; then rm -rf /; fi",
     "{ ls; rm -rf /; }",

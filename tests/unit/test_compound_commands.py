@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from orchestratia.protocol.approvals import ApprovalRule, RuleSet
+from orchestratia.rules import shell_commands
 from orchestratia.rules.matching import RuleMatcher
-from orchestratia.rules.shell_commands import split_command
+from orchestratia.rules.shell_commands import QUOTING, split_command
 
 RULES: list[dict[str, Any]] = [
     {"id": "ls", "action": "allow", "param_pattern": "ls*"},
@@ -253,3 +254,39 @@ def test_prefix_commands_meet_regex_rules_anchored_or_not() -> None:
     ]:
         verdict = blanket.decide("claude", "Bash", {"command": command}, None, None)
         assert verdict.rule_id == rule_id, (command, verdict)
+
+
+BROAD = matcher(
+    [
+        {"id": "all", "action": "allow", "param_pattern": "*"},
+        {"id": "no-rm", "action": "deny", "param_pattern": "rm -rf*"},
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "plain"),
+    [
+        ("'r''m' -rf /", True),
+        ("ls && \"r\"'m' -rf /", True),
+        ("'r''m' -rf / > /dev/null", False),
+        ("'r''m' -rf / 2>&1", False),
+        ("nice -n 5 'r'\"m\" '-'rf /", True),
+    ],
+)
+def test_adjacent_quotes_do_not_hide_a_denied_command_from_a_broad_allow(
+    command: str, plain: bool
+) -> None:
+    """bashlex keeps quotes next to quotes in a word (``'r''m'`` reads ``r''m``); the texts
+    rules see are unquoted as bash does on both paths, so the deny still outranks ``*``."""
+    assert (shell_commands._plain_commands(command) is not None) == plain
+    verdict = BROAD.decide("claude", "Bash", {"command": command}, None, None)
+    assert (verdict.action, verdict.rule_id) == ("deny", "no-rm"), verdict.reason
+
+
+def test_words_unquoted_otherwise_by_shlex_than_by_bash_are_asked_about() -> None:
+    for command in ('ls "\\$HOME"', 'ls "a\\`b"', "ls ${X// /_}"):
+        assert split_command(command).refusal == QUOTING, command
+        verdict = BROAD.decide("claude", "Bash", {"command": command}, None, None)
+        assert verdict.action == "ask", command
+    assert split_command('l\\\ns "a\\\\\nb"').deny_texts[-1] == "ls a\\\nb"  # as bash reads it

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typer.testing import CliRunner
 
 from orchestratia.agent.approvals.cached_rules import build_matcher, decide_with, read_cache
 from orchestratia.agent.approvals.permission_spool import SPOOL_FILE
+from orchestratia.cli import hook_entry
 from orchestratia.cli.agent import app
 from orchestratia.cli.pre_tool_use import run
 from tests.unit.hook_corpus import (
@@ -212,3 +215,80 @@ def test_a_working_directory_of_its_own_is_not_needed(
     finally:
         os.chmod(gone, 0o700)
     assert code == 0 and json.loads(stdout)["decision"] in ("allow", "ask")
+
+
+def package_copy(tmp_path: Path) -> Path:
+    """A copy of this package to break in place, as a half-finished upgrade would; its root
+    stands for the site-packages directory the hook is installed in."""
+    root = tmp_path / "site-packages"
+    source = Path(hook_entry.__file__).parents[1]
+    shutil.copytree(source, root / "orchestratia", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def run_copy(root: Path, agent: str, data: bytes, env: dict[str, str]) -> tuple[str, str, int]:
+    entry = root / "orchestratia" / "cli" / "hook_entry.py"
+    done = subprocess.run([sys.executable, "-I", "-S", str(entry), "pre-tool-use", "--agent",
+                           agent], input=data, env=env, capture_output=True, timeout=60,
+                          check=False)  # fmt: skip
+    return done.stdout.decode(), done.stderr.decode(), done.returncode
+
+
+def denied(agent: str, stdout: str) -> bool:
+    reply = json.loads(stdout)
+    if agent == "gemini":
+        return bool(reply["decision"] == "deny")
+    return bool(reply["hookSpecificOutput"]["permissionDecision"] == "deny")
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_a_hook_that_cannot_import_blocks_the_call(
+    agent: str, policy: Path, tmp_path: Path
+) -> None:
+    """Exit 1 would be a non-blocking error (the call runs): a failed import is a deny, exit 2."""
+    root = package_copy(tmp_path)
+    (root / "orchestratia" / "agent" / "approvals" / "decision_socket.py").write_text(
+        "from orchestratia.agent.approvals.removed_in_this_release import ask_daemon\n"
+    )
+    data = tool_call(agent, "Bash", {"command": "git status"})
+    stdout, stderr, code = run_copy(root, agent, data, bare_env(policy))
+    assert code == 2 and denied(agent, stdout), (stdout, stderr)
+    assert "refused a tool call" in stderr and "removed_in_this_release" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_failure_after_the_decision_blocks_the_call(policy: Path, tmp_path: Path) -> None:
+    """A spool that raises something other than OSError, after a deny rule decided (daemon
+    down, so the cache decides): still a deny, never the exit 1 that lets the call run."""
+    root = package_copy(tmp_path)
+    spool = root / "orchestratia" / "agent" / "approvals" / "permission_spool.py"
+    spool.write_text(spool.read_text() + "\n\ndef append_entry(*args, **kwargs):\n"
+                     "    raise TypeError('entry field of an unknown type')\n")  # fmt: skip
+    data = tool_call("claude", "Bash", {"command": "ls; rm -rf x"})
+    stdout, stderr, code = run_copy(root, "claude", data, bare_env(policy))
+    assert code == 2 and denied("claude", stdout), (stdout, stderr)
+    assert "TypeError: entry field of an unknown type" in stderr
+
+
+def test_without_even_the_reply_formats_exit_2_alone_blocks(policy: Path, tmp_path: Path) -> None:
+    root = package_copy(tmp_path)
+    (root / "orchestratia" / "agent" / "approvals" / "hook_formats.py").write_text("1/0\n")
+    data = tool_call("codex", "Bash", {"command": "git status"})
+    stdout, stderr, code = run_copy(root, "codex", data, bare_env(policy))
+    assert (stdout, code) == ("", 2), stderr
+    assert "refused a tool call" in stderr and "ZeroDivisionError" in stderr
+
+
+def test_modules_installed_beside_the_package_do_not_shadow_the_standard_library(
+    policy: Path, tmp_path: Path
+) -> None:
+    """The package root comes after the standard library on ``sys.path``: a ``select.py`` or
+    ``fcntl.py`` in site-packages (which the fast path imports) never runs."""
+    root = package_copy(tmp_path)
+    marker = tmp_path / "pwned"
+    for module in ("select.py", "fcntl.py", "typing.py"):
+        (root / module).write_text(f"open({str(marker)!r}, 'w').close()\n")
+    data = tool_call("claude", "Bash", {"command": "ls; rm -rf /"})
+    stdout, stderr, code = run_copy(root, "claude", data, bare_env(policy))
+    assert code == 0 and denied("claude", stdout), (stdout, stderr)
+    assert not marker.exists()

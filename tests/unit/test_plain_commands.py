@@ -1,6 +1,8 @@
 """The plain-command tokenizer (``shell_commands._plain_commands``) gives exactly what the bashlex
-walk gives, on every string of the shell-rule tests, the hook corpus and thousands of generated
-commands; where it is not sure it steps aside, and then bashlex decides as before."""
+walk gives (parts, refusal, and the texts for rules, unquoted as bash does on both paths:
+``'a''b'`` is ``ab``, though bashlex's own word is ``a''b``), on every string of the shell-rule
+tests, the hook corpus and thousands of generated commands; where it is not sure it steps aside,
+and then bashlex decides as before."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ TOKENS = [
     "&&", "||", "|", ";", "\n", "&", ">", ">>", "2>&1", "<", "$(x)", "`y`", "if", "then", "fi",
     "{", "}", "(", ")", "#", "~", "!", "[", "]", "\t", "  ", "a\\ b", "é", "done", "in", "time",
     "sudo", "echo", "grep", "-E", "'^x|y$'", '"a|b"', "'a&&b'", "%", "@x", "a,b", "+1", "^",
+    "'a''b'", "'r''m'", '"a"\'b\'c', "x''y", "''\"\"", "'-'rf",
 ]  # fmt: skip
 
 

@@ -47,6 +47,7 @@ from orchestratia.agent.approvals.hook_formats import (
     render_decision,
 )
 from orchestratia.agent.approvals.permission_spool import append_entry, new_entry
+from orchestratia.cli.hook_entry import hook_agent
 
 TYPE_CHECKING = False  # not typing's: see light_json
 if TYPE_CHECKING:
@@ -262,16 +263,9 @@ def emit(reply: HookReply) -> None:
 def fast_main(args: list[str]) -> int | None:
     """``cli.console``'s way in, without typer; None for arguments only the full CLI knows
     (``--help``, the hub connection options), which then handles them."""
-    agent = "claude"
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg == "--agent" and rest:
-            agent = rest.pop(0)
-        elif arg.startswith("--agent="):
-            agent = arg.split("=", 1)[1]
-        else:
-            return None
+    agent = hook_agent(args)
+    if agent is None:
+        return None
     reply = run(agent)
     emit(reply)
     return reply.exit_code

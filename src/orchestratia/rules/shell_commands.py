@@ -13,7 +13,9 @@ What the matcher gets (``ShellCommand``):
   ``LD_PRELOAD=x.so ls`` is not ``ls``). An allow needs every part allowed.
 - ``deny_texts``: what rules are tried on as commands, a superset: the whole command, every
   part as written, from its command word on and as its unquoted words, and the simple commands
-  inside command and process substitutions.
+  inside command and process substitutions. Unquoted is bash's quote removal, expansions left
+  as written, done by us on each word's text (``_bash_unquote``) and not taken from bashlex,
+  whose words keep quotes next to quotes (``'r''m'`` reads ``r''m``, which ``rm -rf*`` misses).
 - ``suffix_texts``: what deny and ask rules are tried on as well: every later suffix of a part
   that starts at a word, as written and unquoted (so ``FOO=1 r'm' -rf /``, ``sudo rm -rf /`` and
   ``nice -n 5 rm -rf /`` all meet ``rm -rf*``; an argument such as ``echo rm -rf`` does too,
@@ -21,8 +23,9 @@ What the matcher gets (``ShellCommand``):
 - ``refusal``: why no allow rule may cover the command even if every part is allowed: a command
   or process substitution (whose output becomes more command text), output redirected to a file
   (``> f``; ``2>&1`` and ``> /dev/null`` are harmless), a background job (``&``), a command
-  name built from a variable (``ls$X``), or text the parser cannot read with certainty. Such a
-  command is ``ask`` unless a deny rule matches.
+  name built from a variable (``ls$X``), a word we cannot unquote as bash would for certain
+  (a backslash before ``$`` or a backtick, an expansion holding a space), or text the parser
+  cannot read with certainty. Such a command is ``ask`` unless a deny rule matches.
 
 Text we do not trust the parser on is refused before parsing: ANSI-C and locale quoting
 (``$'…'``, ``$"…"``, which bashlex reads differently from bash), commands over
@@ -38,9 +41,11 @@ megabyte of text stays cheap; past that budget a piece is tried as written only.
 Importing bashlex builds its parser tables (85-100 ms, about a second on a busy machine), which
 a hook deciding without the daemon cannot afford on every call. So the common case is read by
 ``_plain_commands``, a tokenizer for words of plain characters and quotes joined by ``;``,
-``&&``, ``||``, ``|`` and newlines that gives exactly what the bashlex walk gives (a test holds
-the two to it on a large corpus); anything else (``$``, backticks, ``\\``, redirections, ``&``,
-parentheses, braces, reserved words, assignments, comments, empty commands, …) goes to bashlex.
+``&&``, ``||``, ``|`` and newlines that gives exactly what the bashlex walk gives: the same
+parts and refusals, and the same unquoted texts, since both remove quotes as bash does (a test
+holds the two to it on a large corpus, adjacent quotes included); anything else (``$``,
+backticks, ``\\``, redirections, ``&``, parentheses, braces, reserved words, assignments,
+comments, empty commands, …) goes to bashlex.
 The daemon imports bashlex when it starts (``load_parser``), so its first such call waits on
 nothing.
 """
@@ -67,6 +72,7 @@ SUBSTITUTION = "it runs a command substitution"
 FILE_REDIRECT = "it redirects output into a file"
 BACKGROUND = "it starts a background job"
 VARIABLE_COMMAND = "a command name comes from a variable"
+QUOTING = "a word's quoting cannot be read with certainty"
 _CRUDE_SPLIT = re.compile(r"\$\(|[;&|\n(){}`<>]")
 # What _plain_commands reads itself: characters that mean nothing to bash outside quotes (no
 # glob class "[", no "~", "!", "#", "{", "$", "\\"), quotes holding none of those bash still
@@ -80,6 +86,11 @@ _RESERVED = frozenset((
     "done", "in", "function", "time", "coproc", "{", "}", "!", "[[", "]]",
 ))  # fmt: skip
 _ASSIGNMENT_START = re.compile(r"[A-Za-z_]")
+# Where shlex's quote removal differs from bash's: a backslash before "$" or "`" (bash drops it
+# inside double quotes, shlex keeps it). A backslash before a newline, a line continuation bash
+# removes outside single quotes, is removed before shlex reads the word.
+_UNSURE_ESCAPE = re.compile(r"\\[$`]")
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
 
 def load_parser() -> ModuleType:
@@ -295,8 +306,21 @@ class _Walk:
     def _command(self, node: Any, *, nested: bool) -> None:
         start, end = node.pos
         nodes = [p for p in node.parts if getattr(p, "kind", None) == "word"]
-        words = [_Word(w.pos[0], w.pos[1], w.word) for w in nodes]
+        words = [_Word(w.pos[0], w.pos[1], self._unquoted(w)) for w in nodes]
         self.simple_command(start, end, words, nested=nested)
+
+    def _unquoted(self, node: Any) -> str:
+        """A word node's text with bash's quote removal, as ``_plain_commands`` does it.
+
+        bashlex's ``word`` keeps quotes next to quotes (``'r''m'`` is ``r''m``, which
+        ``rm -rf*`` would miss); shlex removes them as bash does, expansions left as written.
+        Where the two could differ, the word stays bashlex's and the command is refused."""
+        unquoted = _bash_unquote(self.text[node.pos[0] : node.pos[1]])
+        if unquoted is not None:
+            return unquoted
+        self.refuse(QUOTING)
+        word: str = node.word
+        return word
 
     def simple_command(self, start: int, end: int, words: list[_Word], *, nested: bool) -> None:
         """One simple command spanning ``text[start:end]`` whose words are ``words``
@@ -316,6 +340,22 @@ class _Walk:
         for word in words[1:]:  # a prefix command (sudo, env X=1, nice -n 5, exec …) hides none
             self.suffix_texts.append(self.text[word.start : end].strip())
         self.suffix_texts += _suffixes([w.word for w in words])
+
+
+def _bash_unquote(raw: str) -> str | None:
+    """One word's text after bash's quote removal (expansions left as written); None where
+    shlex might read it otherwise than bash."""
+    if "\\\n" in raw:
+        if "'" in raw:
+            return None  # inside single quotes the continuation is literal text
+        raw = _ESCAPED.sub(lambda m: "" if m.group(1) == "\n" else m.group(0), raw)
+    if _UNSURE_ESCAPE.search(raw):
+        return None
+    try:
+        found = shlex.split(raw)
+    except ValueError:
+        return None
+    return found[0] if len(found) == 1 else None
 
 
 def _children(node: Any) -> Iterator[Any]:
