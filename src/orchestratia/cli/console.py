@@ -14,9 +14,15 @@ import sys
 def main() -> None:
     args = sys.argv[1:]
     if args[:2] == ["hook", "pre-tool-use"]:
-        from orchestratia.cli.pre_tool_use import fast_main
+        # What hooks installed by earlier versions run: it fails closed as the new entry does.
+        from orchestratia.cli import hook_entry
 
-        code = fast_main(args[2:])
+        try:
+            from orchestratia.cli.pre_tool_use import fast_main
+
+            code = fast_main(args[2:])
+        except Exception as exc:
+            sys.exit(hook_entry.refuse(args[1:], exc))
         if code is not None:
             sys.exit(code)
     from orchestratia.cli.main import main as full_main
