@@ -31,7 +31,7 @@ async def approval_rules(
     db: SessionDep,
     x_orchestratia_protocol: Annotated[int | None, Header(ge=1, le=1_000)] = None,
 ) -> RuleSet | list[PublicApprovalRule]:
-    """Our daemon (it sends ``X-Orchestratia-Protocol: 2``, or announced protocol 2 on its
+    """Our daemon (it sends ``X-Orchestratia-Protocol: 2`` or later, or announced protocol 2+ on its
     socket, or calls with a session token) gets the ``RuleSet``; the public agent the list its
     hook walks (``protocol.public_rules``)."""
     if caller.server is None:
