@@ -58,6 +58,13 @@ class DaemonConnection:
         if self._ack_sender is None or self._ack_sender.done():
             self._ack_sender = asyncio.create_task(self._send_acks())
 
+    async def acks_sent(self) -> None:
+        """Until the acks queued so far are sent. Called by this connection's own task before it
+        answers another frame, so its replies keep the order of the frames they answer."""
+        sender = self._ack_sender
+        if sender is not None and not sender.done():
+            await asyncio.shield(sender)
+
     async def _send_acks(self) -> None:
         with contextlib.suppress(Exception):  # a socket gone meanwhile: the daemon resyncs
             while self._acks:

@@ -137,6 +137,7 @@ async def handle_frame(conn: DaemonConnection, hub: HubState, raw: str) -> None:
         # Output before this frame (a close, a gap, a snapshot...) is stored before it is
         # handled; when that failed the socket is closing and the daemon resyncs.
         raise ChannelClosed
+    await conn.acks_sent()  # and acked before anything answers this frame
     if isinstance(frame, HelloFrame | HeartbeatFrame | PingFrame):
         await _server_frame(conn, hub, frame)
     elif isinstance(frame, SessionScreenFrame | SessionModeFrame):
