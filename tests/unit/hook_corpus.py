@@ -181,21 +181,28 @@ def decision_socket(
 
 
 SHELLS = "^(Bash|run_shell_command)$"
-RULES: list[dict[str, Any]] = [
-    {"id": "no-rm", "name": "no rm -rf", "tool_pattern": SHELLS, "pattern_syntax": "regex",
-     "param_pattern": r"\brm\s+-(rf|fr)\b", "action": "deny"},
-    {"id": "git-status", "name": "git status", "tool_pattern": SHELLS, "pattern_syntax": "regex",
-     "param_pattern": "^git status( |$)", "action": "allow"},
-    {"id": "ls", "name": "ls", "tool_pattern": SHELLS, "pattern_syntax": "regex",
-     "param_pattern": "^ls( |$)", "action": "allow"},
-    {"id": "wc", "name": "wc, grep", "tool_pattern": SHELLS, "pattern_syntax": "regex",
-     "param_pattern": "^(wc|grep) ", "action": "allow"},
+NO_RM: dict[str, Any] = {
+    "id": "no-rm", "name": "no rm -rf", "tool_pattern": SHELLS, "pattern_syntax": "regex",
+    "param_pattern": r"\brm\s+-(rf|fr)\b", "action": "deny",
+}  # fmt: skip
+# Rules on files and fetches, the same in every rule set of the hook tests.
+FILE_RULES: list[dict[str, Any]] = [
     {"id": "edit-src", "name": "edit src", "tool_pattern": "Edit",
      "param_pattern": "/srv/app/src/*", "action": "allow", "agent_filter": "claude"},
     {"id": "read-app", "name": "read app", "tool_pattern": "read_file",
      "param_pattern": "/srv/app/*", "action": "allow", "scope": "project", "scope_id": "proj-1"},
     {"id": "fetch", "name": "fetching needs a person", "tool_pattern": "WebFetch|web_fetch",
      "pattern_syntax": "regex", "action": "ask"},
+]  # fmt: skip
+RULES: list[dict[str, Any]] = [
+    NO_RM,
+    {"id": "git-status", "name": "git status", "tool_pattern": SHELLS, "pattern_syntax": "regex",
+     "param_pattern": "^git status( |$)", "action": "allow"},
+    {"id": "ls", "name": "ls", "tool_pattern": SHELLS, "pattern_syntax": "regex",
+     "param_pattern": "^ls( |$)", "action": "allow"},
+    {"id": "wc", "name": "wc, grep", "tool_pattern": SHELLS, "pattern_syntax": "regex",
+     "param_pattern": "^(wc|grep) ", "action": "allow"},
+    *FILE_RULES,
 ]  # fmt: skip
 
 

@@ -20,24 +20,17 @@ from orchestratia.agent.approvals.permission_spool import SPOOL_FILE
 from orchestratia.cli.pre_tool_use import run
 from tests.support import free_port, wait_sync
 from tests.unit.approval_stub import ApprovalStub
-from tests.unit.hook_corpus import decision_socket, write_rules
+from tests.unit.hook_corpus import FILE_RULES, NO_RM, SHELLS, decision_socket, write_rules
 
 SAMPLES = Path(__file__).parent / "hook_samples" / "pretooluse"
 ENTRY = "from orchestratia.cli.console import main; main()"
-SHELLS = "^(Bash|run_shell_command)$"
 RULES: list[dict[str, Any]] = [
-    {"id": "no-rm", "name": "no rm -rf", "tool_pattern": SHELLS, "pattern_syntax": "regex",
-     "param_pattern": r"\brm\s+-(rf|fr)\b", "action": "deny"},
+    NO_RM,
     {"id": "no-subst", "name": "no command substitution", "tool_pattern": SHELLS,
      "pattern_syntax": "regex", "param_pattern": r"\$\(|`", "action": "deny"},
     {"id": "git-status", "name": "git status", "tool_pattern": "Bash",
      "param_pattern": "git status*", "action": "allow"},
-    {"id": "edit-src", "name": "edit src", "tool_pattern": "Edit",
-     "param_pattern": "/srv/app/src/*", "action": "allow", "agent_filter": "claude"},
-    {"id": "read-app", "name": "read app", "tool_pattern": "read_file",
-     "param_pattern": "/srv/app/*", "action": "allow", "scope": "project", "scope_id": "proj-1"},
-    {"id": "fetch", "name": "fetching needs a person", "tool_pattern": "WebFetch|web_fetch",
-     "pattern_syntax": "regex", "action": "ask"},
+    *FILE_RULES,
 ]  # fmt: skip
 
 
