@@ -170,3 +170,27 @@ async def test_a_grid_joining_a_followed_project_sees_quiet_sessions_at_once(
             async with grid_socket as grid:
                 await grid.send(grid_hello)
                 await _until(grid, _screen(sid, "printed-before-the-grid"), seen)
+
+
+@pytest.mark.parametrize(
+    "hub_overrides",
+    [{"heartbeat_timeout": 60, "grid_tick_seconds": 0.05, "output_batch_seconds": 1.0}],
+)
+async def test_output_not_yet_stored_still_reaches_a_new_tile(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    """The first output of a session the grid has not drawn yet reaches the tile even while its
+    group commit is still pending (the tile is seeded from the recording, which lags)."""
+    server = await register_server(admin, project_id)
+    seen: list[dict[str, Any]] = []
+    async with FakeDaemon.connect(hub, server["api_key"]) as daemon:
+        sid = (await start_session(admin, daemon))["id"]
+        grid_socket, grid_hello = await _subscribe(hub, project_id, screens=True)
+        async with grid_socket as grid:
+            await grid.send(grid_hello)
+            await _until(grid, lambda f: f["type"] == "subscribed", seen)
+            await daemon.output(sid, b"before-the-commit\r\n", 0)
+            await _until(grid, _screen(sid, "before-the-commit"), seen)
+            await daemon.output(sid, b"and-after\r\n", len(b"before-the-commit\r\n"))
+            frame = await _until(grid, _screen(sid, "and-after"), seen)
+            assert frame["lines"] == ["before-the-commit", "and-after"], frame

@@ -82,7 +82,7 @@ async def output(
         relay = hub.relays.get(owned.id)
         if relay is not None:
             relay.publish(start, fresh)
-        hub.grid.output(owned.project_id, owned.id, fresh)
+        hub.grid.output(owned.project_id, owned.id, start, fresh)
         hub.output_meter.add(owned.project_id, len(fresh))  # the overview's sparkline
         hub.metrics.output_relayed(len(fresh))
         owned.accepted = start + len(fresh)

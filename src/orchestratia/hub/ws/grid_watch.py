@@ -95,6 +95,9 @@ class _Project:
     published: dict[str, ActivityState] = field(default_factory=dict)
     minis: dict[str, Miniature] = field(default_factory=dict)
     drawn: set[str] = field(default_factory=set)  # minis with output to draw
+    # Output of sessions not drawn yet, by the offset of its first byte: the recording a tile
+    # is seeded from holds only what the last group commit stored.
+    early: dict[str, tuple[int, bytearray]] = field(default_factory=dict)
 
 
 class GridWatch:
@@ -134,6 +137,7 @@ class GridWatch:
             if not watched.grids:
                 watched.minis.clear()
                 watched.drawn.clear()
+                watched.early.clear()
             if not watched.dashboards:
                 self._bus.unsubscribe(project_id, watched.feed)
                 del self._projects[project_id]
@@ -155,8 +159,9 @@ class GridWatch:
 
     # --- the relay path -------------------------------------------------------------------
 
-    def output(self, project_id: str, session_id: str, data: bytes) -> None:
-        """A session printed ``data`` (called for every output frame: memory only)."""
+    def output(self, project_id: str, session_id: str, offset: int, data: bytes) -> None:
+        """A session printed ``data`` at ``offset`` (called for every output frame: memory
+        only)."""
         self.clock.printed(session_id)
         watched = self._projects.get(project_id)
         if watched is None or not watched.grids:
@@ -164,6 +169,12 @@ class GridWatch:
         mini = watched.minis.get(session_id)
         if mini is None:
             watched.stale = True  # a session this grid has not drawn yet: seed it
+            start, early = watched.early.setdefault(session_id, (offset, bytearray()))
+            early += data
+            if len(early) > 2 * MINI_BYTES:
+                cut = len(early) - MINI_BYTES
+                del early[:cut]
+                watched.early[session_id] = (start + cut, early)
             return
         mini.add(data)
         watched.drawn.add(session_id)
@@ -222,14 +233,27 @@ class GridWatch:
                 if s.status not in LIVE_SESSION:
                     self.clock.forget(s.id)
                 if watched.grids and s.status in LIVE_SESSION and s.id not in watched.minis:
-                    watched.minis[s.id] = await self._seed(db, s)
+                    watched.minis[s.id] = await self._seed(db, s, watched)
                     watched.drawn.add(s.id)
+            # Early output of sessions that are gone or not this project's any more.
+            for sid in set(watched.early) - set(watched.minis):
+                if watched.statuses.get(sid) not in LIVE_SESSION:
+                    del watched.early[sid]
 
-    async def _seed(self, db: AsyncSession, s: TerminalSession) -> Miniature:
-        """A miniature of ``s`` from the recording's last lines."""
+    async def _seed(self, db: AsyncSession, s: TerminalSession, watched: _Project) -> Miniature:
+        """A miniature of ``s`` from the recording's last lines, then the output that arrived
+        since and is not stored yet."""
         mini = Miniature.sized(s.cols, s.rows)
         start = max(0, s.output_offset - MINI_BYTES)
-        _, tail = await recording.read(db, s.id, start, MINI_BYTES)
+        first, tail = await recording.read(db, s.id, start, MINI_BYTES)
         mini.add(tail)
         mini.cut = start > 0
+        # No await from here on: output arriving meanwhile goes to the miniature itself.
+        stored_end = first + len(tail)
+        early_start, early = watched.early.pop(s.id, (stored_end, bytearray()))
+        if early_start > stored_end:
+            # The early output lost its start: what is stored would not join it; begin at a line.
+            mini.pending.clear()
+            mini.cut = True
+        mini.add(bytes(early[max(0, stored_end - early_start) :]))
         return mini
