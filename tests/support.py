@@ -21,6 +21,9 @@ POSTGRES_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Set to a Redis URL, every hub a test starts runs as a replica on it (the suite's Redis mode).
+REDIS_MODE = "ORCHESTRATIA_TEST_REDIS_URL"
+
 
 class _Polling:
     """The deadline and the last value seen of one wait: both faces below stop and report alike."""

@@ -3,6 +3,7 @@ the admin who logs in to that hub."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import ssl
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port, wait_sync
+from tests.support import REDIS_MODE, free_port, wait_sync
 
 PASSWORD = "e2e-password-123"
 ADMIN = "admin@e2e.example"
@@ -199,6 +200,12 @@ def base_env(data_dir: Path) -> dict[str, str]:
         }
     )
     env.pop("ORCHESTRATIA_DATABASE_URL", None)
+    redis_url = os.environ.get(REDIS_MODE)
+    if redis_url:
+        # The suite's Redis mode: the hubs of one test (one tmp dir) form one cluster.
+        test_dir = str(data_dir.resolve().parent).encode()
+        env["ORCHESTRATIA_REDIS_URL"] = redis_url
+        env["ORCHESTRATIA_REDIS_PREFIX"] = "e" + hashlib.sha256(test_dir).hexdigest()[:16]
     return env
 
 

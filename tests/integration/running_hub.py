@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ import uvicorn
 from orchestratia.hub.app import create_app
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
-from tests.support import wait_until
+from tests.support import REDIS_MODE, wait_until
 
 
 @dataclass
@@ -76,6 +78,17 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> HubSet
         "restart_grace": 0,
         "heartbeat_timeout": 3,
         "liveness_sweep_interval": 0.2,
+        **redis_mode(database_url),
     }
     values.update(overrides)
     return HubSettings(**values)
+
+
+def redis_mode(database_url: str) -> dict[str, str]:
+    """With ``ORCHESTRATIA_TEST_REDIS_URL`` set, every hub runs as a replica on that Redis (the
+    suite's Redis mode); hubs on one database form one cluster, so they share a prefix."""
+    url = os.environ.get(REDIS_MODE)
+    if not url:
+        return {}
+    prefix = "t" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return {"redis_url": url, "redis_prefix": prefix}

@@ -16,6 +16,7 @@ from orchestratia.hub.db.task_models import Delivery
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.services.outbox import Outbox
+from orchestratia.hub.ws import daemon_routing
 from orchestratia.hub.ws.registry import ConnectionRegistry, DaemonConnection
 from orchestratia.protocol.dashboard_events import InboxUpdate
 from orchestratia.protocol.revocations import LoginsRevoked, Revocation
@@ -70,6 +71,9 @@ class Rig:
         registry.add(DaemonConnection(SERVER, PROJECT, socket, protocol=2))
         self.metrics = HubMetrics()
         self.hub: Any = SimpleNamespace(bus=self.bus, registry=registry, metrics=self.metrics)
+        # What replicas tell one another (a key revoked: hang up) is carried out by the
+        # handler the hub installs at start-up.
+        self.bus.on_message(lambda message: daemon_routing.handle(self.hub, message))
 
     def transitions_counted(self) -> float:
         labels = {"from_status": "running", "to_status": "done"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +47,7 @@ from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.api import telegram as telegram_api
 from orchestratia.hub.api import webhooks as webhooks_api
+from orchestratia.hub.chores import every
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
@@ -78,7 +79,7 @@ from orchestratia.hub.web import (
     usage_pages,
     webhook_pages,
 )
-from orchestratia.hub.ws import rule_push
+from orchestratia.hub.ws import replicas, rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -86,21 +87,6 @@ from orchestratia.rules import shell_commands
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
-
-
-async def _every(
-    interval: float, stop: asyncio.Event, tick: Callable[[], Awaitable[None]], what: str
-) -> None:
-    """Run ``tick`` every ``interval`` s until ``stop``; a failing tick is logged, not fatal."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return
-        try:
-            await tick()
-        except Exception:
-            log.exception("%s failed; retrying next tick", what)
 
 
 async def _prune_login_state(hub: HubState) -> None:
@@ -178,8 +164,9 @@ def create_app(settings: HubSettings) -> FastAPI:
         hub.output_writer.start()
         stop = asyncio.Event()
         chores = [
+            *await replicas.join(hub, stop),
             asyncio.create_task(
-                _every(
+                every(
                     settings.liveness_sweep_interval,
                     stop,
                     lambda: fleet.sweep_liveness(hub),
@@ -187,10 +174,10 @@ def create_app(settings: HubSettings) -> FastAPI:
                 )
             ),
             asyncio.create_task(
-                _every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
+                every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
             ),
             asyncio.create_task(
-                _every(
+                every(
                     3600,
                     stop,
                     lambda: _prune_login_state(hub),
@@ -198,7 +185,7 @@ def create_app(settings: HubSettings) -> FastAPI:
                 )
             ),
             asyncio.create_task(
-                _every(
+                every(
                     settings.approval_rules_sync_interval,
                     stop,
                     lambda: rule_push.sync(hub),
@@ -206,7 +193,7 @@ def create_app(settings: HubSettings) -> FastAPI:
                 )
             ),
             asyncio.create_task(
-                _every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
+                every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
             ),
             *integrations.chores(hub, stop),
             # The rule tester parses unusual shell commands with bashlex: pay its import (up to
@@ -222,6 +209,7 @@ def create_app(settings: HubSettings) -> FastAPI:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*chores), 5)
             await hub.output_writer.stop()  # what daemons sent is stored (and acked) first
+            await hub.bus.close()
             await engine.dispose()
 
     app = FastAPI(title="Orchestratia hub", version=__version__, lifespan=lifespan)

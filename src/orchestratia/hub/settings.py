@@ -45,6 +45,8 @@ class HubSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8765
     redis_url: str | None = None
+    # Names the cluster on a shared Redis: replicas of one hub share it, other hubs don't.
+    redis_prefix: str = Field(default="orc", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     heartbeat_interval: float = 15.0
     heartbeat_timeout: float = 45.0

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import uuid
+from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orchestratia.hub.bus import Bus, LocalBus
+from orchestratia.hub.bus import Bus, LocalBus, new_replica_id
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.sealing import Keyring
@@ -28,6 +28,7 @@ from orchestratia.hub.ws.registry import ConnectionRegistry
 from orchestratia.hub.ws.rule_push import RuleVersionsTold
 from orchestratia.hub.ws.socket_guards import SocketGuards
 from orchestratia.hub.ws.terminal_relay import RelayRegistry
+from orchestratia.protocol.cluster import ApprovalDecided
 
 
 @dataclass
@@ -38,7 +39,8 @@ class HubState:
     secret_key: bytes
     throttle: LoginThrottle
     keyring: Keyring
-    bus: Bus = field(default_factory=LocalBus)
+    # Set from ``settings.redis_url`` when not given: Redis between replicas, or this process.
+    bus: Bus = field(default=None)  # type: ignore[assignment]
     registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
     relays: RelayRegistry = field(default_factory=RelayRegistry)
     scrollbacks: PendingReplies = field(default_factory=PendingReplies)
@@ -56,9 +58,7 @@ class HubState:
     stops: set[asyncio.Task[object]] = field(default_factory=set)
     # Names this process in leases on shared rows (webhook attempts, Telegram polling), so
     # replicas on one database never do the same piece of work twice.
-    replica_id: str = field(
-        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    )
+    replica_id: str = field(default_factory=new_replica_id)
     # Set after a commit that recorded integration events: the dispatcher runs at once
     # instead of at its next poll.
     integrations_due: asyncio.Event = field(default_factory=asyncio.Event)
@@ -68,7 +68,15 @@ class HubState:
     # Set after a change to an SSH tunnel, so the tunnel keeper looks now.
     tunnels_due: asyncio.Event = field(default_factory=asyncio.Event)
 
+    # Work started from synchronous code (an after-commit hook) that must not be collected.
+    background: set[asyncio.Future[None]] = field(default_factory=set)
+    # Output bytes per project since the last count told the other replicas (the overview).
+    output_counted: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+
     def __post_init__(self) -> None:
+        if self.bus is None:
+            self.bus = _bus_for(self.settings, self.replica_id)
+        self.approval_waiters.tell_others = self._tell_approval_decided
         self.grid = GridWatch(
             self.bus,
             self.sessionmaker,
@@ -85,6 +93,23 @@ class HubState:
         self.bus.subscribe_revocations(self.guards.apply)
         wake_on_commit(self.sessionmaker, self.integrations_due)
 
+    def _tell_approval_decided(self, approval_id: str) -> None:
+        message = ApprovalDecided(origin=self.replica_id, approval_id=approval_id)
+        self.spawn(self.bus.broadcast(message))
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     def in_restart_grace(self, now: datetime) -> bool:
         """Right after start-up daemons are still reconnecting; don't call them offline yet."""
         return now < self.booted_at + timedelta(seconds=self.settings.restart_grace)
+
+
+def _bus_for(settings: HubSettings, replica_id: str) -> Bus:
+    if settings.redis_url is None:
+        return LocalBus(replica_id)
+    from orchestratia.hub.redis_bus import RedisBus  # only a clustered hub needs redis loaded
+
+    return RedisBus(settings.redis_url, settings.redis_prefix, replica_id)

@@ -176,6 +176,7 @@ async def sweep_liveness(hub: HubState) -> None:
     now = utcnow()
     if hub.in_restart_grace(now):
         return
+    connected = await hub.bus.connected_ids()  # on any replica
 
     async def work(db: AsyncSession, outbox: Outbox) -> None:
         outbox.servers = await servers.sweep_stale(
@@ -183,13 +184,13 @@ async def sweep_liveness(hub: HubState) -> None:
             now,
             timedelta(seconds=hub.settings.heartbeat_timeout),
             timedelta(seconds=hub.settings.legacy_heartbeat_timeout),
-            hub.registry.connected_ids(),
+            connected,
         )
         outbox.sessions = await sessions.lose_abandoned(
             db,
             now,
             now - timedelta(seconds=hub.settings.session_lost_timeout),
-            hub.registry.connected_ids(),
+            connected,
         )
 
     await run_detached(hub, work)

@@ -15,7 +15,7 @@ from orchestratia.hub.services.fleet import sessions
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import assignment_pause
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws.session_links import send_to_daemon
+from orchestratia.hub.ws.daemon_routing import send_to_daemon
 from orchestratia.protocol.frames import HelloFrame
 from orchestratia.protocol.rest import SessionCreate
 from orchestratia.protocol.revocations import ShareLinkRevoked
@@ -40,7 +40,7 @@ async def start(
 ) -> TerminalSession:
     """Create the session and ask its daemon to start it; a daemon gone meanwhile leaves it
     exited."""
-    if hub.registry.get(body.server_id) is None:
+    if await hub.bus.holder(body.server_id) is None:
         # Checked again below after access control; this early exit avoids minting a token.
         await sessions.get_server_for(db, principal, body.server_id)
         raise Conflict("server is not connected; start its daemon first")

@@ -26,7 +26,7 @@ from orchestratia.hub.services.access.plans import LIVE_SESSION
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import assignment_pause as pauses
 from orchestratia.hub.state import HubState
-from orchestratia.hub.ws.session_links import send_to_daemon
+from orchestratia.hub.ws.daemon_routing import send_to_daemon
 from orchestratia.protocol.sessions import SessionInputFrame, SessionKillFrame
 from orchestratia.protocol.stop_all import AssignmentPause, ResumeResult, StopAllResult
 

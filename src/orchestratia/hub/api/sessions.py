@@ -16,7 +16,7 @@ from orchestratia.hub.api.servers import PublicUrlDep
 from orchestratia.hub.errors import Conflict
 from orchestratia.hub.services.access import share_links
 from orchestratia.hub.services.fleet import recording, sessions
-from orchestratia.hub.ws.session_links import send_to_daemon
+from orchestratia.hub.ws.daemon_routing import send_to_daemon
 from orchestratia.protocol.numbers import OFFSET_MAX
 from orchestratia.protocol.rest import (
     SessionCreate,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from orchestratia.hub.actions import sessions as session_actions
 from orchestratia.hub.services.fleet import recording, sessions
 from orchestratia.hub.state import HubState
+from orchestratia.hub.ws import daemon_routing
 from orchestratia.hub.ws.registry import DaemonConnection, OwnedSession
 from orchestratia.protocol.base import b64decode, dump
 from orchestratia.protocol.frames import ErrorFrame, HelloFrame
@@ -47,15 +48,13 @@ async def handle(conn: DaemonConnection, hub: HubState, frame: SessionFrame) -> 
         ack = SessionRecoveredAckFrame(tmux_name=frame.tmux_name, session_id=session_id)
         await conn.send_text(dump(ack))
     elif isinstance(frame, ScrollbackCapturedFrame):
-        hub.scrollbacks.resolve(conn.server_id, frame)
+        await daemon_routing.daemon_replied(hub, conn.server_id, frame)
     elif isinstance(frame, SessionOutputFrame):
         data = b64decode(frame.data)
         await output(conn, hub, frame.session_id, frame.offset, data, frame.redactions)
     elif isinstance(frame, SessionSnapshotFrame):
-        owned = await _owned(conn, hub, frame.session_id)
-        relay = hub.relays.get(frame.session_id) if owned is not None else None
-        if relay is not None:
-            relay.resolve_snapshot(frame)
+        if await _owned(conn, hub, frame.session_id) is not None:
+            await daemon_routing.daemon_replied(hub, conn.server_id, frame)
     elif not await session_actions.reported(hub, conn.server_id, frame):
         await _unknown_session(conn, frame.session_id)
 
@@ -82,8 +81,10 @@ async def output(
         relay = hub.relays.get(owned.id)
         if relay is not None:
             relay.publish(start, fresh)
+        hub.bus.publish_output(owned.project_id, owned.id, start, fresh)  # other replicas
         hub.grid.output(owned.project_id, owned.id, start, fresh)
         hub.output_meter.add(owned.project_id, len(fresh))  # the overview's sparkline
+        hub.output_counted[owned.project_id] += len(fresh)
         hub.metrics.output_relayed(len(fresh))
         owned.accepted = start + len(fresh)
     if fresh or count:

@@ -26,10 +26,11 @@ import pyte
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestratia.hub.bus import Bus, Feed
+from orchestratia.hub.bus import Bus, Feed, Following
 from orchestratia.hub.db.models import TerminalSession
 from orchestratia.hub.services.access.plans import LIVE_SESSION
 from orchestratia.hub.services.fleet import activity, recording
+from orchestratia.protocol.cluster import OutputMessage
 from orchestratia.protocol.dashboard_events import (
     ActivityState,
     DashboardEvent,
@@ -98,6 +99,7 @@ class _Project:
     # Output of sessions not drawn yet, by the offset of its first byte: the recording a tile
     # is seeded from holds only what the last group commit stored.
     early: dict[str, tuple[int, bytearray]] = field(default_factory=dict)
+    following: Following | None = None  # output of sessions held by other replicas
 
 
 class GridWatch:
@@ -123,6 +125,10 @@ class GridWatch:
         watched = self._projects.get(project_id)
         if watched is None:
             watched = self._projects[project_id] = _Project(self._bus.subscribe(project_id))
+            if self._bus.shared:
+                # Sessions held by other replicas print there: follow their output too.
+                watched.following = Following(project_id, None, self._remote_output)
+                self._bus.follow_output(watched.following)
         watched.dashboards += 1
         watched.grids += screens
         if screens:
@@ -140,6 +146,8 @@ class GridWatch:
                 watched.early.clear()
             if not watched.dashboards:
                 self._bus.unsubscribe(project_id, watched.feed)
+                if watched.following is not None:
+                    self._bus.unfollow_output(watched.following)
                 del self._projects[project_id]
 
     def current(self, project_id: str) -> list[DashboardEvent]:
@@ -178,6 +186,9 @@ class GridWatch:
             return
         mini.add(data)
         watched.drawn.add(session_id)
+
+    def _remote_output(self, project_id: str, session_id: str, output: OutputMessage) -> None:
+        self.output(project_id, session_id, output.offset, bytes(output.data))
 
     # --- the tick -------------------------------------------------------------------------
 

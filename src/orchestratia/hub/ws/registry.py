@@ -44,6 +44,8 @@ class DaemonConnection:
     retired: bool = False
     # Acks waiting for this connection's ack sender, the latest end per session.
     _acks: dict[str, int] = field(default_factory=dict)
+    # The last frame other replicas asked us to send it (``daemon_routing``), kept in order.
+    forwarded: asyncio.Future[None] | None = None
     _ack_sender: asyncio.Task[None] | None = None
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
 

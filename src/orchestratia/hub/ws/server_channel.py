@@ -26,6 +26,7 @@ from orchestratia.hub.ws.io import (
 )
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol import PROTOCOL_VERSION
+from orchestratia.protocol.cluster import DaemonClaimed
 from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.deliveries import DeliveryAckFrame
 from orchestratia.protocol.frames import (
@@ -98,6 +99,10 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
         await previous.close(Conflict("replaced by a newer connection"))
         # What the old socket took in is stored before the new one reads the recording's ends.
         await hub.output_writer.flush(previous)
+    # Another replica may hold an older socket of this daemon's (a half-open link, a balancer
+    # that moved it): it retires that one without calling the server disconnected.
+    await hub.bus.claim(server.id, protocol)
+    await hub.bus.broadcast(DaemonClaimed(origin=hub.bus.replica_id, server_id=server.id))
     # Announced only now: a dashboard acting on the online server needs it registered here.
     await fleet.announce(hub, updated)
     await conn.send_text(
@@ -209,7 +214,7 @@ async def server_channel(ws: WebSocket) -> None:
             conn.retired = True
             # Stored before the server shows disconnected: what the hub holds is final then.
             await hub.output_writer.flush(conn)
-            if hub.registry.remove(conn):
+            if hub.registry.remove(conn) and await hub.bus.release(conn.server_id):
                 await fleet.disconnected(hub, conn.server_id)
         if ws.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):

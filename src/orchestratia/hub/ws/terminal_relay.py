@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from orchestratia.hub.bus import Following
 from orchestratia.hub.services.fleet import screen_render
 from orchestratia.hub.ws.viewer_queue import Viewer
 from orchestratia.protocol.base import b64encode, dump
@@ -86,6 +87,11 @@ class SessionRelay:
         self._fanned = end_offset  # output from here on is in the ring, not yet offered
         self._fanned_at = 0.0
         self._flush_timer: asyncio.TimerHandle | None = None
+        # Set where other replicas exist: the bus subscription feeding this relay when its
+        # daemon is elsewhere, and how a driver change is told to the other replicas.
+        self.following: Following | None = None
+        self.on_driver: Callable[[str | None], None] | None = None
+        self._driver_told: str | None = None
 
     @property
     def end(self) -> int:
@@ -105,6 +111,13 @@ class SessionRelay:
         Output is framed once and that one bytes object goes to every viewer's queue: the
         per-viewer cost is a queue append and, when its socket is free, one send.
         """
+        if offset < self.end:
+            # Output we already have (followed over the bus as well as relayed here, or resent
+            # after a reconnect): the same offsets always carry the same bytes, keep what's new.
+            skip = self.end - offset
+            if skip >= len(data):
+                return
+            offset, data = self.end, data[skip:]
         if offset != self.end:
             self.flush()  # what is pending goes out before the jump
             self.ring.clear()
@@ -208,7 +221,20 @@ class SessionRelay:
     def is_driver(self, viewer: Viewer) -> bool:
         return self.driver == viewer.id and not viewer.read_only
 
+    def set_driver_elsewhere(self, driver: str | None) -> None:
+        """Another replica says who drives now: a viewer there (none of ours drives any more)
+        or nobody."""
+        if driver == self.driver or (driver is not None and driver in self.viewers):
+            return
+        if driver is None and self.driver in self.viewers:
+            return  # ours took control meanwhile
+        self.driver = self._driver_told = driver
+        self._announce()
+
     def _announce(self) -> None:
+        if self.on_driver is not None and self.driver != self._driver_told:
+            self._driver_told = self.driver
+            self.on_driver(self.driver)
         count = dump(ViewersFrame(count=len(self.viewers)))
         for v in self.viewers.values():
             v.send_json(
@@ -306,6 +332,18 @@ class RelayRegistry:
         if relay is None:
             relay = self._relays[session_id] = factory()
         return relay
+
+    def drop(self, session_id: str) -> None:
+        self._relays.pop(session_id, None)
+
+    def following(self) -> list[SessionRelay]:
+        """Relays fed over the bus (their daemon is on another replica)."""
+        return [r for r in self._relays.values() if r.following is not None]
+
+    def driver_changed(self, session_id: str, driver: str | None) -> None:
+        relay = self._relays.get(session_id)
+        if relay is not None:
+            relay.set_driver_elsewhere(driver)
 
     def viewer_count(self) -> int:
         """Browser terminals attached to this replica, over all sessions."""

@@ -14,9 +14,10 @@ from orchestratia.hub.errors import HubError, Unauthorized
 from orchestratia.hub.services.access import auth, projects, share_links
 from orchestratia.hub.services.fleet import sessions
 from orchestratia.hub.state import HubState
+from orchestratia.hub.ws.daemon_routing import send_to_daemon
 from orchestratia.hub.ws.dashboard_channel import SESSION_COOKIE, origin_allowed
 from orchestratia.hub.ws.io import ChannelClosed, close_for, describe, receive_text
-from orchestratia.hub.ws.session_links import relay_for, send_to_daemon
+from orchestratia.hub.ws.session_links import relay_for, release_relay
 from orchestratia.hub.ws.socket_guards import Grant, SocketGuard
 from orchestratia.hub.ws.terminal_relay import SessionRelay
 from orchestratia.hub.ws.viewer_pump import run_viewer
@@ -158,4 +159,4 @@ async def _serve(ws: WebSocket, hub: HubState, guard: SocketGuard, session_id: s
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-        hub.relays.discard_if_idle(session.id)
+        release_relay(hub, session.id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, Literal, cast
 
@@ -47,10 +47,13 @@ NOT_FOUND = "tool approval not found"
 
 
 class ApprovalWaiters:
-    """Long-polls of this process waiting on tool approvals, woken by ``notify``."""
+    """Long-polls of this process waiting on tool approvals, woken by ``notify`` (a decision
+    made here, told to the other replicas through ``tell_others``) or ``wake`` (one made
+    anywhere)."""
 
     def __init__(self) -> None:
         self._events: dict[str, set[asyncio.Event]] = {}
+        self.tell_others: Callable[[str], None] | None = None
 
     @contextlib.contextmanager
     def watch(self, approval_id: str) -> Iterator[asyncio.Event]:
@@ -66,6 +69,11 @@ class ApprovalWaiters:
                     del self._events[approval_id]
 
     def notify(self, approval_id: str) -> None:
+        self.wake(approval_id)
+        if self.tell_others is not None:
+            self.tell_others(approval_id)
+
+    def wake(self, approval_id: str) -> None:
         for wake in self._events.get(approval_id, ()):
             wake.set()
 

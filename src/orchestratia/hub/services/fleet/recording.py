@@ -116,6 +116,13 @@ async def read(db: AsyncSession, session_id: str, offset: int, limit: int) -> tu
     return begin, bytes(out[:limit])
 
 
+async def stored_end(db: AsyncSession, session_id: str) -> int | None:
+    """Where the session's stored output ends (None: no such session)."""
+    return await db.scalar(
+        select(TerminalSession.output_offset).where(TerminalSession.id == session_id)
+    )
+
+
 async def prune(db: AsyncSession, older_than: datetime) -> int:
     """Drop chunks past the retention horizon; returns how many went."""
     result = await db.execute(delete(OutputChunk).where(OutputChunk.created_at < older_than))

@@ -1,0 +1,44 @@
+"""Joining the other hub replicas at start-up: this replica's bus handler, and the chores only a
+replica among others has (telling its output counts, repairing followed output)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from orchestratia.hub.chores import every
+from orchestratia.hub.state import HubState
+from orchestratia.hub.ws import daemon_routing, session_links
+from orchestratia.protocol.cluster import ClusterMessage, OutputCounted
+
+COUNT_INTERVAL = 1.0
+# How often a relay following a session held elsewhere checks the recording for output the bus
+# lost (Redis restarted, or output published before this replica subscribed).
+REPAIR_INTERVAL = 2.0
+
+
+async def join(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    async def handle(message: ClusterMessage) -> None:
+        await daemon_routing.handle(hub, message)
+
+    async def repair() -> None:
+        await session_links.repair_followed(hub)
+
+    hub.bus.on_message(handle)
+    hub.bus.on_resync(repair)
+    await hub.bus.start()
+    if not hub.bus.shared:
+        return []
+    return [
+        asyncio.create_task(
+            every(COUNT_INTERVAL, stop, lambda: _tell_counts(hub), "output counts")
+        ),
+        asyncio.create_task(every(REPAIR_INTERVAL, stop, repair, "followed output repair")),
+    ]
+
+
+async def _tell_counts(hub: HubState) -> None:
+    if not hub.output_counted:
+        return
+    counts = dict(hub.output_counted)
+    hub.output_counted.clear()
+    await hub.bus.broadcast(OutputCounted(origin=hub.bus.replica_id, bytes_by_project=counts))
