@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := src/orchestratia/hub/web/static/vendor/htmx.min.js
 
-.PHONY: run test install assets test-deps lint typecheck pytest screenshots clean
+.PHONY: run test install assets test-deps lint typecheck pytest pytest-redis screenshots clean
 
 # `make run PORT=9000 HOST=0.0.0.0`. Taken from the command line only: a PORT or HOST the shell
 # exports for something else must not move the hub. Otherwise `up` reads ORCHESTRATIA_PORT and
@@ -15,7 +15,7 @@ from_cli = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 run: install
 	$(BIN)/orchestratia up $(call from_cli,PORT,--port) $(call from_cli,HOST,--host)
 
-test: install test-deps lint typecheck pytest
+test: install test-deps lint typecheck pytest pytest-redis
 
 install: $(STAMP) $(VENDOR)
 
@@ -47,6 +47,19 @@ PYTEST_WORKERS ?= 2
 
 pytest:
 	$(BIN)/pytest tests -n $(PYTEST_WORKERS) --durations=15
+
+# The same tests again with every hub a replica on Redis (ORCHESTRATIA_REDIS_URL set): the live
+# paths a bus between replicas carries (terminals, grid, dashboards, revocations, deliveries,
+# inbox and approvals, daemon links), a representative subset to keep CI's time in bounds.
+REDIS_MODE_TESTS := $(addprefix tests/integration/test_,viewer_channel.py session_recording.py \
+	output_ingest.py sessions_grid.py dashboard_ws.py socket_revocation.py inbox.py \
+	tool_approvals.py agent_deliveries.py tasks_lifecycle.py stop_all.py server_ws.py \
+	public_agent_frames.py isolation.py) \
+	tests/e2e/test_sessions_browser.py tests/e2e/test_fleet.py
+
+pytest-redis:
+	ORCHESTRATIA_TEST_REDIS_URL=redis://127.0.0.1:6379/0 \
+		$(BIN)/pytest $(REDIS_MODE_TESTS) -n $(PYTEST_WORKERS)
 
 # Every dashboard page of a freshly seeded hub, desktop and phone size, into screenshots/
 # (the list of pages: PAGES in tests/e2e/screenshots.py).

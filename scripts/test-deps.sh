@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs beyond Python packages is present: tmux, Debian's chromium,
-# OpenSSH's server (the SSH tunnel tests start sshd of their own), systemd's tools, and a running
-# PostgreSQL.
+# OpenSSH's server (the SSH tunnel tests start sshd of their own), systemd's tools, Redis, and a
+# running PostgreSQL.
 # Installs with apt when missing (root, or passwordless sudo).
 set -euo pipefail
 
@@ -14,6 +14,8 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 # `systemd-analyze verify` checks the unit `agent install-service` writes (systemd need not run).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The replica tests run hubs on Redis (the machine's on 6379, and servers of their own to kill).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
@@ -28,4 +30,10 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
   fi
+fi
+
+# Redis on 127.0.0.1:6379 for the suite's replica and Redis-mode tests: started if not answering.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "starting redis-server on 127.0.0.1:6379"
+  redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no --daemonize yes >/dev/null
 fi

@@ -59,6 +59,18 @@ if held and string.sub(held, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then
 end
 return 0
 """
+# Re-assert the daemons a replica holds (after Redis lost them, say) without overwriting a newer
+# claim by another replica that this one has not heard of yet.
+_REASSERT = """
+local mine = ARGV[1] .. '|'
+for i = 2, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if not held or string.sub(held, 1, string.len(mine)) == mine then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 0
+"""
 
 
 class RedisBus(LocalBus):
@@ -79,6 +91,7 @@ class RedisBus(LocalBus):
         self._alive_at = float("-inf")
         self._tasks: list[asyncio.Task[None]] = []
         self._release = self._redis.register_script(_RELEASE)
+        self._reassert = self._redis.register_script(_REASSERT)
         self.dropped = 0  # messages not published (queue full or Redis away)
 
     # --- life -----------------------------------------------------------------------------
@@ -349,10 +362,12 @@ class RedisBus(LocalBus):
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(self._ch("replicas"), {self.replica_id: time.time() + LEASE_SECONDS})
         pipe.zremrangebyscore(self._ch("replicas"), "-inf", time.time() - LEASE_SECONDS)
-        if self._held:
-            mapping = {sid: f"{self.replica_id}|{p}" for sid, p in self._held.items()}
-            pipe.hset(self._ch("daemons"), mapping=mapping)  # type: ignore[arg-type]
         await pipe.execute()
+        if self._held:
+            args: list[str] = [self.replica_id]
+            for server_id, protocol in self._held.items():
+                args += [server_id, f"{self.replica_id}|{protocol}"]
+            await self._reassert(keys=[self._ch("daemons")], args=args)
 
     async def _keep_lease(self) -> None:
         while True:

@@ -44,7 +44,8 @@ class HubSettings(BaseSettings):
     tls_keyfile: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8765
-    redis_url: str | None = None
+    # May carry a password (redis://:secret@host, rediss:// for TLS): kept out of reprs and logs.
+    redis_url: SecretStr | None = None
     # Names the cluster on a shared Redis: replicas of one hub share it, other hubs don't.
     redis_prefix: str = Field(default="orc", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 

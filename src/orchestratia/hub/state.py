@@ -112,4 +112,4 @@ def _bus_for(settings: HubSettings, replica_id: str) -> Bus:
         return LocalBus(replica_id)
     from orchestratia.hub.redis_bus import RedisBus  # only a clustered hub needs redis loaded
 
-    return RedisBus(settings.redis_url, settings.redis_prefix, replica_id)
+    return RedisBus(settings.redis_url.get_secret_value(), settings.redis_prefix, replica_id)
