@@ -12,8 +12,9 @@ import pytest
 import redis.asyncio as redis
 
 from orchestratia.hub.bus import Holder
+from orchestratia.hub.bus_envelope import bus_key
 from orchestratia.hub.redis_bus import RedisBus
-from orchestratia.protocol.cluster import ApprovalDecided, ClusterMessage
+from orchestratia.protocol.cluster import ApprovalDecided, ClusterMessage, DaemonText
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -21,7 +22,8 @@ URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture
 async def pair() -> AsyncIterator[tuple[RedisBus, RedisBus, str]]:
     prefix = f"u{uuid.uuid4().hex[:12]}"
-    a, b = RedisBus(URL, prefix, "replica-a"), RedisBus(URL, prefix, "replica-b")
+    key = bus_key(b"directory-test-secret")
+    a, b = RedisBus(URL, prefix, key, "replica-a"), RedisBus(URL, prefix, key, "replica-b")
     await a.start()
     await b.start()
     try:
@@ -86,3 +88,53 @@ async def test_messages_reach_every_replica_and_one_replica(
             break
         await asyncio.sleep(0.02)
     assert heard == {"a": [everyone], "b": [everyone, only_b]}  # A heard its own once
+
+
+async def test_what_an_attacker_on_redis_sees_and_sends_is_nothing(
+    pair: tuple[RedisBus, RedisBus, str],
+) -> None:
+    """Anyone who reaches Redis (an unauthenticated one on loopback) reads only sealed bytes, and
+    a message they forge, alter or replay is dropped: no keystroke reaches a daemon."""
+    a, b, prefix = pair
+    heard: list[ClusterMessage] = []
+
+    async def on_b(m: ClusterMessage) -> None:
+        heard.append(m)
+
+    b.on_message(on_b)
+    spy = redis.from_url(URL).pubsub()
+    await spy.psubscribe(f"{prefix}:*")
+    a.publish_output("proj-1", "sess-1", 0, b"the-secret-output AKIAIOSFODNN7EXAMPLE")
+    typed = DaemonText(origin="replica-a", server_id="srv-9", text='{"type":"session_input"}')
+    await a.send_to("replica-b", typed)
+    captured: list[tuple[str, bytes]] = []
+    for _ in range(200):
+        got = await spy.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if got is not None:
+            captured.append((got["channel"].decode(), got["data"]))
+        if len(captured) == 2 and heard:
+            break
+    assert heard == [typed]
+    assert all(
+        b"the-secret-output" not in data and b"session_input" not in data for _, data in captured
+    )
+
+    client = redis.from_url(URL)
+    to_b = f"{prefix}:to:replica-b"
+    sealed = next(data for channel, data in captured if channel == to_b)
+    forged = typed.model_copy(update={"text": '{"type":"session_input","data":"cm0gLXJmIC8="}'})
+    attempts = [
+        forged.model_dump_json().encode(),  # plain JSON, as if Redis were trusted
+        sealed[:-1] + bytes([sealed[-1] ^ 1]),  # altered in flight
+        sealed,  # replayed as captured
+    ]
+    for attempt in attempts:
+        await client.publish(to_b, attempt)
+    await client.publish(f"{prefix}:all", sealed)  # moved to another channel
+    for _ in range(100):
+        if b.rejected >= 4:
+            break
+        await asyncio.sleep(0.02)
+    assert b.rejected == 4 and heard == [typed]
+    await spy.aclose()
+    await client.aclose()

@@ -63,7 +63,6 @@ class Following:
 
 class Bus(Protocol):
     replica_id: str
-    token: bytes  # this replica in output messages (fixed size)
     shared: bool  # other replicas may exist
 
     async def start(self) -> None:
@@ -141,7 +140,6 @@ class LocalBus:
 
     def __init__(self, replica_id: str | None = None) -> None:
         self.replica_id = replica_id or new_replica_id()
-        self.token = uuid.uuid4().bytes[:8]
         self._feeds: dict[str, set[Feed]] = defaultdict(set)
         self._handlers: list[RevocationHandler] = []
         self._on_message: MessageHandler | None = None

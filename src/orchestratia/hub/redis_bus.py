@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +36,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from orchestratia.hub.bus import LEASE_SECONDS, Following, Holder, LocalBus
+from orchestratia.hub.bus_envelope import Envelope
 from orchestratia.protocol.cluster import (
     ClusterMessage,
     OutputMessageError,
@@ -48,7 +50,9 @@ from orchestratia.protocol.revocations import Revocation
 
 log = logging.getLogger(__name__)
 
-PUBLISH_QUEUE_LIMIT = 50_000
+# What may wait to be published while Redis is slow or away; past it messages are dropped (and
+# repaired as any lost message is), never the hub's memory.
+PUBLISH_QUEUE_BYTES = 64 * 1024 * 1024
 PUBLISH_BATCH = 512
 ALIVE_CACHE_SECONDS = 1.0
 _RELEASE = """
@@ -78,12 +82,16 @@ class RedisBus(LocalBus):
 
     shared = True
 
-    def __init__(self, url: str, prefix: str, replica_id: str | None = None) -> None:
+    def __init__(self, url: str, prefix: str, key: bytes, replica_id: str | None = None) -> None:
         super().__init__(replica_id)
+        self.token = uuid.uuid4().bytes[:8]  # this process on the bus (a restart is another)
+        self._envelope = Envelope(key, self.token)
+        self.rejected = 0  # messages that did not open: forged, altered, stale or replayed
         self._redis = redis.from_url(url, health_check_interval=10)
         self._pubsub = self._redis.pubsub()
         self._p = prefix
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(PUBLISH_QUEUE_LIMIT)
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._queued_bytes = 0
         self._sessions: dict[str, set[Following]] = defaultdict(set)
         self._projects: dict[str, set[Following]] = defaultdict(set)
         self._resync: list[Callable[[], Awaitable[None]]] = []
@@ -124,17 +132,19 @@ class RedisBus(LocalBus):
         return ":".join((self._p, *parts))
 
     def _queue(self, channel: str, payload: bytes) -> None:
-        try:
-            self._outbox.put_nowait((channel, payload))
-        except asyncio.QueueFull:
+        if self._queued_bytes + len(payload) > PUBLISH_QUEUE_BYTES:
             self.dropped += 1  # Redis is away or slow: followers repair, dashboards re-fetch
+            return
+        sealed = self._envelope.seal(channel, payload)
+        self._queued_bytes += len(sealed)
+        self._outbox.put_nowait((channel, sealed))
 
     # --- publishing -------------------------------------------------------------------------
 
     async def publish(self, project_id: str, event: DashboardEvent) -> None:
         message = wire(event)
         self.deliver_event(project_id, message)
-        payload = {"o": self.replica_id, "p": project_id, "e": message}
+        payload = {"p": project_id, "e": message}
         self._queue(self._ch("ev"), json.dumps(payload).encode())
 
     async def publish_revocation(self, event: Revocation) -> None:
@@ -160,7 +170,7 @@ class RedisBus(LocalBus):
         self, project_id: str, session_id: str, offset: int, data: bytes | memoryview
     ) -> None:
         channel = self._ch("out", project_id, session_id)
-        self._queue(channel, pack_output_message(self.token, offset, data))
+        self._queue(channel, pack_output_message(offset, data))
 
     async def _write(self) -> None:
         """Publish what is queued, in order, many commands per round trip."""
@@ -168,6 +178,7 @@ class RedisBus(LocalBus):
             batch = [await self._outbox.get()]
             while len(batch) < PUBLISH_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
+            self._queued_bytes -= sum(len(payload) for _, payload in batch)
             pipe = self._redis.pipeline(transaction=False)
             for channel, payload in batch:
                 pipe.publish(channel, payload)
@@ -275,19 +286,23 @@ class RedisBus(LocalBus):
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"].decode()
-        data: bytes = message["data"]
+        sealed: bytes = message["data"]
+        if self._envelope.sender(sealed) == self.token:
+            return  # our own broadcast: handled here when it was sent
+        data = self._envelope.open(channel, sealed)
+        if data is None:
+            self.rejected += 1
+            log.warning("bus: a message on %s did not open (forged, stale or replayed)", channel)
+            return
         kind = channel[len(self._p) + 1 :].split(":", 1)[0]
         try:
             if kind == "out":
                 self._deliver_output(channel, data)
             elif kind == "ev":
                 event = json.loads(data)
-                if event["o"] != self.replica_id:
-                    self.deliver_event(event["p"], event["e"])
+                self.deliver_event(event["p"], event["e"])
             else:
-                parsed = cluster_message_adapter.validate_json(data)
-                if parsed.origin != self.replica_id or kind == "to":
-                    await self._handle_here(parsed)
+                await self._handle_here(cluster_message_adapter.validate_json(data))
         except Exception:
             # A malformed message (another version, a stray publisher) must not stop the bus.
             log.exception("bus: dropped a message on %s", channel)
@@ -299,8 +314,6 @@ class RedisBus(LocalBus):
         except OutputMessageError as exc:
             log.warning("bus: bad output message on %s (%s)", channel, exc)
             return
-        if output.origin == self.token:
-            return  # ours: relayed here already
         for following in list(self._sessions.get(session_id, ())):
             following.handler(project_id, session_id, output)
         for following in list(self._projects.get(project_id, ())):

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestratia.hub.bus import Bus, LocalBus, new_replica_id
+from orchestratia.hub.bus_envelope import bus_key
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.sealing import Keyring
@@ -112,4 +113,5 @@ def _bus_for(settings: HubSettings, replica_id: str) -> Bus:
         return LocalBus(replica_id)
     from orchestratia.hub.redis_bus import RedisBus  # only a clustered hub needs redis loaded
 
-    return RedisBus(settings.redis_url.get_secret_value(), settings.redis_prefix, replica_id)
+    url, key = settings.redis_url.get_secret_value(), bus_key(settings.resolved_secret_key())
+    return RedisBus(url, settings.redis_prefix, key, replica_id)

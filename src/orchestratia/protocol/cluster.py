@@ -7,7 +7,8 @@ the same way. Terminal output does not: it goes as binary frames (``OutputMessag
 once, so a replica following a session pays no JSON for its bytes.
 
 Every message names the replica that sent it (``origin``), so a replica can tell its own
-broadcasts from the others' where it matters (meter figures, output it already relayed).
+broadcasts from the others' where it matters (meter figures, a daemon it claimed itself). On
+Redis each message is sealed as well (``hub.bus_envelope``).
 """
 
 from __future__ import annotations
@@ -135,8 +136,7 @@ cluster_message_adapter: TypeAdapter[ClusterMessage] = TypeAdapter(ClusterMessag
 
 # --- terminal output between replicas ----------------------------------------------------------
 
-_OUTPUT_HEADER = struct.Struct(">8sQ")  # origin token, absolute offset of the first byte
-ORIGIN_TOKEN_BYTES = 8
+_OUTPUT_HEADER = struct.Struct(">Q")  # absolute offset of the first byte
 
 
 class OutputMessageError(ValueError):
@@ -145,19 +145,18 @@ class OutputMessageError(ValueError):
 
 @dataclass(frozen=True)
 class OutputMessage:
-    """Output of one session at ``offset``, sent by the replica whose token is ``origin``."""
+    """Output of one session at ``offset``."""
 
-    origin: bytes
     offset: int
     data: bytes | memoryview
 
 
-def pack_output_message(origin: bytes, offset: int, data: bytes | memoryview) -> bytes:
-    return _OUTPUT_HEADER.pack(origin, offset) + data
+def pack_output_message(offset: int, data: bytes | memoryview) -> bytes:
+    return _OUTPUT_HEADER.pack(offset) + data
 
 
 def unpack_output_message(raw: bytes) -> OutputMessage:
     if len(raw) < _OUTPUT_HEADER.size:
         raise OutputMessageError(f"output message of {len(raw)} bytes has no header")
-    origin, offset = _OUTPUT_HEADER.unpack_from(raw)
-    return OutputMessage(origin, offset, memoryview(raw)[_OUTPUT_HEADER.size :])
+    (offset,) = _OUTPUT_HEADER.unpack_from(raw)
+    return OutputMessage(offset, memoryview(raw)[_OUTPUT_HEADER.size :])
