@@ -1,13 +1,16 @@
 """Redis restarted mid-stream under two replicas: the viewer on B of a session held by A misses
 what was published while Redis was away, repairs it from the recording by offset, and ends
-byte-identical with the recording; nothing is lost from the recording."""
+byte-identical with the recording; nothing is lost from the recording. A logout told while Redis
+was away still closes the sockets of that login on the other replica once the bus is back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from orchestratia.hub.settings import HubSettings
@@ -54,14 +57,23 @@ async def test_viewers_resync_after_redis_restarts_and_nothing_is_lost(
             async with FakeDaemon.connect(a, server["api_key"]) as daemon:
                 sid = (await start_session(admin, daemon))["id"]
                 parts = [_log(1, 3000), _log(2, 3000), _log(3, 3000)]
-                async with ViewerClient.open(b, sid, cookie=cookie, resume=0) as viewer:
+                leaving = await login_cookie(b, ALICE)
+                async with (
+                    ViewerClient.open(b, sid, cookie=cookie, resume=0) as viewer,
+                    ViewerClient.open(b, sid, cookie=leaving, resume=0) as logged_out,
+                ):
                     await viewer.expect("status")
+                    await logged_out.expect("status")
                     end = await _stream(daemon, sid, 0, parts[0])
                     await viewer.read_to(end)
 
                     redis.kill()
                     end = await _stream(daemon, sid, end, parts[1])  # published into the void
                     await daemon.wait_acked(sid, end)
+                    async with httpx.AsyncClient(base_url=a.url) as on_a:  # A cannot tell B
+                        bearer = {"Authorization": f"Bearer {leaving}"}
+                        res = await on_a.post("/api/v1/auth/logout", headers=bearer)
+                        assert res.status_code == 204, res.text
                     redis.start()
                     restarted = time.monotonic()
                     end = await _stream(daemon, sid, end, parts[2])
@@ -69,6 +81,9 @@ async def test_viewers_resync_after_redis_restarts_and_nothing_is_lost(
                     caught_up = time.monotonic() - restarted
 
                     assert viewer.segments[-1].data == b"".join(parts)
+                    # B re-checked its sockets' logins once the bus was back.
+                    await asyncio.wait_for(logged_out.ws.wait_closed(), 30)
+                    assert logged_out.ws.close_code == 4401
                 await daemon.wait_acked(sid, end)
             assert await recording(admin, sid) == b"".join(parts)  # bytes lost: 0
             await admin.aclose()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from orchestratia.hub.chores import every
+from orchestratia.hub.services.access import share_links
 from orchestratia.hub.state import HubState
 from orchestratia.hub.ws import daemon_routing, session_links
 from orchestratia.protocol.cluster import ClusterMessage, OutputCounted
+from orchestratia.protocol.revocations import LoginsRevoked, ShareLinkRevoked
 
 COUNT_INTERVAL = 1.0
 # How often a relay following a session held elsewhere checks the recording for output the bus
@@ -23,8 +25,12 @@ async def join(hub: HubState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     async def repair() -> None:
         await session_links.repair_followed(hub)
 
+    async def after_loss() -> None:
+        await recheck_sockets(hub)
+        await repair()
+
     hub.bus.on_message(handle)
-    hub.bus.on_resync(repair)
+    hub.bus.on_resync(after_loss)
     await hub.bus.start()
     if not hub.bus.shared:
         return []
@@ -42,3 +48,17 @@ async def _tell_counts(hub: HubState) -> None:
     counts = dict(hub.output_counted)
     hub.output_counted.clear()
     await hub.bus.broadcast(OutputCounted(origin=hub.bus.replica_id, bytes_by_project=counts))
+
+
+async def recheck_sockets(hub: HubState) -> None:
+    """The bus lost messages (Redis was away): a logout or a revoked share link told meanwhile
+    may never have arrived, so check the grants of every open socket against the database."""
+    logins, shares = hub.guards.grants()
+    if not logins and not shares:
+        return
+    async with hub.sessionmaker() as db:
+        ended_logins, revoked_shares = await share_links.ended_grants(db, logins, shares)
+    if ended_logins:
+        hub.guards.apply(LoginsRevoked(auth_session_ids=ended_logins, reason="logout"))
+    for token_hash in revoked_shares:
+        hub.guards.apply(ShareLinkRevoked(token_hash=token_hash))

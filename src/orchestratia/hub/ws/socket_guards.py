@@ -159,3 +159,9 @@ class SocketGuards:
     def apply(self, event: Revocation) -> None:
         for guard in list(self._guards):
             guard.apply(event)
+
+    def grants(self) -> tuple[set[str], set[str]]:
+        """The logins and share links (hashes) that keep this replica's sockets open."""
+        logins = {g.grant.auth_session_id for g in self._guards if g.grant is not None}
+        shares = {g.grant.share_hash for g in self._guards if g.grant is not None}
+        return {i for i in logins if i}, {h for h in shares if h}

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestratia.hub.db.models import ShareLink, TerminalSession, User
+from orchestratia.hub.db.models import AuthSession, ShareLink, TerminalSession, User
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import NotFound, Unauthorized
 from orchestratia.hub.security import new_secret, sha256_hex
@@ -112,3 +112,33 @@ async def resolve_link(db: AsyncSession, token: str) -> tuple[ShareLink, Termina
     if link is None or session is None or session.tenant_id != link.tenant_id:
         raise Unauthorized("share link is invalid, revoked or expired")
     return link, session
+
+
+async def ended_grants(
+    db: AsyncSession, login_ids: set[str], share_hashes: set[str]
+) -> tuple[list[str], list[str]]:
+    """Of these logins and share links, the ones that no longer let anyone in (revoked, or gone):
+    what a replica re-checks its sockets against after it may have missed revocations."""
+    live_logins = (
+        set(
+            await db.scalars(
+                select(AuthSession.id).where(
+                    AuthSession.id.in_(login_ids), AuthSession.revoked_at.is_(None)
+                )
+            )
+        )
+        if login_ids
+        else set()
+    )
+    live_shares = (
+        set(
+            await db.scalars(
+                select(ShareLink.token_hash).where(
+                    ShareLink.token_hash.in_(share_hashes), ShareLink.revoked_at.is_(None)
+                )
+            )
+        )
+        if share_hashes
+        else set()
+    )
+    return sorted(login_ids - live_logins), sorted(share_hashes - live_shares)
