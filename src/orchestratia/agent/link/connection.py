@@ -249,7 +249,7 @@ class HubConnection:
             raise LinkError(f"hub at {url} refused the WebSocket upgrade: HTTP {status}") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
             # A certificate failure is one line naming the fix, not OpenSSL's wording.
-            reason = failure_message(self.config, exc) or _describe(exc)
+            reason = failure_message(self.config, exc) or str(exc) or type(exc).__name__
             raise LinkError(f"cannot connect to {url}: {reason}") from exc
         self._ws = ws
         try:
@@ -271,6 +271,11 @@ class HubConnection:
             await self._pump(ws, interval)
         except ConnectionClosed as exc:
             raise closed_error(exc) from None
+        except LinkError:
+            # Judged dead (silence, a send that never drained): no closing handshake can cross
+            # it, and waiting close_timeout for one would delay the reconnect past SPEC §14's 45 s.
+            ws.transport.abort()
+            raise
         finally:
             self._ws, self._binary = None, False
             code = CloseCode.GOING_AWAY if self._stopping.is_set() else 1000
@@ -387,10 +392,6 @@ class HubConnection:
 
 def _text(frame: BaseModel | Mapping[str, Any]) -> str:
     return dump(frame) if isinstance(frame, BaseModel) else json.dumps(dict(frame))
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
 
 
 def _iso(value: datetime | None) -> str | None:
