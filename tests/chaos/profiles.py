@@ -29,13 +29,13 @@ class Profile:
     # Every daemon back within this long of the killed hub's restart (SPEC §14: 60 s).
     reconnect_bar: float
 
-    def hub_env(self, *, fleet: bool = False) -> dict[str, str]:
+    def hub_env(self, *, fleet: bool = False, grace: float | None = None) -> dict[str, str]:
         interval = self.fleet_heartbeat_interval if fleet else self.heartbeat_interval
         timeout = self.fleet_heartbeat_timeout if fleet else self.heartbeat_timeout
         return {
             "ORCHESTRATIA_HEARTBEAT_INTERVAL": str(interval),
             "ORCHESTRATIA_HEARTBEAT_TIMEOUT": str(timeout),
-            "ORCHESTRATIA_RESTART_GRACE": str(self.restart_grace),
+            "ORCHESTRATIA_RESTART_GRACE": str(self.restart_grace if grace is None else grace),
             "ORCHESTRATIA_SESSION_LOST_TIMEOUT": str(self.session_lost_timeout),
             "ORCHESTRATIA_LIVENESS_SWEEP_INTERVAL": str(self.liveness_sweep_interval),
         }

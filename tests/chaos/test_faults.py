@@ -14,8 +14,10 @@ import pytest
 
 from orchestratia.agent.link.connection import HubConnection
 from tests.chaos.fault_proxy import FaultProxy
+from tests.chaos.fleet_restart import run_fleet_restart
 from tests.chaos.link_faults import run_link_faults
 from tests.chaos.profiles import SHORT
+from tests.chaos.task_partition import run_task_partition
 from tests.support import free_port, wait_until
 from tests.unit.agent_fakes import FakeHub
 
@@ -55,3 +57,15 @@ async def test_daemon_drops_a_blackholed_link_without_waiting_for_a_close_handsh
             finally:
                 await conn.stop()
                 await asyncio.wait_for(runner, 10)
+
+
+async def test_hub_kill9_with_100_daemons(tmp_path: Path) -> None:
+    figures = await run_fleet_restart(tmp_path, SHORT)
+    report("hub_kill9_fleet", figures)
+    assert figures["daemons"] == SHORT.fleet_daemons
+
+
+def test_partition_during_a_task_is_fenced_by_epoch(tmp_path: Path) -> None:
+    figures = run_task_partition(tmp_path, SHORT)
+    report("task_partition", figures)
+    assert figures["tasks_run_twice"] == 0
