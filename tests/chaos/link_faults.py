@@ -81,9 +81,10 @@ class LinkRig:
 @contextmanager
 def link_rig(root: Path, profile: Profile) -> Iterator[LinkRig]:
     """A hub process, and a daemon process whose hub URL is a ``FaultProxy`` in front of it."""
-    env = base_env(root / "hub") | profile.hub_env()
+    # A hub long up: past its restart grace, as when a link fails in steady state.
+    env = base_env(root / "hub") | profile.hub_env(grace=1.0)
     with hub_with_admin(root / "hub", env, root / "hub.log") as hub:
-        daemon_env = base_env(root / "hub") | profile.hub_env()
+        daemon_env = base_env(root / "hub") | profile.hub_env(grace=1.0)
         daemon = DaemonProcess(root / "daemon" / "agent.yaml", daemon_env, root / "daemon.log")
         with FaultProxy(hub.port, free_port()) as proxy:
 
@@ -157,7 +158,9 @@ def run_link_faults(
         sid, pid = started["id"], started["pid"]
         wait_sync(lambda: rig.offset(sid) > 0, 15, "the ticker's first output")
         results: dict[str, Any] = {}
-        for name in faults or list(FAULTS):
+        for i, name in enumerate(faults or list(FAULTS)):
+            if i and profile.settle:
+                time.sleep(profile.settle)  # the link's uptime is the point, not a wait for it
             results[name] = fault_once(lr, name, sid, pid)
             lr.proxy.dropped_total = 0
         stop.touch()

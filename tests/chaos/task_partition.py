@@ -33,8 +33,8 @@ TITLE = "Partitioned work"
 
 @contextmanager
 def partition_rig(root: Path, profile: Profile) -> Iterator[tuple[TaskRig, FaultProxy]]:
-    # A short restart grace: the hub marks sessions lost only after it, and it starts at boot.
-    env = base_env(root / "hub") | profile.hub_env(grace=min(profile.restart_grace, 1.0))
+    # A hub long up: past its restart grace (sessions are never lost during it).
+    env = base_env(root / "hub") | profile.hub_env(grace=1.0)
     with hub_with_admin(root / "hub", env, root / "hub.log") as hub:
 
         def daemon(name: str) -> DaemonProcess:
