@@ -55,6 +55,7 @@ class FaultProxy:
         self._drop: set[Direction] = set()
         self._parking = False
         self._links: set[_Link] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._healed: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -115,9 +116,10 @@ class FaultProxy:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
+        # Handlers too: a parked one waits for a heal that will not come.
+        tasks = [t for link in list(self._links) for t in link.tasks] + list(self._handlers)
         for link in list(self._links):
             self._end(link)
-        tasks = [t for link in list(self._links) for t in link.tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -149,6 +151,9 @@ class FaultProxy:
         assert self._healed is not None
         link = _Link((reader, writer))
         self._links.add(link)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             if self._parking:
                 await self._healed.wait()
@@ -165,6 +170,7 @@ class FaultProxy:
         finally:
             self._end(link)
             self._links.discard(link)
+            self._handlers.discard(handler)
 
     async def _pump(
         self,

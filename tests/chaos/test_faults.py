@@ -74,3 +74,29 @@ def test_partition_during_a_task_is_fenced_by_epoch(tmp_path: Path) -> None:
     figures = run_task_partition(tmp_path, SHORT)
     report("task_partition", figures)
     assert figures["tasks_run_twice"] == 0
+
+
+async def test_daemon_notices_a_dead_busy_link_within_two_heartbeat_intervals() -> None:
+    """Traffic up to the fault (terminal output acks, say) restarts the silence clock, so silence
+    alone would take 3 intervals (45 s in production: at the bar). An unanswered heartbeat ends
+    the link within 2 (30 s)."""
+    interval = 2.5
+    async with FakeHub(heartbeat_interval=interval) as hub:
+        port = int(hub.url.rsplit(":", 1)[1])
+        with FaultProxy(port, free_port()) as proxy:
+            conn = HubConnection(hub.config(hub_url=proxy.url), capabilities=[])
+            runner = asyncio.create_task(conn.run())
+            try:
+                await wait_until(lambda: conn.state == "connected", 10, "connected")
+                arrived = conn._last_rx  # when the daemon last heard the hub
+                await hub.send({"type": "pong"})  # the last traffic before the fault
+                await wait_until(lambda: conn._last_rx > arrived, 5, "the frame")
+                proxy.blackhole()
+                cut = time.monotonic()
+                await wait_until(lambda: conn.state != "connected", 15, "the daemon to notice")
+                noticed = time.monotonic() - cut
+                # Silence alone: 7.5 s at the earliest; an unanswered heartbeat: 5 s at most.
+                assert noticed < 3 * interval - 1.0, noticed
+            finally:
+                await conn.stop()
+                await asyncio.wait_for(runner, 10)
