@@ -72,7 +72,15 @@ def run_task_partition(root: Path, profile: Profile) -> dict[str, Any]:
         a1 = rig.start_agent(
             "a1",
             alpha,
-            {"tasks": {TITLE: {"wait_for": str(gate), "result": {"summary": "by alpha"}}}},
+            {
+                "tasks": {
+                    TITLE: {
+                        "wait_for": str(gate),
+                        "wait_max": 3600,
+                        "result": {"summary": "by alpha"},
+                    }
+                }
+            },
         )
         b1 = rig.start_agent("b1", beta, {"tasks": {TITLE: {"result": {"summary": "by beta"}}}})
         made = rig.api.patch(
