@@ -273,9 +273,9 @@ class HubConnection:
             await self._pump(ws, interval)
         except ConnectionClosed as exc:
             raise closed_error(exc) from None
-        except LinkError:
-            # Dead (silence, a stuck send): no closing handshake can cross, don't wait for one.
-            ws.transport.abort()
+        except LinkError as exc:
+            if not isinstance(exc, KeyRejected | Replaced):  # dead: no close handshake can cross
+                ws.transport.abort()
             raise
         finally:
             self._ws, self._binary = None, False
