@@ -90,7 +90,9 @@ class HubProcess:
                 stderr=subprocess.STDOUT,
             )
         try:
-            wait_sync(self._healthy, 20, f"hub health (log: {self.log})")
+            # Generous: on a loaded 2-core machine a hub's start alone can pass 20 s; one that
+            # crashed fails at once (``_healthy`` raises).
+            wait_sync(self._healthy, 60, f"hub health (log: {self.log})")
         except AssertionError:
             self.kill()  # a hub that never became healthy must not outlive the test
             raise

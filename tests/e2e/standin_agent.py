@@ -42,6 +42,7 @@ The script (``--script``, JSON) says what to do per task title::
           "result": {"summary": "...", "contracts": {"db_schema": {"type": "db_schema", ...}}},
           "delay": 0.5,                 # seconds between start and complete
           "wait_for": "/tmp/gate",      # or: complete once this file exists
+          "wait_max": 900,              # ... or after this many seconds (default 300)
           "echo_inputs": true,          # add the resolved_inputs seen to the result
           "fail": "reason",             # fail the task with this error instead of completing
           "help": {"question": "...", "context": "...", "type": "help"},  # ask, await the answer
@@ -284,7 +285,7 @@ class Agent:
         gate = plan.get("wait_for")
         if gate:
             self.say(f"  waiting for {gate}")
-            deadline = time.monotonic() + MAX_WAIT
+            deadline = time.monotonic() + float(plan.get("wait_max") or MAX_WAIT)
             while not Path(gate).exists() and time.monotonic() < deadline:
                 time.sleep(WAIT_POLL)
 

@@ -59,8 +59,10 @@ WS_PATH = "/ws/server"
 # Protocol extensions this daemon speaks, announced in the auth frame (SPEC §5 "Our extensions").
 # Distinct from the agent CLIs found on PATH, which travel in ``hello``.
 PROTOCOL_FEATURES = ["hello", "heartbeat", "session_offsets", BINARY_OUTPUT]
-# Silence for this many heartbeat intervals means the link is half-open.
+# The link is dead after this many heartbeat intervals of silence, or once a heartbeat drew nothing
+# for an interval (at least MIN_ANSWER_WAIT s: sub-second test intervals leave it to silence).
 DEAD_AFTER_INTERVALS = 3
+MIN_ANSWER_WAIT = 2.0
 # Backoff resets only after a connection stayed up this long, not on auth_ok: a hub that accepts
 # the key and then drops us at once (crash loop, broken replica, overloaded proxy) would otherwise
 # be retried with a ~0.5 s average delay forever by every daemon in the fleet.
@@ -125,7 +127,7 @@ class HubConnection:
             "state": self.state,
             "server_id": self.server_id,
             "hub_url": self.config.hub_url,
-            "last_connected_at": _iso(self.last_connected_at),
+            "last_connected_at": (at.isoformat() if (at := self.last_connected_at) else None),
             "last_error": self.last_error,
         }
 
@@ -249,7 +251,7 @@ class HubConnection:
             raise LinkError(f"hub at {url} refused the WebSocket upgrade: HTTP {status}") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
             # A certificate failure is one line naming the fix, not OpenSSL's wording.
-            reason = failure_message(self.config, exc) or _describe(exc)
+            reason = failure_message(self.config, exc) or str(exc) or type(exc).__name__
             raise LinkError(f"cannot connect to {url}: {reason}") from exc
         self._ws = ws
         try:
@@ -271,6 +273,10 @@ class HubConnection:
             await self._pump(ws, interval)
         except ConnectionClosed as exc:
             raise closed_error(exc) from None
+        except LinkError as exc:
+            if not isinstance(exc, KeyRejected | Replaced):  # dead: no close handshake can cross
+                ws.transport.abort()
+            raise
         finally:
             self._ws, self._binary = None, False
             code = CloseCode.GOING_AWAY if self._stopping.is_set() else 1000
@@ -342,18 +348,23 @@ class HubConnection:
 
     async def _heartbeat_loop(self, ws: ClientConnection, interval: float) -> None:
         dead_after = DEAD_AFTER_INTERVALS * interval
+        # After a fault on a busy link: at most 2 intervals, where silence alone takes 3.
+        answer_within = max(interval, MIN_ANSWER_WAIT)
         next_beat = time.monotonic() + interval
+        beat: float | None = None  # when the heartbeat nothing has come back since was sent
         while True:
             now = time.monotonic()
+            beat = beat if beat is not None and beat > self._last_rx else None
             silent = now - self._last_rx
-            if silent >= dead_after:
+            if silent >= dead_after or (beat is not None and now - beat >= answer_within):
                 raise LinkError(f"no traffic from hub for {silent:.1f}s; assuming the link is dead")
             if now >= next_beat:
                 info = await asyncio.to_thread(collect_system_info)
                 await self._send_on(ws, HeartbeatFrame(type="heartbeat", system_info=info))
-                next_beat = time.monotonic() + interval
+                beat, next_beat = beat or now, time.monotonic() + interval
                 continue
-            await asyncio.sleep(min(next_beat, self._last_rx + dead_after) - now)
+            wake = min(next_beat, self._last_rx + dead_after, (beat or now) + answer_within)
+            await asyncio.sleep(wake - now)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         try:
@@ -387,11 +398,3 @@ class HubConnection:
 
 def _text(frame: BaseModel | Mapping[str, Any]) -> str:
     return dump(frame) if isinstance(frame, BaseModel) else json.dumps(dict(frame))
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
