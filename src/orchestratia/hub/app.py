@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,8 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from orchestratia import __version__
+from orchestratia.hub import chores as chore_timers
 from orchestratia.hub import integrations
-from orchestratia.hub.actions import fleet
 from orchestratia.hub.api import (
     agent_approvals,
     agent_tasks,
@@ -48,7 +47,6 @@ from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.api import telegram as telegram_api
 from orchestratia.hub.api import webhooks as webhooks_api
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
 from orchestratia.hub.metrics_scrape import ScrapeTarget
 from orchestratia.hub.middleware import (
@@ -58,9 +56,7 @@ from orchestratia.hub.middleware import (
     SecurityHeadersMiddleware,
 )
 from orchestratia.hub.sealing import SealingError
-from orchestratia.hub.services.access import login_challenges
 from orchestratia.hub.services.access.throttle import LoginThrottle
-from orchestratia.hub.services.fleet import recording, samples
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message
@@ -78,7 +74,6 @@ from orchestratia.hub.web import (
     usage_pages,
     webhook_pages,
 )
-from orchestratia.hub.ws import rule_push
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -86,38 +81,6 @@ from orchestratia.rules import shell_commands
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
-
-
-async def _every(
-    interval: float, stop: asyncio.Event, tick: Callable[[], Awaitable[None]], what: str
-) -> None:
-    """Run ``tick`` every ``interval`` s until ``stop``; a failing tick is logged, not fatal."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return
-        try:
-            await tick()
-        except Exception:
-            log.exception("%s failed; retrying next tick", what)
-
-
-async def _prune_login_state(hub: HubState) -> None:
-    async with hub.sessionmaker() as db:
-        await hub.throttle.prune(db)
-        await login_challenges.prune(db)
-
-
-async def _prune_recordings(hub: HubState) -> None:
-    now = utcnow()
-    horizon = now - timedelta(days=hub.settings.recording_retention_days)
-    async with hub.sessionmaker() as db:
-        dropped = await recording.prune(db, horizon)
-        # Server load history is a recording too, kept for a week (the server page shows a day).
-        await samples.prune(db, now - samples.KEEP_FOR)
-    if dropped:
-        log.info("dropped %d recording chunks older than %s", dropped, horizon.isoformat())
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -178,36 +141,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         hub.output_writer.start()
         stop = asyncio.Event()
         chores = [
-            asyncio.create_task(
-                _every(
-                    settings.liveness_sweep_interval,
-                    stop,
-                    lambda: fleet.sweep_liveness(hub),
-                    "liveness sweep",
-                )
-            ),
-            asyncio.create_task(
-                _every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
-            ),
-            asyncio.create_task(
-                _every(
-                    3600,
-                    stop,
-                    lambda: _prune_login_state(hub),
-                    "login budget and challenge pruning",
-                )
-            ),
-            asyncio.create_task(
-                _every(
-                    settings.approval_rules_sync_interval,
-                    stop,
-                    lambda: rule_push.sync(hub),
-                    "approval rules sync",
-                )
-            ),
-            asyncio.create_task(
-                _every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
-            ),
+            *chore_timers.start(hub, stop),
             *integrations.chores(hub, stop),
             # The rule tester parses unusual shell commands with bashlex: pay its import (up to
             # a second) off the event loop now, not inside the first such request.

@@ -45,6 +45,9 @@ class HubSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8765
     redis_url: str | None = None
+    # Starts every Redis key and channel the hub uses: hubs of one cluster share it, and two
+    # clusters (or parallel test runs) on one Redis keep apart by having different ones.
+    redis_prefix: str = Field(default="orc", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
     heartbeat_interval: float = 15.0
     heartbeat_timeout: float = 45.0

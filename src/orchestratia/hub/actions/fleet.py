@@ -195,3 +195,16 @@ async def sweep_liveness(hub: HubState) -> None:
     await run_detached(hub, work)
     # Also catches sessions that ended by a frame whose task release did not happen.
     await on_sessions_ended(hub)
+
+
+async def vouch_for_sockets(hub: HubState) -> None:
+    """Keep ``last_seen_at`` fresh for the daemons connected to this replica (``servers.vouch``),
+    at most once per heartbeat interval each, so the replica that sweeps, whichever it is, does
+    not take them for gone."""
+    live = hub.registry.connected_ids()
+    if not live:
+        return
+    now = utcnow()
+    older_than = now - timedelta(seconds=hub.settings.heartbeat_interval)
+    async with hub.sessionmaker() as db:
+        await servers.vouch(db, live, now, older_than)
