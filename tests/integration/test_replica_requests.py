@@ -5,6 +5,7 @@ idempotency keys, because all of it lives in the database or comes from the shar
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -138,3 +139,18 @@ async def test_an_idempotency_key_used_on_one_replica_replays_on_the_other(
         assert replay.json()["id"] == first.json()["id"]
         listed = await b.get("/api/v1/tasks", params={"project_id": project_id})
         assert [t["id"] for t in listed.json()["tasks"]] == [first.json()["id"]]
+
+
+async def test_a_postgres_hub_says_at_start_which_keys_only_its_data_dir_holds(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="orchestratia.hub.app")
+    async with serving(make_settings(database_url, tmp_path / "lone")):
+        pass
+    said = [r.getMessage() for r in caplog.records if "every replica" in r.getMessage()]
+    if database_url.startswith("postgresql"):
+        # The tests set the secret key but leave the encryption keys to the data dir.
+        assert len(said) == 1 and "ORCHESTRATIA_ENCRYPTION_KEYS" in said[0], said
+        assert "ORCHESTRATIA_SECRET_KEY" not in said[0]
+    else:
+        assert said == []

@@ -123,6 +123,14 @@ def create_app(settings: HubSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if unset := settings.unshared_keys():
+            # Said at every start: a replica with its own keys fails quietly (403s on writes).
+            log.warning(
+                "%s not set on a PostgreSQL hub: keys come from %s; every replica must have "
+                "the same ones (set these alike everywhere, or share the data dir)",
+                " and ".join(unset),
+                settings.data_dir,
+            )
         engine = build_engine(settings.resolved_database_url())
         hub = HubState(
             settings=settings,

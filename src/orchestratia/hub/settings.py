@@ -191,6 +191,18 @@ class HubSettings(BaseSettings):
                 fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
 
+    def unshared_keys(self) -> list[str]:
+        """On PostgreSQL, where several replicas may share the database: the key settings left
+        unset, whose keys this process then keeps in its own data dir. Every replica must hold
+        the same keys (CSRF tokens and audit cursors are signed with the secret key, secrets
+        are sealed with the encryption keys), so each one named here must be set alike on all
+        of them, or the data dir shared."""
+        if not self.resolved_database_url().startswith("postgresql"):
+            return []
+        unset = {"ORCHESTRATIA_SECRET_KEY": self.secret_key}
+        unset["ORCHESTRATIA_ENCRYPTION_KEYS"] = self.encryption_keys
+        return [name for name, value in unset.items() if value is None]
+
     def keyring(self) -> Keyring:
         """The keys that seal secrets at rest (``hub.sealing``)."""
         env = self.encryption_keys.get_secret_value() if self.encryption_keys else None
