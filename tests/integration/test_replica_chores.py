@@ -145,3 +145,24 @@ async def test_the_sweep_on_one_replica_spares_a_daemon_connected_to_another(
         assert runs(sweeper, SWEEP) - started >= timeout / INTERVAL / 2
         assert runs(hub, SWEEP) == 0
         assert await status(held["id"]) == "online"
+
+
+async def test_a_socket_open_here_outweighs_a_late_disconnect_from_another_replica(
+    hub: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    server = await register_server(admin, project_id)
+    async with FakeDaemon.connect(hub, server["api_key"], protocol=None):
+        # What another replica's close of this daemon's previous socket, landing late, leaves.
+        async with hub.state.sessionmaker() as db:
+            await db.execute(
+                update(Server)
+                .where(Server.id == server["id"])
+                .values(status="disconnected", connected=False, disconnected_at=utcnow())
+            )
+            await db.commit()
+
+        async def online_again() -> bool:
+            res = await admin.get(f"/api/v1/servers/{server['id']}")
+            return bool(res.json()["status"] == "online")
+
+        await wait_until(online_again, timeout=10, message="the replica holding it vouching")

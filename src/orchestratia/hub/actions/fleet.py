@@ -208,3 +208,10 @@ async def vouch_for_sockets(hub: HubState) -> None:
     older_than = now - timedelta(seconds=hub.settings.heartbeat_interval)
     async with hub.sessionmaker() as db:
         await servers.vouch(db, live, now, older_than)
+        strays = await servers.disconnected_among(db, live)
+    # Shown disconnected while its socket is open here: another replica's close of an older
+    # socket of the same daemon landed after this one connected. The open socket is the truth.
+    for server_id in strays:
+        if hub.registry.get(server_id) is not None:  # not closed meanwhile
+            log.warning("server %s is connected here but was marked disconnected", server_id)
+            await touch(hub, server_id, connected=True)

@@ -365,6 +365,18 @@ async def vouch(db: AsyncSession, live: set[str], now: datetime, older_than: dat
     return stamped
 
 
+async def disconnected_among(db: AsyncSession, ids: set[str]) -> list[str]:
+    """Which of ``ids`` the database shows disconnected (not removed)."""
+    listed, found = sorted(ids), []
+    for start in range(0, len(listed), VOUCH_CHUNK):
+        chunk = listed[start : start + VOUCH_CHUNK]
+        rows = await db.scalars(
+            select(Server.id).where(Server.id.in_(chunk), Server.status == "disconnected")
+        )
+        found += list(rows)
+    return found
+
+
 def server_event(server: Server) -> ServerUpdate:
     """The dashboard event announcing a server's current state."""
     return ServerUpdate(server=to_public(server))
