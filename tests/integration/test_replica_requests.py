@@ -1,5 +1,5 @@
 """Any request on any replica: two hubs on one database (each with its own data dir, as on two
-machines) share logins, CSRF tokens, the login throttle, second-factor challenges and
+machines) share logins, CSRF tokens, the login throttle, second-factor challenges, invites and
 idempotency keys, because all of it lives in the database or comes from the shared keys."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.hub_setup import PASSWORD
+from tests.integration.invite_support import NEW, accept, invite, token_of
 from tests.integration.running_hub import RunningHub, make_settings, serving
 from tests.integration.totp_support import challenge_for, enable, second_step
 
@@ -154,3 +155,14 @@ async def test_a_postgres_hub_says_at_start_which_keys_only_its_data_dir_holds(
         assert "ORCHESTRATIA_SECRET_KEY" not in said[0]
     else:
         assert said == []
+
+
+async def test_an_invite_made_on_one_replica_is_accepted_once_on_either(
+    hub: RunningHub, replica_b: RunningHub, admin: httpx.AsyncClient, project_id: str
+) -> None:
+    token = token_of((await invite(admin, project_id))["link"])
+    res = await accept(replica_b, token, password=PASSWORD)
+    assert res.status_code == 200, res.text
+    again = await accept(hub, token, password=PASSWORD)
+    assert again.status_code == 410, again.text
+    assert (await _login(hub.url, NEW)).status_code == 200
