@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs beyond Python packages is present: tmux, Debian's chromium,
-# OpenSSH's server (the SSH tunnel tests start sshd of their own), systemd's tools, Redis, and a
+# OpenSSH's server (the SSH tunnel tests start sshd of their own), systemd's tools, nginx (the
+# replica tests run deploy/nginx.conf in front of two hubs, as an ordinary user), Redis, and a
 # running PostgreSQL.
 # Installs with apt when missing (root, or passwordless sudo).
 set -euo pipefail
@@ -12,6 +13,7 @@ need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 # `systemd-analyze verify` checks the unit `agent install-service` writes (systemd need not run).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The replica tests run hubs on Redis (the machine's on 6379, and servers of their own to kill).

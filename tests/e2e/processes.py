@@ -67,6 +67,8 @@ class HubProcess:
     # Run when the hub is torn down: what a test set up beside it (a private tmux server).
     teardowns: list[Callable[[], object]] = field(default_factory=list)
     tls: HubTls | None = None  # serve HTTPS/WSS with this certificate
+    serve_args: tuple[str, ...] = ()  # more ``hub serve`` options (``--no-migrate``)
+    start_timeout: float = 20.0  # several hubs starting at once on a busy machine need more
 
     @property
     def url(self) -> str:
@@ -83,16 +85,15 @@ class HubProcess:
             tls_args = ["--certfile", str(self.tls.certfile), "--keyfile", str(self.tls.keyfile)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                orchestratia("hub", "serve", "--port", str(self.port), *tls_args),
+                orchestratia("hub", "serve", "--port", str(self.port), *tls_args, *self.serve_args),
                 env=self.env,
                 umask=UMASK,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         try:
-            # Generous: on a loaded 2-core machine a hub's start alone can pass 20 s; one that
-            # crashed fails at once (``_healthy`` raises).
-            wait_sync(self._healthy, 60, f"hub health (log: {self.log})")
+            # A crashed hub fails at once (``_healthy`` raises); a slow one gets start_timeout.
+            wait_sync(self._healthy, self.start_timeout, f"hub health (log: {self.log})")
         except AssertionError:
             self.kill()  # a hub that never became healthy must not outlive the test
             raise

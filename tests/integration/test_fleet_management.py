@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from orchestratia.hub.app import _prune_recordings
+from orchestratia.hub.chores import prune_recordings
 from orchestratia.hub.db.fleet_models import ServerSample
 from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import utcnow
@@ -79,7 +79,7 @@ async def test_heartbeats_leave_a_sample_a_minute_and_old_ones_are_pruned(
             .values(created_at=utcnow() - timedelta(days=8))
         )
         await db.commit()
-    await _prune_recordings(hub.state)
+    await prune_recordings(hub.state)
     assert [r.cpu_percent for r in await _samples(hub, server["id"])] == [90.0]
 
 

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,8 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from orchestratia import __version__
+from orchestratia.hub import chores as chore_timers
 from orchestratia.hub import integrations
-from orchestratia.hub.actions import fleet
 from orchestratia.hub.api import (
     agent_approvals,
     agent_tasks,
@@ -47,9 +46,7 @@ from orchestratia.hub.api import overview as overview_api
 from orchestratia.hub.api import tasks as tasks_api
 from orchestratia.hub.api import telegram as telegram_api
 from orchestratia.hub.api import webhooks as webhooks_api
-from orchestratia.hub.chores import every
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
-from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.errors import HubError, TooManyRequests
 from orchestratia.hub.metrics_scrape import ScrapeTarget
 from orchestratia.hub.middleware import (
@@ -59,9 +56,7 @@ from orchestratia.hub.middleware import (
     SecurityHeadersMiddleware,
 )
 from orchestratia.hub.sealing import SealingError
-from orchestratia.hub.services.access import login_challenges
 from orchestratia.hub.services.access.throttle import LoginThrottle
-from orchestratia.hub.services.fleet import recording, samples
 from orchestratia.hub.settings import HubSettings
 from orchestratia.hub.state import HubState
 from orchestratia.hub.validation_messages import human_message
@@ -79,7 +74,7 @@ from orchestratia.hub.web import (
     usage_pages,
     webhook_pages,
 )
-from orchestratia.hub.ws import replicas, rule_push
+from orchestratia.hub.ws import replicas
 from orchestratia.hub.ws.dashboard_channel import dashboard_channel
 from orchestratia.hub.ws.server_channel import server_channel
 from orchestratia.hub.ws.viewer_channel import viewer_channel
@@ -87,23 +82,6 @@ from orchestratia.rules import shell_commands
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
-
-
-async def _prune_login_state(hub: HubState) -> None:
-    async with hub.sessionmaker() as db:
-        await hub.throttle.prune(db)
-        await login_challenges.prune(db)
-
-
-async def _prune_recordings(hub: HubState) -> None:
-    now = utcnow()
-    horizon = now - timedelta(days=hub.settings.recording_retention_days)
-    async with hub.sessionmaker() as db:
-        dropped = await recording.prune(db, horizon)
-        # Server load history is a recording too, kept for a week (the server page shows a day).
-        await samples.prune(db, now - samples.KEEP_FOR)
-    if dropped:
-        log.info("dropped %d recording chunks older than %s", dropped, horizon.isoformat())
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -146,6 +124,14 @@ def create_app(settings: HubSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if unset := settings.unshared_keys():
+            # Said at every start: a replica with its own keys fails quietly (403s on writes).
+            log.warning(
+                "%s not set on a PostgreSQL hub: keys come from %s; every replica must have "
+                "the same ones (set these alike everywhere, or share the data dir)",
+                " and ".join(unset),
+                settings.data_dir,
+            )
         engine = build_engine(settings.resolved_database_url())
         hub = HubState(
             settings=settings,
@@ -165,36 +151,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         stop = asyncio.Event()
         chores = [
             *await replicas.join(hub, stop),
-            asyncio.create_task(
-                every(
-                    settings.liveness_sweep_interval,
-                    stop,
-                    lambda: fleet.sweep_liveness(hub),
-                    "liveness sweep",
-                )
-            ),
-            asyncio.create_task(
-                every(3600, stop, lambda: _prune_recordings(hub), "recording retention")
-            ),
-            asyncio.create_task(
-                every(
-                    3600,
-                    stop,
-                    lambda: _prune_login_state(hub),
-                    "login budget and challenge pruning",
-                )
-            ),
-            asyncio.create_task(
-                every(
-                    settings.approval_rules_sync_interval,
-                    stop,
-                    lambda: rule_push.sync(hub),
-                    "approval rules sync",
-                )
-            ),
-            asyncio.create_task(
-                every(settings.grid_tick_seconds, stop, hub.grid.tick, "sessions grid")
-            ),
+            *chore_timers.start(hub, stop),
             *integrations.chores(hub, stop),
             # The rule tester parses unusual shell commands with bashlex: pay its import (up to
             # a second) off the event loop now, not inside the first such request.

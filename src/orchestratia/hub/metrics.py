@@ -74,6 +74,14 @@ class HubMetrics:
             registry=r,
         )
 
+        self.chore_runs = Counter(
+            "orchestratia_chore_runs",
+            "Runs of the hub's periodic chores made by this replica, by chore; a chore the "
+            "replicas share is run by one of them per interval.",
+            ["chore"],
+            registry=r,
+        )
+
     def output_relayed(self, size: int) -> None:
         """One frame of ``size`` new output bytes came in from a daemon."""
         self.output_frames.inc()

@@ -46,8 +46,9 @@ class HubSettings(BaseSettings):
     port: int = 8765
     # May carry a password (redis://:secret@host, rediss:// for TLS): kept out of reprs and logs.
     redis_url: SecretStr | None = None
-    # Names the cluster on a shared Redis: replicas of one hub share it, other hubs don't.
-    redis_prefix: str = Field(default="orc", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Starts every Redis key and channel the hub uses: hubs of one cluster share it, and two
+    # clusters (or parallel test runs) on one Redis keep apart by having different ones.
+    redis_prefix: str = Field(default="orc", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
     heartbeat_interval: float = 15.0
     heartbeat_timeout: float = 45.0
@@ -190,6 +191,18 @@ class HubSettings(BaseSettings):
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    def unshared_keys(self) -> list[str]:
+        """On PostgreSQL, where several replicas may share the database: the key settings left
+        unset, whose keys this process then keeps in its own data dir. Every replica must hold
+        the same keys (CSRF tokens and audit cursors are signed with the secret key, secrets
+        are sealed with the encryption keys), so each one named here must be set alike on all
+        of them, or the data dir shared."""
+        if not self.resolved_database_url().startswith("postgresql"):
+            return []
+        unset = {"ORCHESTRATIA_SECRET_KEY": self.secret_key}
+        unset["ORCHESTRATIA_ENCRYPTION_KEYS"] = self.encryption_keys
+        return [name for name, value in unset.items() if value is None]
 
     def keyring(self) -> Keyring:
         """The keys that seal secrets at rest (``hub.sealing``)."""

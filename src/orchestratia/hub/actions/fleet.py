@@ -176,7 +176,6 @@ async def sweep_liveness(hub: HubState) -> None:
     now = utcnow()
     if hub.in_restart_grace(now):
         return
-    connected = await hub.bus.connected_ids()  # on any replica
 
     async def work(db: AsyncSession, outbox: Outbox) -> None:
         outbox.servers = await servers.sweep_stale(
@@ -184,15 +183,35 @@ async def sweep_liveness(hub: HubState) -> None:
             now,
             timedelta(seconds=hub.settings.heartbeat_timeout),
             timedelta(seconds=hub.settings.legacy_heartbeat_timeout),
-            connected,
+            hub.registry.connected_ids(),
         )
         outbox.sessions = await sessions.lose_abandoned(
             db,
             now,
             now - timedelta(seconds=hub.settings.session_lost_timeout),
-            connected,
+            hub.registry.connected_ids(),
         )
 
     await run_detached(hub, work)
     # Also catches sessions that ended by a frame whose task release did not happen.
     await on_sessions_ended(hub)
+
+
+async def vouch_for_sockets(hub: HubState) -> None:
+    """Keep ``last_seen_at`` fresh for the daemons connected to this replica (``servers.vouch``),
+    at most once per heartbeat interval each, so the replica that sweeps, whichever it is, does
+    not take them for gone."""
+    live = hub.registry.connected_ids()
+    if not live:
+        return
+    now = utcnow()
+    older_than = now - timedelta(seconds=hub.settings.heartbeat_interval)
+    async with hub.sessionmaker() as db:
+        await servers.vouch(db, live, now, older_than)
+        strays = await servers.disconnected_among(db, live)
+    # Shown disconnected while its socket is open here: another replica's close of an older
+    # socket of the same daemon landed after this one connected. The open socket is the truth.
+    for server_id in strays:
+        if hub.registry.get(server_id) is not None:  # not closed meanwhile
+            log.warning("server %s is connected here but was marked disconnected", server_id)
+            await touch(hub, server_id, connected=True)

@@ -129,6 +129,19 @@ class LoginBudget(Base):
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class ChoreLease(Base):
+    """A background chore of the hub cluster (liveness sweep, retention pruning, …), run by one
+    replica at a time: ``lease_owner`` holds it until ``lease_until`` while a run is under way,
+    and nobody starts it again before ``next_run_at``. Cluster-wide, so no ``tenant_id``."""
+
+    __tablename__ = "chore_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_run_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
 class RegistrationToken(Base):
     __tablename__ = "registration_tokens"
     id: Mapped[str] = _id()

@@ -16,7 +16,12 @@ async def run_checks() -> list[Finding]:
     if settings is None:
         return [loaded]
     ring, keys = settings_checks.keyring(settings)
-    found = [loaded, settings_checks.data_dir(settings), keys]
+    found = [
+        loaded,
+        settings_checks.data_dir(settings),
+        keys,
+        settings_checks.replica_keys(settings),
+    ]
     found += await database(settings, ring)
     found += [tls(settings), settings_checks.public_url(settings)]
     return found

@@ -83,3 +83,19 @@ def public_url(settings: HubSettings) -> Finding:
             "serve over TLS (hub serve --certfile/--keyfile, or a TLS proxy) and use https://",
         )
     return Finding(name, "ok", url)
+
+
+def replica_keys(settings: HubSettings) -> Finding:
+    """Whether replicas of this hub (on PostgreSQL) would all hold the same keys."""
+    name = "replica keys"
+    unset = settings.unshared_keys()
+    if not unset:
+        return Finding(name, "ok", "from the environment, or SQLite (one hub process)")
+    return Finding(
+        name,
+        "warn",
+        f"on PostgreSQL without {' or '.join(unset)}: this process keeps its keys in "
+        f"{settings.data_dir}; a replica with another data dir refuses its logins' CSRF tokens "
+        "and cannot open the secrets it sealed",
+        f"set {' and '.join(unset)} to the same values on every replica (or share the data dir)",
+    )

@@ -18,6 +18,7 @@ from orchestratia.hub.db.tunnel_models import SshTunnel
 from orchestratia.hub.sealed_columns import SSH_PRIVATE_KEY
 from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.fleet import tunnels
+from orchestratia.hub.services.integrations import leases
 from orchestratia.hub.services.outbox import Outbox
 
 # Worth a replica's time: an enabled tunnel that is pinned and not refused for a changed host
@@ -49,14 +50,7 @@ async def claim(db: AsyncSession, owner: str, now: datetime, lease: timedelta) -
     let go of ours that are no longer wanted; the ids this replica holds now. Commits."""
     await db.execute(
         update(SshTunnel)
-        .where(
-            WANTED,
-            or_(
-                SshTunnel.lease_owner.is_(None),
-                SshTunnel.lease_owner == owner,
-                SshTunnel.lease_until < now,
-            ),
-        )
+        .where(WANTED, leases.free_or_ours(SshTunnel, owner, now))
         .values(lease_owner=owner, lease_until=now + lease)
         .execution_options(synchronize_session=False)
     )
