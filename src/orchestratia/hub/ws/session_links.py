@@ -65,13 +65,14 @@ def _feed(relay: SessionRelay) -> OutputHandler:
     return fed
 
 
-def release_relay(hub: HubState, session_id: str) -> None:
-    """A viewer left: a relay nobody watches stops following the session on other replicas
-    (the replica holding the daemon keeps its own for the next viewer's quick start)."""
+def release_relay(hub: HubState, session: TerminalSession) -> None:
+    """A viewer left: a relay nobody watches stops following the session on a replica that does
+    not hold its daemon (the one that does keeps its ring for the next viewer's quick start)."""
+    session_id = session.id
     relay = hub.relays.get(session_id)
     if relay is None or relay.viewers:
         return
-    if relay.following is not None:
+    if relay.following is not None and hub.registry.get(session.server_id) is None:
         hub.bus.unfollow_output(relay.following)
         hub.relays.drop(session_id)
     else:

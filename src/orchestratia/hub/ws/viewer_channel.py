@@ -159,4 +159,4 @@ async def _serve(ws: WebSocket, hub: HubState, guard: SocketGuard, session_id: s
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-        release_relay(hub, session.id)
+        release_relay(hub, session)
