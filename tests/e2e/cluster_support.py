@@ -190,12 +190,17 @@ def _redis_reachable() -> str | None:
         return f"Redis unreachable at {REDIS_URL}: {exc}"
 
 
-async def _admin_sql(sql: str) -> None:
-    conn = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), 5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+def _admin_sql(sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), 5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    # On a thread of its own: a browser test's Playwright keeps an event loop on this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=30)
 
 
 @contextmanager
@@ -203,13 +208,13 @@ def fresh_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database for one cluster (not migrated); dropped at the end."""
     name = f"orc_cluster_{uuid.uuid4().hex[:10]}"
     try:
-        asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
+        _admin_sql(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         missing(f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}")
     try:
         yield normalize_database_url(f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}")
     finally:
-        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
