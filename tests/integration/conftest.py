@@ -43,6 +43,17 @@ async def hub(
 
 
 @pytest.fixture
+async def replica_b(
+    hub: RunningHub, database_url: str, tmp_path: Path, hub_overrides: dict[str, Any]
+) -> AsyncIterator[RunningHub]:
+    """A second hub on the first one's database (another replica), with its own data dir and
+    the same settings."""
+    settings = make_settings(database_url, tmp_path / "replica-b", **hub_overrides)
+    async with serving(settings) as running:
+        yield running
+
+
+@pytest.fixture
 async def admin(hub: RunningHub) -> AsyncIterator[httpx.AsyncClient]:
     """Bearer-authenticated client for the admin of tenant A."""
     await create_admin(hub, "alice@a.example", "tenant-a")

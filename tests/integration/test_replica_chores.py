@@ -40,15 +40,6 @@ def hub_overrides() -> dict[str, Any]:
     return {"liveness_sweep_interval": INTERVAL, "heartbeat_interval": 0.5}
 
 
-@pytest.fixture
-async def replica_b(
-    hub: RunningHub, database_url: str, tmp_path: Path, hub_overrides: dict[str, Any]
-) -> AsyncIterator[RunningHub]:
-    settings = make_settings(database_url, tmp_path / "replica-b", **hub_overrides)
-    async with serving(settings) as running:
-        yield running
-
-
 async def test_a_shared_chore_runs_once_per_interval_across_replicas(
     hub: RunningHub, replica_b: RunningHub
 ) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,6 @@ KEYS = "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 @pytest.fixture
 def hub_overrides() -> dict[str, Any]:
     return {"encryption_keys": KEYS, "login_failures_per_account": 5}
-
-
-@pytest.fixture
-async def replica_b(
-    hub: RunningHub, database_url: str, tmp_path: Path, hub_overrides: dict[str, Any]
-) -> AsyncIterator[RunningHub]:
-    """A second hub on the first one's database, with its own data dir and the same keys."""
-    settings = make_settings(database_url, tmp_path / "replica-b", **hub_overrides)
-    async with serving(settings) as running:
-        yield running
 
 
 async def _login(url: str, email: str = EMAIL, password: str = PASSWORD) -> httpx.Response:
