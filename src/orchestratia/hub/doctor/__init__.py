@@ -8,6 +8,7 @@ from __future__ import annotations
 from orchestratia.hub.doctor import settings_checks
 from orchestratia.hub.doctor.database import database
 from orchestratia.hub.doctor.findings import Finding
+from orchestratia.hub.doctor.redis_check import check as redis_check
 from orchestratia.hub.doctor.tls import check as tls
 
 
@@ -23,5 +24,6 @@ async def run_checks() -> list[Finding]:
         settings_checks.replica_keys(settings),
     ]
     found += await database(settings, ring)
+    found.append(await redis_check(settings))
     found += [tls(settings), settings_checks.public_url(settings)]
     return found
