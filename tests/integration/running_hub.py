@@ -79,6 +79,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> HubSet
         "heartbeat_timeout": 3,
         "liveness_sweep_interval": 0.2,
         **redis_mode(database_url),
+        # Heartbeats land in the database soon after their ack, so tests wait little for them.
+        "heartbeat_write_interval": 0.05,
     }
     values.update(overrides)
     return HubSettings(**values)

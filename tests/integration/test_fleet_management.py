@@ -18,6 +18,7 @@ from tests.integration.helpers import FakeDaemon, audit_rows, close_code
 from tests.integration.hub_setup import add_user, register_server, tenant_b
 from tests.integration.running_hub import RunningHub
 from tests.integration.viewer_support import Live
+from tests.support import wait_until
 
 LOAD = {"cpu_percent": 21.5, "memory_percent": 40.0, "disk_percent": 70.0, "load_avg": [0.5, 1, 1]}
 
@@ -26,6 +27,16 @@ async def _samples(hub: RunningHub, server_id: str) -> list[ServerSample]:
     async with hub.state.sessionmaker() as db:
         query = select(ServerSample).where(ServerSample.server_id == server_id)
         return list(await db.scalars(query.order_by(ServerSample.created_at)))
+
+
+async def _sample_count(hub: RunningHub, server_id: str, n: int) -> bool:
+    return len(await _samples(hub, server_id)) == n
+
+
+async def _info(hub: RunningHub, server_id: str, info: dict[str, Any]) -> bool:
+    async with hub.state.sessionmaker() as db:
+        server = await db.get(Server, server_id)
+        return server is not None and server.system_info == info
 
 
 async def _beat(hub: RunningHub, api_key: str, system_info: dict[str, Any]) -> None:
@@ -61,9 +72,11 @@ async def test_heartbeats_leave_a_sample_a_minute_and_old_ones_are_pruned(
         )
         await db.commit()
     async with FakeDaemon.connect(hub, server["api_key"], hello=False) as daemon:
-        for info in ({**LOAD, "cpu_percent": 90.0}, LOAD):
-            await daemon.send({"type": "heartbeat", "system_info": info})
-            await daemon.expect("heartbeat_ack")
+        # Socket heartbeats are written in batches: each is waited for until it is stored.
+        await daemon.send({"type": "heartbeat", "system_info": {**LOAD, "cpu_percent": 90.0}})
+        await wait_until(lambda: _sample_count(hub, server["id"], 2), message="second sample")
+        await daemon.send({"type": "heartbeat", "system_info": LOAD})
+        await wait_until(lambda: _info(hub, server["id"], LOAD), message="last heartbeat stored")
     rows = await _samples(hub, server["id"])
     assert [r.cpu_percent for r in rows] == [21.5, 90.0]
 

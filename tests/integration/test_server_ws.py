@@ -24,6 +24,7 @@ from tests.integration.helpers import (
 )
 from tests.integration.hub_setup import register_server
 from tests.integration.running_hub import RunningHub
+from tests.support import wait_until
 
 MAX_FRAME = 2048
 
@@ -61,9 +62,16 @@ async def test_auth_hello_and_heartbeat_bring_server_online(
         }
         await ws.send(json.dumps(hello))
         await heartbeat_ok(ws, {"cpu_percent": 42.0, "memory_percent": 10.0})
-        row = await server_row(admin, server["id"])
+
+        async def beat_written() -> dict[str, Any] | None:
+            # Acked at once; written with the hub's next batch of heartbeats.
+            row = await server_row(admin, server["id"])
+            return (
+                row if row["system_info"] == {"cpu_percent": 42.0, "memory_percent": 10.0} else None
+            )
+
+        row = await wait_until(beat_written, message="heartbeat written")
         assert row["status"] == "online"
-        assert row["system_info"] == {"cpu_percent": 42.0, "memory_percent": 10.0}
         assert row["agent_version"] == "9.9.9"
         assert row["capabilities"] == ["claude", "aider"]
         assert row["repos"] == {"web": "/srv/web"}
@@ -147,7 +155,12 @@ async def test_bad_frames_get_error_and_socket_survives(
         frame = await _expect_error(ws, "frame_too_large")
         assert "size" in frame["message"]
         await heartbeat_ok(ws, {"after": "oversize"})
-        assert (await server_row(admin, server["id"]))["system_info"] == {"after": "oversize"}
+
+        async def stored() -> bool:  # with the hub's next batch of heartbeats
+            row = await server_row(admin, server["id"])
+            return bool(row["system_info"] == {"after": "oversize"})
+
+        await wait_until(stored, message="heartbeat after the oversize frame stored")
 
 
 @pytest.mark.parametrize("hub_overrides", [{"heartbeat_timeout": 0.5}])

@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from orchestratia import __version__
 from orchestratia.hub import chores as chore_timers
 from orchestratia.hub import integrations
+from orchestratia.hub.actions import fleet
 from orchestratia.hub.api import (
     agent_approvals,
     agent_tasks,
@@ -166,6 +167,8 @@ def create_app(settings: HubSettings) -> FastAPI:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*chores), 5)
             await hub.output_writer.stop()  # what daemons sent is stored (and acked) first
+            with contextlib.suppress(Exception):
+                await fleet.flush_heartbeats(hub)  # the last second's heartbeats
             await hub.bus.close()
             await engine.dispose()
 

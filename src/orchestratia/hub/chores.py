@@ -128,6 +128,13 @@ def chores(hub: HubState) -> list[Chore]:
         ),
         # Every replica draws the sessions grid for its own viewers.
         Chore("sessions grid", settings.grid_tick_seconds, hub.grid.tick, shared=False),
+        # Every replica writes the heartbeats its own daemons sent, in one batch.
+        Chore(
+            "heartbeat writes",
+            settings.heartbeat_write_interval,
+            lambda: fleet.flush_heartbeats(hub),
+            shared=False,
+        ),
     ]
 
 

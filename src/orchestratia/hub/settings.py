@@ -70,6 +70,13 @@ class HubSettings(BaseSettings):
     # How long ``/readyz`` waits for the database before calling the hub not ready.
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     liveness_sweep_interval: float = 1.0
+    # Daemon authentications doing database work at once; the rest wait their turn, and one that
+    # waited longer than a daemon waits for its answer (10 s) is told to retry instead: after a
+    # hub restart or a network blip thousands arrive together.
+    max_concurrent_auth: int = Field(default=16, ge=1, le=1000)
+    auth_queue_timeout: float = Field(default=8.0, gt=0)
+    # Heartbeats are written to the database together, at most this long after they arrive.
+    heartbeat_write_interval: float = Field(default=1.0, gt=0, le=10)
 
     max_body_bytes: int = 1_048_576
     max_ws_frame_bytes: int = 4_194_304

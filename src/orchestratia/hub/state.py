@@ -18,6 +18,7 @@ from orchestratia.hub.metrics import HubMetrics
 from orchestratia.hub.sealing import Keyring
 from orchestratia.hub.services.access.throttle import LoginThrottle
 from orchestratia.hub.services.approvals.tool_approvals import ApprovalWaiters
+from orchestratia.hub.services.fleet.heartbeat_batch import HeartbeatBatch
 from orchestratia.hub.services.fleet.throughput import OutputMeter
 from orchestratia.hub.services.integrations.events import wake_on_commit
 from orchestratia.hub.services.integrations.worker import Wakeup
@@ -50,6 +51,7 @@ class HubState:
     booted_at: datetime = field(default_factory=utcnow)
     guards: SocketGuards = field(default_factory=SocketGuards)
     output_meter: OutputMeter = field(default_factory=OutputMeter)
+    heartbeats: HeartbeatBatch = field(default_factory=HeartbeatBatch)  # written by a chore
     metrics: HubMetrics = field(default_factory=HubMetrics)
     grid: GridWatch = field(init=False)
     output_writer: OutputWriter = field(init=False)  # started and stopped by the lifespan
@@ -74,7 +76,10 @@ class HubState:
     # Output bytes per project since the last count told the other replicas (the overview).
     output_counted: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    auth_slots: asyncio.Semaphore = field(init=False)  # see settings.max_concurrent_auth
+
     def __post_init__(self) -> None:
+        self.auth_slots = asyncio.Semaphore(self.settings.max_concurrent_auth)
         if self.bus is None:
             self.bus = _bus_for(self.settings, self.replica_id)
         self.approval_waiters.tell_others = self._tell_approval_decided

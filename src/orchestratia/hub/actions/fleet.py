@@ -74,6 +74,25 @@ async def touch(hub: HubState, server_id: str, **changes: Any) -> None:
     await run_detached(hub, work)
 
 
+async def flush_heartbeats(hub: HubState) -> None:
+    """Write the heartbeats waiting in ``hub.heartbeats`` in one transaction (a chore runs this
+    every ``heartbeat_write_interval``); a failed write puts them back for the next."""
+    beats = hub.heartbeats.take()
+    if not beats:
+        return
+
+    async def work(db: AsyncSession, outbox: Outbox) -> None:
+        outbox.servers = await servers.touch_many(
+            db, beats, lambda server_id: hub.registry.get(server_id) is not None
+        )
+
+    try:
+        await run_detached(hub, work)
+    except BaseException:
+        hub.heartbeats.restore(beats)
+        raise
+
+
 async def announce(hub: HubState, server: Server | None) -> None:
     """Tell dashboards the state of a server row just committed (if it changed)."""
     await after_commit(hub, Outbox(servers=[server] if server is not None else []))
@@ -81,6 +100,8 @@ async def announce(hub: HubState, server: Server | None) -> None:
 
 async def disconnected(hub: HubState, server_id: str) -> None:
     """The daemon's socket closed (and no newer one took over)."""
+
+    hub.heartbeats.discard(server_id)
 
     async def work(db: AsyncSession, outbox: Outbox) -> None:
         gone = await servers.mark_disconnected(db, server_id)

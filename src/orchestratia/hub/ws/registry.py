@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -35,6 +37,10 @@ class DaemonConnection:
     protocol: int
     # Announced ``binary_output`` and asked for protocol 3 or later: may send binary frames.
     binary: bool = False
+    tenant_id: str = ""  # the server's, as authenticated
+    # What the server row held at auth of what a hello reports (version, capabilities, repos):
+    # a hello that changes none of it needs no write of its own.
+    reported: dict[str, Any] = field(default_factory=dict)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     owned: dict[str, OwnedSession] = field(default_factory=dict)
     # Output taken in and not yet committed, and the commit that will hold its last byte.
@@ -90,6 +96,24 @@ class DaemonConnection:
 class ConnectionRegistry:
     def __init__(self) -> None:
         self._by_server: dict[str, DaemonConnection] = {}
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, server_id: str) -> AsyncIterator[None]:
+        """One connect or disconnect of ``server_id`` at a time. A daemon that reconnects at once
+        has its new socket's "online" and its old socket's "disconnected" written in the order
+        the registry saw them, not in whichever order their transactions happened to commit."""
+        lock, users = self._turns.get(server_id) or (asyncio.Lock(), 0)
+        self._turns[server_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[server_id]
+            if users == 1:
+                del self._turns[server_id]
+            else:
+                self._turns[server_id] = (lock, users - 1)
 
     def add(self, conn: DaemonConnection) -> DaemonConnection | None:
         """Register ``conn``; returns the connection it replaces, which the caller should close."""
@@ -113,6 +137,9 @@ class ConnectionRegistry:
 
     def get(self, server_id: str) -> DaemonConnection | None:
         return self._by_server.get(server_id)
+
+    def connections(self) -> list[DaemonConnection]:
+        return list(self._by_server.values())
 
     def connected_ids(self) -> set[str]:
         return set(self._by_server)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from orchestratia.hub.db.models import Server, Tenant
+from orchestratia.hub.db.models import Tenant
 from orchestratia.hub.ws.registry import DaemonConnection
 from orchestratia.protocol.approvals import ApprovalRulesUpdatedFrame
 from orchestratia.protocol.base import dump
@@ -63,34 +63,23 @@ async def _tell(told: RuleVersionsTold, conn: DaemonConnection, version: int) ->
     told.record(conn, version)
 
 
-async def _versions(hub: HubState, server_ids: set[str]) -> list[tuple[str, int]]:
-    """(server id, its tenant's rule-set version) for these servers."""
+async def _versions(hub: HubState, tenant_ids: set[str]) -> dict[str, int]:
+    """The rule-set version of each of these tenants that ever had a rule. Asked per tenant, not
+    per server: a query binding every connected daemon (thousands) every few seconds is what
+    held a large fleet's heartbeats up."""
     async with hub.sessionmaker() as db:
         rows = await db.execute(
-            select(Server.id, Tenant.approval_rules_version)
-            .join(Tenant, Tenant.id == Server.tenant_id)
-            .where(Server.id.in_(server_ids))
+            select(Tenant.id, Tenant.approval_rules_version).where(
+                Tenant.id.in_(tenant_ids), Tenant.approval_rules_version > 0
+            )
         )
-        return [(sid, int(v)) for sid, v in rows]
+        return {tenant_id: int(version) for tenant_id, version in rows}
 
 
 async def push(hub: HubState, tenant_id: str, version: int) -> int:
     """Tell this process's connected daemons of ``tenant_id`` about ``version``; how many."""
-    registry, told = hub.registry, hub.rule_versions
-    connected = registry.connected_ids()
-    if not connected:
-        return 0
-    try:
-        async with hub.sessionmaker() as db:
-            ids = set(
-                await db.scalars(
-                    select(Server.id).where(Server.tenant_id == tenant_id, Server.id.in_(connected))
-                )
-            )
-    except Exception:  # the change is committed; ``sync`` tells the daemons on its next tick
-        log.exception("could not look up the daemons of tenant %s to push rules", tenant_id)
-        return 0
-    conns = [c for c in (registry.get(sid) for sid in ids) if c is not None]
+    conns = [c for c in hub.registry.connections() if c.tenant_id == tenant_id]
+    told = hub.rule_versions
     await asyncio.gather(*(_tell(told, c, version) for c in conns if told.needs(c, version)))
     return len(conns)
 
@@ -98,13 +87,14 @@ async def push(hub: HubState, tenant_id: str, version: int) -> int:
 async def sync(hub: HubState) -> None:
     """Tell every connection that has not yet heard its tenant's current version."""
     registry, told = hub.registry, hub.rule_versions
-    connected = registry.connected_ids()
-    told.forget_except(connected)
-    if not connected:
+    conns = registry.connections()
+    told.forget_except({c.server_id for c in conns})
+    if not conns:
         return
-    pending = []
-    for server_id, version in await _versions(hub, connected):
-        conn = registry.get(server_id)
-        if conn is not None and told.needs(conn, version):
-            pending.append(_tell(told, conn, version))
+    versions = await _versions(hub, {c.tenant_id for c in conns})
+    pending = [
+        _tell(told, conn, versions[conn.tenant_id])
+        for conn in conns
+        if conn.tenant_id in versions and told.needs(conn, versions[conn.tenant_id])
+    ]
     await asyncio.gather(*pending)  # _tell never raises

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,6 +31,7 @@ from orchestratia.protocol.cluster import DaemonClaimed
 from orchestratia.protocol.codes import CloseCode
 from orchestratia.protocol.deliveries import DeliveryAckFrame
 from orchestratia.protocol.frames import (
+    AuthFrame,
     AuthOkFrame,
     ErrorFrame,
     HeartbeatAckFrame,
@@ -81,6 +83,19 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
             f"first frame must be auth ({describe(exc)})",
         )
         return None
+    arrived = time.monotonic()
+    async with hub.auth_slots:
+        if time.monotonic() - arrived > hub.settings.auth_queue_timeout:
+            # The daemon has likely given up on this answer: no database work for it; its
+            # retry, after its backoff, finds the hub less busy.
+            await close_with(ws, CloseCode.TRY_AGAIN, "busy", "hub busy; retry later")
+            return None
+        return await _authenticated(ws, hub, ip, frame)
+
+
+async def _authenticated(
+    ws: WebSocket, hub: HubState, ip: str, frame: AuthFrame
+) -> DaemonConnection | None:
     async with hub.sessionmaker() as db:
         try:
             server = await servers.authenticate_key(
@@ -90,10 +105,14 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
             await close_with(ws, exc.close_code, "unauthorized", exc.detail)
             return None
         protocol = frame.protocol or 1
-        updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
-    binary = protocol >= BINARY_PROTOCOL and BINARY_OUTPUT in frame.capabilities
-    conn = DaemonConnection(server.id, server.project_id, ws, protocol, binary)
-    previous = hub.registry.add(conn)
+        binary = protocol >= BINARY_PROTOCOL and BINARY_OUTPUT in frame.capabilities
+        conn = DaemonConnection(
+            server.id, server.project_id, ws, protocol, binary, tenant_id=server.tenant_id
+        )
+        conn.reported = _reported(server.agent_version, server.capabilities, server.repos)
+        async with hub.registry.turn(server.id):
+            updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
+            previous = hub.registry.add(conn)
     if previous is not None:
         previous.retired = True
         await previous.close(Conflict("replaced by a newer connection"))
@@ -157,27 +176,36 @@ async def _server_frame(
     conn: DaemonConnection, hub: HubState, frame: HelloFrame | HeartbeatFrame | PingFrame
 ) -> None:
     # Only these frames touch the server row: output frames are far too frequent for a write
-    # each, and an open socket already counts as alive (see servers.sweep_stale).
-    changes: dict[str, Any] = {}
-    system_info = None
+    # each, and an open socket already counts as alive (see servers.sweep_stale). Heartbeats,
+    # the bulk of a fleet's traffic, are written in batches (``fleet.flush_heartbeats``).
     if isinstance(frame, HelloFrame):
-        changes = {
-            "agent_version": frame.version,
-            "capabilities": frame.capabilities,
-            "repos": frame.repos,
-        }
-        system_info = frame.system_info or None
-    elif isinstance(frame, HeartbeatFrame):
-        system_info = frame.system_info or None
-    await fleet.touch(hub, conn.server_id, system_info=system_info, **changes)
-    if isinstance(frame, HelloFrame):
+        reported = _reported(frame.version, frame.capabilities, frame.repos)
+        if reported != conn.reported:  # a new agent version, say: shown at once
+            await fleet.touch(
+                hub, conn.server_id, system_info=frame.system_info or None, **reported
+            )
+            conn.reported = reported
+        else:  # the usual reconnect: only the load changed, written with the heartbeats
+            hub.heartbeats.add(conn.server_id, frame.system_info or None)
         await daemon_sessions.reconcile_hello(conn, hub, frame)
         await task_delivery.resend_pending(hub, conn)
-        await fleet.on_capacity(hub, conn.project_id)
+        if frame.sessions:
+            # Capacity is live sessions (reconcile lost every one the hello does not list), so
+            # a daemon without any brings none: no assignment pass per reconnecting daemon.
+            await fleet.on_capacity(hub, conn.project_id)
     elif isinstance(frame, HeartbeatFrame):
+        hub.heartbeats.add(conn.server_id, frame.system_info or None)
         await conn.send_text(dump(HeartbeatAckFrame()))
     else:
+        hub.heartbeats.add(conn.server_id, None)
         await conn.send_text(dump(PongFrame()))
+
+
+def _reported(
+    version: str | None, capabilities: list[str] | None, repos: dict[str, str] | None
+) -> dict[str, Any]:
+    """The server row's fields a hello sets, as ``servers.touch`` takes them."""
+    return {"agent_version": version, "capabilities": capabilities or [], "repos": repos or {}}
 
 
 async def server_channel(ws: WebSocket) -> None:
@@ -214,8 +242,9 @@ async def server_channel(ws: WebSocket) -> None:
             conn.retired = True
             # Stored before the server shows disconnected: what the hub holds is final then.
             await hub.output_writer.flush(conn)
-            if hub.registry.remove(conn) and await hub.bus.release(conn.server_id):
-                await fleet.disconnected(hub, conn.server_id)
+            async with hub.registry.turn(conn.server_id):
+                if hub.registry.remove(conn) and await hub.bus.release(conn.server_id):
+                    await fleet.disconnected(hub, conn.server_id)
         if ws.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.fleet_models import ServerSample
@@ -67,18 +67,43 @@ async def record(
     )
     if latest is not None and now - latest < SAMPLE_EVERY:
         return False
-    db.add(
-        ServerSample(
-            tenant_id=server.tenant_id,
-            server_id=server.id,
-            created_at=now,
-            cpu_percent=figures.cpu_percent,
-            memory_percent=figures.memory_percent,
-            disk_percent=figures.disk_percent,
-            load1=figures.load1,
-        )
-    )
+    db.add(_sample(server, figures, now))
     return True
+
+
+async def record_many(
+    db: AsyncSession, beats: list[tuple[Server, dict[str, Any]]], now: datetime
+) -> int:
+    """``record`` for many servers' heartbeats with one query for their latest samples; how
+    many were added."""
+    due = [(server, figures) for server, info in beats if not (figures := reading(info)).empty]
+    if not due:
+        return 0
+    rows = await db.execute(
+        select(ServerSample.server_id, func.max(ServerSample.created_at))
+        .where(ServerSample.server_id.in_([server.id for server, _ in due]))
+        .group_by(ServerSample.server_id)
+    )
+    latest: dict[str, datetime] = {server_id: at for server_id, at in rows}
+    added = 0
+    for server, figures in due:
+        last = latest.get(server.id)
+        if last is None or now - last >= SAMPLE_EVERY:
+            db.add(_sample(server, figures, now))
+            added += 1
+    return added
+
+
+def _sample(server: Server, figures: Reading, now: datetime) -> ServerSample:
+    return ServerSample(
+        tenant_id=server.tenant_id,
+        server_id=server.id,
+        created_at=now,
+        cpu_percent=figures.cpu_percent,
+        memory_percent=figures.memory_percent,
+        disk_percent=figures.disk_percent,
+        load1=figures.load1,
+    )
 
 
 async def since(db: AsyncSession, server: Server, start: datetime) -> list[ServerSample]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -277,16 +278,9 @@ async def touch(
     # A removed server's last frames, read before its socket closed, must not bring it back.
     if server is None or server.status == REMOVED:
         return None
-    came_online = server.status != "online"
-    changed = came_online or system_info is not None
     now = utcnow()
-    server.status = "online"
-    server.disconnected_at = None
-    server.last_seen_at = now
-    if came_online:
-        announcements.server(db, server, "server.online")
+    changed = _seen(db, server, now, system_info)
     if system_info:
-        server.system_info = system_info
         await samples.record(db, server, system_info, now)
     if connected is not None:
         server.connected = connected
@@ -294,6 +288,47 @@ async def touch(
         setattr(server, name, value)
     await db.commit()
     return server if changed or fields else None
+
+
+async def touch_many(
+    db: AsyncSession, beats: dict[str, dict[str, Any] | None], live: Callable[[str], bool]
+) -> list[Server]:
+    """``touch`` for the heartbeats of many servers in one transaction; the servers whose visible
+    state changed. A server no longer online (its socket closed, or another replica swept it)
+    comes back only while ``live`` says its socket is still open here: a heartbeat read before a
+    disconnect must not revive the server after it. The rows are locked (PostgreSQL) so a
+    concurrent disconnect commits either wholly before or wholly after this batch."""
+    now = utcnow()
+    rows = await db.scalars(
+        select(Server).where(Server.id.in_(list(beats)), SHOWN).with_for_update()
+    )
+    changed, sampled = [], []
+    for server in rows:
+        if server.status != "online" and not live(server.id):
+            continue
+        info = beats[server.id]
+        if _seen(db, server, now, info):
+            changed.append(server)
+        if info:
+            sampled.append((server, info))
+    await samples.record_many(db, sampled, now)
+    await db.commit()
+    return changed
+
+
+def _seen(
+    db: AsyncSession, server: Server, now: datetime, system_info: dict[str, Any] | None
+) -> bool:
+    """Traffic from ``server`` at ``now`` (not committed); True when dashboards should hear."""
+    came_online = server.status != "online"
+    server.status = "online"
+    server.disconnected_at = None
+    server.last_seen_at = now
+    if came_online:
+        announcements.server(db, server, "server.online")
+    if system_info:
+        server.system_info = system_info
+    return came_online or system_info is not None
 
 
 async def mark_disconnected(db: AsyncSession, server_id: str) -> Server | None:
@@ -328,11 +363,14 @@ async def sweep_stale(
         select(Server).where(
             Server.status == "online",
             Server.last_seen_at < now - timeout,
-            Server.id.not_in(live),
         )
     )
     changed = []
     for server in candidates:
+        # ``live`` is checked here, not as NOT IN: that binds one parameter per connected daemon
+        # (thousands) every second to exclude the few rows an open socket keeps.
+        if server.id in live:
+            continue
         limit = timeout if server.protocol >= 2 else legacy_timeout
         if server.last_seen_at is None or server.last_seen_at < now - limit:
             server.status = "disconnected"

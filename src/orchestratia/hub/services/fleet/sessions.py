@@ -232,10 +232,11 @@ async def lose_abandoned(
             Server.status == "disconnected",
             # Servers that went away before the hub recorded when: their last sign of life.
             func.coalesce(Server.disconnected_at, Server.last_seen_at) < cutoff,
-            Server.id.not_in(live),
         )
     )
-    lost = list(rows)
+    # ``live`` is filtered here, not in SQL: as NOT IN it would bind one parameter per connected
+    # daemon (thousands) in a query run every second, for the few rows it can exclude.
+    lost = [session for session in rows if session.server_id not in live]
     for session in lost:
         await mark_lost(db, session, "its server stayed disconnected", now)
     return lost

@@ -114,6 +114,8 @@ async def run(
     if task_id:
         stmt = stmt.where(Task.id == task_id)
     waiting = list(await db.scalars(stmt))
+    if not waiting:
+        return 0  # the usual case when a daemon (re)connects: no need to look at the sessions
     waiting.sort(key=lambda t: (PRIORITY_ORDER.get(t.priority, 9), t.created_at))
     pool = await candidates(db, project_id, connected)
     assigned = 0
