@@ -27,8 +27,8 @@ its server disconnected until it is back, which is not "lost").
 
 ``BENCH_REPLICAS=2`` (or ``--replicas 2``): two hub processes sharing the database and Redis
 (``ORCHESTRATIA_REDIS_URL``, one ``ORCHESTRATIA_REDIS_PREFIX``) behind nginx, round-robin, no
-stickiness; ``BENCH_PROXY`` names the nginx config template (default ``deploy/nginx.conf`` if
-present, else a minimal built-in one).
+stickiness, plain HTTP (deploy/nginx.conf's proxying without its TLS); ``BENCH_PROXY`` names
+another nginx config template.
 
 Run: ``.venv/bin/python bench/fleet.py``. The last line of output is one JSON object.
 """
@@ -418,8 +418,9 @@ def hubs(replicas: int) -> Iterator[Hubs]:
 
 
 def _nginx(root: Path, ports: list[int], port: int) -> subprocess.Popen[bytes]:
-    # TODO(issue 18): render deploy/nginx.conf once it exists on this branch; BENCH_PROXY names
-    # a template with {root}, {servers} and {port} meanwhile.
+    # Plain HTTP round robin (deploy/nginx.conf's upstream and WebSocket settings without its
+    # TLS), so the figures are the hubs' and not TLS handshakes'; BENCH_PROXY names another
+    # template with {root}, {servers} and {port}.
     template = Path(os.environ["BENCH_PROXY"]).read_text() if "BENCH_PROXY" in os.environ else NGINX
     servers = " ".join(f"server 127.0.0.1:{p};" for p in ports)
     conf = root / "nginx.conf"
