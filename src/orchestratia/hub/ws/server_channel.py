@@ -90,7 +90,16 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
             await close_with(ws, exc.close_code, "unauthorized", exc.detail)
             return None
         protocol = frame.protocol or 1
-        updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
+        # Claimed before the server is marked connected: an older socket of this daemon's on
+        # another replica, closing now, then sees the claim and does not mark it disconnected
+        # after this.
+        await hub.bus.claim(server.id, protocol)
+        try:
+            updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
+        except BaseException:
+            if hub.registry.get(server.id) is None:  # no socket here holds it after all
+                await hub.bus.release(server.id)
+            raise
     binary = protocol >= BINARY_PROTOCOL and BINARY_OUTPUT in frame.capabilities
     conn = DaemonConnection(server.id, server.project_id, ws, protocol, binary)
     previous = hub.registry.add(conn)
@@ -101,7 +110,6 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
         await hub.output_writer.flush(previous)
     # Another replica may hold an older socket of this daemon's (a half-open link, a balancer
     # that moved it): it retires that one without calling the server disconnected.
-    await hub.bus.claim(server.id, protocol)
     await hub.bus.broadcast(DaemonClaimed(origin=hub.bus.replica_id, server_id=server.id))
     # Announced only now: a dashboard acting on the online server needs it registered here.
     await fleet.announce(hub, updated)
