@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from orchestratia.hub.actions import fleet
 from orchestratia.hub.errors import Conflict, Unauthorized
+from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
@@ -102,6 +103,7 @@ async def authenticate(ws: WebSocket, hub: HubState, ip: str) -> DaemonConnectio
             raise
     binary = protocol >= BINARY_PROTOCOL and BINARY_OUTPUT in frame.capabilities
     conn = DaemonConnection(server.id, server.project_id, ws, protocol, binary)
+    conn.key_hash = sha256_hex(frame.api_key)
     previous = hub.registry.add(conn)
     if previous is not None:
         previous.retired = True

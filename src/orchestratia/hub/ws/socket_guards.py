@@ -160,6 +160,15 @@ class SocketGuards:
         for guard in list(self._guards):
             guard.apply(event)
 
+    def memberships(self) -> set[tuple[str, str]]:
+        """The (user, project) pairs whose role keeps a login's socket open or writable."""
+        return {
+            (g.grant.user_id, project_id)
+            for g in self._guards
+            if g.grant is not None and g.grant.user_id is not None
+            for project_id in g.project_ids
+        }
+
     def grants(self) -> tuple[set[str], set[str]]:
         """The logins and share links (hashes) that keep this replica's sockets open."""
         logins = {g.grant.auth_session_id for g in self._guards if g.grant is not None}
