@@ -176,8 +176,9 @@ async def test_a_session_followed_within_a_followed_project_comes_once(
     a, b, _ = pair
     by_session: list[int] = []
     by_project: list[int] = []
-    b.follow_output(Following("proj-1", "sess-1", lambda _p, _s, o: by_session.append(o.offset)))
+    # The project first: following the session then needs no subscription of its own.
     b.follow_output(Following("proj-1", None, lambda _p, _s, o: by_project.append(o.offset)))
+    b.follow_output(Following("proj-1", "sess-1", lambda _p, _s, o: by_session.append(o.offset)))
     offset = 0
 
     def probe() -> bool:
@@ -189,3 +190,14 @@ async def test_a_session_followed_within_a_followed_project_comes_once(
     await wait_until(probe, message="output to reach both followers")
     assert b.rejected == 0  # no second copy (by channel and by pattern) to reject as a replay
     assert len(set(by_session)) == len(by_session)
+    # Unfollowing the project leaves the session followed by its own channel.
+    b.unfollow_output(next(iter(b._projects["proj-1"])))
+    count = len(by_session)
+
+    def by_channel() -> bool:
+        nonlocal offset
+        a.publish_output("proj-1", "sess-1", offset, b"x")
+        offset += 1
+        return len(by_session) >= count + 5
+
+    await wait_until(by_channel, message="output to reach the session by its channel")
