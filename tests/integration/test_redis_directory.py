@@ -40,7 +40,7 @@ async def test_a_newer_claim_wins_and_the_old_release_says_so(
     await a.claim("srv-1", 3)
     assert await b.holder("srv-1") == Holder("replica-a", 3)
     await b.claim("srv-1", 2)
-    await a._renew()  # an old holder's renewal must not take the daemon back
+    await a.directory.renew()  # an old holder's renewal must not take the daemon back
     client = redis.from_url(URL)
     assert await client.hget(f"{prefix}:daemons", "srv-1") == b"replica-b|2"
     await client.aclose()
@@ -60,7 +60,7 @@ async def test_a_dead_replicas_daemons_lapse_with_its_lease(
     client = redis.from_url(URL)
     await client.zadd(f"{prefix}:replicas", {"replica-a": 1.0})
     await client.aclose()
-    b._alive_at = float("-inf")  # past its one-second cache
+    b.directory.forget_liveness()  # past its one-second cache
     assert await b.holder("srv-2") is None
     assert await b.connected_ids() == set()
 

@@ -18,6 +18,8 @@ import pytest
 
 from orchestratia.hub.services.approvals import tool_approvals
 from orchestratia.hub.settings import HubSettings
+from orchestratia.hub.ws import daemon_routing
+from orchestratia.protocol.cluster import DaemonClaimed
 from tests.integration.event_support import decide
 from tests.integration.helpers import (
     FakeDaemon,
@@ -226,3 +228,39 @@ async def _logout(hub: RunningHub, cookie: str) -> None:
         headers = {"Authorization": f"Bearer {cookie}"}
         res = await client.post("/api/v1/auth/logout", headers=headers)
         assert res.status_code == 204, res.text
+
+
+async def test_a_late_or_replayed_claim_does_not_kick_the_current_socket(
+    cluster: Cluster,
+) -> None:
+    server = await register_server(cluster.admin_a, cluster.project_id)
+    async with FakeDaemon.connect(cluster.a, server["api_key"]) as daemon:
+        conn = cluster.a.state.registry.get(server["id"])
+        assert conn is not None
+        # B's claim of a while ago (the daemon has come back to A since), heard only now.
+        late = DaemonClaimed(origin=cluster.b.state.replica_id, server_id=server["id"])
+        await daemon_routing.handle(cluster.a.state, late)
+        assert not conn.retired
+        await daemon.ws.send(json.dumps({"type": "ping"}))
+        await daemon.expect("pong")  # still served
+
+
+async def test_a_new_socket_is_claimed_before_the_server_is_marked_online(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else an old socket closing on another replica in between would find its own claim still
+    there and mark the server disconnected under the new socket."""
+    server = await register_server(cluster.admin_a, cluster.project_id)
+    bus = cluster.b.state.bus
+    claim = bus.claim
+    seen: list[str] = []
+
+    async def claim_and_look(server_id: str, protocol: int) -> None:
+        res = await cluster.admin_a.get(f"/api/v1/servers/{server_id}")
+        seen.append(res.json()["status"])
+        await claim(server_id, protocol)
+
+    monkeypatch.setattr(bus, "claim", claim_and_look)
+    async with FakeDaemon.connect(cluster.b, server["api_key"]):
+        pass
+    assert seen and seen[0] != "online"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from orchestratia.hub.bus_envelope import MAX_AGE, Envelope, bus_key
+from orchestratia.hub.bus_envelope import MAX_AGE, STARTUP_GRACE, Envelope, bus_key
 
 
 def test_sealed_messages_open_once_in_order_on_their_channel_only(
@@ -25,3 +25,14 @@ def test_sealed_messages_open_once_in_order_on_their_channel_only(
     monkeypatch.setattr(time, "time", lambda: now + MAX_AGE + 1)
     assert receiver.open("p:all", late) is None  # too old to be trusted
     assert receiver.open("p:all", b"short") is None
+
+
+def test_a_replica_that_just_started_drops_what_was_sealed_before_it_listened() -> None:
+    key = bus_key(b"a shared secret key")
+    sender = Envelope(key, b"sender01")
+    captured = sender.seal("p:all", b"revoke nothing")
+    # A new replica has no sender's last sequence yet: a message captured a while before it
+    # started would otherwise open once, within MAX_AGE.
+    newcomer = Envelope(key, b"newcomr1", started_at=time.time() + STARTUP_GRACE + 10)
+    assert newcomer.open("p:all", captured) is None
+    assert Envelope(key, b"newcomr2").open("p:all", sender.seal("p:all", b"fresh")) == b"fresh"

@@ -127,6 +127,10 @@ class Bus(Protocol):
     async def holder(self, server_id: str) -> Holder | None:
         """The live replica holding ``server_id``'s socket, if any."""
 
+    async def directory_holder(self, server_id: str) -> Holder | None:
+        """The live replica the shared directory names for ``server_id`` (not this replica's own
+        record of what it holds: that may be older)."""
+
     async def connected_ids(self) -> set[str]:
         """Servers with a daemon connected to any live replica."""
 
@@ -228,6 +232,9 @@ class LocalBus:
     async def holder(self, server_id: str) -> Holder | None:
         protocol = self._held.get(server_id)
         return None if protocol is None else Holder(self.replica_id, protocol)
+
+    async def directory_holder(self, server_id: str) -> Holder | None:
+        return await self.holder(server_id)
 
     async def connected_ids(self) -> set[str]:
         return set(self._held)

@@ -7,7 +7,9 @@ derived from the hub's secret key (which every replica shares): unreadable witho
 forged or altered message does not open. The channel is bound in as associated data (a message
 cannot be moved to another channel), and each carries its sender's token, a sequence number and
 the time it was sealed: a replica drops a message older than ``MAX_AGE`` or not newer than the
-last it opened from that sender, so a captured message cannot be replayed.
+last it opened from that sender, so a captured message cannot be replayed. A replica that just
+started knows no sender's last sequence, so it also drops what was sealed more than
+``STARTUP_GRACE`` before it started: nothing older can be replayed into it either.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAX_AGE = 60.0  # seconds; replicas' clocks are expected to agree far better than this
+STARTUP_GRACE = 5.0  # seconds; clock skew between replicas, and messages in flight at start
 _HEADER = struct.Struct(">8sQQ")  # sender token, sequence, sealed at (ms since the epoch)
 _NONCE = 12
 
@@ -40,6 +43,7 @@ class Envelope:
     _aead: AESGCM = field(init=False)
     _sequence: int = 0
     _last: dict[bytes, int] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)  # when this replica began listening
 
     def __post_init__(self) -> None:
         self._aead = AESGCM(self.key)
@@ -62,6 +66,8 @@ class Envelope:
         token, sequence, sealed_at = _HEADER.unpack(header)
         if abs(time.time() - sealed_at / 1000) > MAX_AGE:
             return None
+        if sealed_at / 1000 < self.started_at - STARTUP_GRACE:
+            return None  # from before this replica listened: its replay table cannot tell
         if sequence <= self._last.get(token, 0):
             return None
         nonce = sealed[_HEADER.size : _HEADER.size + _NONCE]

@@ -12,12 +12,12 @@ Pub/sub loses what is published while a subscriber is away, so nothing here is t
 output is repaired from the recording by offset (``on_resync`` and the followers' own checks),
 dashboards re-fetch, and the directory re-asserts itself every few seconds.
 
-The directory: hash ``P:daemons`` (server id → ``replica|protocol``) and sorted set
-``P:replicas`` (replica → lease expiry). A replica renews its lease and re-asserts the daemons it
-holds every ``LEASE_SECONDS / 3``; a dead replica's entries are ignored once its lease lapses.
+The directory of who holds which daemon is ``hub.bus_directory``.
 
 Everything a replica publishes goes out in order on one connection, so a session's output and
-the status change after it arrive in that order.
+the status change after it arrive in that order. Output may be dropped (Redis slow or away: it is
+repaired from the recording); control messages (revocations among them) are not
+(``hub.bus_outbox``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from orchestratia.hub.bus import LEASE_SECONDS, Following, Holder, LocalBus
+from orchestratia.hub.bus_directory import Directory
 from orchestratia.hub.bus_envelope import Envelope
+from orchestratia.hub.bus_outbox import Outbox
 from orchestratia.protocol.cluster import (
     ClusterMessage,
     OutputMessageError,
@@ -50,31 +52,11 @@ from orchestratia.protocol.revocations import Revocation
 
 log = logging.getLogger(__name__)
 
-# What may wait to be published while Redis is slow or away; past it messages are dropped (and
-# repaired as any lost message is), never the hub's memory.
-PUBLISH_QUEUE_BYTES = 64 * 1024 * 1024
-PUBLISH_BATCH = 512
-ALIVE_CACHE_SECONDS = 1.0
-_RELEASE = """
-local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held and string.sub(held, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-"""
-# Re-assert the daemons a replica holds (after Redis lost them, say) without overwriting a newer
-# claim by another replica that this one has not heard of yet.
-_REASSERT = """
-local mine = ARGV[1] .. '|'
-for i = 2, #ARGV, 2 do
-  local held = redis.call('HGET', KEYS[1], ARGV[i])
-  if not held or string.sub(held, 1, string.len(mine)) == mine then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-end
-return 0
-"""
+# A blackholed Redis must not hold the writer (or a claim) forever; reads of the subscription
+# have their own one-second timeout.
+SOCKET_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
+REJECTED_LOG_INTERVAL = 10.0
 
 
 class RedisBus(LocalBus):
@@ -82,47 +64,74 @@ class RedisBus(LocalBus):
 
     shared = True
 
-    def __init__(self, url: str, prefix: str, key: bytes, replica_id: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        key: bytes,
+        replica_id: str | None = None,
+        *,
+        socket_timeout: float = SOCKET_TIMEOUT,
+    ) -> None:
         super().__init__(replica_id)
         self.token = uuid.uuid4().bytes[:8]  # this process on the bus (a restart is another)
         self._envelope = Envelope(key, self.token)
         self.rejected = 0  # messages that did not open: forged, altered, stale or replayed
-        self._redis = redis.from_url(url, health_check_interval=10)
+        self._rejected_logged = float("-inf")
+        self._redis = redis.from_url(
+            url,
+            health_check_interval=10,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=min(CONNECT_TIMEOUT, socket_timeout),
+        )
         self._pubsub = self._redis.pubsub()
         self._p = prefix
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        self._queued_bytes = 0
+        self.outbox = Outbox(self._redis, self._envelope)
         self._sessions: dict[str, set[Following]] = defaultdict(set)
         self._projects: dict[str, set[Following]] = defaultdict(set)
         self._resync: list[Callable[[], Awaitable[None]]] = []
-        self._alive: set[str] = set()
-        self._alive_at = float("-inf")
+        self._subscribed: tuple[set[str], set[str]] = (set(), set())  # output channels, patterns
+        self._subscribing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._release = self._redis.register_script(_RELEASE)
-        self._reassert = self._redis.register_script(_REASSERT)
-        self.dropped = 0  # messages not published (queue full or Redis away)
+        self.directory = Directory(self._redis, prefix, self.replica_id, self._held)
+        self.restarts = 0  # a reader or writer that died and was started again
 
     # --- life -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._envelope.started_at = time.time()
         await self._pubsub.subscribe(
             self._ch("ev"), self._ch("all"), self._ch("to", self.replica_id)
         )
-        await self._renew()
+        await self.directory.renew()
         self._tasks = [
-            asyncio.create_task(self._read(), name="bus-reader"),
-            asyncio.create_task(self._write(), name="bus-writer"),
+            asyncio.create_task(self._supervise("bus-reader", self._read), name="bus-reader"),
+            asyncio.create_task(self._supervise("bus-writer", self.outbox.run), name="bus-writer"),
             asyncio.create_task(self._keep_lease(), name="bus-lease"),
         ]
 
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` for the life of the bus: a bus whose reader died would silently stop
+        hearing revocations, so whatever ends it, it starts again."""
+        while True:
+            try:
+                await run()
+                log.error("bus: %s stopped; starting it again", name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("bus: %s died; starting it again", name)
+            self.restarts += 1
+            await asyncio.sleep(1.0)
+
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.zrem(self._ch("replicas"), self.replica_id)
+        if tasks:
+            # Bounded: a publish cancelled mid-pipeline can sit in the client's own clean-up.
+            await asyncio.wait(tasks, timeout=2.0)
+        await self.directory.leave()
         with contextlib.suppress(RedisError, OSError, RuntimeError):
             await self._pubsub.aclose()
         with contextlib.suppress(RedisError, OSError, RuntimeError):
@@ -131,13 +140,8 @@ class RedisBus(LocalBus):
     def _ch(self, *parts: str) -> str:
         return ":".join((self._p, *parts))
 
-    def _queue(self, channel: str, payload: bytes) -> None:
-        if self._queued_bytes + len(payload) > PUBLISH_QUEUE_BYTES:
-            self.dropped += 1  # Redis is away or slow: followers repair, dashboards re-fetch
-            return
-        sealed = self._envelope.seal(channel, payload)
-        self._queued_bytes += len(sealed)
-        self._outbox.put_nowait((channel, sealed))
+    def _queue(self, channel: str, payload: bytes, *, control: bool = True) -> None:
+        self.outbox.put(channel, payload, control=control)
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -170,67 +174,67 @@ class RedisBus(LocalBus):
         self, project_id: str, session_id: str, offset: int, data: bytes | memoryview
     ) -> None:
         channel = self._ch("out", project_id, session_id)
-        self._queue(channel, pack_output_message(offset, data))
-
-    async def _write(self) -> None:
-        """Publish what is queued, in order, many commands per round trip."""
-        while True:
-            batch = [await self._outbox.get()]
-            while len(batch) < PUBLISH_BATCH and not self._outbox.empty():
-                batch.append(self._outbox.get_nowait())
-            self._queued_bytes -= sum(len(payload) for _, payload in batch)
-            pipe = self._redis.pipeline(transaction=False)
-            for channel, payload in batch:
-                pipe.publish(channel, payload)
-            try:
-                await pipe.execute()
-            except (RedisError, OSError) as exc:
-                self.dropped += len(batch)
-                log.warning("bus: %d messages not published (%s)", len(batch), exc)
-                await asyncio.sleep(0.5)
+        self._queue(channel, pack_output_message(offset, data), control=False)
 
     # --- following output -------------------------------------------------------------------
 
     def follow_output(self, following: Following) -> None:
-        if following.session_id is None:
-            group, channel = self._projects, self._ch("out", following.project_id, "*")
-            key = following.project_id
-        else:
-            group = self._sessions
-            key = following.session_id
-            channel = self._ch("out", following.project_id, following.session_id)
-        first = not group[key]
+        group, key = self._group(following)
         group[key].add(following)
-        if first:
-            is_pattern = following.session_id is None
-            self._spawn(self._subscribe(channel, pattern=is_pattern, on=True))
+        self._resubscribe()
 
     def unfollow_output(self, following: Following) -> None:
-        if following.session_id is None:
-            group, key = self._projects, following.project_id
-            channel = self._ch("out", following.project_id, "*")
-        else:
-            group, key = self._sessions, following.session_id
-            channel = self._ch("out", following.project_id, following.session_id)
+        group, key = self._group(following)
         followers = group.get(key)
         if followers is None:
             return
         followers.discard(following)
         if not followers:
             del group[key]
-            self._spawn(self._subscribe(channel, pattern=following.session_id is None, on=False))
+        self._resubscribe()
 
-    async def _subscribe(self, channel: str, *, pattern: bool, on: bool) -> None:
-        try:
-            if pattern:
-                await (
-                    self._pubsub.psubscribe(channel) if on else self._pubsub.punsubscribe(channel)
-                )
-            else:
-                await (self._pubsub.subscribe(channel) if on else self._pubsub.unsubscribe(channel))
-        except (RedisError, OSError) as exc:
-            # The reader's reconnect subscribes again to everything followed by then.
-            log.warning("bus: (un)subscribing %s failed (%s)", channel, exc)
+    def _group(self, following: Following) -> tuple[dict[str, set[Following]], str]:
+        if following.session_id is None:
+            return self._projects, following.project_id
+        return self._sessions, following.session_id
+
+    def _wanted(self) -> tuple[set[str], set[str]]:
+        """The output channels and patterns to subscribe: a session by its channel only when its
+        project's pattern does not bring it already (else each message came twice)."""
+        patterns = {self._ch("out", p, "*") for p in self._projects}
+        channels = set()
+        for session_id, followers in self._sessions.items():
+            project_id = next(iter(followers)).project_id
+            if project_id not in self._projects:
+                channels.add(self._ch("out", project_id, session_id))
+        return channels, patterns
+
+    def _resubscribe(self) -> None:
+        channels, patterns = self._wanted()
+        old_channels, old_patterns = self._subscribed
+        self._subscribed = channels, patterns
+        if channels != old_channels or patterns != old_patterns:
+            change = (channels - old_channels, patterns - old_patterns)
+            self._spawn(self._subscribe(*change, old_channels - channels, old_patterns - patterns))
+
+    async def _subscribe(
+        self, channels: set[str], patterns: set[str], gone: set[str], gone_patterns: set[str]
+    ) -> None:
+        # One change at a time, in the order made; new subscriptions before dropping old ones
+        # (a moment of duplicates, rejected as replays, rather than a gap).
+        async with self._subscribing:
+            try:
+                if channels:
+                    await self._pubsub.subscribe(*channels)
+                if patterns:
+                    await self._pubsub.psubscribe(*patterns)
+                if gone:
+                    await self._pubsub.unsubscribe(*gone)
+                if gone_patterns:
+                    await self._pubsub.punsubscribe(*gone_patterns)
+            except (RedisError, OSError) as exc:
+                # The reader's reconnect subscribes again to everything followed by then.
+                log.warning("bus: (un)subscribing output failed (%s)", exc)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -260,21 +264,25 @@ class RedisBus(LocalBus):
                 backoff = min(backoff * 2, 5.0)
                 await self._reconnected()
                 continue
-            if message is not None:
+            if message is None:
+                continue
+            try:
                 await self._dispatch(message)
+            except Exception:
+                # Whatever a message is (anyone reaching Redis can publish under a pattern this
+                # replica follows), it must not end the reading.
+                log.exception("bus: dropped a message")
 
     async def _reconnected(self) -> None:
         """Back after losing Redis: subscribe again, re-assert the lease and the daemons held,
         and let followers repair what they missed."""
         try:
+            outputs, patterns = self._subscribed
             channels = [self._ch("ev"), self._ch("all"), self._ch("to", self.replica_id)]
-            channels += [
-                self._ch("out", next(iter(f)).project_id, sid) for sid, f in self._sessions.items()
-            ]
-            await self._pubsub.subscribe(*channels)
-            if self._projects:
-                await self._pubsub.psubscribe(*[self._ch("out", p, "*") for p in self._projects])
-            await self._renew()
+            await self._pubsub.subscribe(*channels, *outputs)
+            if patterns:
+                await self._pubsub.psubscribe(*patterns)
+            await self.directory.renew()
         except (RedisError, OSError) as exc:
             log.warning("bus: Redis still away (%s)", exc)
             return
@@ -285,14 +293,16 @@ class RedisBus(LocalBus):
                 log.exception("bus: resync after reconnect failed")
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
-        channel = message["channel"].decode()
-        sealed: bytes = message["data"]
+        raw_channel, sealed = message.get("channel"), message.get("data")
+        if not isinstance(raw_channel, bytes) or not isinstance(sealed, bytes):
+            return
+        # Not UTF-8 is not ours (the seal binds the channel): replaced, it does not open.
+        channel = raw_channel.decode(errors="replace")
         if self._envelope.sender(sealed) == self.token:
             return  # our own broadcast: handled here when it was sent
         data = self._envelope.open(channel, sealed)
         if data is None:
-            self.rejected += 1
-            log.warning("bus: a message on %s did not open (forged, stale or replayed)", channel)
+            self._rejected(channel)
             return
         kind = channel[len(self._p) + 1 :].split(":", 1)[0]
         try:
@@ -307,8 +317,22 @@ class RedisBus(LocalBus):
             # A malformed message (another version, a stray publisher) must not stop the bus.
             log.exception("bus: dropped a message on %s", channel)
 
+    def _rejected(self, channel: str) -> None:
+        self.rejected += 1
+        # At most one line per interval: a flood of junk must not flood the log as well.
+        if time.monotonic() - self._rejected_logged >= REJECTED_LOG_INTERVAL:
+            self._rejected_logged = time.monotonic()
+            log.warning(
+                "bus: a message on %r did not open (forged, stale or replayed); %d so far",
+                channel[:200],
+                self.rejected,
+            )
+
     def _deliver_output(self, channel: str, data: bytes) -> None:
-        _, project_id, session_id = channel[len(self._p) + 1 :].split(":")
+        parts = channel[len(self._p) + 1 :].split(":")
+        if len(parts) != 3:
+            return
+        _, project_id, session_id = parts
         try:
             output = unpack_output_message(data)
         except OutputMessageError as exc:
@@ -323,74 +347,27 @@ class RedisBus(LocalBus):
 
     async def claim(self, server_id: str, protocol: int) -> None:
         await super().claim(server_id, protocol)
-        with contextlib.suppress(RedisError, OSError):  # re-asserted by the lease keeper
-            await self._redis.hset(self._ch("daemons"), server_id, f"{self.replica_id}|{protocol}")
+        await self.directory.claim(server_id, protocol)
 
     async def release(self, server_id: str) -> bool:
         await super().release(server_id)
-        try:
-            keys = [self._ch("daemons")]
-            return bool(await self._release(keys=keys, args=[server_id, self.replica_id]))
-        except (RedisError, OSError):
-            return True  # nobody can tell otherwise: as a single hub would, call it gone
+        return await self.directory.release(server_id)
 
     async def holder(self, server_id: str) -> Holder | None:
         if server_id in self._held:
             return Holder(self.replica_id, self._held[server_id])
-        try:
-            raw = await self._redis.hget(self._ch("daemons"), server_id)
-            if raw is None:
-                return None
-            replica_id, _, protocol = _text(raw).rpartition("|")
-            return Holder(replica_id, int(protocol)) if replica_id in await self._live() else None
-        except (RedisError, OSError):
-            return None
+        return await self.directory.holder(server_id)
+
+    async def directory_holder(self, server_id: str) -> Holder | None:
+        return await self.directory.holder(server_id)
 
     async def connected_ids(self) -> set[str]:
-        try:
-            entries = await self._redis.hgetall(self._ch("daemons"))
-            live = await self._live()
-        except (RedisError, OSError):
-            return set(self._held)
-        connected, stale = set(self._held), []
-        for server_id, raw in entries.items():
-            if _text(raw).rpartition("|")[0] in live:
-                connected.add(_text(server_id))
-            else:
-                stale.append(server_id)
-        if stale:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.hdel(self._ch("daemons"), *stale)
-        return connected
-
-    async def _live(self) -> set[str]:
-        now = time.time()
-        if time.monotonic() - self._alive_at > ALIVE_CACHE_SECONDS:
-            members = await self._redis.zrangebyscore(self._ch("replicas"), now, "+inf")
-            self._alive = {_text(m) for m in members} | {self.replica_id}
-            self._alive_at = time.monotonic()
-        return self._alive
-
-    async def _renew(self) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(self._ch("replicas"), {self.replica_id: time.time() + LEASE_SECONDS})
-        pipe.zremrangebyscore(self._ch("replicas"), "-inf", time.time() - LEASE_SECONDS)
-        await pipe.execute()
-        if self._held:
-            args: list[str] = [self.replica_id]
-            for server_id, protocol in self._held.items():
-                args += [server_id, f"{self.replica_id}|{protocol}"]
-            await self._reassert(keys=[self._ch("daemons")], args=args)
+        return await self.directory.connected_ids()
 
     async def _keep_lease(self) -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
             try:
-                await self._renew()
+                await self.directory.renew()
             except (RedisError, OSError) as exc:
                 log.warning("bus: lease not renewed (%s)", exc)
-
-
-def _text(value: object) -> str:
-    # Replies are bytes (no decode_responses: output is binary); ids and leases are ASCII.
-    return value.decode() if isinstance(value, bytes) else str(value)

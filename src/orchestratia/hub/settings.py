@@ -49,6 +49,9 @@ class HubSettings(BaseSettings):
     # Starts every Redis key and channel the hub uses: hubs of one cluster share it, and two
     # clusters (or parallel test runs) on one Redis keep apart by having different ones.
     redis_prefix: str = Field(default="orc", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+    # How often a replica re-checks its open sockets (logins, share links, project roles, daemon
+    # keys) against the database, in case a revocation on the bus was lost (seconds).
+    socket_recheck_seconds: float = Field(default=30.0, gt=0)
 
     heartbeat_interval: float = 15.0
     heartbeat_timeout: float = 45.0

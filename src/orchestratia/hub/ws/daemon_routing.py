@@ -78,9 +78,13 @@ async def handle(hub: HubState, message: ClusterMessage) -> None:
     elif isinstance(message, DaemonClaimed):
         conn = hub.registry.get(message.server_id)
         if conn is not None and message.origin != hub.bus.replica_id:
-            # The daemon reconnected through another replica: this socket is stale.
-            conn.retired = True
-            conn.close_soon(Conflict("replaced by a newer connection"))
+            # The daemon reconnected through another replica: this socket is stale, but only if
+            # the directory says so now. A claim heard late (the daemon came back here since) or
+            # replayed must not kick the current socket.
+            holder = await hub.bus.directory_holder(message.server_id)
+            if holder is not None and holder.replica_id != hub.bus.replica_id:
+                conn.retired = True
+                conn.close_soon(Conflict("replaced by a newer connection"))
     elif isinstance(message, DisconnectDaemon):
         await hub.registry.disconnect(message.server_id, Unauthorized(message.reason))
     elif isinstance(message, RulesChanged):

@@ -52,6 +52,8 @@ class DaemonConnection:
     _acks: dict[str, int] = field(default_factory=dict)
     # The last frame other replicas asked us to send it (``daemon_routing``), kept in order.
     forwarded: asyncio.Future[None] | None = None
+    # The hash of the key it authenticated with (re-checked in case its revocation was lost).
+    key_hash: str = ""
     _ack_sender: asyncio.Task[None] | None = None
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
 

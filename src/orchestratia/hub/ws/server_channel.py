@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from orchestratia.hub.actions import fleet
 from orchestratia.hub.errors import Conflict, Unauthorized
+from orchestratia.hub.security import sha256_hex
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.fleet import servers
 from orchestratia.hub.state import HubState
@@ -110,8 +111,18 @@ async def _authenticated(
             server.id, server.project_id, ws, protocol, binary, tenant_id=server.tenant_id
         )
         conn.reported = _reported(server.agent_version, server.capabilities, server.repos)
+        conn.key_hash = sha256_hex(frame.api_key)
         async with hub.registry.turn(server.id):
-            updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
+            # Claimed before the server is marked connected: an older socket of this daemon's
+            # on another replica, closing now, then sees the claim and does not mark it
+            # disconnected after this.
+            await hub.bus.claim(server.id, protocol)
+            try:
+                updated = await servers.touch(db, server.id, connected=True, protocol=protocol)
+            except BaseException:
+                if hub.registry.get(server.id) is None:  # no socket here holds it after all
+                    await hub.bus.release(server.id)
+                raise
             previous = hub.registry.add(conn)
     if previous is not None:
         previous.retired = True
@@ -120,7 +131,6 @@ async def _authenticated(
         await hub.output_writer.flush(previous)
     # Another replica may hold an older socket of this daemon's (a half-open link, a balancer
     # that moved it): it retires that one without calling the server disconnected.
-    await hub.bus.claim(server.id, protocol)
     await hub.bus.broadcast(DaemonClaimed(origin=hub.bus.replica_id, server_id=server.id))
     # Announced only now: a dashboard acting on the online server needs it registered here.
     await fleet.announce(hub, updated)

@@ -66,6 +66,7 @@ class SocketGuard:
         # to subscribe to before checking access, for the same reason as the replay above).
         self.project_ids: set[str] = set()
         self.revoked = False
+        self.read_only = False  # demoted already, or read-only from the start
         self._missed: list[Revocation] = []
         self._on_revoke: Callable[[], None] = _nothing
         self._on_read_only: Callable[[], None] = _nothing
@@ -109,7 +110,9 @@ class SocketGuard:
             if event.user_id == grant.user_id and event.project_id in self.project_ids:
                 if event.role is None:
                     self.revoke(Forbidden("removed from the project"))
-                elif event.role not in WRITE_ROLES:
+                elif event.role not in WRITE_ROLES and not self.read_only:
+                    # Once: the periodic re-check tells a viewer's socket again and again.
+                    self.read_only = True
                     self._on_read_only()
         elif isinstance(event, ShareLinkRevoked) and event.token_hash == grant.share_hash:
             self.revoke(Unauthorized("share link revoked"))
@@ -159,6 +162,15 @@ class SocketGuards:
     def apply(self, event: Revocation) -> None:
         for guard in list(self._guards):
             guard.apply(event)
+
+    def memberships(self) -> set[tuple[str, str]]:
+        """The (user, project) pairs whose role keeps a login's socket open or writable."""
+        return {
+            (g.grant.user_id, project_id)
+            for g in self._guards
+            if g.grant is not None and g.grant.user_id is not None
+            for project_id in g.project_ids
+        }
 
     def grants(self) -> tuple[set[str], set[str]]:
         """The logins and share links (hashes) that keep this replica's sockets open."""

@@ -141,6 +141,7 @@ async def _serve(ws: WebSocket, hub: HubState, guard: SocketGuard, session_id: s
     def stop_typing() -> None:
         relay.make_read_only(viewer)
 
+    guard.read_only = allowed.read_only  # a viewer from the start needs no telling
     # Revoked: it stops typing at once, while the close handshake is still under way.
     guard.bind(
         allowed.grant,
