@@ -15,7 +15,7 @@ from orchestratia.hub.db.models import Server, TerminalSession
 from orchestratia.hub.db.types import utcnow
 from orchestratia.hub.services import audit
 from orchestratia.hub.services.access.auth import Principal
-from orchestratia.hub.services.fleet import server_admin, servers, sessions
+from orchestratia.hub.services.fleet import liveness, server_admin, servers, sessions
 from orchestratia.hub.services.outbox import Outbox
 from orchestratia.hub.services.tasks import deliveries, lost_sessions
 from orchestratia.hub.state import HubState
@@ -199,7 +199,7 @@ async def sweep_liveness(hub: HubState) -> None:
         return
 
     async def work(db: AsyncSession, outbox: Outbox) -> None:
-        outbox.servers = await servers.sweep_stale(
+        outbox.servers = await liveness.sweep_stale(
             db,
             now,
             timedelta(seconds=hub.settings.heartbeat_timeout),
@@ -219,7 +219,7 @@ async def sweep_liveness(hub: HubState) -> None:
 
 
 async def vouch_for_sockets(hub: HubState) -> None:
-    """Keep ``last_seen_at`` fresh for the daemons connected to this replica (``servers.vouch``),
+    """Keep ``last_seen_at`` fresh for the daemons connected to this replica (``liveness.vouch``),
     at most once per heartbeat interval each, so the replica that sweeps, whichever it is, does
     not take them for gone."""
     live = hub.registry.connected_ids()
@@ -228,8 +228,8 @@ async def vouch_for_sockets(hub: HubState) -> None:
     now = utcnow()
     older_than = now - timedelta(seconds=hub.settings.heartbeat_interval)
     async with hub.sessionmaker() as db:
-        await servers.vouch(db, live, now, older_than)
-        strays = await servers.disconnected_among(db, live)
+        await liveness.vouch(db, live, now, older_than)
+        strays = await liveness.disconnected_among(db, live)
     # Shown disconnected while its socket is open here: another replica's close of an older
     # socket of the same daemon landed after this one connected. The open socket is the truth.
     for server_id in strays:

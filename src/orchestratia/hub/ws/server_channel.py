@@ -186,7 +186,7 @@ async def _server_frame(
     conn: DaemonConnection, hub: HubState, frame: HelloFrame | HeartbeatFrame | PingFrame
 ) -> None:
     # Only these frames touch the server row: output frames are far too frequent for a write
-    # each, and an open socket already counts as alive (see servers.sweep_stale). Heartbeats,
+    # each, and an open socket already counts as alive (see liveness.sweep_stale). Heartbeats,
     # the bulk of a fleet's traffic, are written in batches (``fleet.flush_heartbeats``).
     if isinstance(frame, HelloFrame):
         reported = _reported(frame.version, frame.capabilities, frame.repos)
