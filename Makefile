@@ -51,11 +51,9 @@ pytest:
 # The same tests again with every hub a replica on Redis (ORCHESTRATIA_REDIS_URL set): the live
 # paths a bus between replicas carries (terminals, grid, dashboards, revocations, deliveries,
 # inbox and approvals, daemon links), a representative subset to keep CI's time in bounds.
-REDIS_MODE_TESTS := $(addprefix tests/integration/test_,viewer_channel.py session_recording.py \
-	output_ingest.py sessions_grid.py dashboard_ws.py socket_revocation.py inbox.py \
-	tool_approvals.py agent_deliveries.py tasks_lifecycle.py stop_all.py server_ws.py \
-	public_agent_frames.py isolation.py) \
-	tests/e2e/test_sessions_browser.py tests/e2e/test_fleet.py
+REDIS_MODE_TESTS := $(addprefix tests/integration/test_,viewer_channel.py sessions_grid.py \
+	dashboard_ws.py socket_revocation.py inbox.py tool_approvals.py agent_deliveries.py \
+	isolation.py) tests/e2e/test_sessions_browser.py
 
 pytest-redis:
 	ORCHESTRATIA_TEST_REDIS_URL=redis://127.0.0.1:6379/0 \
