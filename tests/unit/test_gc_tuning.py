@@ -24,8 +24,10 @@ def restored_gc() -> Iterator[None]:
 @pytest.mark.usefixtures("restored_gc")
 def test_tuning_freezes_start_up_and_times_collections() -> None:
     gc.unfreeze()
-    timer = gc_tuning.tune_for_serving(refreeze=False)
+    timer = gc_tuning.tune_for_serving(hourly=False)
     assert gc.get_freeze_count() > 10_000  # the modules imported so far
+    assert gc.get_threshold()[2] == gc_tuning.NEVER  # full collections only on the schedule
+    assert gc.get_threshold()[0] < 10_000  # young ones stay small
     assert timer in gc.callbacks
     gc.collect()
     assert timer.slowest > 0  # it timed that collection
@@ -55,21 +57,19 @@ class Cycle:
 
 
 @pytest.mark.usefixtures("restored_gc")
-def test_refreezing_keeps_objects_out_of_collections_until_the_hourly_pass() -> None:
+def test_old_garbage_cycles_wait_for_the_hourly_full_collection() -> None:
     import weakref
 
-    gc.collect()
-    gc.unfreeze()
-    freezer = gc_tuning.Freezer(now=0.0)
-    garbage = Cycle()
-    alive = weakref.ref(garbage)
-    freezer.tick(gc_tuning.REFREEZE_S - 1)  # not yet: nothing frozen
-    assert gc.get_freeze_count() == 0
-    freezer.tick(gc_tuning.REFREEZE_S)
-    assert gc.get_freeze_count() > 0
-    del garbage
-    gc.collect()
-    assert alive() is not None  # a frozen cycle: no collection walks it
-    freezer.tick(gc_tuning.RECOLLECT_S)
-    assert alive() is None  # the hourly full pass found it
-    assert gc.get_freeze_count() > 0  # and froze the rest again
+    gc_tuning.tune_for_serving(hourly=False)
+    schedule = gc_tuning.FullCollections(now=0.0)
+    held = Cycle()
+    alive = weakref.ref(held)
+    gc.collect(1)
+    gc.collect(1)  # survived young collections: now in the oldest generation
+    del held
+    gc.collect(1)
+    assert alive() is not None  # young collections do not walk it, and no full one runs
+    schedule.tick(gc_tuning.RECOLLECT_S - 1)
+    assert alive() is not None
+    schedule.tick(gc_tuning.RECOLLECT_S)
+    assert alive() is None  # the hourly pass found it

@@ -5,13 +5,16 @@ tasks and frames). CPython's full (oldest-generation) collection walks all of th
 the event loop while it does: about a second per million objects, which every heartbeat that
 arrives meanwhile waits out (the fleet bench saw heartbeat ack p50 4 ms but p99 1.7 s).
 Measured at 5,000 daemons, full collections took 0.4-1.7 s and found ~3,000 objects of garbage
-each: nearly everything they walk is alive. So the hub keeps its long-lived objects out of them:
+each: nearly everything they walk is alive. So a serving hub:
 
-* ``gc.freeze()`` once start-up is done, and again every ``REFREEZE_S``: what exists then moves
-  to the permanent generation, which collections do not walk. Objects there are still freed by
-  reference counting; only garbage *cycles* among them wait
-* until the ``RECOLLECT_S`` full pass: unfreeze, one full collection of everything (the one long
-  pause, once an hour instead of every few seconds), freeze again.
+* runs no automatic full collections (the oldest generation's threshold is out of reach); young
+  collections go on as CPython's defaults have them (generations 0 and 1 stay small and quick).
+  Objects in the oldest generation are still freed by reference counting; only garbage
+  *cycles* among them wait for
+* one full collection every ``RECOLLECT_S`` (an hour): the one long pause, once an hour instead
+  of every few seconds, which bounds what waiting cycles can hold;
+* freezes what start-up made (``gc.freeze()``): modules, the app and its routes live as long as
+  the process, and the hourly pass does not walk them.
 
 Collections slower than ``SLOW_COLLECTION_S`` are logged, so a pause is visible, not guessed.
 """
@@ -28,8 +31,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SLOW_COLLECTION_S = 0.1
-REFREEZE_S = 30.0
+TICK_S = 30.0
 RECOLLECT_S = 3600.0
+NEVER = 2**30  # collections of generation 1 before an automatic full one: never, in practice
 
 
 class CollectionTimer:
@@ -56,39 +60,35 @@ class CollectionTimer:
             )
 
 
-class Freezer:
-    """The refreeze / hourly full collection schedule; ``tick`` is called with the time."""
+class FullCollections:
+    """The hourly full collection's schedule; ``tick`` is called with the time."""
 
     def __init__(self, now: float) -> None:
-        self.frozen_at = now
         self.collected_at = now
 
     def tick(self, now: float) -> None:
         if now - self.collected_at >= RECOLLECT_S:
-            gc.unfreeze()
             gc.collect()
-            gc.freeze()
-            self.collected_at = self.frozen_at = now
-        elif now - self.frozen_at >= REFREEZE_S:
-            gc.freeze()
-            self.frozen_at = now
+            self.collected_at = now
 
 
-def tune_for_serving(*, refreeze: bool = True) -> CollectionTimer:
+def tune_for_serving(*, hourly: bool = True) -> CollectionTimer:
     """Freeze what start-up made, time collections, and keep refreezing (a thread: it needs no
     event loop and holds the GIL for a moment only), in this process, a hub about to serve.
     Returns the installed timer."""
     gc.collect()  # what start-up left as garbage is not frozen with the rest
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, NEVER)
     timer = CollectionTimer()
     gc.callbacks.append(timer)
-    freezer = Freezer(time.monotonic())
+    schedule = FullCollections(time.monotonic())
 
     def run() -> None:
         while True:
-            time.sleep(REFREEZE_S)
-            freezer.tick(time.monotonic())
+            time.sleep(TICK_S)
+            schedule.tick(time.monotonic())
 
-    if refreeze:
-        threading.Thread(target=run, name="gc-freezer", daemon=True).start()
+    if hourly:
+        threading.Thread(target=run, name="gc-hourly", daemon=True).start()
     return timer
