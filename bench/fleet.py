@@ -59,7 +59,7 @@ from typing import Any
 import asyncpg
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import WebSocketException
 
 from harness import (
     ADMIN,
@@ -152,7 +152,10 @@ class Client:
                 async with self.gate:
                     await self.connect_once(d)
                 await self.run(d)
-            except (OSError, ConnectionClosed, TimeoutError, RuntimeError) as exc:
+            # A refused handshake (a 503 from a proxy, say) or a garbled frame is an error to
+            # count and retry after the backoff, as our daemon does; left uncaught it would end
+            # this daemon's task silently and the storm would never see it back.
+            except (OSError, WebSocketException, TimeoutError, RuntimeError, ValueError) as exc:
                 if d.ws is None:  # failed before it was up: an error, not our drop
                     self.error(
                         type(exc).__name__ + (f": {exc}" if isinstance(exc, RuntimeError) else "")
