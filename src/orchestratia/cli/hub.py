@@ -14,6 +14,7 @@ import uvicorn
 
 from orchestratia.cli import hub_audit, hub_export, hub_keys, hub_ops, hub_plans
 from orchestratia.cli.output import console, fail
+from orchestratia.hub import gc_tuning
 from orchestratia.hub.app import create_app
 from orchestratia.hub.db import migrate
 from orchestratia.hub.db.engine import build_engine, build_sessionmaker
@@ -122,7 +123,9 @@ def serve(
     sock = listen(host, port)
     if migrate_first:
         migrate_database(settings)
-    uvicorn.Server(uvicorn_config(settings, host, port, tls)).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn_config(settings, host, port, tls))
+    gc_tuning.tune_for_serving()  # the app is built: its objects are frozen with the modules
+    server.run(sockets=[sock])
 
 
 @app.command("migrate")

@@ -158,15 +158,18 @@ async def reported(hub: HubState, server_id: str, frame: LifecycleFrame) -> bool
 
 async def reconcile(
     hub: HubState, server_id: str, hello: HelloFrame
-) -> list[SessionOutputAckFrame]:
+) -> tuple[list[SessionOutputAckFrame], bool]:
     """After a daemon (re)connects: sessions it still runs are running, the ones it no longer
     has are lost (their tasks released). Returns the acks that tell it what we hold of each, so
-    it resends the rest."""
+    it resends the rest, and whether the server has a live session left (deliveries only go to
+    live sessions: without one there is nothing pending to resend)."""
     reported_ids = {s.session_id for s in hello.sessions}
+    live_left = False
 
     async def work(
         db: AsyncSession, outbox: Outbox
     ) -> tuple[list[SessionOutputAckFrame], list[str], list[TerminalSession]]:
+        nonlocal live_left
         acks, lost, stopped = [], [], []
         for item in hello.sessions:
             session = await sessions.for_server(db, server_id, item.session_id)
@@ -178,11 +181,13 @@ async def reconcile(
                 outbox.sessions.append(session)
             if item.alive and await assignment_pause.outlived_a_stop(db, session):
                 stopped.append(session)
-        for session in await sessions.live_on_server(db, server_id):
+        live = await sessions.live_on_server(db, server_id)
+        for session in live:
             if session.id not in reported_ids and session.status == "running":
                 await sessions.mark_lost(db, session)
                 outbox.sessions.append(session)
                 lost.append(session.id)
+        live_left = len(live) > len(lost)
         return acks, lost, stopped
 
     acks, lost, stopped = await run_detached(hub, work)
@@ -190,7 +195,7 @@ async def reconcile(
         await fleet.on_sessions_ended(hub, lost)
     if stopped:
         await stop_all.kill_on_reconnect(hub, stopped)
-    return acks
+    return acks, live_left
 
 
 async def recovered(hub: HubState, server_id: str, frame: SessionRecoveredFrame) -> str | None:

@@ -119,8 +119,10 @@ async def _unknown_session(conn: DaemonConnection, session_id: str) -> None:
     await conn.send_text(dump(error))
 
 
-async def reconcile_hello(conn: DaemonConnection, hub: HubState, hello: HelloFrame) -> None:
+async def reconcile_hello(conn: DaemonConnection, hub: HubState, hello: HelloFrame) -> bool:
     """After (re)connect: ack what we hold for each live session so the daemon resends the rest;
-    sessions the daemon no longer has are lost."""
-    for ack in await session_actions.reconcile(hub, conn.server_id, hello):
+    sessions the daemon no longer has are lost. True when the server has a live session left."""
+    acks, live_left = await session_actions.reconcile(hub, conn.server_id, hello)
+    for ack in acks:
         await conn.send_text(dump(ack))
+    return live_left

@@ -197,8 +197,10 @@ async def _server_frame(
             conn.reported = reported
         else:  # the usual reconnect: only the load changed, written with the heartbeats
             hub.heartbeats.add(conn.server_id, frame.system_info or None)
-        await daemon_sessions.reconcile_hello(conn, hub, frame)
-        await task_delivery.resend_pending(hub, conn)
+        if await daemon_sessions.reconcile_hello(conn, hub, frame):
+            # Pending deliveries belong to live sessions. One committed after reconcile read
+            # goes out through ``task_delivery.send``: this socket is registered already.
+            await task_delivery.resend_pending(hub, conn)
         if frame.sessions:
             # Capacity is live sessions (reconcile lost every one the hello does not list), so
             # a daemon without any brings none: no assignment pass per reconnecting daemon.

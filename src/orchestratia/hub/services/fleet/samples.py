@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestratia.hub.db.fleet_models import ServerSample
@@ -85,13 +85,16 @@ async def record_many(
         .group_by(ServerSample.server_id)
     )
     latest: dict[str, datetime] = {server_id: at for server_id, at in rows}
-    added = 0
-    for server, figures in due:
-        last = latest.get(server.id)
-        if last is None or now - last >= SAMPLE_EVERY:
-            db.add(_sample(server, figures, now))
-            added += 1
-    return added
+    # One bulk insert, not an ORM object each: at thousands of daemons the unit of work's
+    # per-object bookkeeping was a tenth of the hub's CPU, all of it blocking the event loop.
+    added = [
+        _columns(server, figures, now)
+        for server, figures in due
+        if (last := latest.get(server.id)) is None or now - last >= SAMPLE_EVERY
+    ]
+    if added:
+        await db.execute(insert(ServerSample), added)
+    return len(added)
 
 
 def _sample(server: Server, figures: Reading, now: datetime) -> ServerSample:
@@ -104,6 +107,18 @@ def _sample(server: Server, figures: Reading, now: datetime) -> ServerSample:
         disk_percent=figures.disk_percent,
         load1=figures.load1,
     )
+
+
+def _columns(server: Server, figures: Reading, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant_id": server.tenant_id,
+        "server_id": server.id,
+        "created_at": now,
+        "cpu_percent": figures.cpu_percent,
+        "memory_percent": figures.memory_percent,
+        "disk_percent": figures.disk_percent,
+        "load1": figures.load1,
+    }
 
 
 async def since(db: AsyncSession, server: Server, start: datetime) -> list[ServerSample]:

@@ -140,30 +140,39 @@ async def _claim(db: AsyncSession, now: datetime) -> list[IntegrationEvent]:
     )
     if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    taken = []
-    for event in list(await db.scalars(stmt)):
-        won: Any = await db.execute(
-            update(IntegrationEvent)
-            .where(IntegrationEvent.id == event.id, IntegrationEvent.dispatched_at.is_(None))
-            .values(dispatched_at=now)
-            .execution_options(synchronize_session=False)
+    found = list(await db.scalars(stmt))
+    if not found:
+        return []
+    # One conditional UPDATE for the batch (not one per event: a reconnecting fleet makes
+    # thousands of server events); only the rows it changed are ours.
+    won = await db.scalars(
+        update(IntegrationEvent)
+        .where(
+            IntegrationEvent.id.in_([event.id for event in found]),
+            IntegrationEvent.dispatched_at.is_(None),
         )
-        if won.rowcount == 1:
-            taken.append(event)
-    return taken
+        .values(dispatched_at=now)
+        .returning(IntegrationEvent.id)
+        .execution_options(synchronize_session=False)
+    )
+    ours = set(won)
+    return [event for event in found if event.id in ours]
 
 
 async def _fan_out(
     db: AsyncSession, event: IntegrationEvent, seen: Audience, now: datetime, retry: timedelta
 ) -> Dispatched:
     made = Dispatched(events=1)
-    had_endpoints = set(
-        await db.scalars(
-            select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == event.id)
+    wanting = [endpoint for endpoint in seen.endpoints if wants(endpoint, event.type)]
+    had_endpoints = set()
+    if wanting:  # no query for the many events no endpoint wants (a fleet's server events)
+        had_endpoints = set(
+            await db.scalars(
+                select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == event.id)
+            )
         )
-    )
-    for endpoint in seen.endpoints:
-        if endpoint.id in had_endpoints or not wants(endpoint, event.type):
+    for endpoint in wanting:
+        if endpoint.id in had_endpoints:
             continue
         db.add(
             WebhookDelivery(
