@@ -3,6 +3,7 @@ a private tmux server, a live session with a fake daemon."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from argon2 import PasswordHasher
 
 from orchestratia.agent.terminal.tmux import TmuxServer
 from orchestratia.hub import security
+from orchestratia.hub.redis_bus import RedisBus
+from tests.integration.bus_support import BUS_KEY, REDIS_URL
 from tests.integration.hub_setup import bearer_client, create_admin, register_server
 from tests.integration.running_hub import RunningHub, make_settings, serving
 from tests.integration.viewer_support import Live, live_session
@@ -96,3 +99,18 @@ async def live(hub: RunningHub, admin: httpx.AsyncClient, project_id: str) -> As
     """A running session on a fake daemon, as a viewer would join it."""
     async with live_session(hub, admin, project_id) as running:
         yield running
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[RedisBus, RedisBus, str]]:
+    """Two started Redis buses of one cluster (replica-a, replica-b) and their prefix."""
+    prefix = f"u{uuid.uuid4().hex[:12]}"
+    a = RedisBus(REDIS_URL, prefix, BUS_KEY, "replica-a")
+    b = RedisBus(REDIS_URL, prefix, BUS_KEY, "replica-b")
+    await a.start()
+    await b.start()
+    try:
+        yield a, b, prefix
+    finally:
+        await a.close()
+        await b.close()

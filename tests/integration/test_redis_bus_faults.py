@@ -8,33 +8,16 @@ import asyncio
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from orchestratia.hub.bus import Following, Holder
-from orchestratia.hub.bus_envelope import bus_key
 from orchestratia.hub.redis_bus import RedisBus
 from orchestratia.protocol.cluster import ApprovalDecided, ClusterMessage, OutputMessage
+from tests.integration.bus_support import BUS_KEY, REDIS_URL
 from tests.support import wait_until
-
-URL = "redis://127.0.0.1:6379/0"
-KEY = bus_key(b"bus-faults-test-secret")
-
-
-@pytest.fixture
-async def pair() -> AsyncIterator[tuple[RedisBus, RedisBus, str]]:
-    prefix = f"u{uuid.uuid4().hex[:12]}"
-    a, b = RedisBus(URL, prefix, KEY, "replica-a"), RedisBus(URL, prefix, KEY, "replica-b")
-    await a.start()
-    await b.start()
-    try:
-        yield a, b, prefix
-    finally:
-        await a.close()
-        await b.close()
 
 
 def _collect(bus: RedisBus) -> list[ClusterMessage]:
@@ -61,7 +44,7 @@ async def test_a_publish_on_a_channel_that_is_not_utf8_does_not_stop_the_reader(
         return bool(outputs)
 
     await wait_until(probe, message="B to follow the project")
-    client = redis.from_url(URL)
+    client = redis.from_url(REDIS_URL)
     await client.publish(f"{prefix}:out:proj-1:".encode() + b"\xff\xfe", b"junk")
     await client.aclose()
     message = ApprovalDecided(origin="replica-a", approval_id="ap-1")
@@ -89,7 +72,7 @@ async def test_a_control_message_whose_publish_failed_is_published_again(
 ) -> None:
     _, b, prefix = pair
     heard = _collect(b)
-    admin = redis.from_url(URL)
+    admin = redis.from_url(REDIS_URL)
     user, password = f"bus-{prefix}", uuid.uuid4().hex
     await admin.acl_setuser(
         user,
@@ -100,7 +83,7 @@ async def test_a_control_message_whose_publish_failed_is_published_again(
         commands=["+@all"],
     )
     url = f"redis://{user}:{password}@127.0.0.1:6379/0"
-    a = RedisBus(url, prefix, KEY, "replica-a2")
+    a = RedisBus(url, prefix, BUS_KEY, "replica-a2")
     await a.start()
     try:
         # Redis refuses A's publishes for a while (as when its connection keeps failing).
@@ -121,7 +104,7 @@ async def test_junk_in_the_directory_reads_as_absent(
 ) -> None:
     a, b, prefix = pair
     await a.claim("srv-1", 3)
-    client = redis.from_url(URL)
+    client = redis.from_url(REDIS_URL)
     await client.hset(
         f"{prefix}:daemons",
         mapping={"srv-2": "ghost|x", "srv-3": b"\xff\xfe|3", b"\xff": "replica-a|3", "srv-4": "|"},
@@ -137,7 +120,7 @@ async def test_a_stale_entry_is_not_deleted_once_reclaimed_and_is_overwritten_by
     pair: tuple[RedisBus, RedisBus, str],
 ) -> None:
     a, b, prefix = pair
-    client = redis.from_url(URL)
+    client = redis.from_url(REDIS_URL)
     # A dead replica's entry, read as stale; between the read and the delete B claims.
     await client.hset(f"{prefix}:daemons", "srv-5", "replica-dead|3")
     forget = b.directory._forget
@@ -159,7 +142,7 @@ async def test_a_redis_that_never_answers_times_out() -> None:
     blackhole.bind(("127.0.0.1", 0))
     blackhole.listen(8)
     port = blackhole.getsockname()[1]
-    bus = RedisBus(f"redis://127.0.0.1:{port}/0", "bh", KEY, "replica-x", socket_timeout=0.5)
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", "bh", BUS_KEY, "replica-x", socket_timeout=0.5)
     started = time.monotonic()
     try:
         with pytest.raises((RedisError, OSError)):

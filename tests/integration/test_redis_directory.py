@@ -5,32 +5,13 @@ dead replica's daemons lapsing with its lease."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as redis
 
 from orchestratia.hub.bus import Holder
-from orchestratia.hub.bus_envelope import bus_key
 from orchestratia.hub.redis_bus import RedisBus
 from orchestratia.protocol.cluster import ApprovalDecided, ClusterMessage, DaemonText
-
-URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def pair() -> AsyncIterator[tuple[RedisBus, RedisBus, str]]:
-    prefix = f"u{uuid.uuid4().hex[:12]}"
-    key = bus_key(b"directory-test-secret")
-    a, b = RedisBus(URL, prefix, key, "replica-a"), RedisBus(URL, prefix, key, "replica-b")
-    await a.start()
-    await b.start()
-    try:
-        yield a, b, prefix
-    finally:
-        await a.close()
-        await b.close()
+from tests.integration.bus_support import REDIS_URL
 
 
 async def test_a_newer_claim_wins_and_the_old_release_says_so(
@@ -41,7 +22,7 @@ async def test_a_newer_claim_wins_and_the_old_release_says_so(
     assert await b.holder("srv-1") == Holder("replica-a", 3)
     await b.claim("srv-1", 2)
     await a.directory.renew()  # an old holder's renewal must not take the daemon back
-    client = redis.from_url(URL)
+    client = redis.from_url(REDIS_URL)
     assert await client.hget(f"{prefix}:daemons", "srv-1") == b"replica-b|2"
     await client.aclose()
     assert await a.release("srv-1") is False  # taken over: not a disconnect
@@ -57,7 +38,7 @@ async def test_a_dead_replicas_daemons_lapse_with_its_lease(
     await a.claim("srv-2", 3)
     assert await b.holder("srv-2") is not None
     # A dies without a word: its lease is not renewed and runs out.
-    client = redis.from_url(URL)
+    client = redis.from_url(REDIS_URL)
     await client.zadd(f"{prefix}:replicas", {"replica-a": 1.0})
     await client.aclose()
     b.directory.forget_liveness()  # past its one-second cache
@@ -102,7 +83,7 @@ async def test_what_an_attacker_on_redis_sees_and_sends_is_nothing(
         heard.append(m)
 
     b.on_message(on_b)
-    spy = redis.from_url(URL).pubsub()
+    spy = redis.from_url(REDIS_URL).pubsub()
     await spy.psubscribe(f"{prefix}:*")
     a.publish_output("proj-1", "sess-1", 0, b"the-secret-output AKIAIOSFODNN7EXAMPLE")
     typed = DaemonText(origin="replica-a", server_id="srv-9", text='{"type":"session_input"}')
@@ -119,7 +100,7 @@ async def test_what_an_attacker_on_redis_sees_and_sends_is_nothing(
         b"the-secret-output" not in data and b"session_input" not in data for _, data in captured
     )
 
-    client = redis.from_url(URL)
+    client = redis.from_url(REDIS_URL)
     to_b = f"{prefix}:to:replica-b"
     sealed = next(data for channel, data in captured if channel == to_b)
     forged = typed.model_copy(update={"text": '{"type":"session_input","data":"cm0gLXJmIC8="}'})

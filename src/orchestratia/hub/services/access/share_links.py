@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from orchestratia.hub.db.models import AuthSession, ShareLink, TerminalSession, User
 from orchestratia.hub.db.types import utcnow
@@ -119,26 +120,17 @@ async def ended_grants(
 ) -> tuple[list[str], list[str]]:
     """Of these logins and share links, the ones that no longer let anyone in (revoked, or gone):
     what a replica re-checks its sockets against after it may have missed revocations."""
-    live_logins = (
-        set(
-            await db.scalars(
-                select(AuthSession.id).where(
-                    AuthSession.id.in_(login_ids), AuthSession.revoked_at.is_(None)
-                )
-            )
-        )
-        if login_ids
-        else set()
-    )
-    live_shares = (
-        set(
-            await db.scalars(
-                select(ShareLink.token_hash).where(
-                    ShareLink.token_hash.in_(share_hashes), ShareLink.revoked_at.is_(None)
-                )
-            )
-        )
-        if share_hashes
-        else set()
-    )
+    live_logins = await _unrevoked(db, AuthSession.id, AuthSession.revoked_at, login_ids)
+    live_shares = await _unrevoked(db, ShareLink.token_hash, ShareLink.revoked_at, share_hashes)
     return sorted(login_ids - live_logins), sorted(share_hashes - live_shares)
+
+
+async def _unrevoked(
+    db: AsyncSession,
+    key: InstrumentedAttribute[str],
+    revoked_at: InstrumentedAttribute[datetime | None],
+    wanted: set[str],
+) -> set[str]:
+    if not wanted:
+        return set()
+    return set(await db.scalars(select(key).where(key.in_(wanted), revoked_at.is_(None))))
