@@ -13,12 +13,10 @@ from sqlalchemy import delete, update
 
 from orchestratia.hub.db.models import Membership, ServerApiKey
 from orchestratia.hub.db.types import utcnow
-from tests.integration.helpers import closed_within, login_cookie
-from tests.integration.hub_setup import add_user
-from tests.integration.viewer_support import Live
+from tests.integration.helpers import closed_within
+from tests.integration.viewer_support import Live, member
 from tests.support import wait_until
 
-MIA = "mia@a.example"
 RECHECK = 0.3
 SOON = 5.0  # seconds: a few rechecks
 
@@ -33,19 +31,10 @@ def hub_overrides() -> dict[str, Any]:
     }
 
 
-async def _member(live: Live, role: str) -> tuple[str, str]:
-    client = await add_user(live.hub, live.admin, MIA, live.project_id, role)
-    try:
-        me = (await client.get("/api/v1/auth/me")).json()
-    finally:
-        await client.aclose()
-    return me["id"], await login_cookie(live.hub, MIA)
-
-
 async def test_a_demotion_whose_revocation_was_lost_still_makes_the_viewer_watch_only(
     live: Live,
 ) -> None:
-    user_id, cookie = await _member(live, "member")
+    user_id, cookie = await member(live, "member")
     async with live.viewer(resume=0, cookie=cookie) as viewer:
         async with live.hub.state.sessionmaker() as db:  # changed without a word on the bus
             await db.execute(
@@ -64,7 +53,7 @@ async def test_a_demotion_whose_revocation_was_lost_still_makes_the_viewer_watch
 
 
 async def test_a_removal_whose_revocation_was_lost_still_closes_the_socket(live: Live) -> None:
-    user_id, cookie = await _member(live, "member")
+    user_id, cookie = await member(live, "member")
     async with live.viewer(resume=0, cookie=cookie) as viewer:
         async with live.hub.state.sessionmaker() as db:
             await db.execute(

@@ -26,9 +26,8 @@ from tests.integration.helpers import (
 )
 from tests.integration.hub_setup import PASSWORD, add_user, bearer_client, tenant_b
 from tests.integration.key_support import make_key
-from tests.integration.viewer_support import ALICE, Live
+from tests.integration.viewer_support import ALICE, MIA, Live, member
 
-MIA = "mia@a.example"
 AT_ONCE = 1.0  # seconds a revocation may take to reach an open socket
 
 
@@ -50,16 +49,6 @@ async def _read_only_control(viewer: ViewerClient, deadline: float) -> dict[str,
         control = await viewer.expect("control", timeout=max(0.0, deadline - time.monotonic()))
         if control["read_only"]:
             return control
-
-
-async def _member(live: Live, role: str) -> tuple[str, str]:
-    """Mia, a plain user with ``role`` on the project: her user id and a login cookie."""
-    client = await add_user(live.hub, live.admin, MIA, live.project_id, role)
-    try:
-        me = (await client.get("/api/v1/auth/me")).json()
-    finally:
-        await client.aclose()
-    return me["id"], await login_cookie(live.hub, MIA)
 
 
 async def test_logout_closes_the_sockets_of_that_login(live: Live) -> None:
@@ -138,7 +127,7 @@ async def test_password_change_needs_a_valid_body(live: Live, body: dict[str, An
 
 
 async def test_removal_closes_the_members_sockets(live: Live) -> None:
-    user_id, cookie = await _member(live, "member")
+    user_id, cookie = await member(live, "member")
     headers = {"Authorization": f"Bearer {cookie}"}
     async with httpx.AsyncClient(base_url=live.hub.url, headers=headers) as mia:
         key = (await make_key(mia))["key"]
@@ -187,7 +176,7 @@ async def _nothing_of_the_project_answers(live: Live, bearer: str) -> None:
 async def test_demotion_to_viewer_makes_the_terminal_watch_only(
     live: Live, route: Literal["patch", "post"]
 ) -> None:
-    user_id, cookie = await _member(live, "member")
+    user_id, cookie = await member(live, "member")
     async with (
         live.viewer(resume=0, cookie=cookie) as viewer,
         dashboard_socket(live.hub, cookie, live.project_id) as dash,
@@ -253,7 +242,7 @@ async def test_share_link_expiry_closes_its_viewer(live: Live) -> None:
 
 
 async def test_member_routes_are_for_owners_of_the_tenant(live: Live) -> None:
-    user_id, _cookie = await _member(live, "member")
+    user_id, _cookie = await member(live, "member")
     members = f"/api/v1/projects/{live.project_id}/members"
     viewer = await add_user(live.hub, live.admin, "vic@a.example", live.project_id, "viewer")
     mia = await bearer_client(live.hub, MIA)

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 
 from tests.integration.helpers import FakeDaemon, ViewerClient, login_cookie, start_session
-from tests.integration.hub_setup import register_server
+from tests.integration.hub_setup import add_user, register_server
 from tests.integration.running_hub import RunningHub
 
 ALICE = "alice@a.example"
+MIA = "mia@a.example"
 
 
 @dataclass
@@ -42,3 +43,13 @@ async def live_session(
         session = await start_session(admin, daemon)
         cookie = await login_cookie(hub, ALICE)
         yield Live(hub, admin, project_id, daemon, session["id"], cookie)
+
+
+async def member(live: Live, role: str) -> tuple[str, str]:
+    """Mia, a plain user with ``role`` on the project: her user id and a login cookie."""
+    client = await add_user(live.hub, live.admin, MIA, live.project_id, role)
+    try:
+        me = (await client.get("/api/v1/auth/me")).json()
+    finally:
+        await client.aclose()
+    return me["id"], await login_cookie(live.hub, MIA)
