@@ -69,6 +69,7 @@ from harness import (
     load_average,
     machine,
     percentile,
+    run_cli,
 )
 from orchestratia.agent.link.backoff import Backoff
 from orchestratia.protocol.output_frames import BINARY_OUTPUT, pack_session_output
@@ -307,13 +308,7 @@ class Hubs:
     proxy: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "orchestratia", *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+        run_cli(self.env, *args, timeout=300)
 
     def start(self, i: int) -> subprocess.Popen[bytes]:
         log = (self.root / f"hub{i}.log").open("ab")

@@ -60,6 +60,17 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
     }
 
 
+def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> None:
+    """``orchestratia *args`` with ``env``, to completion; a failure raises."""
+    subprocess.run(
+        [sys.executable, "-m", "orchestratia", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class Stack:
     root: Path
@@ -78,13 +89,7 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "orchestratia", *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        run_cli(self.env, *args)
 
     def spawn(self, name: str, *args: str) -> None:
         log = (self.root / f"{name}.log").open("ab")
